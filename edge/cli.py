@@ -1,0 +1,91 @@
+"""The project's one command line: ``carbon-edge <component> <action>``.
+
+Components are listed here by module path and imported only when used, so
+the edge's command line never imports the hub or the simulator (the import
+direction is simulator -> hub -> edge) and ``--help`` stays fast.
+
+Each component module exposes ``register(parser)`` which adds its actions to
+an ``argparse`` parser and sets ``func`` on each; ``func(args)`` returns the
+exit code: 0 ok, 1 check failed, 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any
+
+#: component name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "protocol": ("edge.protocol.cli", "validate, tag and inspect wire messages"),
+    "chain": ("edge.chain.cli", "keys, blocks, verify, inclusion proofs"),
+}
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one sentence, exit code 2."""
+
+
+def emit(obj: Any, as_json: bool, text: str | None = None) -> None:
+    """Print a result as JSON (for scripts) or as text (for people)."""
+    if as_json:
+        print(json.dumps(obj, indent=2, sort_keys=True))
+    else:
+        print(text if text is not None else json.dumps(obj, indent=2, sort_keys=True))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="carbon-edge",
+        description="Edge stack for meter-driven electricity and carbon trading.",
+    )
+    sub = p.add_subparsers(dest="component", metavar="COMPONENT")
+    for name, (_, help_) in COMMANDS.items():
+        sub.add_parser(name, help=help_, add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = _parser()
+    if not argv or argv[0] not in COMMANDS:
+        if argv and not argv[0].startswith("-"):
+            top.print_usage(sys.stderr)
+            print(f"carbon-edge: unknown component {argv[0]!r}", file=sys.stderr)
+            return EXIT_USAGE
+        top.parse_args(argv)  # prints --help and exits
+        top.print_help()
+        return EXIT_USAGE
+    name = argv[0]
+    module_name, help_ = COMMANDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        print(
+            f"carbon-edge {name}: needs a part that is not installed ({exc.name}); "
+            "run `make setup` or pip install the matching extra",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    parser = argparse.ArgumentParser(prog=f"carbon-edge {name}", description=help_)
+    module.register(parser)
+    args = parser.parse_args(argv[1:])
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"carbon-edge {name}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except FileNotFoundError as exc:
+        print(f"carbon-edge {name}: no such file: {exc.filename}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

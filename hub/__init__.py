@@ -1,0 +1,1 @@
+"""The central hub: registry, anchoring, carbon-flow tracing, Owen allocation."""

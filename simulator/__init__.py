@@ -1,0 +1,1 @@
+"""Everything left of the edge hub, and the PL, for boardless runs."""

@@ -1,0 +1,5 @@
+"""Test set-up shared by every test: the fixtures live in tests/kit/."""
+
+pytest_plugins = [
+    "tests.kit.keys",
+]
