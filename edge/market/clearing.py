@@ -1,0 +1,306 @@
+"""The two clearing rules of the local market, as pure integer functions.
+
+``clear_uniform`` is the P5 uniform-price double auction with exclusion of
+incompatible limits; ``merit_order`` is the P1 welfare clearing without a
+network. Both follow /work/briefs/clearing-spec.md to the letter because the
+PL kernel in hls/ implements the same rules in C++ and is tested bit-exact
+against this module; every corner the spec leaves open is decided in
+docs/market.md and nowhere else.
+
+Why no numpy here: the inputs arrive as Python objects and the result must be
+Python objects, so the cost is dominated by building them; one ``list.sort``
+plus prefix sums and binary search keeps each exclusion iteration at
+O(log N) after an O(N log N) sort, which clears 100,000 orders in a fraction
+of a second on the edge's Cortex-A9 class CPUs without an import.
+
+The key fact that makes it fast: an exclusion only ever removes the tail of
+one side's priority order (buyers bidding below the price are the lowest
+bids; sellers asking above it are the highest asks), so the active set is
+always a prefix of each sorted side and one prefix sum serves every
+iteration.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Literal
+
+Side = Literal["buy", "sell"]
+Status = Literal["filled", "partial", "unfilled", "excluded"]
+Regime = Literal["buyers_market", "sellers_market", "balanced", "no_trade"]
+
+#: Exclusive upper bound of prices and of single quantities (the PL's 32-bit words).
+LIMIT = 2**31
+#: Most orders one clearing takes (the PL kernel's buffer size).
+MAX_ORDERS = 2**20
+
+SIDES = ("buy", "sell")
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One limit order: energy in Wh, limit price in micro-currency per kWh.
+
+    ``seq`` is the submission order (lower = earlier); it breaks price ties.
+    """
+
+    id: str
+    side: Side
+    qty_wh: int
+    price: int
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """What one order got: ``qty_wh`` is the traded energy (0 unless traded)."""
+
+    order_id: str
+    side: Side
+    qty_wh: int
+    status: Status
+
+
+@dataclass(frozen=True, slots=True)
+class Clearing:
+    """Result of ``clear_uniform``: one fill per input order, in input order."""
+
+    price: int | None
+    volume_wh: int
+    regime: Regime
+    fills: tuple[Fill, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A P1 entity: a generator (offer ``price``) or a load (bid ``price``)."""
+
+    id: str
+    qmin_wh: int
+    qmax_wh: int
+    price: int
+    seq: int
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """Result of ``merit_order``: Wh per unit id (every unit listed, 0 when idle)."""
+
+    price: int | None
+    volume_wh: int
+    gen_wh: dict[str, int]
+    load_wh: dict[str, int]
+    relaxed: bool
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_int(what: str, name: str, v: object, lo: int, hi: int = LIMIT) -> None:
+    if not _is_int(v):
+        raise ValueError(f"{what}: {name} must be an integer, got {v!r}")
+    if not lo <= v < hi:  # type: ignore[operator]
+        raise ValueError(f"{what}: {name} {v} is outside [{lo}, {hi})")
+
+
+def validate_orders(orders: Sequence[Order]) -> None:
+    """Raise ValueError naming the first bad order; accept silently otherwise."""
+    if len(orders) > MAX_ORDERS:
+        raise ValueError(f"{len(orders)} orders exceed the limit of {MAX_ORDERS} per clearing")
+    ids: set[str] = set()
+    seqs: set[int] = set()
+    for i, o in enumerate(orders):
+        if not isinstance(o, Order):
+            raise ValueError(f"orders[{i}] is a {type(o).__name__}, not an Order")
+        what = f"order {o.id!r} (orders[{i}])"
+        if not isinstance(o.id, str) or not o.id:
+            raise ValueError(f"orders[{i}]: id must be a non-empty string, got {o.id!r}")
+        if o.side not in SIDES:
+            raise ValueError(f"{what}: side must be 'buy' or 'sell', got {o.side!r}")
+        _check_int(what, "qty_wh", o.qty_wh, 1)
+        _check_int(what, "price", o.price, 0)
+        if not _is_int(o.seq):
+            raise ValueError(f"{what}: seq must be an integer, got {o.seq!r}")
+        if o.id in ids:
+            raise ValueError(f"{what}: duplicate id")
+        if o.seq in seqs:
+            raise ValueError(f"{what}: duplicate seq {o.seq}")
+        ids.add(o.id)
+        seqs.add(o.seq)
+
+
+def clear_uniform(orders: Sequence[Order]) -> Clearing:
+    """P5 uniform-price clearing with exclusion of incompatible limits.
+
+    Raises ValueError (naming the order) on invalid input; never on a valid
+    book, however degenerate (empty, one side only, all at one price).
+    """
+    validate_orders(orders)
+    sells = sorted((o for o in orders if o.side == "sell"), key=lambda o: (o.price, o.seq))
+    buys = sorted((o for o in orders if o.side == "buy"), key=lambda o: (-o.price, o.seq))
+    asks = [o.price for o in sells]
+    neg_bids = [-o.price for o in buys]  # ascending, for bisect
+    cum_s = [0, *accumulate(o.qty_wh for o in sells)]  # cum_s[k] = supply of the first k
+    cum_b = [0, *accumulate(o.qty_wh for o in buys)]
+    ns, nb = len(sells), len(buys)  # active prefixes
+    regime: Regime = "no_trade"
+    while True:
+        qs, qd = cum_s[ns], cum_b[nb]
+        if qs == 0 or qd == 0:
+            return _result(orders, sells[:ns], buys[:nb], {}, None, 0, regime)
+        if qs > qd:
+            regime = "buyers_market"
+            m = bisect_left(cum_s, qd, 1, ns + 1) - 1  # first seller where supply reaches qd
+            price = asks[m] if cum_s[m + 1] > qd else asks[m + 1]
+            keep_b, keep_s = bisect_right(neg_bids, -price, 0, nb), ns
+        elif qs < qd:
+            regime = "sellers_market"
+            m = bisect_left(cum_b, qs, 1, nb + 1) - 1
+            price = -neg_bids[m] if cum_b[m + 1] > qs else -neg_bids[m + 1]
+            keep_b, keep_s = nb, bisect_right(asks, price, 0, ns)
+        else:
+            regime = "balanced"
+            price = asks[ns - 1]
+            keep_b, keep_s = bisect_right(neg_bids, -price, 0, nb), ns
+        if keep_b == nb and keep_s == ns:
+            break
+        nb, ns = keep_b, keep_s
+    volume = min(qs, qd)
+    traded = _allocate(sells[:ns], cum_s, volume)
+    traded.update(_allocate(buys[:nb], cum_b, volume))
+    return _result(orders, sells[:ns], buys[:nb], traded, price, volume, regime)
+
+
+def _allocate(side: list[Order], cum: list[int], volume: int) -> dict[str, int]:
+    """Fill a side in priority order up to ``volume``: full orders, then one partial."""
+    out: dict[str, int] = {}
+    full = bisect_right(cum, volume, 1, len(side) + 1) - 1  # orders that fit entirely
+    for o in side[:full]:
+        out[o.id] = o.qty_wh
+    rest = volume - cum[full]
+    if rest:
+        out[side[full].id] = rest
+    return out
+
+
+def _result(
+    orders: Sequence[Order],
+    active_s: list[Order],
+    active_b: list[Order],
+    traded: dict[str, int],
+    price: int | None,
+    volume: int,
+    regime: Regime,
+) -> Clearing:
+    active = {o.id for o in active_s}
+    active.update(o.id for o in active_b)
+    fills = []
+    for o in orders:
+        q = traded.get(o.id, 0)
+        if o.id not in active:
+            status: Status = "excluded"
+        elif q == o.qty_wh:
+            status = "filled"
+        elif q:
+            status = "partial"
+        else:
+            status = "unfilled"
+        fills.append(Fill(o.id, o.side, q, status))
+    return Clearing(price, volume, regime, tuple(fills))
+
+
+def validate_units(kind: str, units: Sequence[Unit]) -> None:
+    """Raise ValueError naming the first bad unit of one side ('generator' or 'load')."""
+    if len(units) > MAX_ORDERS:
+        raise ValueError(f"{len(units)} {kind}s exceed the limit of {MAX_ORDERS}")
+    ids: set[str] = set()
+    seqs: set[int] = set()
+    for i, u in enumerate(units):
+        if not isinstance(u, Unit):
+            raise ValueError(f"{kind}s[{i}] is a {type(u).__name__}, not a Unit")
+        if not isinstance(u.id, str) or not u.id:
+            raise ValueError(f"{kind}s[{i}]: id must be a non-empty string, got {u.id!r}")
+        what = f"{kind} {u.id!r} ({kind}s[{i}])"
+        _check_int(what, "qmin_wh", u.qmin_wh, 0)
+        _check_int(what, "qmax_wh", u.qmax_wh, 0)
+        if u.qmin_wh > u.qmax_wh:
+            raise ValueError(f"{what}: qmin_wh {u.qmin_wh} exceeds qmax_wh {u.qmax_wh}")
+        _check_int(what, "price", u.price, 0)
+        if not _is_int(u.seq):
+            raise ValueError(f"{what}: seq must be an integer, got {u.seq!r}")
+        if u.id in ids:
+            raise ValueError(f"{what}: duplicate id")
+        if u.seq in seqs:
+            raise ValueError(f"{what}: duplicate seq {u.seq}")
+        ids.add(u.id)
+        seqs.add(u.seq)
+
+
+def merit_order(gens: Sequence[Unit], loads: Sequence[Unit]) -> Dispatch:
+    """P1 merit-order dispatch without a network (minimums, relaxation, forced balance).
+
+    Ids and seqs must be unique within each side; a generator and a load may
+    share an id because the result keeps them in separate maps.
+    """
+    validate_units("generator", gens)
+    validate_units("load", loads)
+    relaxed = (
+        sum(g.qmin_wh for g in gens) > sum(u.qmax_wh for u in loads)
+        or sum(u.qmin_wh for u in loads) > sum(g.qmax_wh for g in gens)
+    )
+
+    def qmin(u: Unit) -> int:
+        return 0 if relaxed else u.qmin_wh
+
+    gen_wh = {g.id: qmin(g) for g in gens}
+    load_wh = {u.id: qmin(u) for u in loads}
+    # Flexible blocks in priority order; blocks of size 0 can never supply energy.
+    gblocks = [
+        [g.id, g.qmax_wh - qmin(g), g.price]
+        for g in sorted(gens, key=lambda u: (u.price, u.seq))
+        if g.qmax_wh > qmin(g)
+    ]
+    lblocks = [
+        [u.id, u.qmax_wh - qmin(u), u.price]
+        for u in sorted(loads, key=lambda u: (-u.price, u.seq))
+        if u.qmax_wh > qmin(u)
+    ]
+    price: int | None = None
+    gi = li = 0
+    # Forced balance: the side whose minimums fall short takes blocks in order, at any price.
+    surplus = sum(gen_wh.values()) - sum(load_wh.values())
+    while surplus > 0:  # loads absorb the generators' minimum surplus
+        blk = lblocks[li]
+        take = min(surplus, blk[1])
+        load_wh[blk[0]] += take
+        blk[1] -= take
+        surplus -= take
+        li += blk[1] == 0
+    while surplus < 0:  # generators supply the loads' minimum deficit
+        blk = gblocks[gi]
+        take = min(-surplus, blk[1])
+        gen_wh[blk[0]] += take
+        blk[1] -= take
+        surplus += take
+        price = blk[2]
+        gi += blk[1] == 0
+    # Greedy matching while the cheapest remaining ask is no dearer than the best bid.
+    while gi < len(gblocks) and li < len(lblocks) and gblocks[gi][2] <= lblocks[li][2]:
+        g, u = gblocks[gi], lblocks[li]
+        take = min(g[1], u[1])
+        gen_wh[g[0]] += take
+        load_wh[u[0]] += take
+        g[1] -= take
+        u[1] -= take
+        price = g[2]
+        gi += g[1] == 0
+        li += u[1] == 0
+    if price is None:
+        offers = [g.price for g in gens if qmin(g) > 0]
+        price = max(offers) if offers else None
+    volume = sum(gen_wh.values())
+    return Dispatch(price, volume, gen_wh, load_wh, relaxed)
