@@ -6,7 +6,8 @@ direction is simulator -> hub -> edge) and ``--help`` stays fast.
 
 Each component module exposes ``register(parser)`` which adds its actions to
 an ``argparse`` parser and sets ``func`` on each; ``func(args)`` returns the
-exit code: 0 ok, 1 check failed, 2 usage or input error.
+exit code: 0 ok, 1 check failed, 2 usage or input error. An unexpected
+exception exits 3 (never 1, which scripts read as "the check failed").
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chain": ("edge.chain.cli", "keys, blocks, verify, inclusion proofs"),
 }
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 class UsageError(Exception):
@@ -85,7 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"carbon-edge {name}: no such file: {exc.filename}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception:  # noqa: BLE001 - report, then a distinct exit code
+        import traceback
+
+        traceback.print_exc()
+        print(f"carbon-edge {name}: internal error (a bug: please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Re-import by name so the component modules and this entry point share
+    # one `edge.cli` (and so one UsageError class) under `python -m edge.cli`.
+    from edge.cli import main as _main
+
+    sys.exit(_main())

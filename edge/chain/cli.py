@@ -1,0 +1,182 @@
+"""`carbon-edge chain ...`: keys, a demo block, show, verify, export, check a proof."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from edge.chain.block import make_block
+from edge.chain.keys import (
+    KeyFileError,
+    generate_key,
+    load_private_key,
+    public_id,
+    save_private_key,
+)
+from edge.chain.proofs import check_tx_proof, export_block, header_from_export
+from edge.chain.store import AppendError, ChainStore
+from edge.chain.verify import verify_store
+from edge.cli import EXIT_FAIL, EXIT_OK, UsageError, emit
+
+
+def _store(path: str, must_exist: bool = True) -> ChainStore:
+    if must_exist and not Path(path).exists():
+        raise UsageError(f"no chain store at {path}")
+    return ChainStore(path)
+
+
+def _key(path: str):
+    try:
+        return load_private_key(path)
+    except KeyFileError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    key = generate_key()
+    try:
+        save_private_key(key, args.out, overwrite=args.force)
+    except KeyFileError as exc:
+        raise UsageError(str(exc)) from None
+    pub = public_id(key.public_key())
+    emit({"key": str(args.out), "public_id": pub}, args.json, f"wrote {args.out}\npublic id {pub}")
+    return EXIT_OK
+
+
+def cmd_pubkey(args: argparse.Namespace) -> int:
+    pub = public_id(_key(args.key).public_key())
+    emit({"public_id": pub}, args.json, pub)
+    return EXIT_OK
+
+
+def cmd_append_demo(args: argparse.Namespace) -> int:
+    key = _key(args.key)
+    with _store(args.db, must_exist=False) as store:
+        for _ in range(args.blocks):
+            height = store.height() + 1
+            txs = [
+                {"kind": "demo", "height": height, "i": i, "energy_wh": 1000 + i}
+                for i in range(args.txs)
+            ]
+            block = make_block(
+                chain=args.chain, height=height, prev=store.head_hash(), txs=txs,
+                ts=int(time.time() * 1000), key=key,
+            )
+            try:
+                store.append(block)
+            except AppendError as exc:
+                raise UsageError(str(exc)) from None
+        head = store.head()
+    assert head is not None
+    out = {"height": head.height, "hash": head.hash(), "root": head.root, "ntx": head.ntx}
+    emit(out, args.json, f"appended; head {head.height} {head.hash()}")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with _store(args.db) as store:
+        if store.height() < 0:
+            emit({"height": -1}, args.json, "empty chain")
+            return EXIT_OK
+        height = store.height() if args.height is None else args.height
+        try:
+            block = store.get(height)
+        except KeyError as exc:
+            raise UsageError(str(exc.args[0])) from None
+    header = json.loads(block.header.to_bytes())
+    out = {"hash": block.header.hash(), "header": header}
+    if args.txs:
+        out["txs"] = block.tx_objects()
+    emit(out, args.json)
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    producers = args.producer or None
+    with _store(args.db) as store:
+        report = verify_store(store, producers)
+    if report.ok:
+        text = f"ok: {report.blocks} blocks, head {report.head}"
+    else:
+        text = f"FAILED at height {report.bad_height}: {report.reason}"
+    emit(report.as_dict(), args.json, text)
+    return EXIT_OK if report.ok else EXIT_FAIL
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with _store(args.db) as store:
+        try:
+            block = store.get(args.height)
+        except KeyError as exc:
+            raise UsageError(str(exc.args[0])) from None
+    doc = export_block(block)
+    text = json.dumps(doc, indent=2, sort_keys=True)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+        emit({"out": args.out, "txs": len(doc["txs"])}, args.json, f"wrote {args.out}")
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def cmd_check_proof(args: argparse.Namespace) -> int:
+    try:
+        doc = json.loads(Path(args.file).read_text())
+        header = header_from_export(doc)
+        entries = doc["txs"]
+    except (json.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{args.file} is not a block export: {exc}") from None
+    problems = []
+    if not header.signature_ok():
+        problems.append("header signature does not verify")
+    if args.producer and header.producer != args.producer:
+        problems.append("header is signed by another producer")
+    if args.tx is not None:
+        entries = [e for e in entries if e.get("index") == args.tx]
+        if not entries:
+            raise UsageError(f"no transaction {args.tx} in the export")
+    checks = [check_tx_proof(header, e) for e in entries]
+    problems += [f"tx {c.index}: {c.reason}" for c in checks if not c.ok]
+    ok = not problems
+    out = {"ok": ok, "height": header.height, "checked": len(checks), "problems": problems}
+    emit(out, args.json, "ok" if ok else "FAILED: " + "; ".join(problems))
+    return EXIT_OK if ok else EXIT_FAIL
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(metavar="ACTION")
+
+    def action(name: str, func, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.set_defaults(func=func)
+        return p
+
+    p = action("keygen", cmd_keygen, "generate an Ed25519 producer key (PEM, mode 0600)")
+    p.add_argument("--out", required=True, help="where to write the private key")
+    p.add_argument("--force", action="store_true", help="overwrite an existing key file")
+    p = action("pubkey", cmd_pubkey, "print the public id (hex) of a private key")
+    p.add_argument("--key", required=True)
+    p = action("append-demo", cmd_append_demo, "append demo blocks to a chain store")
+    p.add_argument("--db", required=True, help="chain store (SQLite), created if absent")
+    p.add_argument("--key", required=True, help="producer private key (PEM)")
+    p.add_argument("--chain", default="demo", help="chain id")
+    p.add_argument("--blocks", type=int, default=1)
+    p.add_argument("--txs", type=int, default=10, help="transactions per block")
+    p = action("show", cmd_show, "show a block header (the head by default)")
+    p.add_argument("--db", required=True)
+    p.add_argument("--height", type=int)
+    p.add_argument("--txs", action="store_true", help="include the transactions")
+    p = action("verify", cmd_verify, "verify a whole stored chain; exit 1 names the bad height")
+    p.add_argument("--db", required=True)
+    p.add_argument("--producer", action="append", help="allowed producer public id (repeatable)")
+    p = action("export", cmd_export, "export a block with an inclusion proof per transaction")
+    p.add_argument("--db", required=True)
+    p.add_argument("--height", type=int, required=True)
+    p.add_argument("--out", help="file to write (stdout by default)")
+    p = action("check-proof", cmd_check_proof, "check an exported block's signature and proofs")
+    p.add_argument("--file", required=True)
+    p.add_argument("--producer", help="require this producer public id")
+    p.add_argument("--tx", type=int, help="check only this transaction index")

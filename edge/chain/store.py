@@ -1,0 +1,125 @@
+"""An append-only chain store on SQLite.
+
+WAL with synchronous=FULL and one transaction per block: after a crash or a
+power cut a block is either wholly there (header and every transaction) or
+absent. `append` refuses anything that does not extend the head, so the
+store can only ever hold one linear chain.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from edge.chain.block import GENESIS_PREV, Block, BlockHeader
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS blocks (
+    height INTEGER PRIMARY KEY,
+    hash   TEXT NOT NULL UNIQUE,
+    header BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS txs (
+    height INTEGER NOT NULL,
+    idx    INTEGER NOT NULL,
+    data   BLOB NOT NULL,
+    PRIMARY KEY (height, idx)
+) WITHOUT ROWID;
+"""
+
+
+def _blob(value: bytes | str) -> bytes:
+    """Stored values as bytes, even if someone wrote text into the file by hand."""
+    return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+
+
+class AppendError(ValueError):
+    """A block that does not extend the stored head."""
+
+
+class ChainStore:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> ChainStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading ---------------------------------------------------------
+    def height(self) -> int:
+        """Height of the head, -1 when empty."""
+        row = self._db.execute("SELECT MAX(height) FROM blocks").fetchone()
+        return -1 if row[0] is None else row[0]
+
+    def head(self) -> BlockHeader | None:
+        row = self._db.execute(
+            "SELECT header FROM blocks ORDER BY height DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else BlockHeader.from_bytes(_blob(row[0]))
+
+    def head_hash(self) -> str:
+        row = self._db.execute("SELECT hash FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
+        return GENESIS_PREV if row is None else row[0]
+
+    def header_bytes(self, height: int) -> tuple[str, bytes] | None:
+        row = self._db.execute(
+            "SELECT hash, header FROM blocks WHERE height = ?", (height,)
+        ).fetchone()
+        return None if row is None else (row[0], _blob(row[1]))
+
+    def tx_bytes(self, height: int) -> list[bytes]:
+        rows = self._db.execute(
+            "SELECT data FROM txs WHERE height = ? ORDER BY idx", (height,)
+        ).fetchall()
+        return [_blob(r[0]) for r in rows]
+
+    def get(self, height: int) -> Block:
+        stored = self.header_bytes(height)
+        if stored is None:
+            raise KeyError(f"no block at height {height}")
+        return Block(BlockHeader.from_bytes(stored[1]), tuple(self.tx_bytes(height)))
+
+    def raw_rows(self) -> Iterator[tuple[int, str, bytes, list[bytes]]]:
+        """Every stored record as it is on disk, for `verify`."""
+        for height, hash_, header in self._db.execute(
+            "SELECT height, hash, header FROM blocks ORDER BY height"
+        ):
+            yield height, hash_, _blob(header), self.tx_bytes(height)
+
+    # -- writing ---------------------------------------------------------
+    def append(self, block: Block) -> None:
+        """Store `block` atomically; it must extend the current head."""
+        h = block.header
+        expected_height = self.height() + 1
+        if h.height != expected_height:
+            raise AppendError(f"height {h.height}, expected {expected_height}")
+        if h.prev != self.head_hash():
+            raise AppendError(f"block {h.height} does not link to the stored head")
+        if h.ntx != len(block.txs):
+            raise AppendError(f"block {h.height} says {h.ntx} txs but has {len(block.txs)}")
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "INSERT INTO blocks (height, hash, header) VALUES (?, ?, ?)",
+                (h.height, h.hash(), h.to_bytes()),
+            )
+            db.executemany(
+                "INSERT INTO txs (height, idx, data) VALUES (?, ?, ?)",
+                ((h.height, i, t) for i, t in enumerate(block.txs)),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
