@@ -1,0 +1,135 @@
+"""Raw bytes to validated messages, with one reason code per rejection.
+
+Order of checks: size, JSON syntax, duplicate keys, floats and nulls (with
+the path where they occur), version and type, then the model. The raw
+object is kept next to the model because tags and signatures cover the bytes
+the sender encoded, not a re-encoding by us.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from edge.protocol.canonical import canonical
+from edge.protocol.errors import ProtocolError, Reason
+from edge.protocol.messages import MESSAGE_TYPES, PROTOCOL_VERSION
+
+#: Largest payload accepted; a full telemetry message is about 3 KiB.
+MAX_PAYLOAD = 16 * 1024
+
+_PYDANTIC_REASONS = {
+    "extra_forbidden": Reason.UNKNOWN_FIELD,
+    "missing": Reason.MISSING_FIELD,
+    "greater_than_equal": Reason.OUT_OF_RANGE,
+    "greater_than": Reason.OUT_OF_RANGE,
+    "less_than_equal": Reason.OUT_OF_RANGE,
+    "less_than": Reason.OUT_OF_RANGE,
+    "too_long": Reason.OUT_OF_RANGE,
+    "too_short": Reason.OUT_OF_RANGE,
+    "string_too_long": Reason.OUT_OF_RANGE,
+    "string_too_short": Reason.OUT_OF_RANGE,
+    "string_pattern_mismatch": Reason.BAD_FORMAT,
+    "literal_error": Reason.BAD_FORMAT,
+}
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A validated message and the exact object it was decoded from."""
+
+    model: BaseModel
+    raw: dict[str, Any]
+
+    @property
+    def type(self) -> str:
+        return self.raw["type"]
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ProtocolError(Reason.DUPLICATE_KEY, f"key {key!r} appears twice", key)
+        obj[key] = value
+    return obj
+
+
+def _reject_floats_and_nulls(value: Any, path: str) -> None:
+    if value is None:
+        raise ProtocolError(Reason.NULL, "omit optional fields instead of sending null", path)
+    if isinstance(value, float):
+        raise ProtocolError(Reason.FLOAT, f"{value!r} is a float; send integer units", path)
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _reject_floats_and_nulls(item, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_floats_and_nulls(item, f"{path}.{key}" if path else key)
+
+
+def _parse_constant(name: str) -> Any:
+    raise ProtocolError(Reason.FLOAT, f"{name} is not a number we accept")
+
+
+def loads(raw: bytes, max_size: int = MAX_PAYLOAD) -> dict[str, Any]:
+    """Decode a payload into a plain object, refusing anything ambiguous."""
+    if len(raw) > max_size:
+        raise ProtocolError(Reason.OVERSIZE, f"{len(raw)} bytes, limit {max_size}")
+    try:
+        text = raw.decode("utf-8")
+        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_parse_constant)
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(Reason.MALFORMED, f"not UTF-8: {exc.reason}") from None
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(Reason.MALFORMED, f"not JSON: {exc.msg} at char {exc.pos}") from None
+    except RecursionError:
+        raise ProtocolError(Reason.MALFORMED, "nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(Reason.NOT_OBJECT, f"top level is a {type(obj).__name__}")
+    _reject_floats_and_nulls(obj, "")
+    return obj
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def validate(obj: dict[str, Any]) -> Decoded:
+    """Check an object against its model; the first problem becomes the error."""
+    if obj.get("v") != PROTOCOL_VERSION:
+        raise ProtocolError(
+            Reason.BAD_VERSION, f"version {obj.get('v')!r}, expected {PROTOCOL_VERSION}", "v"
+        )
+    kind = obj.get("type")
+    model_cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
+    if model_cls is None:
+        raise ProtocolError(Reason.UNKNOWN_TYPE, f"unknown message type {kind!r}", "type")
+    try:
+        model = model_cls.model_validate(obj)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        reason = _PYDANTIC_REASONS.get(err["type"], Reason.WRONG_TYPE)
+        raise ProtocolError(reason, err["msg"], _field(err["loc"])) from None
+    return Decoded(model=model, raw=obj)
+
+
+def decode(raw: bytes, max_size: int = MAX_PAYLOAD) -> Decoded:
+    """Bytes to a validated message (tags and signatures are checked by `auth`)."""
+    return validate(loads(raw, max_size))
+
+
+def encode(obj: dict[str, Any] | BaseModel) -> bytes:
+    """The canonical wire bytes of a message (a model sends exactly the fields it was given)."""
+    if isinstance(obj, BaseModel):
+        obj = obj.model_dump(exclude_unset=True, exclude_none=True)
+    return canonical(obj)

@@ -1,0 +1,196 @@
+"""Every message on the wire, as strict pydantic models.
+
+Conventions (ARCHITECTURE.md "Contracts"):
+- integers only: energy in Wh, power in W, prices in micro-currency per kWh,
+  carbon in g CO2, carbon prices in micro-currency per g CO2 (= $/t), times in
+  milliseconds since the Unix epoch (`ts`) or seconds for interval starts;
+- optional fields are omitted, never sent as null, so one message has exactly
+  one canonical byte string;
+- gateway messages carry a per-gateway sequence number `seq` and an
+  HMAC-SHA256 `tag`; messages from the edge or the hub carry the producer's
+  Ed25519 public key and a signature `sig` instead.
+
+Sequence spaces (after Sparkplug B): telemetry and bids share the gateway's
+data sequence; status messages (birth, death/last will) count in their own
+birth-death sequence, because a last will registered at connect time is
+delivered later than data sent after it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PROTOCOL_VERSION = 1
+MAX_SEQ = (1 << 53) - 1  # exact in every JSON implementation
+MAX_TS_MS = (1 << 53) - 1
+MAX_PRICE = (1 << 31) - 1  # micro-currency per kWh: the PL clears 32-bit prices
+MAX_QTY_WH = (1 << 31) - 1
+
+Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
+Hex32 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{128}$")]
+Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
+TsMs = Annotated[int, Field(ge=0, le=MAX_TS_MS)]
+Wh = Annotated[int, Field(ge=0, le=(1 << 40))]
+SignedWh = Annotated[int, Field(ge=-(1 << 40), le=(1 << 40))]
+Price = Annotated[int, Field(ge=0, le=MAX_PRICE)]
+IntervalStart = Annotated[int, Field(ge=0, le=(1 << 40))]
+Side = Literal["buy", "sell"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class Reading(_Strict):
+    """One device's values at one moment, with its own time and quality.
+
+    `q` tells a live value from a stale one: "good" (read this cycle),
+    "stale" (device silent; last known value, `ts` says when it was read),
+    "invalid" (read but outside the device's physical range), "nodata"
+    (never read since start).
+    """
+
+    dev: Id
+    kind: Literal["meter", "pv", "battery"]
+    q: Literal["good", "stale", "invalid", "nodata"]
+    ts: TsMs
+    p_w: Annotated[int, Field(ge=-(1 << 31), le=(1 << 31))] | None = None
+    e_imp_wh: Wh | None = None
+    e_exp_wh: Wh | None = None
+    soc_pm: Annotated[int, Field(ge=0, le=1000)] | None = None
+
+
+class IntervalEnergy(_Strict):
+    """Energy metered at the point of connection over one market interval."""
+
+    interval: IntervalStart
+    imp_wh: Wh
+    exp_wh: Wh
+    gen_wh: Wh = 0
+    chg_wh: Wh = 0
+    dis_wh: Wh = 0
+
+
+class _FromGateway(_Strict):
+    v: Literal[1]
+    site: Id
+    gw: Id
+    seq: Seq
+    ts: TsMs
+    tag: Hex32
+
+
+class Telemetry(_FromGateway):
+    """Readings of a poll cycle; `energy` appears once an interval closes.
+
+    `hist` marks data replayed from the store-and-forward buffer.
+    """
+
+    type: Literal["telemetry"]
+    hist: bool = False
+    readings: Annotated[list[Reading], Field(min_length=0, max_length=32)]
+    energy: IntervalEnergy | None = None
+
+
+class Bid(_FromGateway):
+    """A buy bid or a sell offer for one interval (one per gateway and round)."""
+
+    type: Literal["bid"]
+    interval: IntervalStart
+    side: Side
+    qty_wh: Annotated[int, Field(ge=1, le=MAX_QTY_WH)]
+    price: Price
+    round: Annotated[int, Field(ge=0, le=1000)] = 0
+
+
+class GatewayStatus(_FromGateway):
+    """Birth ("online") on connect and death ("offline") as the last will."""
+
+    type: Literal["status"]
+    state: Literal["online", "offline"]
+    fw: Annotated[str, Field(max_length=32)] = ""
+    uptime_s: Annotated[int, Field(ge=0, le=MAX_SEQ)] = 0
+    counters: Annotated[dict[str, Annotated[int, Field(ge=0, le=MAX_SEQ)]], Field(max_length=32)] = {}
+
+
+class _Signed(_Strict):
+    v: Literal[1]
+    ts: TsMs
+    signer: Hex32
+    sig: Hex64
+
+
+class FillOut(_Strict):
+    order: Annotated[str, Field(max_length=80)]
+    gw: Id
+    side: Side
+    qty_wh: Annotated[int, Field(ge=0, le=MAX_QTY_WH)]
+    status: Literal["filled", "partial", "unfilled", "excluded"]
+
+
+class ClearingResult(_Signed):
+    """The result of one round of one interval, signed by the edge."""
+
+    type: Literal["result"]
+    site: Id
+    interval: IntervalStart
+    round: Annotated[int, Field(ge=0, le=1000)]
+    final: bool
+    price: Price | None = None
+    volume_wh: Annotated[int, Field(ge=0, le=(1 << 50))]
+    regime: Literal["buyers_market", "sellers_market", "balanced", "no_trade"]
+    fills: Annotated[list[FillOut], Field(max_length=100_000)]
+
+
+class Settlement(_Signed):
+    """What one participant delivered, paid and emitted in one interval.
+
+    Signs: energy_wh > 0 bought, < 0 sold; amount_micro > 0 paid, < 0 received.
+    """
+
+    type: Literal["settlement"]
+    site: Id
+    interval: IntervalStart
+    gw: Id
+    energy_wh: SignedWh
+    amount_micro: Annotated[int, Field(ge=-(1 << 60), le=(1 << 60))]
+    carbon_g: Annotated[int, Field(ge=-(1 << 50), le=(1 << 50))]
+    price: Price | None = None
+
+
+class PriceSignal(_Signed):
+    """Carbon prices from the central hub (SEEDS P1), relayed to gateways.
+
+    `adders` maps a participant id to its carbon price adder in micro-currency
+    per kWh: added to a seller's offer, subtracted from a buyer's bid.
+    """
+
+    type: Literal["price"]
+    site: Id
+    valid_from: IntervalStart
+    valid_to: IntervalStart
+    p_low: Annotated[int, Field(ge=0, le=MAX_PRICE)]  # micro-currency per g CO2
+    p_high: Annotated[int, Field(ge=0, le=MAX_PRICE)]
+    intensity_g_kwh: Annotated[int, Field(ge=0, le=100_000)]
+    adders: Annotated[dict[str, Annotated[int, Field(ge=0, le=MAX_PRICE)]], Field(max_length=10_000)] = {}
+
+
+GatewayMessage = Annotated[Union[Telemetry, Bid, GatewayStatus], Field(discriminator="type")]
+SignedMessage = Annotated[
+    Union[ClearingResult, Settlement, PriceSignal], Field(discriminator="type")
+]
+Message = Annotated[
+    Union[Telemetry, Bid, GatewayStatus, ClearingResult, Settlement, PriceSignal],
+    Field(discriminator="type"),
+]
+MESSAGE_TYPES = {
+    "telemetry": Telemetry,
+    "bid": Bid,
+    "status": GatewayStatus,
+    "result": ClearingResult,
+    "settlement": Settlement,
+    "price": PriceSignal,
+}
