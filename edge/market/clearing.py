@@ -107,6 +107,18 @@ def _check_int(what: str, name: str, v: object, lo: int, hi: int = LIMIT) -> Non
         raise ValueError(f"{what}: {name} {v} is outside [{lo}, {hi})")
 
 
+def validate_order(o: Order, label: str) -> None:
+    """Raise ValueError starting with ``label`` when one order breaks the input rules."""
+    if not isinstance(o.id, str) or not o.id:
+        raise ValueError(f"{label}: id must be a non-empty string, got {o.id!r}")
+    if o.side not in SIDES:
+        raise ValueError(f"{label}: side must be 'buy' or 'sell', got {o.side!r}")
+    _check_int(label, "qty_wh", o.qty_wh, 1)
+    _check_int(label, "price", o.price, 0)
+    if not _is_int(o.seq):
+        raise ValueError(f"{label}: seq must be an integer, got {o.seq!r}")
+
+
 def validate_orders(orders: Sequence[Order]) -> None:
     """Raise ValueError naming the first bad order; accept silently otherwise."""
     if len(orders) > MAX_ORDERS:
@@ -116,19 +128,13 @@ def validate_orders(orders: Sequence[Order]) -> None:
     for i, o in enumerate(orders):
         if not isinstance(o, Order):
             raise ValueError(f"orders[{i}] is a {type(o).__name__}, not an Order")
-        what = f"order {o.id!r} (orders[{i}])"
-        if not isinstance(o.id, str) or not o.id:
-            raise ValueError(f"orders[{i}]: id must be a non-empty string, got {o.id!r}")
-        if o.side not in SIDES:
-            raise ValueError(f"{what}: side must be 'buy' or 'sell', got {o.side!r}")
-        _check_int(what, "qty_wh", o.qty_wh, 1)
-        _check_int(what, "price", o.price, 0)
-        if not _is_int(o.seq):
-            raise ValueError(f"{what}: seq must be an integer, got {o.seq!r}")
+        named = isinstance(o.id, str) and o.id
+        label = f"order {o.id!r} (orders[{i}])" if named else f"orders[{i}]"
+        validate_order(o, label)
         if o.id in ids:
-            raise ValueError(f"{what}: duplicate id")
+            raise ValueError(f"{label}: duplicate id")
         if o.seq in seqs:
-            raise ValueError(f"{what}: duplicate seq {o.seq}")
+            raise ValueError(f"{label}: duplicate seq {o.seq}")
         ids.add(o.id)
         seqs.add(o.seq)
 
