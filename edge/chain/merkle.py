@@ -148,19 +148,18 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
 
 
 # --- the CPU's parallel path --------------------------------------------------
-# hashlib keeps the GIL for short messages, so threads do not help; forked
-# workers each build one power-of-two subtree (RFC 6962 splits exactly there)
-# from the parent's memory and send back 32 bytes.
+# hashlib keeps the GIL for short messages, so threads do not help. RFC 6962
+# splits a tree at the largest power of two below n: a forked worker builds
+# the left subtree from the parent's memory (copy-on-write, nothing pickled)
+# while the parent builds the right one, and only 32 bytes come back.
 
 PARALLEL_MIN = 1 << 16
 
-
-def _subtree_root(args: tuple[int, int]) -> bytes:
-    lo, hi = args
-    return root_of_hashes(CPU.leaf_hashes(_SHARED[lo:hi]), CPU)
-
-
 _SHARED: Sequence[bytes] = ()
+
+
+def _subtree_root(lo: int, hi: int) -> bytes:
+    return root_of_hashes(CPU.leaf_hashes(_SHARED[lo:hi]), CPU)
 
 
 def _parallel_root(leaves: Sequence[bytes]) -> bytes:
@@ -168,15 +167,16 @@ def _parallel_root(leaves: Sequence[bytes]) -> bytes:
 
     global _SHARED
     n = len(leaves)
-    split = 1 << ((n - 1).bit_length() - 1)  # largest power of two below n
+    split = 1 << ((n - 1).bit_length() - 1)
     try:
         ctx = mp.get_context("fork")
-    except ValueError:
+    except ValueError:  # no fork on this platform
         return root_of_hashes(CPU.leaf_hashes(leaves), CPU)
     _SHARED = leaves
     try:
-        with ctx.Pool(2) as pool:
-            left, right = pool.map(_subtree_root, [(0, split), (split, n)])
+        with ctx.Pool(1) as pool:
+            left = pool.apply_async(_subtree_root, (0, split))
+            right = _subtree_root(split, n)
+            return node_hash(left.get(), right)
     finally:
         _SHARED = ()
-    return node_hash(left, right)
