@@ -227,3 +227,17 @@ def test_independent_of_input_order(orders, rnd):
     # seq matters only through its order: renumbering monotonically changes nothing
     renum = [Order(o.id, o.side, o.qty_wh, o.price, o.seq * 1000 - 7) for o in orders]
     assert table(clear_uniform(renum)) == table(a)
+
+
+def test_large_book_known_answer():
+    # 60,000 one-Wh sellers asking 0..59,999 and 50,000 buyers bidding 100,000 down:
+    # buyers' market, demand 50,000 reached exactly at seller 49,999, so the price is
+    # the next ask (50,000); every bid is above it.
+    sells = [S(f"s{i}", 1, i, i) for i in range(60_000)]
+    buys = [B(f"b{i}", 1, 100_000 - i, 100_000 + i) for i in range(50_000)]
+    c = clear_uniform(buys + sells)
+    assert (c.price, c.volume_wh, c.regime) == (50_000, 50_000, "buyers_market")
+    status = [f.status for f in c.fills]
+    assert status[:50_000] == ["filled"] * 50_000
+    assert status[50_000:100_000] == ["filled"] * 50_000
+    assert status[100_000:] == ["unfilled"] * 10_000
