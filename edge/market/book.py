@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from .clearing import LIMIT, Clearing, Order, Side, clear_uniform, validate_order
+from .clearing import LIMIT, Clearing, Order, Side, clear_uniform, validate_order, validate_orders
 
 
 class BookError(ValueError):
@@ -49,6 +49,7 @@ def apply_adders(orders: Sequence[Order], adders: Mapping[str, int]) -> tuple[Or
     Adders of participants without an order are ignored: the adder table is
     per participant and outlives any one interval.
     """
+    validate_orders(orders)  # before adjusting: a clamp must never hide a bad quote
     for pid, a in adders.items():
         if not isinstance(a, int) or isinstance(a, bool) or not 0 <= a < LIMIT:
             raise ValueError(f"adder of {pid!r} must be an integer in [0, {LIMIT}), got {a!r}")

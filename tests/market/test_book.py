@@ -115,3 +115,11 @@ def test_bad_adders_are_refused(adders, words):
 
     with pytest.raises(ValueError, match=re.escape(words)):
         apply_adders([Order("g", "sell", 10, 100, 1)], adders)
+
+
+def test_adders_never_hide_a_bad_quote():
+    import re
+
+    bad = [Order("l", "buy", 10, -5, 1)]  # max(-5 - 10, 0) would look valid
+    with pytest.raises(ValueError, match=re.escape("order 'l' (orders[0]): price -5 is outside")):
+        apply_adders(bad, {"l": 10})
