@@ -1,5 +1,6 @@
 """Test set-up shared by every test: the fixtures live in tests/kit/."""
 
 pytest_plugins = [
+    "tests.kit.devices",
     "tests.kit.keys",
 ]
