@@ -1,0 +1,94 @@
+"""`carbon-edge owen ...` run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "docs" / "examples" / "owen"
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge.cli", "owen", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_value_of_the_table_example():
+    p = run("value", "--game", str(EXAMPLES / "table.json"), "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert [(x["id"], x["exact"]) for x in out["players"]] == [("a", "9/4"), ("b", "13/4"),
+                                                               ("c", "9/2")]
+    assert out["grand_value"] == 10 and out["method"] == "exact"
+
+
+def test_value_of_the_market_example_exact_and_sampled():
+    p = run("value", "--game", str(EXAMPLES / "market.json"), "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["unit"] == "g CO2" and out["grand_value"] == 85500
+    assert {x["id"]: x["value"] for x in out["players"]} == {
+        "coal": 37750, "gas": 4000, "pv": -15500, "town": 41000, "mill": 18250}
+    p = run("value", "--game", str(EXAMPLES / "market.json"), "--method", "sampled",
+            "--rounds", "20", "--seed", "5", "--json")
+    out = json.loads(p.stdout)
+    assert out["method"] == "sampled" and out["rounds"] == 20
+    assert all("se" in x for x in out["players"])
+    text = run("value", "--game", str(EXAMPLES / "market.json")).stdout
+    assert "coal" in text and "37750.000000" in text
+
+
+def test_prices_of_the_market_example():
+    p = run("prices", "--game", str(EXAMPLES / "market.json"), "--interval", "h12", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert {e["id"]: e["adder"] for e in out["entities"]} == {
+        "coal": 18278, "gas": 3900, "pv": 0, "town": 8531, "mill": 0}
+    assert out["signal"]["interval"] == "h12"
+    p = run("prices", "--game", str(EXAMPLES / "market.json"), "--tiers", "0:20,1:40,2:80",
+            "--json")
+    assert p.returncode == 0, p.stderr
+
+
+def test_pjm5_writes_table_and_plots(tmp_path):
+    p = run("pjm5", "--out", str(tmp_path), "--hours", "17,18", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["hours"] == [17, 18] and out["expected_effect"]["emissions_fall"]
+    for name in ("pjm5_hourly.csv", "pjm5.json", "pjm5_emissions.png", "pjm5_use.png"):
+        assert (tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("args, content, message", [
+    (["value"], "{not json", "not valid JSON"),
+    (["value"], '{"kind": "table", "unions": {"u": ["a"]}, "values": {}}', "coalition 'a'"),
+    (["value"], '{"generators": [], "loads": [], "bogus": 1}', "bogus"),
+    (["value"], '{"generators": [{"id": "g", "region": "A", "qmax_wh": -1, "price": 1, '
+                '"intensity_g_per_kwh": 1}], "loads": []}', "generators.0.qmax_wh"),
+    (["prices"], '{"kind": "table", "unions": {"u": ["a"]}, "values": {"a": 1}}',
+     "market form"),
+    (["prices", "--tiers", "1:20,0:40"], None, "fractions must increase"),
+    (["value", "--rounds", "1"], None, "--rounds"),
+])
+def test_bad_input_exits_2_with_one_clear_sentence(tmp_path, args, content, message):
+    f = tmp_path / "g.json"
+    if content is None:
+        f.write_text((EXAMPLES / "market.json").read_text())
+    else:
+        f.write_text(content)
+    p = run(*args, "--game", str(f))
+    assert p.returncode == 2
+    assert message in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_missing_file_and_bad_hours(tmp_path):
+    p = run("value", "--game", str(tmp_path / "nope.json"))
+    assert p.returncode == 2 and "nope.json" in p.stderr
+    p = run("pjm5", "--out", str(tmp_path), "--hours", "25")
+    assert p.returncode == 2 and "--hours" in p.stderr
