@@ -18,7 +18,7 @@ Clearing a coalition:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -235,13 +235,3 @@ class MarketGame:
         self.cleared += 1
         return self.market.emissions_mg(self.market.clear(mask))
 
-
-def quantities(market: Market, out: Outcome) -> dict[str, int]:
-    """Cleared quantity of every entity (generation or consumption, Wh)."""
-    q = dict(out.gen_wh)
-    q.update(out.load_wh)
-    return q
-
-
-def entity_ids(entities: Iterable[Entity]) -> list[str]:
-    return [e.id for e in entities]

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -229,7 +228,3 @@ def shapley_of_unions(game: Game) -> list[Fraction]:
             out[k] += weight(m, r) * (game.value(q | masks[k]) - game.value(q))
     return out
 
-
-def as_float(values: Sequence[Number | float], scale: Fraction | int = 1) -> list[float]:
-    return [float(Fraction(v) / scale) if not isinstance(v, float) else v / float(scale)
-            for v in values]
