@@ -34,7 +34,8 @@ def main() -> int:
             if proc.returncode != 0:
                 failed.append(script.name)
                 print(proc.stderr[-2000:], file=sys.stderr)
-    print(f"wrote {out_path}" + (f"; failed: {', '.join(failed)}" if failed else ""), file=sys.stderr)
+    tail = f"; failed: {', '.join(failed)}" if failed else ""
+    print(f"wrote {out_path}{tail}", file=sys.stderr)
     return 1 if failed else 0
 
 

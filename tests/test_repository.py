@@ -49,7 +49,7 @@ def test_edge_compiles_on_python_310(tmp_path):
 
 
 def test_edge_imports_nothing_heavy():
-    """edge/ stays lean for a 1 GB board: no pandas, scipy, pandapower, sqlalchemy, hub or simulator."""
+    """edge/ stays lean for a 1 GB board: no pandas, scipy, hub or simulator imports."""
     banned = ("pandas", "scipy", "pandapower", "sqlalchemy", "hub", "simulator", "matplotlib")
     offenders = []
     for path in (ROOT / "edge").rglob("*.py"):

@@ -40,7 +40,9 @@ def public_key_from_id(key_id: str) -> PublicKey:
         raise KeyFileError(f"not an Ed25519 public key id: {key_id!r}") from exc
 
 
-def save_private_key(key: PrivateKey, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+def save_private_key(
+    key: PrivateKey, path: str | os.PathLike[str], overwrite: bool = False
+) -> Path:
     """Write PKCS#8 PEM created with mode 0600, never widening an existing file."""
     path = Path(path)
     pem = key.private_bytes(

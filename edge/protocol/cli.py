@@ -43,7 +43,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     authenticated = bool(args.key) or msg.type not in ("telemetry", "bid", "status")
     out = {"ok": True, "type": msg.type, "authenticated": authenticated}
-    emit(out, args.json, f"ok: {msg.type}" + ("" if authenticated else " (tag not checked: no --key)"))
+    note = "" if authenticated else " (tag not checked: no --key)"
+    emit(out, args.json, f"ok: {msg.type}{note}")
     return EXIT_OK
 
 

@@ -18,7 +18,7 @@ delivered later than data sent after it.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +38,7 @@ SignedWh = Annotated[int, Field(ge=-(1 << 40), le=(1 << 40))]
 Price = Annotated[int, Field(ge=0, le=MAX_PRICE)]
 IntervalStart = Annotated[int, Field(ge=0, le=(1 << 40))]
 Side = Literal["buy", "sell"]
+Counter = Annotated[int, Field(ge=0, le=MAX_SEQ)]
 
 
 class _Strict(BaseModel):
@@ -113,7 +114,7 @@ class GatewayStatus(_FromGateway):
     state: Literal["online", "offline"]
     fw: Annotated[str, Field(max_length=32)] = ""
     uptime_s: Annotated[int, Field(ge=0, le=MAX_SEQ)] = 0
-    counters: Annotated[dict[str, Annotated[int, Field(ge=0, le=MAX_SEQ)]], Field(max_length=32)] = {}
+    counters: Annotated[dict[str, Counter], Field(max_length=32)] = {}
 
 
 class _Signed(_Strict):
@@ -175,15 +176,15 @@ class PriceSignal(_Signed):
     p_low: Annotated[int, Field(ge=0, le=MAX_PRICE)]  # micro-currency per g CO2
     p_high: Annotated[int, Field(ge=0, le=MAX_PRICE)]
     intensity_g_kwh: Annotated[int, Field(ge=0, le=100_000)]
-    adders: Annotated[dict[str, Annotated[int, Field(ge=0, le=MAX_PRICE)]], Field(max_length=10_000)] = {}
+    adders: Annotated[dict[str, Price], Field(max_length=10_000)] = {}
 
 
-GatewayMessage = Annotated[Union[Telemetry, Bid, GatewayStatus], Field(discriminator="type")]
+GatewayMessage = Annotated[Telemetry | Bid | GatewayStatus, Field(discriminator="type")]
 SignedMessage = Annotated[
-    Union[ClearingResult, Settlement, PriceSignal], Field(discriminator="type")
+    ClearingResult | Settlement | PriceSignal, Field(discriminator="type")
 ]
 Message = Annotated[
-    Union[Telemetry, Bid, GatewayStatus, ClearingResult, Settlement, PriceSignal],
+    Telemetry | Bid | GatewayStatus | ClearingResult | Settlement | PriceSignal,
     Field(discriminator="type"),
 ]
 MESSAGE_TYPES = {

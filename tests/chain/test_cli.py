@@ -35,7 +35,8 @@ def test_keygen_append_verify_export_check(tmp_path):
     shown = json.loads(r.stdout)
     assert shown["header"]["height"] == 1 and len(shown["txs"]) == 7
 
-    assert run("export", "--db", "c.db", "--height", "1", "--out", "b.json", cwd=tmp_path).returncode == 0
+    r = run("export", "--db", "c.db", "--height", "1", "--out", "b.json", cwd=tmp_path)
+    assert r.returncode == 0
     r = run("check-proof", "--file", "b.json", "--producer", pub, "--json", cwd=tmp_path)
     assert r.returncode == 0 and json.loads(r.stdout)["checked"] == 7
 

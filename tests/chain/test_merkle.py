@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.chain import merkle
+from edge.chain import merkle, native
 from edge.chain.merkle import (
     CPU,
     EMPTY_ROOT,
@@ -83,10 +83,34 @@ def test_empty_tree_is_hash_of_nothing():
     assert merkle_root([]) == EMPTY_ROOT == mth([])
 
 
-def test_parallel_path_matches_recursive_definition(monkeypatch):
-    monkeypatch.setattr(merkle, "PARALLEL_MIN", 8)
-    leaves = [i.to_bytes(4, "big") for i in range(1000)]
-    assert merkle_root(leaves) == mth(leaves)
+@settings(max_examples=60, deadline=None)
+@given(leaves=st.lists(st.binary(max_size=300), max_size=300))
+def test_native_and_hashlib_hashers_agree(leaves):
+    fast = native.load()
+    if fast is None:
+        pytest.skip("no C compiler or libcrypto: the native loop is not built here")
+    assert fast.merkle_root(leaves) == merkle.root_of_hashes(CPU.leaf_hashes(leaves), CPU) \
+        if leaves else True
+    assert fast.leaf_hashes(tuple(leaves)) == CPU.leaf_hashes(leaves)
+    assert fast.sha256_many(leaves) == CPU.sha256_many(leaves)
+    digests = CPU.leaf_hashes(leaves[: len(leaves) & ~1])
+    assert fast.node_hashes(digests) == CPU.node_hashes(digests)
+
+
+def test_native_hasher_refuses_non_bytes():
+    fast = native.load()
+    if fast is None:
+        pytest.skip("no C compiler or libcrypto: the native loop is not built here")
+    with pytest.raises(TypeError):
+        fast.leaf_hashes([b"a", "not bytes"])
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 1000, 4097])
+def test_every_hasher_gives_the_rfc_root(size):
+    leaves = [i.to_bytes(4, "big") for i in range(size)]
+    want = mth(leaves)
+    assert merkle_root(leaves) == want
+    assert merkle_root(leaves, CPU) == want
 
 
 leaf_lists = st.lists(st.binary(max_size=40), min_size=1, max_size=70)

@@ -60,7 +60,8 @@ def test_message_vectors_tag_and_decode(vec):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(max_size=6), inner, max_size=4),
     max_leaves=20,
 )
 
@@ -90,7 +91,7 @@ def test_canonical_is_the_same_on_other_pythons(tmp_path):
     path = Path(__file__).parent.parent / "vectors" / "protocol.json"
     ran = 0
     for version in ("3.10", "3.12"):
-        exe = Path(os.path.expanduser(f"~/.pyenv/versions")).glob(f"{version}*/bin/python{version}")
+        exe = Path(os.path.expanduser("~/.pyenv/versions")).glob(f"{version}*/bin/python{version}")
         for python in exe:
             out = subprocess.run([python, "-c", script, path], capture_output=True, text=True)
             assert json.loads(out.stdout) == [c["canonical"] for c in VECTORS["canonical_only"]]
