@@ -130,7 +130,12 @@ def _explain(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "config"
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{where}: {err['msg']}{more}"
+    msg = err["msg"]
+    if err["type"] == "union_tag_not_found":
+        msg = "'kind' is required: 'meter' or 'battery'"
+    elif err["type"] == "union_tag_invalid":
+        msg = f"kind must be 'meter' or 'battery', not {err['input'].get('kind')!r}"
+    return f"{where}: {msg}{more}"
 
 
 def parse_config(data: object) -> FleetConfig:
