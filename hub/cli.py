@@ -1,0 +1,224 @@
+"""`carbon-edge hub ...`: serve the hub, keep the edge registry, make main blocks, check receipts.
+
+Every action that touches the database takes --db (a SQLAlchemy URL; default
+$CARBON_HUB_DATABASE_URL or sqlite:///hub.db) and brings the schema up to
+date first, so an operator never runs a separate migration by accident.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from edge.chain.keys import KeyFileError, load_private_key, public_id
+from edge.cli import EXIT_FAIL, EXIT_OK, UsageError, emit
+from edge.sync.receipts import check_anchored_tx, check_receipt
+
+
+def _db(url: str):  # noqa: ANN202
+    from hub.service.db import Database, DatabaseUrlError
+
+    try:
+        return Database(url)
+    except DatabaseUrlError as exc:
+        raise UsageError(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a driver error names the problem; show it plainly
+        raise UsageError(f"cannot open the database {url!r}: {exc.__class__.__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+
+
+def _hub_error(exc: Exception) -> UsageError:
+    return UsageError(getattr(exc, "message", str(exc)))
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from hub.service.db import current_revision
+
+    db = _db(args.db)
+    rev = current_revision(db.engine)
+    emit({"database": db.dialect, "revision": rev}, args.json, f"schema at revision {rev}")
+    return EXIT_OK
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from hub.service.errors import HubError
+    from hub.service.registry import register_edge
+
+    try:
+        info = register_edge(_db(args.db), args.name, args.pubkey, args.site)
+    except HubError as exc:
+        raise _hub_error(exc) from None
+    emit(info.as_dict(), args.json, f"registered {info.name} {info.edge_id}")
+    return EXIT_OK
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from hub.service.errors import HubError
+    from hub.service.registry import revoke_edge
+
+    try:
+        info = revoke_edge(_db(args.db), args.edge)
+    except HubError as exc:
+        raise _hub_error(exc) from None
+    emit(info.as_dict(), args.json, f"revoked {info.name} {info.edge_id}")
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from hub.service.registry import list_edges
+
+    edges = [e.as_dict() for e in list_edges(_db(args.db))]
+    text = "\n".join(f"{e['name']:20} {e['status']:8} {e['site'] or '-':12} {e['edge_id']}"
+                     for e in edges) or "no edges registered"
+    emit({"edges": edges}, args.json, text)
+    return EXIT_OK
+
+
+def _hub_key(path: str):  # noqa: ANN202
+    try:
+        return load_private_key(path)
+    except KeyFileError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_make_main(args: argparse.Namespace) -> int:
+    from hub.service.mainchain import make_main_block
+
+    made = make_main_block(_db(args.db), _hub_key(args.hub_key))
+    if made is None:
+        emit({"created": False}, args.json, "no edge head moved; no main block made")
+    else:
+        emit({"created": True, **made.as_dict()}, args.json,
+             f"main block {made.header.height} anchors {len(made.entries)} edge heads")
+    return EXIT_OK
+
+
+def cmd_check_receipt(args: argparse.Namespace) -> int:
+    try:
+        doc = json.loads(Path(args.file).read_text())
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{args.file} is not JSON: {exc.msg} at char {exc.pos}") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"{args.file} holds no receipt object")
+    if "anchor" in doc:
+        kind, checked = "tx_proof", [check_anchored_tx(doc, args.hub, args.edge)]
+    elif "receipts" in doc:
+        kind = "receipts"
+        if not isinstance(doc["receipts"], list) or not doc["receipts"]:
+            raise UsageError(f"{args.file} has an empty receipts list")
+        checked = [check_receipt(r, args.hub, args.edge) for r in doc["receipts"]]
+    else:
+        kind, checked = "receipt", [check_receipt(doc, args.hub, args.edge)]
+    problems = [f"#{i}: {p}" if len(checked) > 1 else p
+                for i, ps in enumerate(checked) for p in ps]
+    ok = not problems
+    emit({"ok": ok, "kind": kind, "checked": len(checked), "problems": problems}, args.json,
+         "ok" if ok else "FAILED: " + "; ".join(problems))
+    return EXIT_OK if ok else EXIT_FAIL
+
+
+def _read_json(path: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path} is not JSON: {exc.msg} at char {exc.pos}") from None
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from hub.service.errors import HubError
+    from hub.service.prices import fields_from_allocation, publish
+
+    doc = _read_json(args.allocation)
+    if isinstance(doc, dict) and isinstance(doc.get("signal"), dict):
+        doc = doc["signal"]  # the whole POST /allocation/prices answer
+    if not isinstance(doc, dict):
+        raise UsageError(f"{args.allocation} holds no allocation signal object")
+    try:
+        fields = fields_from_allocation(doc, site=args.site, valid_from=args.valid_from,
+                                        valid_to=args.valid_to, intensity_g_kwh=args.intensity)
+        signal = publish(_db(args.db), _hub_key(args.hub_key), fields)
+    except HubError as exc:
+        raise _hub_error(exc) from None
+    emit(signal, args.json, f"published price signal for {args.site} at ts {signal['ts']}")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hub.service.settings import Settings
+
+    try:
+        settings = Settings.from_env(
+            database_url=args.db, hub_key_path=args.hub_key, main_interval_s=args.main_interval,
+            operator_token=args.operator_token)
+    except ValueError as exc:
+        raise UsageError(f"bad setting: {exc}") from None
+    _db(settings.database_url).close()  # migrate once before the workers start
+    from hub.service.app import load_or_create_hub_key
+
+    try:
+        hub_id = public_id(load_or_create_hub_key(settings.hub_key_path).public_key())
+    except KeyFileError as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps({"event": "serve", "hub_id": hub_id, "host": args.host, "port": args.port,
+                      "database": settings.database_url.split("@")[-1]}), flush=True)
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            os.environ["CARBON_HUB_" + name.upper()] = str(value)
+    uvicorn.run("hub.service.app:app_from_env", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level=args.log_level)
+    return EXIT_OK
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(metavar="ACTION")
+    default_db = os.environ.get("CARBON_HUB_DATABASE_URL", "sqlite:///hub.db")
+
+    def action(name: str, func, help_: str, db: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        if db:
+            p.add_argument("--db", default=default_db,
+                           help="SQLAlchemy URL (sqlite:///hub.db, postgresql+psycopg://...)")
+        p.set_defaults(func=func)
+        return p
+
+    p = action("serve", cmd_serve, "serve the hub API under uvicorn")
+    p.add_argument("--hub-key", default=os.environ.get("CARBON_HUB_HUB_KEY_PATH", "hub-key.pem"),
+                   help="hub Ed25519 key (PEM); created when absent")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.add_argument("--main-interval", type=float, help="seconds between main blocks (0: off)")
+    p.add_argument("--operator-token", help="enable operator endpoints with this bearer token "
+                   "(or set CARBON_HUB_OPERATOR_TOKEN)")
+    p.add_argument("--log-level", default="info")
+    action("migrate", cmd_migrate, "create or upgrade the hub's schema (Alembic)")
+    p = action("register-edge", cmd_register, "register an edge's public key")
+    p.add_argument("--name", required=True, help="operator's name for the edge (unique)")
+    p.add_argument("--pubkey", required=True, help="edge public id (64 hex, `chain pubkey`)")
+    p.add_argument("--site", help="site id the edge serves")
+    p = action("revoke-edge", cmd_revoke, "revoke an edge key for good")
+    p.add_argument("--edge", required=True, help="edge id or name")
+    action("list-edges", cmd_list, "list registered edges")
+    p = action("make-main-block", cmd_make_main, "anchor every moved edge head now")
+    p.add_argument("--hub-key", required=True, help="hub Ed25519 key (PEM)")
+    p = action("check-receipt", cmd_check_receipt,
+               "check a receipt (or a tx proof with anchor) offline; exit 1 when invalid",
+               db=False)
+    p.add_argument("--file", required=True)
+    p.add_argument("--hub", required=True, help="the hub's public id (pinned)")
+    p.add_argument("--edge", help="require the receipt to be for this edge id")
+    p = action("publish-prices", cmd_publish,
+               "sign and publish an allocation's adders as a site's price signal")
+    p.add_argument("--hub-key", required=True)
+    p.add_argument("--allocation", required=True,
+                   help="JSON: the `signal` of `owen prices` / POST /allocation/prices")
+    p.add_argument("--site", required=True)
+    p.add_argument("--valid-from", type=int, required=True, help="interval start (unix s)")
+    p.add_argument("--valid-to", type=int, required=True)
+    p.add_argument("--intensity", type=int, required=True, help="grid intensity, g CO2 per kWh")

@@ -1,0 +1,265 @@
+"""A real hub for tests: `carbon-edge hub serve` in its own process on a free loopback port.
+
+Fixtures:
+- `hub_server`: one hub per test session (SQLite in a temp dir), shared; tests
+  keep apart by using their own fresh edge keys.
+- `hub_factory`: fresh hubs a test may stop and start again (same port, same
+  database), e.g. to show a backlog surviving a hub outage.
+- `hub_pg_url`: a fresh PostgreSQL database for this session (skips with the
+  reason when none can be created); `hub_db`: a migrated Database on SQLite
+  and on PostgreSQL (parametrized).
+- `edge_on_hub`: a fresh edge key registered on `hub_server`.
+Helpers: `EdgeChain` makes signed blocks; `signed_request` sends one signed call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from edge.chain.block import GENESIS_PREV, Block, make_block
+from edge.chain.keys import PrivateKey, generate_key, public_id, save_private_key
+from edge.sync.signing import sign_request
+
+REPO = Path(__file__).resolve().parents[2]
+PG_USERS = ("postgres", "root")
+PG_HOST = os.environ.get("HUB_TEST_PG_HOST", "127.0.0.1:5432")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class HubProcess:
+    """One hub process; `stop()` and `start()` keep the port, the database and the key."""
+
+    def __init__(self, db_url: str, workdir: Path, port: int | None = None,
+                 main_interval_s: float = 0) -> None:
+        self.db_url = db_url
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.key_path = workdir / "hub-key.pem"
+        if not self.key_path.exists():
+            save_private_key(generate_key(), self.key_path)
+        from edge.chain.keys import load_private_key
+
+        self.key = load_private_key(self.key_path)
+        self.hub_id = public_id(self.key.public_key())
+        self.operator_token = secrets.token_hex(16)
+        self.main_interval_s = main_interval_s
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = workdir / f"hub-{self.port}.log"
+
+    def start(self, timeout_s: float = 30.0) -> HubProcess:
+        cmd = [sys.executable, "-m", "edge.cli", "hub", "serve", "--db", self.db_url,
+               "--hub-key", str(self.key_path), "--port", str(self.port),
+               "--main-interval", str(self.main_interval_s),
+               "--operator-token", self.operator_token, "--log-level", "warning"]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=log,
+                                         stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited {self.proc.returncode}:\n{self.log.read_text()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"hub did not answer in {timeout_s} s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def database(self):  # noqa: ANN201
+        from hub.service.db import Database
+
+        return Database(self.db_url)
+
+    def register(self, key: PrivateKey, site: str | None = "site-a") -> str:
+        from hub.service.registry import register_edge
+
+        db = self.database()
+        try:
+            edge_id = public_id(key.public_key())
+            register_edge(db, f"edge-{edge_id[:12]}", edge_id, site)
+        finally:
+            db.close()
+        return edge_id
+
+    def operator(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        return httpx.request(method, self.url + path, json=body, timeout=30,
+                             headers={"Authorization": f"Bearer {self.operator_token}"})
+
+    def make_main_block(self) -> dict[str, Any]:
+        resp = self.operator("POST", "/v1/main/blocks")
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+
+@dataclass
+class EdgeChain:
+    """Signed blocks of one edge, made in memory (what an edge's ChainStore would hold)."""
+
+    key: PrivateKey = field(default_factory=generate_key)
+    chain: str = "site-a"
+    blocks: list[Block] = field(default_factory=list)
+    ts: int = field(default_factory=lambda: int(time.time() * 1000) - 60_000)
+
+    @property
+    def edge_id(self) -> str:
+        return public_id(self.key.public_key())
+
+    def extend(self, n: int, txs: int = 3, prev: str | None = None) -> list[Block]:
+        out = []
+        for _ in range(n):
+            height = len(self.blocks)
+            head = self.blocks[-1].header.hash() if self.blocks else GENESIS_PREV
+            self.ts += 1000
+            block = make_block(
+                chain=self.chain, height=height, prev=prev or head, ts=self.ts, key=self.key,
+                txs=[{"kind": "settlement", "gw": f"gw{i}", "energy_wh": 100 * height + i}
+                     for i in range(txs)],
+            )
+            prev = None
+            self.blocks.append(block)
+            out.append(block)
+        return out
+
+    def other_at(self, height: int, prev: str | None = None, key: PrivateKey | None = None,
+                 salt: int = 1) -> Block:
+        """A different block at `height` (same parent unless `prev` says otherwise)."""
+        parent = self.blocks[height - 1].header.hash() if height else GENESIS_PREV
+        return make_block(chain=self.chain, height=height, prev=prev or parent,
+                          ts=self.blocks[height].header.ts, key=key or self.key,
+                          txs=[{"kind": "settlement", "gw": "evil", "energy_wh": salt}])
+
+
+def block_json(block: Block) -> dict[str, Any]:
+    return {"header": json.loads(block.header.to_bytes()), "txs": block.tx_objects()}
+
+
+def signed_request(url: str, key: PrivateKey, method: str, path: str, body: Any = None,
+                   ts_ms: int | None = None, headers: dict[str, str] | None = None
+                   ) -> httpx.Response:
+    """One request signed per the sync contract (`ts_ms` lets a test go stale)."""
+    content = b"" if body is None else json.dumps(body).encode()
+    ts = int(time.time() * 1000) if ts_ms is None else ts_ms
+    signed = sign_request(key, method, path, ts, content)
+    signed.update(headers or {})
+    if body is not None:
+        signed["Content-Type"] = "application/json"
+    return httpx.request(method, url + path, content=content, headers=signed, timeout=60)
+
+
+def push(hub: HubProcess, key: PrivateKey, blocks: list[Block]) -> httpx.Response:
+    edge_id = public_id(key.public_key())
+    return signed_request(hub.url, key, "POST", f"/v1/edges/{edge_id}/blocks",
+                          {"blocks": [block_json(b) for b in blocks]})
+
+
+# -- PostgreSQL ------------------------------------------------------------------
+def _pg_admin() -> tuple[str, Any] | None:
+    try:
+        import psycopg
+    except ImportError:
+        return None
+    for user in PG_USERS:
+        try:
+            conn = psycopg.connect(f"postgresql://{user}@{PG_HOST}/test", autocommit=True,
+                                   connect_timeout=3)
+        except Exception:  # noqa: BLE001 - any failure means "try the next user"
+            continue
+        return user, conn
+    return None
+
+
+@pytest.fixture(scope="session")
+def hub_pg_url():
+    admin = _pg_admin()
+    if admin is None:
+        pytest.skip(f"no PostgreSQL at {PG_HOST} (users {', '.join(PG_USERS)}, db test)")
+    user, conn = admin
+    name = f"hub_test_{uuid.uuid4().hex[:12]}"
+    try:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # noqa: BLE001
+        conn.close()
+        pytest.skip(f"PostgreSQL user {user} cannot create a database: {exc}")
+    try:
+        yield f"postgresql+psycopg://{user}@{PG_HOST}/{name}"
+    finally:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def hub_db(request, tmp_path):
+    """A migrated hub database, once on SQLite and once on PostgreSQL."""
+    from hub.service.db import Database
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'hub.db'}"
+    else:
+        url = request.getfixturevalue("hub_pg_url")
+    db = Database(url)
+    yield db
+    db.close()
+
+
+# -- live hubs ---------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def hub_server(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("hub")
+    hub = HubProcess(f"sqlite:///{workdir / 'hub.db'}", workdir).start()
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def hub_factory(tmp_path):
+    made: list[HubProcess] = []
+
+    def make(db_url: str | None = None, **kw: Any) -> HubProcess:
+        workdir = tmp_path / f"hub{len(made)}"
+        workdir.mkdir()
+        hub = HubProcess(db_url or f"sqlite:///{workdir / 'hub.db'}", workdir, **kw)
+        made.append(hub)
+        return hub
+
+    yield make
+    for hub in made:
+        hub.stop()
+
+
+@pytest.fixture
+def edge_on_hub(hub_server) -> EdgeChain:
+    chain = EdgeChain()
+    hub_server.register(chain.key)
+    return chain
