@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.kit.pl",
     "tests.kit.devices",
     "tests.kit.keys",
+    "tests.kit.hub",
 ]
