@@ -22,6 +22,7 @@ from typing import Any
 COMMANDS: dict[str, tuple[str, str]] = {
     "protocol": ("edge.protocol.cli", "validate, tag and inspect wire messages"),
     "chain": ("edge.chain.cli", "keys, blocks, verify, inclusion proofs"),
+    "hub": ("hub.cli", "central hub: serve, edge registry, main chain, receipts"),
     "pl": ("edge.pl.cli", "PL back ends: info, hash and clear through the dispatcher"),
     "market": ("edge.market.cli", "clear order books (P5 uniform price, P1 merit order, rounds)"),
     "owen": ("hub.allocation.cli", "Owen-value carbon allocation (P1), ladder prices, PJM-5 study"),
