@@ -1,0 +1,1 @@
+"""Carbon-edge gateway firmware (MicroPython): see docs/firmware.md."""

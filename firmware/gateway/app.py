@@ -1,0 +1,401 @@
+"""The gateway: poll, account, bid, dispatch, sign, buffer and publish.
+
+Three cooperative loops share one asyncio event loop:
+- the scheduler ticks every `poll_ms` (real time): starts a poll task for
+  every device that is due and not still busy (so one slow device never
+  holds up the others), books counter energy, closes market intervals
+  (telemetry with `energy`, then the bid for the next interval), dispatches
+  the battery, samples memory and feeds the watchdog;
+- the link keeps an MQTT session up (reconnect with exponential back-off),
+  sends the birth message and the stored messages in order with up to
+  `inflight` unacknowledged, and deletes a message only on its PUBACK;
+- incoming price signals and clearing results arrive through callbacks.
+Every message is written to the on-flash queue before it is sent.
+"""
+
+import gc
+import json
+import time
+
+try:
+    import asyncio
+except ImportError:  # pragma: no cover
+    import uasyncio as asyncio
+
+from gateway import messages, mqtt, policy
+from gateway.devices import Device
+from gateway.energy import IntervalAccount
+from gateway.fsutil import makedirs
+from gateway.hmac256 import HMAC
+from gateway.log import log, set_clock
+from gateway.clock import Clock
+from gateway.mbtcp import TcpMaster
+from gateway.seqfile import PersistentCounter
+from gateway.store import Queue
+
+KEEP_RESULTS = 8
+
+
+def tls_context(tls):
+    try:
+        import ssl
+    except ImportError:
+        import tls as ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    with open(tls["ca"], "rb") as f:
+        ca = f.read()
+    ctx.load_verify_locations(cadata=ca)
+    if tls.get("cert"):
+        with open(tls["cert"], "rb") as f:
+            cert = f.read()
+        with open(tls["key"], "rb") as f:
+            key = f.read()
+        ctx.load_cert_chain(cert, key)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+class Gateway:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        ck = cfg["clock"]
+        self.clock = Clock(ck.get("accel", 1), ck.get("start_ms"))
+        set_clock(self.clock)
+        self.site, self.gw = cfg["site"], cfg["gw"]
+        self.mac = HMAC(bytes.fromhex(cfg["key_hex"]))
+        d = cfg["data_dir"]
+        makedirs(d)
+        self.c = {}
+        self.seq = PersistentCounter(d + "/seq", cfg["seq_block"])
+        self.bdseq = PersistentCounter(d + "/bdseq", 1)
+        q = cfg["queue"]
+        self.queue = Queue(d + "/queue", q["max_bytes"], q["seg_records"], self.c)
+        self.devices = self._devices(cfg["devices"])
+        self.batteries = [x for x in self.devices if x.kind == "battery"]
+        self.account = IntervalAccount(cfg["interval_s"], self.clock.now_ms())
+        self.base = "site/%s/gw/%s/" % (self.site, self.gw)
+        self.pol = cfg["policy"]
+        self.behind = bool(self.pol.get("battery_behind_meter"))
+        self.prices = []  # (valid_from, valid_to, adder)
+        self.results = {}  # interval -> latest result dict
+        self.bids = {}  # interval -> (side, qty, price, round)
+        self.last_energy = None
+        self.inflight = []  # [pid, acked]
+        self.wake = asyncio.Event()
+        self.client = None
+        self.connected_at = None
+        self.boot_ticks = time.ticks_ms()
+        self.mem_peak = 0
+        self.mem_next = 0
+        self.ticks = 0
+        self.cycle = None  # (tick start ticks_ms, devices started)
+        self.setpoint_w = None
+        self.setpoint_task = None
+        self.setpoint_task_done = True
+
+    def _devices(self, cfgs):
+        masters = {}
+        out = []
+        for dc in cfgs:
+            if dc.get("transport", "tcp") == "tcp":
+                key = ("tcp", dc.get("host", "127.0.0.1"), dc["port"])
+                if key not in masters:
+                    masters[key] = TcpMaster(key[1], key[2], dc.get("timeout_ms", 300))
+            else:
+                from gateway.rtu import RtuMaster
+                from gateway.uart import open_uart
+
+                key = ("rtu", dc["uart"])
+                if key not in masters:
+                    masters[key] = RtuMaster(open_uart(dc), dc.get("timeout_ms", 200),
+                                             dc.get("retries", 1))
+            out.append(Device(dc, masters[key], self.clock, self.c))
+        return out
+
+    def count(self, k, n=1):
+        self.c[k] = self.c.get(k, 0) + n
+
+    # ------------------------------------------------------------------ messages
+    def enqueue(self, msg):
+        raw = json.dumps(msg).encode()  # canonicalised and tagged when sent
+        ok = self.queue.append(raw, msg["type"], msg.get("interval"),
+                               self.account.start + self.cfg["interval_s"],
+                               busy=bool(self.inflight))
+        if ok:
+            self.count("queued_" + msg["type"])
+            self.wake.set()
+        else:
+            log("queue_full", type=msg["type"], seq=msg["seq"], bytes=self.queue.total_bytes)
+        return ok
+
+    def readings(self, now):
+        return [d.reading(now) for d in self.devices]
+
+    def emit_telemetry(self, now, energy=None):
+        rs = self.readings(now)
+        chunks = [rs[i:i + messages.MAX_READINGS]
+                  for i in range(0, len(rs), messages.MAX_READINGS)] or [[]]
+        for i, chunk in enumerate(chunks):
+            self.enqueue(messages.telemetry(self.site, self.gw, self.seq.take(), now, chunk,
+                                            energy if i == 0 else None))
+
+    def adder(self, interval):
+        for lo, hi, a in self.prices:
+            if lo <= interval < hi:
+                return a
+        return 0
+
+    def make_bid(self, interval, now, round_=0):
+        if self.last_energy is None:
+            return
+        q = policy.quote(policy.forecast_surplus_wh(self.last_energy, self.behind), self.pol,
+                         self.adder(interval))
+        if q is None:
+            return
+        side, qty, price = q
+        prev = self.bids.get(interval)
+        if prev is not None and prev[:3] == (side, qty, price):
+            return  # an unchanged quote is not re-sent: the rounds can end
+        self.bids[interval] = (side, qty, price, round_)
+        for k in [k for k in self.bids if k < interval - 2 * self.cfg["interval_s"]]:
+            del self.bids[k]
+        self.enqueue(messages.bid(self.site, self.gw, self.seq.take(), now, interval,
+                                  side, qty, price, round_))
+        log("bid", interval=interval, side=side, qty_wh=qty, price=price, round=round_)
+
+    # ------------------------------------------------------------------ scheduler
+    async def scheduler(self, wdt):
+        poll_ms = self.cfg["poll_ms"]
+        every = self.cfg["telemetry_every"]
+        next_t = time.ticks_ms()
+        while True:
+            self._close_cycle()
+            start = time.ticks_ms()
+            now = self.clock.now_ms()
+            started = 0
+            for d in self.devices:
+                if d.due(now):
+                    d.busy = True
+                    asyncio.create_task(d.poll())
+                    started += 1
+            self.cycle = (start, started)
+            for d in self.devices:
+                for field, wh in d.take_booked():
+                    self.account.add(field, wh)
+            for energy, partial in self.account.roll(now):
+                if partial:
+                    energy_msg = None
+                    log("interval_partial", interval=energy["interval"])
+                else:
+                    energy_msg = energy
+                    self.last_energy = energy
+                self.emit_telemetry(now, energy_msg)
+                self.make_bid(self.account.start + self.cfg["interval_s"], now)
+            self.ticks += 1
+            if self.ticks % every == 0:
+                self.emit_telemetry(now)
+            self.dispatch(now)
+            self.sample_memory(now)
+            if wdt is not None:
+                wdt.feed()
+            next_t = time.ticks_add(next_t, poll_ms)
+            wait = time.ticks_diff(next_t, time.ticks_ms())
+            if wait < 0:  # fell behind: skip, do not burst
+                self.count("tick_overrun")
+                next_t = time.ticks_ms()
+                wait = 0
+            await asyncio.sleep_ms(wait)
+
+    def _close_cycle(self):
+        """Cycle time = tick start to the last device's reply; a device still busy is a miss."""
+        if self.cycle is None or not self.cycle[1]:
+            return
+        start, n = self.cycle
+        busy = sum(1 for d in self.devices if d.busy)
+        last = 0
+        for d in self.devices:
+            if not d.busy and d.done_ms and time.ticks_diff(d.done_ms, start) > last:
+                last = time.ticks_diff(d.done_ms, start)
+        self.count("cycles")
+        miss = busy > 0 or last > self.cfg["poll_ms"]
+        if miss:
+            self.count("cycle_miss")
+        if self.cfg["log_cycles"]:
+            log("cycle", ms=last, n=n, busy=busy, miss=miss)
+
+    def dispatch(self, now):
+        if not self.batteries or not self.setpoint_task_done:
+            return
+        meters = [d for d in self.devices if d.kind == "meter"]
+        if not meters or any(d.q != "good" for d in meters + self.batteries):
+            return
+        grid = sum(d.values.get("p_w") or 0 for d in meters)
+        # a battery behind the meter shows in the meter's power: take it out
+        bat = sum(d.values.get("p_w") or 0 for d in self.batteries) if self.behind else 0
+        socs = [d.values.get("soc_pm") for d in self.batteries]
+        soc = min(s for s in socs if s is not None) if any(s is not None for s in socs) else None
+        res = self.results.get(self.account.start)
+        traded = policy.traded_wh(res, self.gw) if res and res.get("final") else 0
+        committed = traded * 3600 // self.cfg["interval_s"]
+        w = policy.battery_setpoint_w(grid - bat, committed, soc, self.pol,
+                                      sum(d.max_w for d in self.batteries),
+                                      sum(d.max_w for d in self.batteries))
+        if self.setpoint_w is not None and abs(w - self.setpoint_w) < self.pol["deadband_w"]:
+            w = self.setpoint_w
+        self.setpoint_w = w
+        share = w // len(self.batteries)
+        self.setpoint_task_done = False
+        self.setpoint_task = asyncio.create_task(self._write_setpoints(share))
+
+    async def _write_setpoints(self, w):
+        try:
+            for b in self.batteries:
+                await b.setpoint(w, self.pol["revert_s"])
+        finally:
+            self.setpoint_task_done = True
+
+    def sample_memory(self, now):
+        a = gc.mem_alloc()
+        if a > self.mem_peak:
+            self.mem_peak = a
+        gc.collect()
+        if now >= self.mem_next:
+            if self.mem_next:
+                log("mem", peak=self.mem_peak, alloc=gc.mem_alloc(), free=gc.mem_free(),
+                    pending=self.queue.pending())
+            self.mem_peak = 0
+            self.mem_next = now + self.cfg["mem_every_s"] * 1000
+
+    # ------------------------------------------------------------------ incoming
+    def on_message(self, topic, payload, retain):
+        try:
+            msg = json.loads(payload)
+            if not isinstance(msg, dict) or msg.get("site") != self.site:
+                raise ValueError("not an object for site %s" % self.site)
+            signer = self.cfg.get("edge_signer")
+            if signer and msg.get("signer") != signer:
+                raise ValueError("signer is not the configured edge key")
+            if topic.endswith("/price") and msg.get("type") == "price":
+                self._price(msg)
+            elif topic.endswith("/result") and msg.get("type") == "result":
+                self._result(msg)
+            else:
+                raise ValueError("unexpected message type %r" % (msg.get("type"),))
+        except Exception as e:  # noqa - a bad message is counted, never fatal
+            self.count("rx_bad")
+            log("rx_bad", topic=topic, msg=str(e))
+
+    def _price(self, msg):
+        lo, hi = msg["valid_from"], msg["valid_to"]
+        adders = msg.get("adders", {})
+        a = adders.get(self.gw, 0)
+        if not (isinstance(lo, int) and isinstance(hi, int) and isinstance(a, int)) or a < 0:
+            raise ValueError("price signal fields valid_from/valid_to/adders must be integers")
+        self.prices = [p for p in self.prices if p[1] > lo and p[0] != lo][-7:]
+        self.prices.append((lo, hi, a))
+        self.count("rx_price")
+        log("price", valid_from=lo, valid_to=hi, adder=a)
+
+    def _result(self, msg):
+        iv = msg["interval"]
+        if not isinstance(iv, int) or not isinstance(msg.get("fills", []), list):
+            raise ValueError("result interval/fills malformed")
+        self.results[iv] = msg
+        for k in sorted(self.results)[:-KEEP_RESULTS]:
+            del self.results[k]
+        self.count("rx_result")
+        bid = self.bids.get(iv)
+        if bid is not None and not msg.get("final") and msg.get("round", 0) >= bid[3]:
+            self.make_bid(iv, self.clock.now_ms(), msg.get("round", 0) + 1)
+
+    # ------------------------------------------------------------------ link
+    def on_puback(self, pid):
+        for e in self.inflight:
+            if e[0] == pid:
+                e[1] = True
+                break
+        else:
+            self.count("puback_unknown")
+            return
+        while self.inflight and self.inflight[0][1]:
+            self.inflight.pop(0)
+            self.queue.ack_head()
+            self.count("acked")
+        self.wake.set()
+
+    def topic_of(self, msg):
+        return self.base + msg["type"]
+
+    async def link(self):
+        m = self.cfg["mqtt"]
+        lo, hi = m["backoff_ms"]
+        backoff = lo
+        ssl = tls_context(m["tls"]) if m.get("tls") else None
+        while True:
+            bd = self.bdseq.take()
+            now = self.clock.now_ms()
+            will = messages.seal(messages.status(self.site, self.gw, 2 * bd + 1, now, "offline",
+                                                 self._uptime()), self.mac)
+            c = mqtt.Client(m.get("client_id", self.gw), m["host"], m["port"], m["keepalive_s"],
+                            ssl, (m.get("tls") or {}).get("server_hostname"),
+                            (self.base + "status", will, 1, True), m.get("user"),
+                            m.get("password"), self.on_message, self.on_puback)
+            try:
+                await c.connect()
+            except Exception as e:  # noqa - any failure means: wait, then retry
+                self.count("mqtt_connect_fail")
+                log("mqtt_connect_fail", msg=str(e) or repr(e), retry_ms=backoff)
+                await asyncio.sleep_ms(backoff)
+                backoff = min(hi, backoff * 2)
+                continue
+            backoff = lo
+            self.client = c
+            self.connected_at = self.clock.now_ms()
+            self.count("mqtt_connects")
+            log("mqtt_connected", bdseq=bd, pending=self.queue.pending())
+            try:
+                birth = messages.status(self.site, self.gw, 2 * bd, self.connected_at, "online",
+                                        self._uptime(), self.c)
+                await c.publish(self.base + "status", messages.seal(birth, self.mac), 1, True)
+                await c.subscribe([("site/%s/market/+/result" % self.site, 1),
+                                   ("site/%s/price" % self.site, 1)])
+                await self.sender(c, m["inflight"])
+            except Exception as e:  # noqa
+                log("mqtt_session_error", msg=str(e) or repr(e))
+            await c.stop()
+            self.client = None
+            self.inflight = []  # unacked messages are sent again from the queue head
+            self.count("mqtt_lost")
+            log("mqtt_lost", msg=str(c.error), pending=self.queue.pending())
+            await asyncio.sleep_ms(lo)
+
+    async def sender(self, c, window):
+        while not c.dead.is_set():
+            while len(self.inflight) < window and c.connected:
+                raw = self.queue.read(len(self.inflight))
+                if raw is None:
+                    break
+                msg = json.loads(raw)
+                if msg["type"] == "telemetry" and msg["ts"] < self.connected_at:
+                    msg["hist"] = True  # it waited in the buffer across an outage
+                pid = await c.publish(self.topic_of(msg), messages.seal(msg, self.mac), 1)
+                self.inflight.append([pid, False])
+                self.count("sent_" + msg["type"])
+            self.wake.clear()
+            try:
+                await asyncio.wait_for_ms(self.wake.wait(), 200)
+            except asyncio.TimeoutError:
+                pass
+
+    def _uptime(self):
+        return time.ticks_diff(time.ticks_ms(), self.boot_ticks) // 1000
+
+    # ------------------------------------------------------------------ main
+    async def run(self):
+        from gateway import watchdog
+
+        wdt = watchdog.make(self.cfg["watchdog_ms"])
+        log("boot", site=self.site, gw=self.gw, fw=messages.FW, devices=len(self.devices),
+            pending=self.queue.pending(), seq=self.seq.next)
+        asyncio.create_task(self.link())
+        await self.scheduler(wdt)

@@ -1,0 +1,133 @@
+"""The gateway's JSON config: defaults, then checks that name the bad field.
+
+A board with a bad config must say why in one line (on the REPL / log)
+rather than run with a silent default, so every field is checked here.
+"""
+
+import json
+
+DEFAULTS = {
+    "data_dir": "data",
+    "interval_s": 900,
+    "poll_ms": 1000,
+    "telemetry_every": 10,
+    "clock": {"accel": 1},
+    "mqtt": {"host": "127.0.0.1", "port": 1883, "keepalive_s": 30, "inflight": 8,
+             "backoff_ms": [500, 30000], "tls": None},
+    "queue": {"max_bytes": 262144, "seg_records": 64},
+    "seq_block": 100,
+    "policy": {"sell_min": 50000, "buy_max": 300000, "soc_min_pm": 100, "soc_max_pm": 950,
+               "min_qty_wh": 1, "revert_s": 60, "deadband_w": 50,
+               "battery_behind_meter": False},
+    "watchdog_ms": 10000,
+    "mem_every_s": 60,
+    "log_cycles": False,
+    "edge_signer": None,
+}
+KINDS = ("meter", "pv", "battery")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _merge(base, over):
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _int(cfg, path, lo, hi):
+    cur = cfg
+    for p in path.split("."):
+        cur = cur[p]
+    if not isinstance(cur, int) or isinstance(cur, bool) or not lo <= cur <= hi:
+        raise ConfigError("%s: expected an integer in %d..%d, got %r" % (path, lo, hi, cur))
+
+
+def _ident(v, path):
+    ok = isinstance(v, str) and 1 <= len(v) <= 32
+    if ok:
+        for ch in v:
+            if not (ch.isalpha() or ch.isdigit() or ch in "_.-") or ord(ch) > 127:
+                ok = False
+    if not ok:
+        raise ConfigError("%s: expected 1-32 characters of A-Z a-z 0-9 _ . -, got %r" % (path, v))
+
+
+def check(cfg):
+    cfg = _merge(DEFAULTS, cfg)
+    for f in ("site", "gw", "key_hex"):
+        if f not in cfg:
+            raise ConfigError("%s: missing" % f)
+    _ident(cfg["site"], "site")
+    _ident(cfg["gw"], "gw")
+    k = cfg["key_hex"]
+    if not isinstance(k, str) or len(k) != 64 or any(c not in "0123456789abcdef" for c in k):
+        raise ConfigError("key_hex: expected 64 lowercase hex digits (the 32-byte gateway key)")
+    _int(cfg, "interval_s", 1, 86400)
+    _int(cfg, "poll_ms", 10, 600000)
+    _int(cfg, "telemetry_every", 1, 100000)
+    _int(cfg, "clock.accel", 1, 1000000)
+    _int(cfg, "mqtt.port", 1, 65535)
+    _int(cfg, "mqtt.keepalive_s", 1, 65535)
+    _int(cfg, "mqtt.inflight", 1, 64)
+    _int(cfg, "queue.max_bytes", 1024, 1 << 30)
+    _int(cfg, "queue.seg_records", 1, 10000)
+    _int(cfg, "seq_block", 1, 1000000)
+    _int(cfg, "watchdog_ms", 100, 3600000)
+    for p in ("sell_min", "buy_max"):
+        _int(cfg, "policy." + p, 0, (1 << 31) - 1)
+    for p in ("soc_min_pm", "soc_max_pm"):
+        _int(cfg, "policy." + p, 0, 1000)
+    _int(cfg, "policy.min_qty_wh", 1, (1 << 31) - 1)
+    _int(cfg, "policy.revert_s", 1, 65534)
+    if cfg["policy"]["soc_min_pm"] >= cfg["policy"]["soc_max_pm"]:
+        raise ConfigError("policy.soc_min_pm must be below policy.soc_max_pm")
+    tls = cfg["mqtt"].get("tls")
+    if tls is not None and (not isinstance(tls, dict) or "ca" not in tls):
+        raise ConfigError("mqtt.tls: expected {\"ca\": path, \"cert\": path, \"key\": path}")
+    devs = cfg.get("devices")
+    if not isinstance(devs, list) or not devs:
+        raise ConfigError("devices: expected a non-empty list")
+    names = set()
+    for i, d in enumerate(devs):
+        where = "devices[%d]" % i
+        if not isinstance(d, dict):
+            raise ConfigError(where + ": expected an object")
+        _ident(d.get("name"), where + ".name")
+        if d["name"] in names:
+            raise ConfigError(where + ".name: %r used twice" % d["name"])
+        names.add(d["name"])
+        if d.get("kind") not in KINDS:
+            raise ConfigError(where + ".kind: expected one of meter, pv, battery")
+        t = d.get("transport", "tcp")
+        if t == "tcp":
+            if not isinstance(d.get("host", "127.0.0.1"), str) or "port" not in d:
+                raise ConfigError(where + ": a tcp device needs host and port")
+            _int(d, "port", 1, 65535)
+        elif t == "rtu":
+            if "uart" not in d:
+                raise ConfigError(where + ".uart: an rtu device needs a uart (path or id)")
+        else:
+            raise ConfigError(where + ".transport: expected tcp or rtu, got %r" % t)
+        _int(d, "unit", 0, 247)
+        _int(d, "max_w", 1, 100000000)
+    return cfg
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+    except OSError:
+        raise ConfigError("config file %s cannot be read" % path)
+    except ValueError as e:
+        raise ConfigError("config file %s is not JSON: %s" % (path, e))
+    if not isinstance(raw, dict):
+        raise ConfigError("config file %s: expected a JSON object" % path)
+    return check(raw)
