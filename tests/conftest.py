@@ -1,8 +1,10 @@
 """Test set-up shared by every test: the fixtures live in tests/kit/."""
 
 pytest_plugins = [
-    "tests.kit.pl",
     "tests.kit.devices",
+    "tests.kit.pl",
     "tests.kit.keys",
+    "tests.kit.broker",
+    "tests.kit.firmware",
     "tests.kit.hub",
 ]
