@@ -206,7 +206,8 @@ def register_map(kind: str) -> list[dict]:
         for p in m.points:
             rows.append({
                 "address": base + p.offset, "mbpoll": base + p.offset + 1, "model": m.id,
-                "point": p.name, "type": p.type, "size": p.size, "sf": p.sf, "units": p.units,
+                "point": p.name, "type": p.type, "size": p.size, "sf": p.sf,
+                "units": p.units.strip() if p.units else None,
                 "access": "RW" if p.name in _writable(kind).get(m.id, set()) else "R",
             })  # fmt: skip
     end = layout.end_address
