@@ -1,7 +1,7 @@
 """The cpu back end: hashlib and edge.market.clearing. The reference and the fallback.
 
-Hashing goes through edge.chain.merkle's CpuHasher (tight comprehensions over
-hashlib, which is OpenSSL with the CPU's SHA extensions where it has them);
+Hashing goes through edge.chain.merkle's fastest CPU hasher (a batch loop in C
+over OpenSSL where it can be built, else hashlib: the same bytes either way);
 inputs are checked with the same functions the PL drivers use, so every back
 end refuses the same bad input with the same message.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from edge.chain.merkle import CpuHasher
+from edge.chain.merkle import cpu_hasher
 from edge.market import clearing
 from edge.market.clearing import Clearing, Dispatch, Order, Unit
 
@@ -21,7 +21,7 @@ class CpuBackend:
     name = "cpu"
 
     def __init__(self) -> None:
-        self._h = CpuHasher()
+        self._h = cpu_hasher()
 
     def sha256_many(self, msgs: Sequence[bytes]) -> list[bytes]:
         return self._h.sha256_many(msgs)
