@@ -24,9 +24,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chain": ("edge.chain.cli", "keys, blocks, verify, inclusion proofs"),
     "hub": ("hub.cli", "central hub: serve, edge registry, main chain, receipts"),
     "pl": ("edge.pl.cli", "PL back ends: info, hash and clear through the dispatcher"),
+    "carbon": ("hub.carbon.cli", "carbon-emission flow tracing (P3) of a network snapshot or a 24 h series"),  # noqa: E501
     "market": ("edge.market.cli", "clear order books (P5 uniform price, P1 merit order, rounds)"),
     "owen": ("hub.allocation.cli", "Owen-value carbon allocation (P1), ladder prices, PJM-5 study"),
     "devices": ("simulator.devices.cli", "serve simulated SunSpec meters and batteries over Modbus"),
+    "edge": ("edge.runtime.cli", "run the edge hub service (ingest, market, blocks, sync)"),
 }
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3

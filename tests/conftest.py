@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.kit.broker",
     "tests.kit.firmware",
     "tests.kit.hub",
+    "tests.kit.edge",
 ]

@@ -1,0 +1,175 @@
+"""Admission of one MQTT message: a pure decision, no I/O.
+
+Order of checks, cheapest and least trusting first: size, topic shape,
+decoding (JSON, schema: edge.protocol.codec), topic agrees with the payload,
+known gateway, HMAC tag, timestamp window, sequence window. The first failure
+decides the reason code, which is what the counters are labelled with.
+
+Sequence windows (after Sparkplug B; ARCHITECTURE.md): telemetry and bids
+share a gateway's data sequence, status messages count in their own space.
+A window remembers the highest sequence number and which of the ``size``
+numbers below it were seen (a bit mask), so
+- a number above the highest is new; if it skips numbers, the skipped range
+  is reported as a gap (late arrivals may still fill it);
+- a number inside the window already seen is a ``duplicate`` (a QoS 1
+  redelivery, or a copy replayed by someone);
+- a number at or below the window's floor is a ``replay``: too old to tell
+  apart from an attack, so it is refused.
+Windows are immutable values: the caller keeps the new window only once the
+message is persisted, so a failed write never advances a sequence.
+
+Timestamps: ``ts`` must lie within ``past_s`` behind and ``future_s`` ahead
+of the edge's clock. Two documented exceptions: replayed telemetry
+(``hist``: true) may be up to ``hist_past_s`` old, because store-and-forward
+exists for gateways that were offline for hours; and an ``offline`` status is
+the MQTT last will, composed at connect time and delivered whenever the
+connection dies, so only its sequence number protects it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from edge.protocol.auth import check_tag
+from edge.protocol.codec import Decoded, decode
+from edge.protocol.errors import ProtocolError, Reason
+
+#: MQTT topic kind -> message type it must carry
+TOPIC_TYPES = {"telemetry": "telemetry", "bid": "bid", "status": "status"}
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_payload: int = 16 * 1024
+    past_ms: int = 300_000
+    future_ms: int = 30_000
+    hist_past_ms: int = 7 * 86_400_000
+    window: int = 4096
+
+
+@dataclass(frozen=True)
+class SeqWindow:
+    """Highest sequence seen and a mask: bit i set = ``high - i`` was seen."""
+
+    high: int = -1
+    mask: int = 0
+
+    def check(self, seq: int, size: int) -> tuple[Reason | None, SeqWindow, tuple[int, int] | None]:
+        """(refusal or None, window after accepting, gap (first, last) skipped or None).
+
+        The first number ever seen opens the window without a gap: a gateway
+        persists its sequence ahead in blocks and may start anywhere.
+        """
+        if seq > self.high:
+            shift = seq - self.high
+            mask = ((self.mask << shift) | 1) & ((1 << size) - 1) if self.high >= 0 else 1
+            gap = (self.high + 1, seq - 1) if shift > 1 and self.high >= 0 else None
+            return None, SeqWindow(seq, mask), gap
+        back = self.high - seq
+        if back >= size:
+            return Reason.REPLAY, self, None
+        if self.mask >> back & 1:
+            return Reason.DUPLICATE, self, None
+        return None, SeqWindow(self.high, self.mask | (1 << back)), None
+
+    def missing(self, size: int) -> int:
+        """How many numbers inside the window were never seen (open gaps)."""
+        span = min(size, self.high + 1)
+        return span - bin(self.mask & ((1 << span) - 1)).count("1") if span > 0 else 0
+
+
+@dataclass(frozen=True)
+class Accepted:
+    gw: str
+    space: str  # "data" (telemetry, bids) or "status"
+    seq: int
+    decoded: Decoded
+    window: SeqWindow
+    gap: tuple[int, int] | None
+
+    @property
+    def type(self) -> str:
+        return self.decoded.type
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        return self.decoded.raw
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: str
+    gw: str | None
+    detail: str
+    field: str | None = None
+
+
+def split_topic(topic: str, site: str) -> tuple[str, str]:
+    """``site/{site}/gw/{gw}/{kind}`` -> (gw, kind), else TOPIC_MISMATCH."""
+    parts = topic.split("/")
+    if len(parts) != 5 or parts[0] != "site" or parts[2] != "gw" or parts[4] not in TOPIC_TYPES:
+        raise ProtocolError(Reason.TOPIC_MISMATCH, f"topic {topic!r} is not a gateway topic")
+    if parts[1] != site:
+        raise ProtocolError(Reason.TOPIC_MISMATCH, f"topic names site {parts[1]!r}, not {site!r}")
+    return parts[3], parts[4]
+
+
+def space_of(msg_type: str) -> str:
+    return "status" if msg_type == "status" else "data"
+
+
+def check_time(raw: Mapping[str, Any], now_ms: int, policy: Policy) -> None:
+    ts = raw["ts"]
+    if ts - now_ms > policy.future_ms:
+        raise ProtocolError(Reason.FUTURE, f"ts is {ts - now_ms} ms ahead of the edge", "ts")
+    if raw.get("type") == "status" and raw.get("state") == "offline":
+        return
+    limit = policy.hist_past_ms if raw.get("hist") is True else policy.past_ms
+    if now_ms - ts > limit:
+        raise ProtocolError(Reason.STALE, f"ts is {now_ms - ts} ms old (limit {limit})", "ts")
+
+
+def admit(
+    topic: str,
+    payload: bytes,
+    now_ms: int,
+    site: str,
+    keys: Mapping[str, bytes],
+    windows: Mapping[tuple[str, str], SeqWindow],
+    policy: Policy,
+) -> Accepted | Rejected:
+    """Decide about one message; never raises for bad input."""
+    gw: str | None = None
+    try:
+        if len(payload) > policy.max_payload:
+            raise ProtocolError(
+                Reason.OVERSIZE, f"{len(payload)} bytes, limit {policy.max_payload}"
+            )
+        gw, kind = split_topic(topic, site)
+        decoded = decode(payload, policy.max_payload)
+        raw = decoded.raw
+        if raw["type"] != TOPIC_TYPES[kind]:
+            raise ProtocolError(
+                Reason.TOPIC_MISMATCH, f"a {raw['type']!r} message on a {kind!r} topic", "type"
+            )
+        if raw["site"] != site or raw["gw"] != gw:
+            raise ProtocolError(
+                Reason.TOPIC_MISMATCH, "site or gw in the payload differs from the topic", "gw"
+            )
+        key = keys.get(gw)
+        if key is None:
+            raise ProtocolError(Reason.UNKNOWN_SENDER, f"gateway {gw!r} is not configured", "gw")
+        check_tag(raw, key)
+        check_time(raw, now_ms, policy)
+        space = space_of(raw["type"])
+        seq = raw["seq"]
+        refusal, window, gap = windows.get((gw, space), SeqWindow()).check(seq, policy.window)
+        if refusal is not None:
+            raise ProtocolError(refusal, f"seq {seq} ({space}) already seen or too old", "seq")
+        return Accepted(gw, space, seq, decoded, window, gap)
+    except ProtocolError as exc:
+        return Rejected(exc.reason.value, gw, exc.detail, exc.field)
+    except (ValueError, TypeError, RecursionError) as exc:  # defence in depth: never crash
+        return Rejected(Reason.MALFORMED.value, gw, f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,111 @@
+"""The block producer: pending transactions become signed blocks on a size-or-time trigger.
+
+Pending transactions (telemetry digests, bids, round results, settlements,
+price signals, anchor receipts) wait in the inbox database in arrival order.
+A block is cut when ``max_txs`` are waiting or the oldest has waited
+``max_age_s``; its Merkle tree is hashed through the PL dispatcher (any
+``Hasher``) and the header is signed with the edge key.
+
+Crash safety across two files: the block is appended to the chain store
+first, then the inbox forgets the transactions and records the flushed
+height. If the process dies between the two, the chain is one block ahead of
+the inbox's flushed height; ``recover`` sees that, checks that the block's
+transactions are exactly the first pending ones, and drops them, so a
+transaction is never lost and never written twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from edge.chain.block import Block, make_block
+from edge.chain.keys import PrivateKey
+from edge.chain.merkle import Hasher
+from edge.chain.store import ChainStore
+from edge.runtime.inbox import Inbox
+
+log = logging.getLogger("carbon_edge.blocks")
+
+
+@dataclass(frozen=True)
+class Trigger:
+    max_txs: int = 1000
+    max_age_ms: int = 60_000
+
+    def due(self, pending: int, oldest_ms: int | None, now_ms: int) -> bool:
+        """Cut a block when enough is waiting or the oldest has waited long enough."""
+        if pending <= 0:
+            return False
+        if pending >= self.max_txs:
+            return True
+        return oldest_ms is not None and now_ms - oldest_ms >= self.max_age_ms
+
+
+class RecoveryError(RuntimeError):
+    """The chain store and the inbox disagree in a way we cannot repair."""
+
+
+class BlockProducer:
+    def __init__(self, inbox: Inbox, store: ChainStore, key: PrivateKey, chain_id: str,
+                 trigger: Trigger, hasher: Hasher | None = None) -> None:
+        self.inbox = inbox
+        self.store = store
+        self.key = key
+        self.chain_id = chain_id
+        self.trigger = trigger
+        self.hasher = hasher
+
+    def flushed_height(self) -> int:
+        return int(self.inbox.meta("flushed_height", "-1") or -1)
+
+    def recover(self) -> int:
+        """Reconcile the inbox with blocks written just before a crash; returns blocks fixed."""
+        fixed = 0
+        flushed = self.flushed_height()
+        for height in range(flushed + 1, self.store.height() + 1):
+            block = self.store.get(height)
+            head = self.inbox.pending_head(len(block.txs))
+            if [p.tx for p in head] != list(block.txs):
+                raise RecoveryError(
+                    f"block {height} is on the chain but its txs are not the pending ones"
+                )
+            upto = head[-1].id if head else -1
+            self.inbox.drop_pending(upto, height)
+            fixed += 1
+            log.warning("recovered block written before a crash", extra={"height": height})
+        return fixed
+
+    def due(self, now_ms: int) -> bool:
+        n, oldest = self.inbox.pending_stats()
+        return self.trigger.due(n, oldest, now_ms)
+
+    def flush(self, now_ms: int) -> Block | None:
+        """Cut one block from the oldest pending txs (None when nothing is pending)."""
+        rows = self.inbox.pending_head(self.trigger.max_txs)
+        if not rows:
+            return None
+        head = self.store.head()
+        block = make_block(
+            chain=self.chain_id,
+            height=self.store.height() + 1,
+            prev=self.store.head_hash(),
+            txs=[r.tx for r in rows],
+            ts=max(now_ms, head.ts if head else 0),
+            key=self.key,
+            hasher=self.hasher,
+        )
+        self.store.append(block)
+        self.inbox.drop_pending(rows[-1].id, block.height)
+        log.info("block", extra={"height": block.height, "ntx": len(rows)})
+        return block
+
+    def step(self, now_ms: int, force: bool = False) -> list[Block]:
+        """Flush while due (or everything, when ``force``, e.g. at shutdown)."""
+        out = []
+        while (force and self.inbox.pending_stats()[0]) or self.due(now_ms):
+            block = self.flush(now_ms)
+            if block is None:
+                break
+            out.append(block)
+        return out

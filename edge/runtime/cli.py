@@ -1,0 +1,98 @@
+"""``carbon-edge edge run | check-config | status``: the edge hub service from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import httpx
+
+from edge.cli import EXIT_FAIL, EXIT_OK, UsageError, emit
+from edge.runtime.config import ConfigError, check_runtime_files, load_config
+
+
+def _load(path: str):
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise UsageError("config is invalid: " + "; ".join(exc.problems)) from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(args.config)
+        problems = check_runtime_files(cfg)
+    except ConfigError as exc:
+        problems = exc.problems
+        cfg = None
+    ok = not problems
+    out = {"ok": ok, "problems": problems}
+    if cfg is not None:
+        out.update(site=cfg.site.id, gateways=len(cfg.gateways), meters=len(cfg.meters),
+                   interval_s=cfg.market.interval_s, sync=cfg.sync is not None)
+    text = "config ok" if ok else "config has problems:\n  " + "\n  ".join(problems)
+    emit(out, args.json, text)
+    return EXIT_OK if ok else EXIT_FAIL
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    problems = check_runtime_files(cfg)
+    if problems:
+        raise UsageError("cannot start: " + "; ".join(problems))
+    from edge.runtime import logs
+    from edge.runtime.service import EdgeService
+
+    logs.setup(cfg.log.json_lines or args.json_logs, cfg.log.level)
+    return EdgeService(cfg).run_forever()
+
+
+def _status_url(args: argparse.Namespace) -> str:
+    if args.url:
+        return args.url.rstrip("/")
+    if not args.config:
+        raise UsageError("give --url of the status page or --config of the running edge")
+    cfg = _load(args.config)
+    f = Path(cfg.site.data_dir) / "status.json"
+    if not f.is_file():
+        raise UsageError(f"no {f}: is the edge running with the status page enabled?")
+    return json.loads(f.read_text())["url"]
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    url = _status_url(args)
+    try:
+        doc = httpx.get(f"{url}/api/status", timeout=5).json()
+    except httpx.HTTPError as exc:
+        print(f"edge not reachable at {url}: {exc}")
+        return EXIT_FAIL
+    chain, counters = doc["chain"], doc["counters"]
+    text = (
+        f"site {doc['site']}: broker connected {doc['broker_connected']}, "
+        f"chain height {chain['height']} ({chain['pending']} pending), "
+        f"sync {doc['sync'].get('state')}\n"
+        f"accepted {counters['accepted']}\nrejected {counters['rejected']}\n"
+        f"open orders {len(doc['book'])}, last results "
+        + ", ".join(f"{r['interval']}/{r['round']}{'*' if r['final'] else ''}"
+                    f"@{r.get('price')}" for r in doc["results"][:5])
+    )
+    emit(doc, args.json, text)
+    return EXIT_OK
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(metavar="ACTION")
+    p = sub.add_parser("run", help="run the edge hub service until SIGTERM")
+    p.add_argument("--config", required=True, help="site TOML file")
+    p.add_argument("--json-logs", action="store_true", help="JSON-lines logs (or [log] json)")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("check-config", help="validate a site TOML file and its key files")
+    p.add_argument("--config", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("status", help="ask a running edge for its status")
+    p.add_argument("--config", help="site TOML (finds the status page via the data folder)")
+    p.add_argument("--url", help="status page base URL, e.g. http://127.0.0.1:8080")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)

@@ -1,0 +1,243 @@
+"""MQTT ingest: a paho-mqtt client on TLS with client certificates, and the batch writer.
+
+Why manual acknowledgements: paho normally sends the PUBACK of a QoS 1
+message as soon as the callback returns. We ask for ``manual_ack`` and
+acknowledge only after the batch holding the message is committed to the
+inbox, so a message the broker thinks delivered is always on our disk. With
+a persistent session (``clean_session=False`` and a fixed client id) the
+broker keeps queueing for us while the edge is down or restarting.
+
+Threads: paho's network thread only enqueues; one writer thread admits,
+persists, acknowledges and then tells the market and the status page. One
+slow or hostile gateway costs the writer a failed check, never a stall:
+admission is pure and every rejection is counted and logged with the
+gateway id.
+
+Reconnects: paho's own loop reconnects with exponential back-off between
+``reconnect_min_s`` and ``reconnect_max_s``; subscriptions are renewed in
+``on_connect`` so a broker restart (even one that lost our session) is
+survived.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from edge.runtime.admission import Accepted, Policy, Rejected, SeqWindow, admit
+from edge.runtime.config import MqttConfig
+from edge.runtime.inbox import Inbox, Stored
+
+log = logging.getLogger("carbon_edge.ingest")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    recv_ms: int
+
+
+def subscriptions(site: str) -> list[tuple[str, int]]:
+    """The gateway topics of ARCHITECTURE.md, all at QoS 1."""
+    return [(f"site/{site}/gw/+/{kind}", 1) for kind in ("telemetry", "bid", "status")]
+
+
+class MqttLink:
+    """The broker connection: subscribe, receive into a queue, publish, acknowledge."""
+
+    def __init__(self, cfg: MqttConfig, site: str, inbound: queue.Queue[Incoming]) -> None:
+        self.cfg = cfg
+        self.site = site
+        self.inbound = inbound
+        self.connected = threading.Event()
+        self.connects = 0
+        self.disconnects = 0
+        c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=cfg.client_id,
+            clean_session=False,
+            manual_ack=True,
+        )
+        if cfg.tls:
+            ctx = ssl.create_default_context(cafile=str(cfg.ca))
+            ctx.load_cert_chain(str(cfg.cert), str(cfg.key))
+            c.tls_set_context(ctx)
+        c.reconnect_delay_set(max(1, int(cfg.reconnect_min_s)), max(1, int(cfg.reconnect_max_s)))
+        c.max_inflight_messages_set(1000)
+        c.max_queued_messages_set(0)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        self.client = c
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+        if rc.is_failure:
+            log.warning("broker refused the connection", extra={"reason": str(rc)})
+            return
+        client.subscribe(subscriptions(self.site))
+        self.connects += 1
+        self.connected.set()
+        log.info("connected to broker", extra={"host": self.cfg.host, "port": self.cfg.port})
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+        self.connected.clear()
+        self.disconnects += 1
+        log.warning("disconnected from broker; paho reconnects with back-off",
+                    extra={"reason": str(rc)})
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.inbound.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos,
+                                  int(time.time() * 1000)))
+
+    def start(self) -> None:
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def ack(self, mid: int, qos: int) -> None:
+        if qos > 0:
+            self.client.ack(mid, qos)
+
+    def publish(self, topic: str, payload: bytes, retain: bool) -> None:
+        self.client.publish(topic, payload, qos=1, retain=retain)
+
+
+@dataclass
+class BatchOutcome:
+    accepted: list[Accepted]
+    rejected: list[tuple[Incoming, Rejected]]
+    latencies_ms: list[int]
+
+
+class Admitter:
+    """Admission with the state it needs: keys, policy and the live sequence windows."""
+
+    def __init__(self, site: str, keys: dict[str, bytes], policy: Policy,
+                 windows: dict[tuple[str, str], SeqWindow],
+                 now_ms: Callable[[], int],
+                 market_refusal: Callable[[dict[str, Any], float], str | None] | None = None
+                 ) -> None:
+        self.site = site
+        self.keys = keys
+        self.policy = policy
+        self.windows = windows
+        self.now_ms = now_ms
+        self.market_refusal = market_refusal
+
+    def process(self, batch: Sequence[Incoming], inbox: Inbox,
+                on_accepted: Callable[[list[Accepted]], None] | None = None) -> BatchOutcome:
+        """Admit, persist and count one batch (the caller acknowledges afterwards)."""
+        tentative: dict[tuple[str, str], SeqWindow] = {}
+        stored: list[Stored] = []
+        rejected: list[tuple[Incoming, Rejected]] = []
+        counts: Counter[str] = Counter()
+        now = self.now_ms()
+        view = _Overlay(self.windows, tentative)
+        for m in batch:
+            verdict = admit(m.topic, m.payload, now, self.site, self.keys, view, self.policy)
+            if isinstance(verdict, Accepted) and verdict.type == "bid" and self.market_refusal:
+                why = self.market_refusal(verdict.raw, now / 1000)
+                if why is not None:
+                    verdict = Rejected(why, verdict.gw, f"bid for interval "
+                                       f"{verdict.raw['interval']} round "
+                                       f"{verdict.raw.get('round', 0)}: {why}", "interval")
+            if isinstance(verdict, Rejected):
+                rejected.append((m, verdict))
+                counts[f"rejected:{verdict.reason}"] += 1
+                continue
+            tentative[(verdict.gw, verdict.space)] = verdict.window
+            stored.append(Stored(verdict, m.payload, m.recv_ms))
+        for s in stored:
+            counts[f"accepted:{s.acc.type}"] += 1
+            if s.acc.gap is not None:
+                counts["gaps"] += 1
+                counts["gap_messages"] += s.acc.gap[1] - s.acc.gap[0] + 1
+        fresh = inbox.commit_batch(stored, counts, now_ms=now) if (stored or counts) else []
+        self.windows.update(tentative)
+        accepted = [s.acc for s, new in zip(stored, fresh, strict=True) if new]
+        if on_accepted is not None and accepted:
+            on_accepted(accepted)
+        done = int(time.time() * 1000)
+        for m, r in rejected:
+            log.info("message rejected", extra={"gw": r.gw, "reason": r.reason,
+                                                "field": r.field, "detail": r.detail,
+                                                "topic": m.topic})
+        return BatchOutcome(accepted, rejected, [done - s.recv_ms for s in stored])
+
+
+class _Overlay(dict):
+    """Read view of committed windows with this batch's tentative ones on top."""
+
+    def __init__(self, base: dict[tuple[str, str], SeqWindow],
+                 top: dict[tuple[str, str], SeqWindow]) -> None:
+        super().__init__()
+        self.base, self.top = base, top
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if key in self.top:
+            return self.top[key]
+        return self.base.get(key, default)
+
+
+class Writer(threading.Thread):
+    """Drains the inbound queue in batches: admit, persist, acknowledge, notify."""
+
+    def __init__(self, inbound: queue.Queue[Incoming], admitter: Admitter, inbox: Inbox,
+                 ack: Callable[[int, int], None],
+                 on_accepted: Callable[[list[Accepted]], None] | None = None,
+                 on_outcome: Callable[[BatchOutcome], None] | None = None,
+                 lock: Any = None, max_batch: int = 500) -> None:
+        super().__init__(name="ingest-writer", daemon=True)
+        self.inbound = inbound
+        self.admitter = admitter
+        self.inbox = inbox
+        self.ack = ack
+        self.on_accepted = on_accepted
+        self.on_outcome = on_outcome
+        self.lock = lock if lock is not None else threading.RLock()
+        self.max_batch = max_batch
+        self.stopping = threading.Event()
+        self.failures = 0
+
+    def run(self) -> None:
+        while not (self.stopping.is_set() and self.inbound.empty()):
+            try:
+                first = self.inbound.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self.inbound.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                with self.lock:  # the market must not clear between a bid's check and its commit
+                    outcome = self.admitter.process(batch, self.inbox, self.on_accepted)
+            except Exception:  # noqa: BLE001 - a disk error must not kill ingest; no ack sent
+                self.failures += 1
+                log.exception("batch not persisted; messages stay unacknowledged")
+                time.sleep(0.5)
+                continue
+            for m in batch:
+                self.ack(m.mid, m.qos)
+            if self.on_outcome is not None:
+                self.on_outcome(outcome)
+
+    def stop(self) -> None:
+        self.stopping.set()

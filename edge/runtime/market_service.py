@@ -1,0 +1,286 @@
+"""The local market on the clock: books per interval, rounds, signed results, settlements.
+
+State is never kept only in memory: every accepted bid is in the inbox and
+every published round is in the results table, so the books and the round
+reached are rebuilt from those two after a restart (``recover``), and the
+open interval simply carries on. A book's history is folded in acceptance
+order (the inbox id), which reproduces the order numbers exactly.
+
+Rounds (SEEDS P5, schedule in ``intervals``): round 0 clears the book at gate
+closure; after each published round the participants may revise their
+quotes (a bid with ``round = k`` for the next round ``k``: a new price and
+quantity, same side, same time priority); round ``k`` clears at its due time
+if anyone revised, otherwise round ``k - 1`` is republished as final. The
+round limit's last round is final. Clearing goes through the PL dispatcher
+(any object with ``clear_uniform``); carbon adders and the carbon intensity
+come from the hub's newest price signal valid for the interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from edge.chain.keys import PrivateKey
+from edge.market.book import apply_adders
+from edge.market.clearing import Clearing, Order
+from edge.market.settlement import settle
+from edge.protocol.auth import add_signature
+from edge.protocol.messages import ClearingResult, Settlement
+from edge.runtime.inbox import Inbox
+from edge.runtime.intervals import Schedule
+
+log = logging.getLogger("carbon_edge.market")
+
+
+class Clearer(Protocol):
+    def clear_uniform(self, orders: list[Order]) -> Clearing: ...
+
+
+Publish = Callable[[str, bytes, bool], None]
+
+
+@dataclass
+class IntervalBook:
+    """One interval's quotes: the round-0 book and the revisions per later round."""
+
+    interval: int
+    orders: dict[str, Order] = field(default_factory=dict)  # gw -> order, insertion = seq order
+    revisions: dict[int, dict[str, Order]] = field(default_factory=dict)
+    next_no: int = 1
+    cleared_round: int | None = None
+    final: bool = False
+    round_orders: dict[int, tuple[Order, ...]] = field(default_factory=dict)
+
+    def quote(self, raw: Mapping[str, Any]) -> None:
+        gw, rnd = raw["gw"], raw.get("round", 0)
+        if rnd == 0:
+            self.orders.pop(gw, None)
+            self.orders[gw] = Order(gw, raw["side"], raw["qty_wh"], raw["price"], self.next_no)
+            self.next_no += 1
+        else:
+            base = self.orders[gw]
+            self.revisions.setdefault(rnd, {})[gw] = replace(
+                base, qty_wh=raw["qty_wh"], price=raw["price"]
+            )
+
+    def orders_for(self, round_no: int) -> tuple[Order, ...]:
+        """Round ``k``'s quotes: round ``k - 1``'s with round ``k``'s revisions applied."""
+        if round_no in self.round_orders:
+            return self.round_orders[round_no]
+        if round_no == 0:
+            out = tuple(self.orders.values())
+        else:
+            rev = self.revisions.get(round_no, {})
+            out = tuple(rev.get(o.id, o) for o in self.orders_for(round_no - 1))
+        self.round_orders[round_no] = out
+        return out
+
+
+def order_ref(interval: int, seq: int) -> str:
+    return f"{interval}-{seq}"
+
+
+class MarketService:
+    def __init__(
+        self,
+        site: str,
+        schedule: Schedule,
+        inbox: Inbox,
+        key: PrivateKey,
+        clearer: Clearer,
+        publish: Publish,
+        default_intensity: int = 0,
+    ) -> None:
+        self.site = site
+        self.schedule = schedule
+        self.inbox = inbox
+        self.key = key
+        self.clearer = clearer
+        self.publish = publish
+        self.default_intensity = default_intensity
+        self.books: dict[int, IntervalBook] = {}
+        self.lock = threading.RLock()
+        #: the last interval whose gate this service has handled
+        self.last_gate: int | None = None
+
+    # -- quotes --------------------------------------------------------------
+    def refusal(self, raw: Mapping[str, Any], now_s: float) -> str | None:
+        """Why the market refuses a bid that passed admission (None = take it)."""
+        interval, rnd, gw = raw["interval"], raw.get("round", 0), raw["gw"]
+        book = self.books.get(interval)
+        why = self.schedule.quote_refusal(
+            interval, rnd, now_s, None if book is None else book.cleared_round
+        )
+        if why is not None:
+            return why
+        if rnd > 0:
+            assert book is not None
+            if book.final:
+                return "round_not_open"
+            base = book.orders.get(gw)
+            if base is None:
+                return "not_in_book"
+            if base.side != raw["side"]:
+                return "side_changed"
+        return None
+
+    def accept(self, raw: Mapping[str, Any]) -> None:
+        """Apply a persisted bid to its book."""
+        interval = raw["interval"]
+        book = self.books.get(interval)
+        if book is None:
+            book = self.books[interval] = IntervalBook(interval)
+        book.quote(raw)
+
+    # -- restart ----------------------------------------------------------------
+    def recover(self, now_s: float) -> None:
+        """Rebuild books and the round reached from the inbox and the results table."""
+        horizon = self.schedule.start_of(now_s) - 4 * self.schedule.interval_s
+        with self.lock:
+            for interval in self.inbox.bid_intervals(horizon):
+                for raw in self.inbox.bids(interval):
+                    self.accept(raw)
+            for interval in set(self.books) | set(self.inbox.unfinished_intervals()):
+                results = self.inbox.results(interval)
+                book = self.books.setdefault(interval, IntervalBook(interval))
+                if results:
+                    book.cleared_round = max(r["round"] for r in results)
+                    book.final = any(r["final"] for r in results)
+                    for r in results:  # retained results are idempotent: publish again
+                        self._send(r)
+            stored = self.inbox.meta("market_last_gate")
+            current = self.schedule.next_open(now_s) - self.schedule.interval_s
+            self.last_gate = int(stored) if stored is not None else current
+            log.info("market recovered", extra={"books": len(self.books),
+                                                "last_gate": self.last_gate})
+
+    # -- the clock -----------------------------------------------------------
+    def tick(self, now_s: float, now_ms: int) -> list[dict[str, Any]]:
+        """Do whatever is due at ``now_s``; returns the results published."""
+        out: list[dict[str, Any]] = []
+        s = self.schedule
+        with self.lock:
+            if self.last_gate is None:
+                self.last_gate = s.next_open(now_s) - s.interval_s
+            # every interval whose gate passed gets a book, bids or not
+            t = self.last_gate + s.interval_s
+            while s.gate(t) <= now_s:
+                self.books.setdefault(t, IntervalBook(t))
+                self.last_gate = t
+                self.inbox.set_meta("market_last_gate", str(t))
+                t += s.interval_s
+            for interval in sorted(self.books):
+                book = self.books[interval]
+                while not book.final:
+                    nxt = 0 if book.cleared_round is None else book.cleared_round + 1
+                    if now_s < s.round_due(interval, nxt):
+                        break
+                    out.append(self._round(book, nxt, now_ms))
+            self._forget_old(now_s)
+        return out
+
+    def _forget_old(self, now_s: float) -> None:
+        keep_from = self.schedule.start_of(now_s) - 4 * self.schedule.interval_s
+        for interval in [i for i, b in self.books.items() if b.final and i < keep_from]:
+            del self.books[interval]
+
+    def _round(self, book: IntervalBook, round_no: int, now_ms: int) -> dict[str, Any]:
+        last = self.schedule.max_rounds - 1
+        if round_no > 0 and not book.revisions.get(round_no):
+            # nobody revised: the previous round is the equilibrium and binds
+            round_no -= 1
+            final = True
+        else:
+            final = round_no >= last or not book.orders
+        price = self.inbox.price_for(book.interval)
+        adders = price["adders"] if price else {}
+        intensity = price["intensity_g_kwh"] if price else self.default_intensity
+        quoted = book.orders_for(round_no)
+        cleared = apply_adders(quoted, adders)
+        clearing = self.clearer.clear_uniform(list(cleared))
+        result = self.result_message(book.interval, round_no, final, cleared, clearing, now_ms)
+        settlements = []
+        if final:
+            settlements = self.settlement_messages(book.interval, cleared, clearing, intensity,
+                                                   now_ms)
+        self.inbox.record_round(
+            book.interval, round_no, final, result, settlements, now_ms,
+            Counter({"rounds": 1, "intervals_final": int(final)}),
+        )
+        book.cleared_round, book.final = round_no, final
+        self._send(result)
+        log.info("round cleared", extra={
+            "interval": book.interval, "round": round_no, "final": final,
+            "price": clearing.price, "volume_wh": clearing.volume_wh, "orders": len(cleared)})
+        return result
+
+    def _send(self, result: dict[str, Any]) -> None:
+        topic = f"site/{self.site}/market/{result['interval']}/result"
+        from edge.protocol.codec import encode
+
+        self.publish(topic, encode(result), True)
+
+    # -- messages ------------------------------------------------------------
+    def result_message(self, interval: int, round_no: int, final: bool,
+                       orders: tuple[Order, ...], clearing: Clearing, now_ms: int
+                       ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "v": 1, "type": "result", "site": self.site, "interval": interval,
+            "round": round_no, "final": final, "ts": now_ms,
+            "volume_wh": clearing.volume_wh, "regime": clearing.regime,
+            "fills": [
+                {"order": order_ref(interval, o.seq), "gw": o.id, "side": f.side,
+                 "qty_wh": f.qty_wh, "status": f.status}
+                for o, f in zip(orders, clearing.fills, strict=True)
+            ],
+        }
+        if clearing.price is not None:
+            body["price"] = clearing.price
+        msg = add_signature(body, self.key)
+        ClearingResult.model_validate(msg)  # our own output obeys the protocol
+        return msg
+
+    def settlement_messages(self, interval: int, orders: tuple[Order, ...], clearing: Clearing,
+                            intensity: int, now_ms: int) -> list[dict[str, Any]]:
+        if not clearing.volume_wh:
+            return []
+        st = settle(orders, clearing, intensity)
+        out = []
+        for line in st.lines:
+            if not line.energy_wh:
+                continue
+            body: dict[str, Any] = {
+                "v": 1, "type": "settlement", "site": self.site, "interval": interval,
+                "gw": line.participant, "ts": now_ms, "energy_wh": line.energy_wh,
+                "amount_micro": -line.money_micro, "carbon_g": line.carbon_g,
+            }
+            if st.price is not None:
+                body["price"] = st.price
+            msg = add_signature(body, self.key)
+            Settlement.model_validate(msg)
+            out.append(msg)
+        return out
+
+    # -- views -----------------------------------------------------------------
+    def open_book(self, now_s: float) -> list[dict[str, Any]]:
+        """SEEDS P4 pending orders of every interval not yet final."""
+        rows = []
+        with self.lock:
+            for interval in sorted(self.books):
+                book = self.books[interval]
+                if book.final:
+                    continue
+                status = "open" if now_s < self.schedule.gate(interval) else "closed"
+                rnd = book.cleared_round if book.cleared_round is not None else 0
+                for o in book.orders_for(rnd) if book.cleared_round is not None else \
+                        tuple(book.orders.values()):
+                    rows.append({"interval": interval, "order_no": o.seq,
+                                 "order": order_ref(interval, o.seq), "participant": o.id,
+                                 "side": o.side, "qty_wh": o.qty_wh, "price": o.price,
+                                 "status": status, "round": rnd})
+        return rows

@@ -1,0 +1,114 @@
+"""Market clock arithmetic, the block trigger, and block recovery after a crash."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from edge.chain.keys import generate_key
+from edge.chain.store import ChainStore
+from edge.chain.verify import verify_store
+from edge.pl.dispatch import Dispatcher
+from edge.runtime.blocks import BlockProducer, RecoveryError, Trigger
+from edge.runtime.inbox import Inbox
+from edge.runtime.intervals import Clock, Schedule
+
+S = Schedule(interval_s=900, gate_s=60, round_s=10, max_rounds=3, horizon=2)
+
+
+def test_interval_arithmetic():
+    assert S.start_of(1800) == 1800 and S.start_of(2699.9) == 1800
+    assert S.gate(2700) == 2640 and S.round_due(2700, 2) == 2660
+    assert S.next_open(2639.9) == 2700  # gate of 2700 still open
+    assert S.next_open(2640) == 3600  # ... and now closed
+
+
+@pytest.mark.parametrize("interval, rnd, t, cleared, want", [
+    (2700, 0, 2000, None, None),
+    (2700, 0, 2640, None, "gate_closed"),
+    (2701, 0, 2000, None, "bad_interval"),
+    (2700 + 900 * 3, 0, 2000, None, "too_early"),  # beyond the horizon of 2 intervals
+    (2700, 1, 2645, 0, None),  # revision after round 0 was published
+    (2700, 1, 2635, None, "round_not_open"),  # before any round was cleared
+    (2700, 2, 2645, 0, "round_not_open"),  # skipping a round
+    (2700, 3, 2645, 2, "bad_round"),  # beyond max_rounds
+])
+def test_quote_refusals(interval, rnd, t, cleared, want):
+    assert S.quote_refusal(interval, rnd, t, cleared) == want
+
+
+def test_accelerated_clock():
+    c = Clock(accel=450, origin_wall_ms=1_000_000, origin_sim_ms=5_000_000)
+    assert c.at_wall_ms(1_000_000) == 5_000_000
+    assert c.at_wall_ms(1_002_000) == 5_000_000 + 900_000  # 2 s wall = 15 min
+    assert c.wall_seconds(900) == 2
+
+
+def test_block_trigger_size_or_time():
+    t = Trigger(max_txs=10, max_age_ms=1000)
+    assert not t.due(0, None, 5000)
+    assert t.due(10, 4999, 5000)  # size
+    assert not t.due(9, 4500, 5000)
+    assert t.due(1, 4000, 5000)  # age
+
+
+@pytest.fixture
+def parts(tmp_path):
+    inbox = Inbox(tmp_path / "inbox.db")
+    store = ChainStore(tmp_path / "chain.db")
+    key = generate_key()
+    producer = BlockProducer(inbox, store, key, "edge-s1", Trigger(3, 1000), Dispatcher("cpu"))
+    yield inbox, store, key, producer
+    inbox.close()
+    store.close()
+
+
+def test_blocks_cut_by_size_then_age_and_verify(parts):
+    inbox, store, key, producer = parts
+    inbox.add_txs([{"type": "x", "i": i} for i in range(7)], now_ms=10_000)
+    made = producer.step(10_000)
+    assert [b.header.ntx for b in made] == [3, 3]  # size trigger twice; one left, too young
+    assert inbox.pending_stats() == (1, 10_000)
+    assert producer.step(10_999) == []
+    made = producer.step(11_000)
+    assert [b.header.ntx for b in made] == [1]
+    assert store.height() == 2 and producer.flushed_height() == 2
+    txs = [t for h in range(3) for t in store.get(h).tx_objects()]
+    assert [t["i"] for t in txs] == list(range(7))  # in order, none lost, none twice
+    assert verify_store(store, hasher=Dispatcher("cpu")).ok
+
+
+def test_recovery_after_a_crash_between_chain_and_inbox(parts):
+    inbox, store, key, producer = parts
+    inbox.add_txs([{"type": "x", "i": i} for i in range(5)], now_ms=0)
+    producer.flush(0)
+    # simulate the crash: the next block reached the chain, the inbox never heard of it
+    rows = inbox.pending_head(3)
+    from edge.chain.block import make_block
+    block = make_block(chain="edge-s1", height=1, prev=store.head_hash(),
+                       txs=[r.tx for r in rows], ts=1, key=key)
+    store.append(block)
+    assert producer.recover() == 1
+    assert inbox.pending_stats()[0] == 0 and producer.flushed_height() == 1
+    assert producer.recover() == 0  # idempotent
+    inbox.add_txs([{"type": "y"}], now_ms=0)
+    producer.step(0, force=True)
+    assert verify_store(store).ok and store.height() == 2
+
+
+def test_recovery_refuses_a_chain_that_is_not_ours(parts):
+    inbox, store, key, producer = parts
+    inbox.add_txs([{"type": "x", "i": 1}], now_ms=0)
+    from edge.chain.block import make_block
+    store.append(make_block(chain="edge-s1", height=0, prev="00" * 32, txs=[{"other": 1}],
+                            ts=1, key=key))
+    with pytest.raises(RecoveryError, match="block 0"):
+        producer.recover()
+
+
+def test_counters_accumulate(parts):
+    inbox = parts[0]
+    inbox.count(Counter({"rejected:bad_tag": 2}))
+    inbox.count(Counter({"rejected:bad_tag": 3, "accepted:bid": 1}))
+    assert inbox.counters() == {"accepted:bid": 1, "rejected:bad_tag": 5}

@@ -1,0 +1,181 @@
+"""The edge hub service as a real subprocess (`python -m edge.cli edge run`).
+
+`edge_factory(broker, gateways={...}, **overrides)` writes a site.toml in a
+fresh folder (TLS client certificate "edge" when the broker has TLS, a new
+edge key, the status page on a free port) and returns an ``Edge`` with
+start(), stop() (SIGTERM: graceful), kill() (SIGKILL), restart(),
+status() (GET /api/status over real HTTP) and wait(pred). Overrides are
+merged per TOML section, e.g. ``market={"interval_s": 60}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from edge.chain.keys import generate_key, public_id, save_private_key
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return json.dumps(str(v))
+
+
+def to_toml(doc: dict[str, Any]) -> str:
+    """Enough TOML for site files: tables of scalars and arrays of tables."""
+    out: list[str] = []
+    for name, body in doc.items():
+        if isinstance(body, list):
+            for item in body:
+                out.append(f"[[{name}]]")
+                out += [f"{k} = {_toml_value(v)}" for k, v in item.items()]
+                out.append("")
+        else:
+            out.append(f"[{name}]")
+            out += [f"{k} = {_toml_value(v)}" for k, v in body.items()]
+            out.append("")
+    return "\n".join(out)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Edge:
+    def __init__(self, directory: Path, doc: dict[str, Any]) -> None:
+        self.dir = directory
+        self.doc = doc
+        self.config = directory / "site.toml"
+        self.config.write_text(to_toml(doc))
+        self.data = Path(doc["site"]["data_dir"])
+        self.proc: subprocess.Popen | None = None
+        self.port = doc["status"]["port"]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.key_path = Path(doc["site"]["edge_key"])
+        self.edge_id = ""
+
+    def start(self, wait: bool = True) -> Edge:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edge.cli", "edge", "run", "--config", str(self.config)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "edge.log", "ab"),
+        )
+        if wait:
+            self.wait(lambda s: s["broker_connected"], timeout=30)
+        return self
+
+    def status(self) -> dict[str, Any]:
+        return httpx.get(f"{self.url}/api/status", timeout=5).json()
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", timeout=5)
+
+    def wait(self, pred: Callable[[dict[str, Any]], bool], timeout: float = 30.0,
+             what: str = "condition") -> dict[str, Any]:
+        end = time.monotonic() + timeout
+        last: dict[str, Any] = {}
+        while time.monotonic() < end:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"edge exited {self.proc.returncode}:\n{self.log()}")
+            try:
+                last = self.status()
+                if pred(last):
+                    return last
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"edge: no {what} within {timeout} s; last status "
+                             f"{json.dumps(last)[:2000]}\n{self.log()}")
+
+    def log(self, n: int = 4000) -> str:
+        p = self.dir / "edge.log"
+        return p.read_text(errors="replace")[-n:] if p.exists() else ""
+
+    def stop(self) -> int | None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return None if self.proc is None else self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(5)
+
+    def restart(self) -> Edge:
+        self.kill()
+        return self.start()
+
+
+def edge_doc(directory: Path, broker: Any, gateways: dict[str, str], site: str = "s1",
+             **overrides: dict[str, Any]) -> dict[str, Any]:
+    """A site document for a test: fast blocks, the status page on a free port."""
+    key = generate_key()
+    save_private_key(key, directory / "edge.pem")
+    mqtt: dict[str, Any] = {"host": "127.0.0.1", "port": broker.port,
+                            "client_id": f"edge-{free_port()}", "tls": bool(broker.tls),
+                            "reconnect_min_s": 0.2, "reconnect_max_s": 2}
+    if broker.tls:
+        cert, keyfile = broker.certs.clients["edge"]
+        mqtt.update(ca=str(broker.certs.ca), cert=str(cert), key=str(keyfile))
+    doc: dict[str, Any] = {
+        "site": {"id": site, "data_dir": str(directory / "data"),
+                 "edge_key": str(directory / "edge.pem")},
+        "mqtt": mqtt,
+        "market": {"interval_s": 900, "gate_s": 60, "round_s": 10, "max_rounds": 3},
+        "blocks": {"max_txs": 500, "max_age_s": 0.5},
+        "pl": {"backend": "cpu"},
+        "status": {"host": "127.0.0.1", "port": free_port()},
+        "log": {"json": True, "level": "info"},
+        "gateways": [{"id": g, "key_hex": k} for g, k in gateways.items()],
+    }
+    for section, values in overrides.items():
+        if isinstance(values, list) or section not in doc:
+            doc[section] = values
+        else:
+            doc[section] = {**doc[section], **values}
+    doc["_edge_id"] = public_id(key.public_key())
+    return doc
+
+
+@pytest.fixture
+def edge_factory(tmp_path_factory):
+    made: list[Edge] = []
+
+    def make(broker: Any, gateways: dict[str, str], start: bool = True,
+             **overrides: dict[str, Any]) -> Edge:
+        d = tmp_path_factory.mktemp("edge")
+        doc = edge_doc(d, broker, gateways, **overrides)
+        edge_id = doc.pop("_edge_id")
+        e = Edge(d, doc)
+        e.edge_id = edge_id
+        made.append(e)
+        return e.start() if start else e
+
+    yield make
+    for e in made:
+        e.kill()
