@@ -17,6 +17,8 @@ transaction is never lost and never written twice.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from dataclasses import dataclass
 
 from edge.chain.block import Block, make_block
@@ -40,6 +42,15 @@ class Trigger:
         if pending >= self.max_txs:
             return True
         return oldest_ms is not None and now_ms - oldest_ms >= self.max_age_ms
+
+
+#: Fault injection for the crash tests: SIGKILL ourselves at a named point of a block write.
+CRASH_ENV = "CARBON_EDGE_CRASH_AT"
+
+
+def crash_point(name: str) -> None:
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class RecoveryError(RuntimeError):
@@ -95,7 +106,9 @@ class BlockProducer:
             key=self.key,
             hasher=self.hasher,
         )
+        crash_point("before_chain_append")
         self.store.append(block)
+        crash_point("after_chain_append")
         self.inbox.drop_pending(rows[-1].id, block.height)
         log.info("block", extra={"height": block.height, "ntx": len(rows)})
         return block

@@ -73,8 +73,8 @@ class Edge:
         self.key_path = Path(doc["site"]["edge_key"])
         self.edge_id = ""
 
-    def start(self, wait: bool = True) -> Edge:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def start(self, wait: bool = True, env: dict[str, str] | None = None) -> Edge:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edge.cli", "edge", "run", "--config", str(self.config)],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
