@@ -36,21 +36,33 @@ from gateway.store import Queue
 KEEP_RESULTS = 8
 
 
+def der(path):
+    """A certificate or key file as DER: MicroPython's mbedTLS binding takes DER only."""
+    from binascii import a2b_base64
+
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.lstrip().startswith(b"-----BEGIN"):
+        return data
+    lines = [x.strip() for x in data.splitlines()]
+    body = [x for x in lines if x and not x.startswith(b"-----") and b":" not in x]
+    end = [i for i, x in enumerate(lines) if x.startswith(b"-----END")]
+    if end:  # the first object only (a chain file's leaf)
+        first = lines[:end[0]]
+        body = [x for x in first if x and not x.startswith(b"-----") and b":" not in x]
+    return a2b_base64(b"".join(body))
+
+
 def tls_context(tls):
+    """Client context: verify the broker against our CA, present the gateway's certificate."""
     try:
         import ssl
     except ImportError:
         import tls as ssl
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    with open(tls["ca"], "rb") as f:
-        ca = f.read()
-    ctx.load_verify_locations(cadata=ca)
+    ctx.load_verify_locations(cadata=der(tls["ca"]))
     if tls.get("cert"):
-        with open(tls["cert"], "rb") as f:
-            cert = f.read()
-        with open(tls["key"], "rb") as f:
-            key = f.read()
-        ctx.load_cert_chain(cert, key)
+        ctx.load_cert_chain(der(tls["cert"]), der(tls["key"]))
     ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
 
@@ -330,8 +342,16 @@ class Gateway:
         m = self.cfg["mqtt"]
         lo, hi = m["backoff_ms"]
         backoff = lo
-        ssl = tls_context(m["tls"]) if m.get("tls") else None
+        ssl = None
         while True:
+            if m.get("tls") and ssl is None:
+                try:
+                    ssl = tls_context(m["tls"])
+                except Exception as e:  # noqa - a bad certificate file must not kill the link
+                    self.count("tls_config_error")
+                    log("tls_config_error", msg=str(e) or repr(e))
+                    await asyncio.sleep_ms(hi)
+                    continue
             bd = self.bdseq.take()
             now = self.clock.now_ms()
             will = messages.seal(messages.status(self.site, self.gw, 2 * bd + 1, now, "offline",

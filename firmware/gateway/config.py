@@ -41,12 +41,15 @@ def _merge(base, over):
     return out
 
 
-def _int(cfg, path, lo, hi):
+def _int(cfg, path, lo, hi, where=""):
     cur = cfg
     for p in path.split("."):
+        if not isinstance(cur, dict) or p not in cur:
+            raise ConfigError("%s%s: missing" % (where, path))
         cur = cur[p]
     if not isinstance(cur, int) or isinstance(cur, bool) or not lo <= cur <= hi:
-        raise ConfigError("%s: expected an integer in %d..%d, got %r" % (path, lo, hi, cur))
+        raise ConfigError("%s%s: expected an integer in %d..%d, got %r"
+                          % (where, path, lo, hi, cur))
 
 
 def _ident(v, path):
@@ -109,14 +112,14 @@ def check(cfg):
         if t == "tcp":
             if not isinstance(d.get("host", "127.0.0.1"), str) or "port" not in d:
                 raise ConfigError(where + ": a tcp device needs host and port")
-            _int(d, "port", 1, 65535)
+            _int(d, "port", 1, 65535, where + ".")
         elif t == "rtu":
             if "uart" not in d:
                 raise ConfigError(where + ".uart: an rtu device needs a uart (path or id)")
         else:
             raise ConfigError(where + ".transport: expected tcp or rtu, got %r" % t)
-        _int(d, "unit", 0, 247)
-        _int(d, "max_w", 1, 100000000)
+        _int(d, "unit", 0, 247, where + ".")
+        _int(d, "max_w", 1, 100000000, where + ".")
     return cfg
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 import shutil
 import socket
 import subprocess
@@ -177,6 +178,9 @@ class Broker:
         conf = [f"listener {self.port} 127.0.0.1", "log_type error", "log_type warning",
                 "log_type notice", "log_dest file " + str(self.dir / "mosquitto.log"),
                 "max_queued_messages 100000", "max_inflight_messages 100"]
+        if os.geteuid() == 0:
+            # as root, mosquitto drops to user "mosquitto", who cannot read the test's tmp dir
+            conf.append("user root")
         conf.append(f"persistence {'true' if persistence else 'false'}")
         if persistence:
             conf.append(f"persistence_location {self.dir}/")
