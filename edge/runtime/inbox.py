@@ -20,6 +20,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ CREATE TABLE IF NOT EXISTS inbox (
     round    INTEGER,
     ts       INTEGER NOT NULL,
     recv_ms  INTEGER NOT NULL,
+    stored_ms INTEGER NOT NULL,
     raw      BLOB NOT NULL,
     UNIQUE (gw, space, seq)
 );
@@ -139,13 +141,14 @@ class Inbox:
             try:
                 windows: dict[tuple[str, str], SeqWindow] = {}
                 txs: list[bytes] = []
+                stored_ms = int(time.time() * 1000)
                 for s in stored:
                     a, raw = s.acc, s.acc.raw
                     cur = db.execute(
                         "INSERT OR IGNORE INTO inbox (gw, space, seq, type, interval, round, ts,"
-                        " recv_ms, raw) VALUES (?,?,?,?,?,?,?,?,?)",
+                        " recv_ms, stored_ms, raw) VALUES (?,?,?,?,?,?,?,?,?,?)",
                         (a.gw, a.space, a.seq, a.type, raw.get("interval"), raw.get("round"),
-                         raw["ts"], s.recv_ms, s.payload),
+                         raw["ts"], s.recv_ms, stored_ms, s.payload),
                     )
                     fresh = cur.rowcount == 1
                     new.append(fresh)
