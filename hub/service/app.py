@@ -20,10 +20,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edge.chain.keys import (
     KeyFileError,
@@ -66,7 +68,8 @@ Height = Annotated[int, PathParam(ge=0, le=(1 << 53) - 1)]
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    text = {400: "bad block or gap", 401: "unknown edge, bad signature or stale request",
+    text = {400: "bad block or gap; or a body that is not JSON",
+            401: "unknown edge, bad signature or stale request",
             403: "revoked edge, another edge's path, or operator API disabled",
             404: "not found", 409: "equivocation or fork (alarm recorded)",
             413: "too many blocks in one request", 422: "schema error"}
@@ -186,6 +189,17 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.db, app.state.hub_id, app.state.metrics = db, hub_id, metrics
     app.state.settings = settings
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(req: Request, exc: StarletteHTTPException) -> Response:
+        """Our /v1 errors all read {"detail": {"reason", "message"}} (e.g. a body not JSON)."""
+        if not req.url.path.startswith("/v1") or isinstance(exc.detail, dict):
+            return await http_exception_handler(req, exc)
+        reason = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, f"http_{exc.status_code}")
+        metrics.refused.labels(reason=reason).inc()
+        return JSONResponse({"detail": {"reason": reason, "message": str(exc.detail)}},
+                            status_code=exc.status_code, headers=exc.headers)
+
     @app.exception_handler(HubError)
     async def _hub_error(_req: Request, exc: HubError) -> JSONResponse:
         metrics.refused.labels(reason=exc.reason).inc()
@@ -275,7 +289,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     def get_main_block(height: Height) -> dict[str, Any]:
         return mainchain.main_block(db, height).as_dict()
 
-    @app.post("/v1/main/blocks", response_model=MainMade, responses=_errors(401, 403),
+    @app.post("/v1/main/blocks", response_model=MainMade, responses=_errors(400, 401, 403),
               summary="Make a main block now (operator)",
               description="What the schedule does, on demand: anchor every moved edge head.")
     def post_main_block(_op: Operator) -> dict[str, Any]:
@@ -299,7 +313,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
                    after: Annotated[int, Query(ge=-1, le=(1 << 53) - 1)] = -1) -> dict[str, Any]:
         return {"signals": prices.signals_for(db, site, after)}
 
-    @app.post("/v1/prices", response_model=dict[str, Any], responses=_errors(401, 403),
+    @app.post("/v1/prices", response_model=dict[str, Any], responses=_errors(400, 401, 403),
               summary="Publish a price signal (operator)",
               description="Signs the fields with the hub key, stamps a ts after the site's "
                           "last signal, stores it; returns the signed PriceSignal.")
@@ -308,7 +322,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         return prices.publish(db, key, fields)
 
     @app.post("/v1/prices/from-allocation", response_model=dict[str, Any],
-              responses=_errors(401, 403), summary="Publish an allocation's adders (operator)",
+              responses=_errors(400, 401, 403),
+              summary="Publish an allocation's adders (operator)",
               description="Turns the `signal` of POST /allocation/prices into a signed "
                           "PriceSignal for one site (p_low/p_high from the ladder tiers).")
     def post_prices_allocation(body: PublishAllocationIn,

@@ -30,7 +30,9 @@ MAX_SIGNALS = 100
 
 
 class PriceInputError(HubError):
-    status = 422
+    """400: a signal the edge would refuse (its own PriceSignal model decides)."""
+
+    status = 400
 
 
 def _integer(text: Any, what: str) -> int:

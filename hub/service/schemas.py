@@ -10,6 +10,8 @@ MAX_INT = (1 << 53) - 1
 Hex32 = Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$")]
 Hex64 = Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{128}$")]
 NonNeg = Annotated[StrictInt, Field(ge=0, le=MAX_INT)]
+Price = Annotated[StrictInt, Field(ge=0, le=(1 << 31) - 1)]  # edge.protocol.messages.MAX_PRICE
+Interval = Annotated[StrictInt, Field(ge=0, le=1 << 40)]
 SiteId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
 
 HEX_A = "a" * 64
@@ -160,22 +162,22 @@ class PublishIn(BaseModel):
          "p_high": 40, "intensity_g_kwh": 420, "adders": {"coal-A": 31250}}]})
 
     site: SiteId
-    valid_from: NonNeg
-    valid_to: NonNeg
-    p_low: NonNeg = Field(description="micro-currency per g CO2 (= $/t)")
-    p_high: NonNeg
-    intensity_g_kwh: NonNeg
-    adders: dict[str, NonNeg] = Field(default_factory=dict,
-                                      description="participant -> micro-currency per kWh")
+    valid_from: Interval
+    valid_to: Interval
+    p_low: Price = Field(description="micro-currency per g CO2 (= $/t)")
+    p_high: Price
+    intensity_g_kwh: Annotated[StrictInt, Field(ge=0, le=100_000)]
+    adders: dict[str, Price] = Field(default_factory=dict, max_length=10_000,
+                                     description="participant -> micro-currency per kWh")
 
 
 class PublishAllocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     site: SiteId
-    valid_from: NonNeg
-    valid_to: NonNeg
-    intensity_g_kwh: NonNeg
+    valid_from: Interval
+    valid_to: Interval
+    intensity_g_kwh: Annotated[StrictInt, Field(ge=0, le=100_000)]
     allocation: dict[str, Any] = Field(
         description="the `signal` payload of POST /allocation/prices (hub.allocation.signal)")
 

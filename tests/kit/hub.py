@@ -48,7 +48,7 @@ class HubProcess:
     """One hub process; `stop()` and `start()` keep the port, the database and the key."""
 
     def __init__(self, db_url: str, workdir: Path, port: int | None = None,
-                 main_interval_s: float = 0) -> None:
+                 main_interval_s: float = 0, operator: bool = True) -> None:
         self.db_url = db_url
         self.workdir = workdir
         self.port = port or free_port()
@@ -60,7 +60,7 @@ class HubProcess:
 
         self.key = load_private_key(self.key_path)
         self.hub_id = public_id(self.key.public_key())
-        self.operator_token = secrets.token_hex(16)
+        self.operator_token = secrets.token_hex(16) if operator else None
         self.main_interval_s = main_interval_s
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / f"hub-{self.port}.log"
@@ -68,8 +68,9 @@ class HubProcess:
     def start(self, timeout_s: float = 30.0) -> HubProcess:
         cmd = [sys.executable, "-m", "edge.cli", "hub", "serve", "--db", self.db_url,
                "--hub-key", str(self.key_path), "--port", str(self.port),
-               "--main-interval", str(self.main_interval_s),
-               "--operator-token", self.operator_token, "--log-level", "warning"]
+               "--main-interval", str(self.main_interval_s), "--log-level", "warning"]
+        if self.operator_token:
+            cmd += ["--operator-token", self.operator_token]
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=log,
