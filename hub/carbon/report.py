@@ -1,0 +1,206 @@
+"""What a trace hands to people, the API and the chain: pydantic models.
+
+Floats (MW, t CO2/MWh, t CO2/h) are for analysis. Every carbon quantity is
+also given as an integer in g CO2/h (intensities in g CO2/kWh), the unit that
+may leave the library for the chain. Integers that add up to a total are
+rounded by largest remainders so that they add up exactly: the generators'
+grams equal the loads' plus the losses' grams, which a naive per-item
+rounding would break by a few grams and make the books look wrong.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from hub.carbon.flowgraph import FlowGraph
+from hub.carbon.outsourcing import Audit
+from hub.carbon.tracing import CarbonFlow
+
+#: t CO2/h -> g CO2/h, and t CO2/MWh -> g CO2/kWh.
+G_PER_T = 1_000_000
+G_PER_KWH_PER_T_PER_MWH = 1_000
+
+
+def apportion(values: np.ndarray, total: int) -> np.ndarray:
+    """Integers that sum to ``total``, each within 1 of its value (largest remainders).
+
+    ``values`` must be >= 0 and ``total`` the rounded sum; the rounding error
+    of the total is handed to the items with the largest fractional parts.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    floor = np.floor(values).astype(np.int64)
+    short = int(total - floor.sum())
+    if short > 0:
+        order = np.argsort(-(values - floor), kind="stable")
+        floor[order[:short]] += 1
+    elif short < 0:  # only when total was rounded down below the floors' sum
+        order = np.argsort(values - floor, kind="stable")
+        floor[order[: -short]] -= 1
+    return floor
+
+
+def grams(t_per_h: float) -> int:
+    """t CO2/h as whole g CO2/h."""
+    return int(round(t_per_h * G_PER_T))
+
+
+class BusCarbon(BaseModel):
+    bus: int
+    through_flow_mw: float | None = Field(description="gross through-flow P_i; null: dead bus")
+    intensity_t_per_mwh: float | None = Field(description="nodal carbon intensity; null: no flow")
+    intensity_g_per_kwh: int | None
+    carbon_rate_t_per_h: float | None
+    carbon_rate_g_per_h: int | None
+
+
+class SourceCarbon(BaseModel):
+    element: str = Field(description="pandapower table: ext_grid, gen, sgen, or a consumer")
+    index: int
+    bus: int
+    p_mw: float
+    intensity_t_per_mwh: float
+    emission_t_per_h: float
+    emission_g_per_h: int
+    loss_carbon_t_per_h: float = Field(description="part of its emission that ends in losses")
+    loss_carbon_g_per_h: int
+
+
+class SinkCarbon(BaseModel):
+    element: str = Field(description="pandapower table: load, shunt..., or a generator drawing")
+    index: int
+    bus: int
+    p_mw: float
+    carbon_t_per_h: float
+    carbon_g_per_h: int
+
+
+class BranchCarbon(BaseModel):
+    element: str = Field(description="pandapower table: line, trafo, trafo3w, impedance...")
+    index: int
+    buses: list[int] = Field(description="its buses (from/to, hv/lv or hv/mv/lv)")
+    p_mw: list[float] = Field(description="power into the branch at each of those buses")
+    loss_mw: float
+    carbon_in_t_per_h: float = Field(description="carbon flow entering at the sending end(s)")
+    carbon_out_t_per_h: float = Field(description="carbon flow leaving at the receiving end(s)")
+    carbon_in_g_per_h: int
+    loss_carbon_t_per_h: float
+    loss_carbon_g_per_h: int
+
+
+class Totals(BaseModel):
+    generation_mw: float
+    load_mw: float
+    loss_mw: float
+    branch_gain_mw: float = Field(description="surplus of negative-loss branches (no carbon)")
+    generator_emissions_t_per_h: float
+    load_carbon_t_per_h: float
+    loss_carbon_t_per_h: float
+    generator_emissions_g_per_h: int
+    load_carbon_g_per_h: int
+    loss_carbon_g_per_h: int
+    max_balance_error_mw: float = Field(description="largest power-flow mismatch of a node")
+    min_vm_pu: float | None = None
+    max_vm_pu: float | None = None
+
+
+class CarbonFlowReport(BaseModel):
+    """Carbon-emission flow of one snapshot (SEEDS P3)."""
+
+    network: str
+    totals: Totals
+    buses: list[BusCarbon]
+    sources: list[SourceCarbon]
+    sinks: list[SinkCarbon]
+    branches: list[BranchCarbon]
+    outsourcing: list[Audit] | None = Field(
+        default=None, description="when the solve was outsourced: each cycle's checks"
+    )
+
+
+def _opt(x: float) -> float | None:
+    return None if not math.isfinite(x) else float(x)
+
+
+def build_report(
+    name: str, g: FlowGraph, f: CarbonFlow, vm_pu: np.ndarray | None = None
+) -> CarbonFlowReport:
+    """The report of one trace; integers in grams add up exactly (see module doc)."""
+    total_g = grams(f.generator_emissions)
+    src_g = apportion(np.maximum(f.source_emission, 0) * G_PER_T, total_g)
+    loss_total_g = grams(f.loss_carbon)
+    load_total_g = total_g - loss_total_g
+    sink_g = apportion(np.maximum(f.sink_carbon, 0) * G_PER_T, load_total_g)
+    br_loss_g = apportion(np.maximum(f.branch_loss_carbon, 0) * G_PER_T, loss_total_g)
+    src_loss_g = apportion(np.maximum(f.source_loss_carbon, 0) * G_PER_T, loss_total_g)
+
+    node = g.bus_node
+    alive = node >= 0
+    safe = np.maximum(node, 0)
+    p = np.where(alive, f.through_flow[safe], np.nan)
+    e = np.where(alive, f.intensity[safe], np.nan)
+    r = np.where(alive, f.carbon_rate[safe], np.nan)
+    buses = [
+        BusCarbon(
+            bus=int(b), through_flow_mw=_opt(pi), intensity_t_per_mwh=_opt(ei),
+            intensity_g_per_kwh=None if not math.isfinite(ei)
+            else int(round(ei * G_PER_KWH_PER_T_PER_MWH)),
+            carbon_rate_t_per_h=_opt(ri),
+            carbon_rate_g_per_h=None if not math.isfinite(ri) else grams(ri),
+        )
+        for b, pi, ei, ri in zip(g.bus.tolist(), p.tolist(), e.tolist(), r.tolist(), strict=True)
+    ]
+    sources = [
+        SourceCarbon(element=str(el), index=int(ix), bus=int(b), p_mw=float(pm),
+                     intensity_t_per_mwh=float(ei), emission_t_per_h=float(em),
+                     emission_g_per_h=int(eg), loss_carbon_t_per_h=float(lc),
+                     loss_carbon_g_per_h=int(lg))
+        for el, ix, b, pm, ei, em, eg, lc, lg in zip(
+            g.source_element, g.source_index.tolist(), g.source_bus.tolist(),
+            g.source_p.tolist(), f.source_intensity.tolist(), f.source_emission.tolist(),
+            src_g.tolist(), f.source_loss_carbon.tolist(), src_loss_g.tolist(), strict=True)
+    ]
+    sinks = [
+        SinkCarbon(element=str(el), index=int(ix), bus=int(b), p_mw=float(pm),
+                   carbon_t_per_h=float(c), carbon_g_per_h=int(cg))
+        for el, ix, b, pm, c, cg in zip(
+            g.sink_element, g.sink_index.tolist(), g.sink_bus.tolist(), g.sink_p.tolist(),
+            f.sink_carbon.tolist(), sink_g.tolist(), strict=True)
+    ]
+    branches = []
+    for k in range(len(g.branch_element)):
+        ends = g.branch_buses[k]
+        n_ends = 3 if ends[2] >= 0 else 2
+        branches.append(BranchCarbon(
+            element=str(g.branch_element[k]), index=int(g.branch_index[k]),
+            buses=[int(x) for x in ends[:n_ends]],
+            p_mw=[float(x) for x in g.branch_p[k, :n_ends]],
+            loss_mw=float(g.branch_loss[k]),
+            carbon_in_t_per_h=float(f.branch_carbon_in[k]),
+            carbon_out_t_per_h=float(f.branch_carbon_out[k]),
+            carbon_in_g_per_h=grams(float(f.branch_carbon_in[k])),
+            loss_carbon_t_per_h=float(f.branch_loss_carbon[k]),
+            loss_carbon_g_per_h=int(br_loss_g[k]),
+        ))
+    vm = None if vm_pu is None else vm_pu[np.isfinite(vm_pu)]
+    totals = Totals(
+        generation_mw=float(g.source_p.sum()),
+        load_mw=float(g.sink_p.sum()),
+        loss_mw=float(g.virtual_loss.sum()),
+        branch_gain_mw=float(g.virtual_gain.sum()),
+        generator_emissions_t_per_h=f.generator_emissions,
+        load_carbon_t_per_h=f.load_carbon,
+        loss_carbon_t_per_h=f.loss_carbon,
+        generator_emissions_g_per_h=total_g,
+        load_carbon_g_per_h=load_total_g,
+        loss_carbon_g_per_h=loss_total_g,
+        max_balance_error_mw=f.max_balance_error_mw,
+        min_vm_pu=None if vm is None or not vm.size else float(vm.min()),
+        max_vm_pu=None if vm is None or not vm.size else float(vm.max()),
+    )
+    return CarbonFlowReport(network=name, totals=totals, buses=buses, sources=sources,
+                            sinks=sinks, branches=branches)

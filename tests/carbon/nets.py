@@ -1,0 +1,37 @@
+"""Small hand-built networks whose carbon flow can be worked out on paper."""
+
+from __future__ import annotations
+
+import pandapower as pp
+
+
+def two_source_feeder(r_ohm_per_km: float = 0.0) -> pp.pandapowerNet:
+    """Grid at bus 0 -> line -> bus 1 (load 2 MW, PV 1 MW) -> line -> bus 2 (load 1 MW).
+
+    With lossless lines, bus 1 takes 2 MW from the grid and 1 MW of PV, so its
+    intensity is (2 * e_grid + 1 * e_pv) / 3, and bus 2 has the same.
+    """
+    net = pp.create_empty_network()
+    b = [pp.create_bus(net, vn_kv=20.0) for _ in range(3)]
+    pp.create_ext_grid(net, b[0], vm_pu=1.0)
+    for f, t in ((0, 1), (1, 2)):
+        pp.create_line_from_parameters(net, b[f], b[t], length_km=1.0, r_ohm_per_km=r_ohm_per_km,
+                                       x_ohm_per_km=0.4, c_nf_per_km=0.0, max_i_ka=1.0)
+    pp.create_load(net, b[1], p_mw=2.0, q_mvar=0.0)
+    pp.create_load(net, b[2], p_mw=1.0, q_mvar=0.0)
+    pp.create_sgen(net, b[1], p_mw=1.0, q_mvar=0.0)
+    return net
+
+
+def three_winding() -> pp.pandapowerNet:
+    """A 110/20/10 kV three-winding transformer feeding a load on each lower side."""
+    net = pp.create_empty_network()
+    hv = pp.create_bus(net, vn_kv=110.0)
+    mv = pp.create_bus(net, vn_kv=20.0)
+    lv = pp.create_bus(net, vn_kv=10.0)
+    pp.create_ext_grid(net, hv)
+    pp.create_transformer3w(net, hv, mv, lv, std_type="63/25/38 MVA 110/20/10 kV")
+    pp.create_load(net, mv, p_mw=8.0, q_mvar=2.0)
+    pp.create_load(net, lv, p_mw=5.0, q_mvar=1.0)
+    pp.create_sgen(net, mv, p_mw=3.0)
+    return net
