@@ -35,6 +35,8 @@ from edge.chain.keys import (
     public_id,
     save_private_key,
 )
+from hub.allocation.api import router as allocation_router
+from hub.carbon.api import router as carbon_router
 from hub.service import alarms, ingest, mainchain, prices, receipts
 from hub.service.auth import authenticate
 from hub.service.db import Database
@@ -333,22 +335,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             valid_to=body.valid_to, intensity_g_kwh=body.intensity_g_kwh)
         return prices.publish(db, key, fields)
 
-    for router in _component_routers():
-        app.include_router(router)
+    app.include_router(carbon_router)
+    app.include_router(allocation_router)
     return app
-
-
-def _component_routers() -> list[Any]:
-    """Carbon-flow tracing and Owen allocation routers (guarded until both have landed)."""
-    import importlib
-
-    found = []
-    for module in ("hub.carbon.api", "hub.allocation.api"):
-        try:
-            found.append(importlib.import_module(module).router)
-        except ImportError as exc:
-            log.warning("%s not available (%s); its routes are not served", module, exc)
-    return found
 
 
 def app_from_env() -> FastAPI:

@@ -11,7 +11,7 @@ import pytest
 from edge.chain.keys import generate_key
 from edge.protocol.auth import check_signature
 from edge.sync.receipts import check_anchored_tx, check_receipt
-from tests.kit.hub import EdgeChain, block_json, push, signed_request
+from tests.kit.hub import REPO, EdgeChain, block_json, push, signed_request
 
 
 def reason(resp: httpx.Response) -> str:
@@ -258,3 +258,22 @@ def test_scheduled_main_blocks(hub_factory, interval):
     assert receipts and receipts[0]["tx"]["height"] == 1
     assert check_receipt(receipts[0], hub.hub_id, chain.edge_id,
                          chain.blocks[1].header.hash()) == []
+
+
+def test_allocation_prices_are_published_to_edges_through_v1_prices(hub_server):
+    """POST /allocation/prices (Owen ladder) -> from-allocation -> a signed PriceSignal."""
+    paths = httpx.get(hub_server.url + "/openapi.json").json()["paths"]
+    assert "/carbon/trace" in paths and "/allocation/prices" in paths
+    game = json.loads((REPO / "docs/examples/owen/market.json").read_text())
+    r = httpx.post(hub_server.url + "/allocation/prices", json={"game": game}, timeout=120)
+    assert r.status_code == 200, r.text
+    signal = r.json()["signal"]
+    site = f"s{time.time_ns() % 10**9}"
+    r = hub_server.operator("POST", "/v1/prices/from-allocation", {
+        "site": site, "valid_from": 3600, "valid_to": 7200, "intensity_g_kwh": 500,
+        "allocation": signal})
+    assert r.status_code == 200, r.text
+    [published] = httpx.get(hub_server.url + "/v1/prices", params={"site": site}).json()["signals"]
+    check_signature(published, signer=hub_server.hub_id)
+    assert published["adders"] == {row["entity"]: row["adder"] for row in signal["adders"]}
+    assert (published["p_low"], published["p_high"]) == (20, 40)
