@@ -108,6 +108,10 @@ class PendingTx:
 
 
 class Inbox:
+    """The state database. ``now_ms`` arguments of the pending-tx writers are WALL time:
+    they age the unflushed block, whose trigger and timestamp follow the wall clock even
+    when the market clock is accelerated."""
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)

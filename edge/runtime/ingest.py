@@ -167,7 +167,8 @@ class Admitter:
             if s.acc.gap is not None:
                 counts["gaps"] += 1
                 counts["gap_messages"] += s.acc.gap[1] - s.acc.gap[0] + 1
-        fresh = inbox.commit_batch(stored, counts, now_ms=now) if (stored or counts) else []
+        wall = int(time.time() * 1000)  # pending ages are wall time (block trigger, block ts)
+        fresh = inbox.commit_batch(stored, counts, now_ms=wall) if (stored or counts) else []
         self.windows.update(tentative)
         accepted = [s.acc for s, new in zip(stored, fresh, strict=True) if new]
         if on_accepted is not None and accepted:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -209,7 +210,7 @@ class MarketService:
             settlements = self.settlement_messages(book.interval, cleared, clearing, intensity,
                                                    now_ms)
         self.inbox.record_round(
-            book.interval, round_no, final, result, settlements, now_ms,
+            book.interval, round_no, final, result, settlements, int(time.time() * 1000),
             Counter({"rounds": 1, "intervals_final": int(final)}),
         )
         book.cleared_round, book.final = round_no, final

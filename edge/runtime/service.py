@@ -198,7 +198,8 @@ class EdgeService:
         with self.market.lock:
             published = self.market.tick(now_ms / 1000, now_ms)
         self.metrics.rounds.inc(len(published))
-        self.blocks.step(now_ms)
+        # blocks carry wall time: the hub checks their ts against its own clock
+        self.blocks.step(int(time.time() * 1000))
         n, _ = self.inbox.pending_stats()
         self.metrics.pending.set(n)
         self.metrics.height.set(self.store.height())
@@ -249,7 +250,7 @@ class EdgeService:
             store.close()
 
     def _record_sync(self, out: dict[str, Any]) -> None:
-        now = self.clock.now_ms()
+        now = int(time.time() * 1000)
         receipts = [{"type": "anchor_receipt", **r} for r in out["receipts"]]
         if receipts:
             self.inbox.add_txs(receipts, now, Counter({"receipts": len(receipts)}))
@@ -267,7 +268,7 @@ class EdgeService:
             self.hub_readings[r.dev] = r.as_dict()
             if r.q == "good":
                 tx = {"type": "meter_reading", "site": self.cfg.site.id, **r.as_dict()}
-                self.inbox.add_txs([tx], self.clock.now_ms(), Counter({"meter_readings": 1}))
+                self.inbox.add_txs([tx], int(time.time() * 1000), Counter({"meter_readings": 1}))
 
         run_pollers(self.cfg.meters, on_reading, self.clock.now_ms, self.stopping.is_set)
 
