@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import pandapower as pp
 import pandapower.networks as pn
+import pandas as pd
 
 from hub.carbon.errors import CarbonInputError, Reason
 
@@ -51,8 +52,11 @@ def load_network_json(text: str) -> pp.pandapowerNet:
             f"not a pandapower network in JSON ({type(exc).__name__}: {exc})",
             "network",
         ) from None
-    if not isinstance(net, pp.pandapowerNet) or len(net.bus) == 0:
-        raise CarbonInputError(Reason.BAD_NETWORK, "the network has no buses", "network")
+    bus = net.get("bus") if isinstance(net, pp.pandapowerNet) else None
+    if not isinstance(bus, pd.DataFrame) or len(bus) == 0:
+        raise CarbonInputError(
+            Reason.BAD_NETWORK, "not a pandapower network in JSON (it has no bus table)", "network"
+        )
     return net
 
 

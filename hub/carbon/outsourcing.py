@@ -88,9 +88,8 @@ class PerturbingProvider(HonestProvider):
     def solve(self, a: sp.csc_matrix, b: np.ndarray) -> np.ndarray:
         y = super().solve(a, b)
         if self.calls > self.honest_calls:
-            flat = y.reshape(-1)
-            k = self.entry % flat.size
-            flat[k] = flat[k] * (1.0 + self.rel) + self.rel
+            k = np.unravel_index(self.entry % y.size, y.shape)
+            y[k] = y[k] * (1.0 + self.rel) + self.rel
         return y
 
 
