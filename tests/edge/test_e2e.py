@@ -54,7 +54,7 @@ def test_firmware_gateways_trade_through_the_edge(broker_factory, device_servers
         admission={"past_s": 3600, "future_s": 600},
         market={"interval_s": INTERVAL, "gate_s": 60, "round_s": 10, "max_rounds": 2},
         pl={"backend": "sim"}, start=False)
-    edge.start(env={"CARBON_EDGE_PL_CACHE": str(pl_cache)})  # the kernels built by this run
+    edge.start()
     fws = []
     for i, gw in enumerate(GWS, start=1):
         dev = [{"name": f"m{i}", "kind": "meter", "unit": i, "host": host, "port": port,

@@ -43,7 +43,7 @@ def tls_setup(broker_factory, edge_factory):
     edge = edge_factory(broker, {g: k.hex() for g, k in GWS.items()}, clock=clock_cfg,
                         admission={"past_s": 3600, "future_s": 600},
                         market={"interval_s": 900, "gate_s": 60, "round_s": 30,
-                                "max_rounds": 2})
+                                "max_rounds": 2}, pl={"backend": "sim"})
     clients = {}
     for g in GWS:
         c = broker.paho(g)
