@@ -145,7 +145,10 @@ def build_flow_graph(net: pp.pandapowerNet) -> FlowGraph:
             Reason.NOT_CONVERGED, "the network has no converged power-flow results", "network"
         )
     for table in UNSUPPORTED:
-        if table in net and len(net[table]) and net[table]["in_service"].any():
+        rows = net[table] if table in net else None
+        if rows is None or not len(rows):
+            continue
+        if "in_service" not in rows or rows["in_service"].any():
             raise CarbonInputError(
                 Reason.UNSUPPORTED_ELEMENT,
                 f"in-service {table} elements are not supported by the tracer",

@@ -129,7 +129,12 @@ def _opt(x: float) -> float | None:
 def build_report(
     name: str, g: FlowGraph, f: CarbonFlow, vm_pu: np.ndarray | None = None
 ) -> CarbonFlowReport:
-    """The report of one trace; integers in grams add up exactly (see module doc)."""
+    """The report of one trace; integers in grams add up exactly (see module doc).
+
+    Rows go in as plain dicts built from whole-array ``tolist()`` calls and the
+    report is validated once: per-row Python work and per-row model calls cost
+    as much as the power flow on a 10k-bus case.
+    """
     total_g = grams(f.generator_emissions)
     src_g = apportion(np.maximum(f.source_emission, 0) * G_PER_T, total_g)
     loss_total_g = grams(f.loss_carbon)
@@ -144,63 +149,54 @@ def build_report(
     p = np.where(alive, f.through_flow[safe], np.nan)
     e = np.where(alive, f.intensity[safe], np.nan)
     r = np.where(alive, f.carbon_rate[safe], np.nan)
+    e_g = np.round(e * G_PER_KWH_PER_T_PER_MWH)
+    r_g = np.round(r * G_PER_T)
     buses = [
-        BusCarbon(
-            bus=int(b), through_flow_mw=_opt(pi), intensity_t_per_mwh=_opt(ei),
-            intensity_g_per_kwh=None if not math.isfinite(ei)
-            else int(round(ei * G_PER_KWH_PER_T_PER_MWH)),
-            carbon_rate_t_per_h=_opt(ri),
-            carbon_rate_g_per_h=None if not math.isfinite(ri) else grams(ri),
-        )
-        for b, pi, ei, ri in zip(g.bus.tolist(), p.tolist(), e.tolist(), r.tolist(), strict=True)
+        {"bus": b, "through_flow_mw": _opt(pi), "intensity_t_per_mwh": _opt(ei),
+         "intensity_g_per_kwh": None if eg != eg else int(eg),
+         "carbon_rate_t_per_h": _opt(ri), "carbon_rate_g_per_h": None if rg != rg else int(rg)}
+        for b, pi, ei, ri, eg, rg in zip(g.bus.tolist(), p.tolist(), e.tolist(), r.tolist(),
+                                         e_g.tolist(), r_g.tolist(), strict=True)
     ]
-    sources = [
-        SourceCarbon(element=str(el), index=int(ix), bus=int(b), p_mw=float(pm),
-                     intensity_t_per_mwh=float(ei), emission_t_per_h=float(em),
-                     emission_g_per_h=int(eg), loss_carbon_t_per_h=float(lc),
-                     loss_carbon_g_per_h=int(lg))
-        for el, ix, b, pm, ei, em, eg, lc, lg in zip(
-            g.source_element, g.source_index.tolist(), g.source_bus.tolist(),
-            g.source_p.tolist(), f.source_intensity.tolist(), f.source_emission.tolist(),
-            src_g.tolist(), f.source_loss_carbon.tolist(), src_loss_g.tolist(), strict=True)
+    keys = ("element", "index", "bus", "p_mw", "intensity_t_per_mwh", "emission_t_per_h",
+            "emission_g_per_h", "loss_carbon_t_per_h", "loss_carbon_g_per_h")
+    sources = [dict(zip(keys, row, strict=True)) for row in zip(
+        g.source_element.tolist(), g.source_index.tolist(), g.source_bus.tolist(),
+        g.source_p.tolist(), f.source_intensity.tolist(), f.source_emission.tolist(),
+        src_g.tolist(), f.source_loss_carbon.tolist(), src_loss_g.tolist(), strict=True)]
+    keys = ("element", "index", "bus", "p_mw", "carbon_t_per_h", "carbon_g_per_h")
+    sinks = [dict(zip(keys, row, strict=True)) for row in zip(
+        g.sink_element.tolist(), g.sink_index.tolist(), g.sink_bus.tolist(), g.sink_p.tolist(),
+        f.sink_carbon.tolist(), sink_g.tolist(), strict=True)]
+    n_ends = np.where(g.branch_buses[:, 2] >= 0, 3, 2).tolist()
+    keys = ("element", "index", "buses", "p_mw", "loss_mw", "carbon_in_t_per_h",
+            "carbon_out_t_per_h", "carbon_in_g_per_h", "loss_carbon_t_per_h",
+            "loss_carbon_g_per_h")
+    branches = [
+        dict(zip(keys, (el, ix, bb[:k], bp[:k], lo, ci, co, cig, lc, lcg), strict=True))
+        for el, ix, bb, bp, lo, ci, co, cig, lc, lcg, k in zip(
+            g.branch_element.tolist(), g.branch_index.tolist(), g.branch_buses.tolist(),
+            g.branch_p.tolist(), g.branch_loss.tolist(), f.branch_carbon_in.tolist(),
+            f.branch_carbon_out.tolist(), np.round(f.branch_carbon_in * G_PER_T).tolist(),
+            f.branch_loss_carbon.tolist(), br_loss_g.tolist(), n_ends, strict=True)
     ]
-    sinks = [
-        SinkCarbon(element=str(el), index=int(ix), bus=int(b), p_mw=float(pm),
-                   carbon_t_per_h=float(c), carbon_g_per_h=int(cg))
-        for el, ix, b, pm, c, cg in zip(
-            g.sink_element, g.sink_index.tolist(), g.sink_bus.tolist(), g.sink_p.tolist(),
-            f.sink_carbon.tolist(), sink_g.tolist(), strict=True)
-    ]
-    branches = []
-    for k in range(len(g.branch_element)):
-        ends = g.branch_buses[k]
-        n_ends = 3 if ends[2] >= 0 else 2
-        branches.append(BranchCarbon(
-            element=str(g.branch_element[k]), index=int(g.branch_index[k]),
-            buses=[int(x) for x in ends[:n_ends]],
-            p_mw=[float(x) for x in g.branch_p[k, :n_ends]],
-            loss_mw=float(g.branch_loss[k]),
-            carbon_in_t_per_h=float(f.branch_carbon_in[k]),
-            carbon_out_t_per_h=float(f.branch_carbon_out[k]),
-            carbon_in_g_per_h=grams(float(f.branch_carbon_in[k])),
-            loss_carbon_t_per_h=float(f.branch_loss_carbon[k]),
-            loss_carbon_g_per_h=int(br_loss_g[k]),
-        ))
     vm = None if vm_pu is None else vm_pu[np.isfinite(vm_pu)]
-    totals = Totals(
-        generation_mw=float(g.source_p.sum()),
-        load_mw=float(g.sink_p.sum()),
-        loss_mw=float(g.virtual_loss.sum()),
-        branch_gain_mw=float(g.virtual_gain.sum()),
-        generator_emissions_t_per_h=f.generator_emissions,
-        load_carbon_t_per_h=f.load_carbon,
-        loss_carbon_t_per_h=f.loss_carbon,
-        generator_emissions_g_per_h=total_g,
-        load_carbon_g_per_h=load_total_g,
-        loss_carbon_g_per_h=loss_total_g,
-        max_balance_error_mw=f.max_balance_error_mw,
-        min_vm_pu=None if vm is None or not vm.size else float(vm.min()),
-        max_vm_pu=None if vm is None or not vm.size else float(vm.max()),
-    )
-    return CarbonFlowReport(network=name, totals=totals, buses=buses, sources=sources,
-                            sinks=sinks, branches=branches)
+    totals = {
+        "generation_mw": float(g.source_p.sum()),
+        "load_mw": float(g.sink_p.sum()),
+        "loss_mw": float(g.virtual_loss.sum()),
+        "branch_gain_mw": float(g.virtual_gain.sum()),
+        "generator_emissions_t_per_h": f.generator_emissions,
+        "load_carbon_t_per_h": f.load_carbon,
+        "loss_carbon_t_per_h": f.loss_carbon,
+        "generator_emissions_g_per_h": total_g,
+        "load_carbon_g_per_h": load_total_g,
+        "loss_carbon_g_per_h": loss_total_g,
+        "max_balance_error_mw": f.max_balance_error_mw,
+        "min_vm_pu": None if vm is None or not vm.size else float(vm.min()),
+        "max_vm_pu": None if vm is None or not vm.size else float(vm.max()),
+    }
+    return CarbonFlowReport.model_validate({
+        "network": name, "totals": totals, "buses": buses, "sources": sources,
+        "sinks": sinks, "branches": branches,
+    })

@@ -256,3 +256,29 @@ def _snap(**kw):
     from hub.carbon.snapshot import parse_snapshot
 
     return parse_snapshot(kw)
+
+
+def test_in_service_dc_converters_are_refused():
+    import pandas as pd
+
+    net = load_case("case5")
+    run_power_flow(net)
+    net["vsc"] = pd.DataFrame({"bus": [0], "in_service": [True]})
+    before = rejected_count(Reason.UNSUPPORTED_ELEMENT)
+    with pytest.raises(CarbonInputError, match="in-service vsc elements are not supported"):
+        trace_solved(net)
+    assert rejected_count(Reason.UNSUPPORTED_ELEMENT) == before + 1
+
+
+def test_switch_with_impedance_is_a_branch():
+    net = two_source_feeder(r_ohm_per_km=0.2)
+    extra = pp.create_bus(net, vn_kv=20.0)
+    pp.create_switch(net, 2, extra, et="b", closed=True, z_ohm=0.5)
+    pp.create_load(net, extra, p_mw=0.5)
+    t = trace_network(net, {"ext_grids": {"0": {"t_per_mwh": 0.9}}})
+    g, f = t.graph, t.flow
+    assert g.bus_node[3] != g.bus_node[2]  # not fused: an impedance between them
+    sw = g.branch_element == "switch"
+    assert sw.sum() == 1 and g.branch_loss[sw][0] > 0
+    assert f.branch_loss_carbon[sw][0] > 0
+    assert balance_gap(f) < REL
