@@ -131,3 +131,14 @@ def test_bad_input_is_one_sentence_and_exit_2(capsys, tmp_path, argv, message):
 def test_cases_lists_the_builtins(capsys):
     code, out, _ = run(capsys, "cases", "--json")
     assert code == 0 and "case9241pegase" in json.loads(out)
+
+
+def test_entry_point_error_is_exactly_one_line_on_stderr():
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "carbon", "trace", "--case", "case42"],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        proc.stderr.strip()
+    ] and "'case42' is not a pandapower built-in case" in proc.stderr
