@@ -4,7 +4,9 @@ The schemathesis command line (4.x) is used rather than its pytest plugin,
 which does not run under pytest 9. The contract we hold the API to: no 5xx
 for any generated input, documented status codes and content types, and
 answers that match their response models. Example counts are modest so the
-run stays well under a minute on 2 cores. The allocation and carbon routers
+run stays well under a minute on 2 cores. One worker: with two, schemathesis's
+coverage phase now and then crashes inside hypothesis's source reflection
+(a thread race in its own code, not a finding about our API). The allocation and carbon routers
 are excluded: their helpers fuzz them, and their games are CPU-bound.
 """
 
@@ -27,7 +29,7 @@ def test_no_server_errors_and_answers_match_the_schema(hub_server, tmp_path):
         pytest.skip("schemathesis is not installed (pip install -e '.[dev]')")
     cmd = [str(exe) if exe.exists() else "schemathesis", "run",
            hub_server.url + "/openapi.json", "--checks", CHECKS, "--max-examples", "20",
-           "--phases", "examples,coverage,fuzzing", "--seed", "7", "--workers", "2",
+           "--phases", "examples,coverage,fuzzing", "--seed", "7", "--workers", "1",
            "--exclude-path-regex", "^/(allocation|carbon)", "--no-color",
            "-H", f"Authorization: Bearer {hub_server.operator_token}",
            "--report-junit-path", str(tmp_path / "junit.xml")]
