@@ -10,10 +10,11 @@ void ce_sha256_batch(const uint32_t *data, const uint32_t *table, uint32_t *dige
   sha256_batch(data, table, digests, count, mode);
 }
 
-void ce_clearing(const uint32_t *in, uint32_t *out, uint32_t *work, uint32_t mode, uint32_t n_a,
-                 uint32_t n_b) {
-  clearing(in, out, work, mode, n_a, n_b);
+void ce_clearing(const uint64_t *in, uint64_t *out, uint64_t *work_a, uint64_t *work_b,
+                 uint32_t mode, uint32_t n_a, uint32_t n_b) {
+  clearing(in, out, work_a, work_b, mode, n_a, n_b);
 }
 
-uint32_t ce_abi_version(void) { return 1u; }
+// 2: clearing takes 64-bit words and two work buffers (sides in submission order).
+uint32_t ce_abi_version(void) { return 2u; }
 }

@@ -9,6 +9,7 @@ makes them bit-exact with each other by construction).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,16 +29,15 @@ DIGEST = 32
 
 # hls/clearing.h
 CLR_MODE_UNIFORM, CLR_MODE_MERIT = 0, 1
-CLR_IN_WORDS, CLR_OUT_WORDS, CLR_HDR_WORDS = 4, 2, 8
+CLR_IN_WORDS_UNIFORM, CLR_IN_WORDS_MERIT = 2, 4  # 32-bit words per order / unit in `in`
+CLR_OUT_WORDS, CLR_HDR_WORDS = 2, 8
 H_ERROR, H_BAD_INDEX, H_HAS_PRICE, H_PRICE, H_VOL_LO, H_VOL_HI, H_REGIME, H_ITER = range(8)
 CLR_ERRORS = {
     1: "unknown mode",
     2: "too many orders",
-    3: "side is not 0 (buy) or 1 (sell)",
     4: "quantity out of range",
     5: "price out of range",
     6: "qmin exceeds qmax",
-    7: "rank out of range",
 }
 STATUS = ("unfilled", "partial", "filled", "excluded")
 REGIME = ("no_trade", "buyers_market", "sellers_market", "balanced")
@@ -91,64 +91,95 @@ def unpack_digests(raw: bytes, count: int) -> list[bytes]:
     return [raw[i : i + DIGEST] for i in range(0, DIGEST * count, DIGEST)]
 
 
-def ranks(seqs: Sequence[int]) -> np.ndarray:
-    """Submission order as 0..n-1 (seqs are unique): the kernel compares 32-bit ranks."""
-    order = sorted(range(len(seqs)), key=seqs.__getitem__)
-    r = np.empty(len(seqs), dtype=np.uint32)
-    r[order] = np.arange(len(seqs), dtype=np.uint32)
-    return r
+@dataclass(frozen=True)
+class Packed:
+    """The clearing kernel's ``in`` words and how they map back to the caller's items.
+
+    The kernel takes each side in submission order (sells or generators first): its stable
+    sort on price then IS the spec's (price, seq) order, without a rank field, which keeps a
+    sort record at one 64-bit word. ``perm[k]`` is the caller's index of kernel item k (for
+    the merit order, an index into gens + loads).
+    """
+
+    words: np.ndarray  # uint64
+    perm: np.ndarray  # intp
+    n_a: int
+    n_b: int
 
 
-def pack_orders(orders: Sequence[Order]) -> np.ndarray:
-    """Validate (the same errors as edge.market) and pack to n x {side, qty, price, rank}."""
+def submission_order(seqs: Sequence[int]) -> np.ndarray:
+    """Indices that sort ``seqs`` (unique integers) ascending: numpy when they fit int64."""
+    try:
+        return np.argsort(np.array(seqs, dtype=np.int64), kind="stable").astype(np.intp)
+    except OverflowError:  # seqs beyond 64 bits are legal in edge.market: sort them in Python
+        return np.array(sorted(range(len(seqs)), key=seqs.__getitem__), dtype=np.intp)
+
+
+def _column(items: Sequence, attr: str) -> np.ndarray:
+    return np.fromiter((getattr(x, attr) for x in items), dtype=np.uint64, count=len(items))
+
+
+def pack_orders(orders: Sequence[Order]) -> Packed:
+    """Validate (the same errors as edge.market) and lay out sells then buys, each by seq,
+    as one word per order: qty_wh | price << 32."""
     validate_orders(orders)
-    words = np.empty((len(orders), CLR_IN_WORDS), dtype=np.uint32)
-    if orders:
-        words[:, 0] = [o.side == "sell" for o in orders]
-        words[:, 1] = [o.qty_wh for o in orders]
-        words[:, 2] = [o.price for o in orders]
-        words[:, 3] = ranks([o.seq for o in orders])
-    return words
+    by_seq = submission_order([o.seq for o in orders])
+    sell = np.fromiter((o.side == "sell" for o in orders), dtype=bool, count=len(orders))[by_seq]
+    perm = np.concatenate([by_seq[sell], by_seq[~sell]])
+    words = _column(orders, "qty_wh")[perm] | (_column(orders, "price")[perm] << np.uint64(32))
+    return Packed(words, perm, int(sell.sum()), len(orders) - int(sell.sum()))
 
 
-def pack_units(gens: Sequence[Unit], loads: Sequence[Unit]) -> np.ndarray:
-    """Validate and pack generators then loads to {qmin, qmax, price, rank}."""
+def pack_units(gens: Sequence[Unit], loads: Sequence[Unit]) -> Packed:
+    """Validate and lay out generators then loads, each by seq, as two words per unit:
+    qmin_wh | qmax_wh << 32, then price."""
     validate_units("generator", gens)
     validate_units("load", loads)
-    words = np.empty((len(gens) + len(loads), CLR_IN_WORDS), dtype=np.uint32)
-    for lo, units in ((0, gens), (len(gens), loads)):
-        if units:
-            rows = slice(lo, lo + len(units))
-            words[rows, 0] = [u.qmin_wh for u in units]
-            words[rows, 1] = [u.qmax_wh for u in units]
-            words[rows, 2] = [u.price for u in units]
-            words[rows, 3] = ranks([u.seq for u in units])
-    return words
+    perm = np.concatenate([submission_order([u.seq for u in gens]),
+                           len(gens) + submission_order([u.seq for u in loads])])
+    units = [*gens, *loads]
+    words = np.zeros((len(units), 2), dtype=np.uint64)
+    words[:, 0] = _column(units, "qmin_wh")[perm] | (_column(units, "qmax_wh")[perm]
+                                                     << np.uint64(32))
+    words[:, 1] = _column(units, "price")[perm]
+    return Packed(words.reshape(-1), perm, len(gens), len(loads))
 
 
-def _header(out: np.ndarray, kernel: str) -> tuple[int | None, int]:
+def _in_caller_order(out: np.ndarray, packed: Packed) -> tuple[list[int], list[int]]:
+    """The per-item words of ``out`` (kernel order) as (qty, status) lists in the caller's."""
+    n = len(packed.perm)
+    body = out[CLR_HDR_WORDS : CLR_HDR_WORDS + CLR_OUT_WORDS * n].reshape(-1, 2)
+    qty = np.empty(n, dtype=np.uint32)
+    status = np.empty(n, dtype=np.uint32)
+    qty[packed.perm] = body[:, 0]
+    status[packed.perm] = body[:, 1]
+    return qty.tolist(), status.tolist()
+
+
+def _header(out: np.ndarray, packed: Packed) -> tuple[int | None, int]:
     err = int(out[H_ERROR])
     if err:
         why = CLR_ERRORS.get(err, f"error code {err}")
-        raise ValueError(f"{kernel} kernel refused item {int(out[H_BAD_INDEX])}: {why}")
+        bad = int(out[H_BAD_INDEX])
+        item = int(packed.perm[bad]) if bad < len(packed.perm) else bad
+        raise ValueError(f"clearing kernel refused item {item}: {why}")
     price = int(out[H_PRICE]) if out[H_HAS_PRICE] else None
     return price, int(out[H_VOL_LO]) | (int(out[H_VOL_HI]) << 32)
 
 
-def unpack_uniform(out: np.ndarray, orders: Sequence[Order]) -> Clearing:
-    price, volume = _header(out, "clearing")
-    body = out[CLR_HDR_WORDS : CLR_HDR_WORDS + CLR_OUT_WORDS * len(orders)].reshape(-1, 2)
-    qty, status = body[:, 0].tolist(), body[:, 1].tolist()
+def unpack_uniform(out: np.ndarray, orders: Sequence[Order], packed: Packed) -> Clearing:
+    price, volume = _header(out, packed)
+    qty, status = _in_caller_order(out, packed)
     fills = tuple(
         Fill(o.id, o.side, q, STATUS[s]) for o, q, s in zip(orders, qty, status, strict=True)
     )
     return Clearing(price, volume, REGIME[int(out[H_REGIME])], fills)
 
 
-def unpack_merit(out: np.ndarray, gens: Sequence[Unit], loads: Sequence[Unit]) -> Dispatch:
-    price, volume = _header(out, "clearing")
-    n = len(gens) + len(loads)
-    qty = out[CLR_HDR_WORDS : CLR_HDR_WORDS + CLR_OUT_WORDS * n : 2].tolist()
+def unpack_merit(out: np.ndarray, gens: Sequence[Unit], loads: Sequence[Unit],
+                 packed: Packed) -> Dispatch:
+    price, volume = _header(out, packed)
+    qty, _ = _in_caller_order(out, packed)
     gen_wh = {g.id: q for g, q in zip(gens, qty[: len(gens)], strict=True)}
     load_wh = {u.id: q for u, q in zip(loads, qty[len(gens) :], strict=True)}
     return Dispatch(price, volume, gen_wh, load_wh, bool(out[H_REGIME]))

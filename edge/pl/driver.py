@@ -183,28 +183,30 @@ class ClearingDriver(KernelDriver):
     def __init__(self, provider: Provider, timeout_s: float = TIMEOUT_S) -> None:
         super().__init__(provider, "clearing", timeout_s)
 
-    def _run(self, words: np.ndarray, mode: int, n_a: int, n_b: int) -> np.ndarray:
-        n = n_a + n_b
+    def _run(self, packed: abi.Packed, mode: int) -> np.ndarray:
+        """One kernel run; returns ``out`` as 32-bit words (header, then the kernel's order)."""
+        n = packed.n_a + packed.n_b
+        in_bytes = packed.words.nbytes
         out_bytes = 4 * (abi.CLR_HDR_WORDS + abi.CLR_OUT_WORDS * n)
         with _Buffers(self.provider) as bufs:
-            i = bufs.new(words.nbytes, words)
+            i = bufs.new(in_bytes, packed.words)
             o = bufs.new(out_bytes)
-            w = bufs.new(8 * n)
+            wa = bufs.new(8 * n)
+            wb = bufs.new(8 * n)
             self.run(
-                {"in": (i, 4 * abi.CLR_IN_WORDS * n), "out": (o, out_bytes), "work": (w, 8 * n)},
-                {"mode": mode, "n_a": n_a, "n_b": n_b}, outputs=("out",),
+                {"in": (i, in_bytes), "out": (o, out_bytes), "work_a": (wa, 8 * n),
+                 "work_b": (wb, 8 * n)},
+                {"mode": mode, "n_a": packed.n_a, "n_b": packed.n_b}, outputs=("out",),
             )
             return o.array[:out_bytes].view(np.uint32).copy()
 
     def clear_uniform(self, orders: Sequence[Order]) -> Clearing:
-        words = abi.pack_orders(orders)
-        out = self._run(words, abi.CLR_MODE_UNIFORM, len(orders), 0)
-        return abi.unpack_uniform(out, orders)
+        packed = abi.pack_orders(orders)
+        return abi.unpack_uniform(self._run(packed, abi.CLR_MODE_UNIFORM), orders, packed)
 
     def merit_order(self, gens: Sequence[Unit], loads: Sequence[Unit]) -> Dispatch:
-        words = abi.pack_units(gens, loads)
-        out = self._run(words, abi.CLR_MODE_MERIT, len(gens), len(loads))
-        return abi.unpack_merit(out, gens, loads)
+        packed = abi.pack_units(gens, loads)
+        return abi.unpack_merit(self._run(packed, abi.CLR_MODE_MERIT), gens, loads, packed)
 
 
 class PlBackend:

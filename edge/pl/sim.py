@@ -219,16 +219,20 @@ def _sha256_run(lib: ctypes.CDLL) -> Callable[[SimMmio, dict[str, int]], Callabl
 
 def _clearing_run(lib: ctypes.CDLL) -> Callable[[SimMmio, dict[str, int]], Callable[[], None]]:
     def prepare(mmio: SimMmio, a: dict[str, int]) -> Callable[[], None]:
-        mem = mmio.memory
+        mem, mode, n_a, n_b = mmio.memory, a["mode"], a["n_a"], a["n_b"]
         out = mem.resolve(a["out"], 4 * abi.CLR_HDR_WORDS, "clearing out")
-        n = a["n_a"] + a["n_b"]
-        if n <= 2 * mmio.kmap.max_items:  # larger sizes: the kernel only writes an error header
+        most = mmio.kmap.max_items
+        per = {abi.CLR_MODE_UNIFORM: abi.CLR_IN_WORDS_UNIFORM,
+               abi.CLR_MODE_MERIT: abi.CLR_IN_WORDS_MERIT}.get(mode)
+        n = n_a + n_b
+        sizes_ok = n_a <= most and n_b <= most and (mode != abi.CLR_MODE_UNIFORM or n <= most)
+        inp = wa = wb = 0
+        if per is not None and sizes_ok:  # else the kernel only writes an error header
             mem.resolve(a["out"], 4 * (abi.CLR_HDR_WORDS + abi.CLR_OUT_WORDS * n), "clearing out")
-            inp = mem.resolve(a["in"], max(4, 16 * n), "clearing in")
-            work = mem.resolve(a["work"], max(4, 8 * n), "clearing work")
-        else:
-            inp = work = 0
-        args = (inp, out, work, a["mode"], a["n_a"], a["n_b"])
+            inp = mem.resolve(a["in"], max(8, 4 * per * n), "clearing in")
+            wa = mem.resolve(a["work_a"], max(8, 8 * n), "clearing work_a")
+            wb = mem.resolve(a["work_b"], max(8, 8 * n), "clearing work_b")
+        args = (inp, out, wa, wb, mode, n_a, n_b)
         return lambda: lib.ce_clearing(*args)
 
     return prepare

@@ -23,6 +23,8 @@ from .errors import PlUnavailable
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("sha256.cpp", "clearing.cpp", "sim_abi.cpp")
 HEADERS = ("sha256.h", "clearing.h")
+#: hls/sim_abi.cpp's ce_abi_version(): 2 since clearing takes 64-bit words and two work buffers.
+ABI_VERSION = 2
 FLAGS = ("-std=c++14", "-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror",
          "-Wno-unknown-pragmas")
 
@@ -90,11 +92,12 @@ def load(path: str) -> ctypes.CDLL:
     u32, vp = ctypes.c_uint32, ctypes.c_void_p
     lib.ce_sha256_batch.argtypes = [vp, vp, vp, u32, u32]
     lib.ce_sha256_batch.restype = None
-    lib.ce_clearing.argtypes = [vp, vp, vp, u32, u32, u32]
+    lib.ce_clearing.argtypes = [vp, vp, vp, vp, u32, u32, u32]
     lib.ce_clearing.restype = None
     lib.ce_abi_version.restype = u32
-    if lib.ce_abi_version() != 1:
-        raise PlUnavailable(f"{path} has ABI version {lib.ce_abi_version()}, expected 1")
+    if lib.ce_abi_version() != ABI_VERSION:
+        raise PlUnavailable(
+            f"{path} has ABI version {lib.ce_abi_version()}, expected {ABI_VERSION}")
     return lib
 
 

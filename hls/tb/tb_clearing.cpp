@@ -1,12 +1,20 @@
 // C simulation test bench for the clearing kernel.
 //
-//   tb_clearing [--quick]     hand-worked cases, then randomized cases against the independent
-//                             reference in ref_clearing.h; exit 1 on any mismatch.
-//   tb_clearing --eval        read one problem on stdin, print the kernel's answer (used by the
-//                             Python tests to compare the C simulation with edge.market):
-//     in : "U n" then n lines "side qty price rank"        (side 0 buy, 1 sell)
-//          "M m l" then m+l lines "qmin qmax price rank"   (generators first)
-//     out: "err bad has_price price volume regime iterations" then one "qty status" per order
+//   tb_clearing [--quick]     hand-worked cases, randomized cases against the independent
+//                             reference in ref_clearing.h, and books at and across the tile
+//                             size; exit 1 on any mismatch. `make csim` also builds it with a
+//                             16-record tile and 4-record blocks (tb_clearing_small), so that
+//                             small random books cross many tiles, blocks and DDR merge passes.
+//   tb_clearing --eval        read one problem in the kernel's order on stdin, print the
+//                             kernel's answer (the Python tests' third path next to edge.market
+//                             and the sim back end):
+//     in : "U n_a n_b" then n_a sells and n_b buys, each side in submission order, one
+//          "qty price" line each
+//          "M m l" then m generators and l loads, each side in submission order, one
+//          "qmin qmax price" line each
+//     out: "err bad has_price price volume regime iterations" then one "qty status" line per
+//          order in the same order
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -27,42 +35,78 @@ static void expect(const std::string &what, T got, T want) {
 }
 
 struct Run {
-  std::vector<uint32_t> out;
+  std::vector<uint32_t> out;  // 32-bit view of the kernel's output, in the caller's order
   uint32_t hdr(uint32_t i) const { return out[i]; }
   uint64_t volume() const { return (uint64_t)out[CLR_H_VOLUME_LO] | ((uint64_t)out[CLR_H_VOLUME_HI] << 32); }
   uint32_t fill(size_t i) const { return out[CLR_HDR_WORDS + 2 * i]; }
   uint32_t status(size_t i) const { return out[CLR_HDR_WORDS + 2 * i + 1]; }
 };
 
-static Run run_uniform(const std::vector<RefOrder> &o) {
-  std::vector<uint32_t> in(4 * o.size() + 1), work(2 * o.size() + 1);
-  for (size_t i = 0; i < o.size(); i++) {
-    in[4 * i] = o[i].sell ? 1u : 0u;
-    in[4 * i + 1] = o[i].qty;
-    in[4 * i + 2] = o[i].price;
-    in[4 * i + 3] = o[i].rank;
-  }
+// What the driver does (edge/pl/abi.py): each side in submission order, sells/generators first.
+template <class T>
+static std::vector<size_t> kernel_order(const std::vector<T> &items, bool (*first)(const T &)) {
+  std::vector<size_t> perm(items.size());
+  for (size_t i = 0; i < perm.size(); i++) perm[i] = i;
+  std::sort(perm.begin(), perm.end(), [&](size_t a, size_t b) {
+    bool fa = first(items[a]), fb = first(items[b]);
+    return fa != fb ? fa : items[a].rank < items[b].rank;
+  });
+  return perm;
+}
+
+// Run the kernel on words laid out in kernel order and map fills back through perm.
+static Run run_kernel(const std::vector<uint64_t> &in, const std::vector<size_t> &perm,
+                      uint32_t mode, uint32_t n_a, uint32_t n_b) {
+  const size_t n = perm.size();
+  std::vector<uint64_t> wa(n + 1, 0x5a5a5a5a5a5a5a5aull), wb(n + 1, 0x5a5a5a5a5a5a5a5aull);
+  std::vector<uint64_t> out(CLR_HDR_BEATS + n, 0xa5a5a5a5a5a5a5a5ull);
+  clearing(in.data(), out.data(), wa.data(), wb.data(), mode, n_a, n_b);
   Run r;
-  r.out.assign(CLR_HDR_WORDS + 2 * o.size(), 0xa5a5a5a5u);
-  clearing(in.data(), r.out.data(), work.data(), CLR_MODE_UNIFORM, (uint32_t)o.size(), 0);
+  r.out.assign(CLR_HDR_WORDS + 2 * n, 0);
+  for (uint32_t h = 0; h < CLR_HDR_BEATS; h++) {
+    r.out[2 * h] = (uint32_t)out[h];
+    r.out[2 * h + 1] = (uint32_t)(out[h] >> 32);
+  }
+  for (size_t k = 0; k < n; k++) {
+    r.out[CLR_HDR_WORDS + 2 * perm[k]] = (uint32_t)out[CLR_HDR_BEATS + k];
+    r.out[CLR_HDR_WORDS + 2 * perm[k] + 1] = (uint32_t)(out[CLR_HDR_BEATS + k] >> 32);
+  }
   return r;
 }
 
-static Run run_merit(const std::vector<RefUnit> &g, const std::vector<RefUnit> &l) {
-  size_t n = g.size() + l.size();
-  std::vector<uint32_t> in(4 * n + 1), work(2 * n + 1);
-  for (size_t i = 0; i < n; i++) {
-    const RefUnit &u = i < g.size() ? g[i] : l[i - g.size()];
-    in[4 * i] = u.qmin;
-    in[4 * i + 1] = u.qmax;
-    in[4 * i + 2] = u.price;
-    in[4 * i + 3] = u.rank;
+static bool is_sell(const RefOrder &o) { return o.sell; }
+
+static Run run_uniform(const std::vector<RefOrder> &o) {
+  std::vector<size_t> perm = kernel_order(o, is_sell);
+  std::vector<uint64_t> in(o.size() + 1, 0);
+  uint32_t n_a = 0;
+  for (size_t k = 0; k < o.size(); k++) {
+    const RefOrder &x = o[perm[k]];
+    in[k] = (uint64_t)x.qty | ((uint64_t)x.price << 32);
+    n_a += x.sell ? 1u : 0u;
   }
-  Run r;
-  r.out.assign(CLR_HDR_WORDS + 2 * n, 0xa5a5a5a5u);
-  clearing(in.data(), r.out.data(), work.data(), CLR_MODE_MERIT, (uint32_t)g.size(),
-           (uint32_t)l.size());
-  return r;
+  return run_kernel(in, perm, CLR_MODE_UNIFORM, n_a, (uint32_t)o.size() - n_a);
+}
+
+struct Tagged {
+  RefUnit u;
+  bool gen;
+  uint32_t rank;
+};
+static bool is_gen(const Tagged &t) { return t.gen; }
+
+static Run run_merit(const std::vector<RefUnit> &g, const std::vector<RefUnit> &l) {
+  std::vector<Tagged> all;
+  for (const RefUnit &u : g) all.push_back({u, true, u.rank});
+  for (const RefUnit &u : l) all.push_back({u, false, u.rank});
+  std::vector<size_t> perm = kernel_order(all, is_gen);
+  std::vector<uint64_t> in(2 * all.size() + 1, 0);
+  for (size_t k = 0; k < all.size(); k++) {
+    const RefUnit &u = all[perm[k]].u;
+    in[2 * k] = (uint64_t)u.qmin | ((uint64_t)u.qmax << 32);
+    in[2 * k + 1] = u.price;
+  }
+  return run_kernel(in, perm, CLR_MODE_MERIT, (uint32_t)g.size(), (uint32_t)l.size());
 }
 
 // ---- hand-worked cases (the same cases are checked against edge.market in tests/pl) ----
@@ -163,16 +207,22 @@ static void hand_merit() {
 static void bad_inputs() {
   Run r = run_uniform({{true, 0, 10, 0}});
   expect("zero quantity refused", r.hdr(CLR_H_ERROR), CLR_ERR_QTY);
-  r = run_uniform({{true, 5, 10, 0}, {false, 5, CLR_LIMIT, 1}});
+  r = run_uniform({{true, CLR_LIMIT, 10, 0}});
+  expect("quantity >= 2^31 refused", r.hdr(CLR_H_ERROR), CLR_ERR_QTY);
+  r = run_uniform({{false, 5, CLR_LIMIT, 0}, {true, 5, 10, 1}});
   expect("price >= 2^31 refused", r.hdr(CLR_H_ERROR), CLR_ERR_PRICE);
-  expect("bad order index reported", r.hdr(CLR_H_BAD_INDEX), 1u);
-  r = run_uniform({{true, 5, 10, 7}});
-  expect("rank out of range refused", r.hdr(CLR_H_ERROR), CLR_ERR_RANK);
+  expect("bad index counts the sells first", r.hdr(CLR_H_BAD_INDEX), 1u);
   r = run_merit({{10, 5, 1, 0}}, {});
   expect("qmin > qmax refused", r.hdr(CLR_H_ERROR), CLR_ERR_BOUNDS);
-  std::vector<uint32_t> out(CLR_HDR_WORDS, 0), nothing(4, 0);
-  clearing(nothing.data(), out.data(), nothing.data(), 7u, 0, 0);
-  expect("unknown mode refused", out[CLR_H_ERROR], CLR_ERR_MODE);
+  r = run_merit({}, {{0, CLR_LIMIT, 1, 0}});
+  expect("qmax >= 2^31 refused", r.hdr(CLR_H_ERROR), CLR_ERR_QTY);
+  std::vector<uint64_t> out(CLR_HDR_BEATS, 0), unit = {5ull << 32, 1ull << 32};
+  clearing(unit.data(), out.data(), unit.data(), unit.data(), CLR_MODE_MERIT, 1, 0);
+  expect("reserved price bits refused", (uint32_t)out[0], CLR_ERR_PRICE);
+  clearing(unit.data(), out.data(), unit.data(), unit.data(), CLR_MODE_UNIFORM, 1, CLR_MAX_ORDERS);
+  expect("more than 2^20 orders refused", (uint32_t)out[0], CLR_ERR_SIZE);
+  clearing(unit.data(), out.data(), unit.data(), unit.data(), 7u, 0, 0);
+  expect("unknown mode refused", (uint32_t)out[0], CLR_ERR_MODE);
 }
 
 // ---- randomized cases against the reference ----
@@ -191,26 +241,62 @@ static std::vector<uint32_t> ranks(size_t n) {  // a random permutation: submiss
   return r;
 }
 
+static void check_uniform(const std::string &name, const std::vector<RefOrder> &o) {
+  Run r = run_uniform(o);
+  RefResult want = ref_uniform(o);
+  expect(name + " error", r.hdr(CLR_H_ERROR), 0u);
+  expect(name + " has_price", r.hdr(CLR_H_HAS_PRICE), want.has_price ? 1u : 0u);
+  expect(name + " price", r.hdr(CLR_H_PRICE), want.price);
+  expect(name + " volume", r.volume(), want.volume);
+  expect(name + " regime", r.hdr(CLR_H_REGIME), want.regime);
+  bool same = true;
+  for (size_t i = 0; i < o.size(); i++) same = same && r.fill(i) == want.fill[i] && r.status(i) == want.status[i];
+  expect(name + " fills", same, true);
+}
+
+static void check_merit(const std::string &name, const std::vector<RefUnit> &g,
+                        const std::vector<RefUnit> &ld) {
+  Run r = run_merit(g, ld);
+  RefDispatch want = ref_merit(g, ld);
+  expect(name + " error", r.hdr(CLR_H_ERROR), 0u);
+  expect(name + " has_price", r.hdr(CLR_H_HAS_PRICE), want.has_price ? 1u : 0u);
+  expect(name + " price", r.hdr(CLR_H_PRICE), want.price);
+  expect(name + " volume", r.volume(), want.volume);
+  expect(name + " relaxed", r.hdr(CLR_H_REGIME), want.relaxed ? 1u : 0u);
+  bool same = true;
+  for (size_t i = 0; i < g.size(); i++) same = same && r.fill(i) == want.gen[i];
+  for (size_t i = 0; i < ld.size(); i++) same = same && r.fill(g.size() + i) == want.load[i];
+  expect(name + " dispatch", same, true);
+}
+
+// A random book with ns sells and nb buys, ranks a random permutation (sides interleaved).
+static std::vector<RefOrder> book(size_t ns, size_t nb, uint32_t prices, uint32_t qmax) {
+  std::vector<uint32_t> rk = ranks(ns + nb);
+  std::vector<RefOrder> o(ns + nb);
+  for (size_t i = 0; i < ns + nb; i++) o[i] = {i < ns, 1 + rnd(qmax), rnd(prices), rk[i]};
+  for (size_t i = ns + nb; i > 1; i--) std::swap(o[i - 1], o[rnd((uint32_t)i)]);
+  return o;
+}
+
+static std::vector<RefUnit> units(size_t n, uint32_t prices) {
+  std::vector<uint32_t> rk = ranks(n);
+  std::vector<RefUnit> u(n);
+  for (size_t i = 0; i < n; i++) {
+    uint32_t hi = rnd(1000), lo = rnd(4) == 0 ? rnd(hi + 1) : 0;
+    u[i] = {lo, hi, rnd(prices), rk[i]};
+  }
+  return u;
+}
+
 static void random_uniform(int cases) {
   for (int c = 0; c < cases; c++) {
     size_t n = c < 50 ? (size_t)c % 5 : (c % 97 == 0 ? 5000 : rnd(60));
     uint32_t prices = 1 + rnd(c % 3 == 0 ? 3 : 1000), qmax = 1 + rnd(c % 5 == 0 ? 2 : 5000);
-    std::vector<uint32_t> rk = ranks(n);
-    std::vector<RefOrder> o(n);
-    for (size_t i = 0; i < n; i++) o[i] = {rnd(2) == 1, 1 + rnd(qmax), rnd(prices), rk[i]};
+    size_t ns = n ? rnd((uint32_t)n + 1) : 0;
+    std::vector<RefOrder> o = book(ns, n - ns, prices, qmax);
     if (c % 11 == 0)
       for (auto &x : o) x.qty = CLR_LIMIT - 1;  // sums beyond 32 bits
-    Run r = run_uniform(o);
-    RefResult want = ref_uniform(o);
-    std::string n_ = "random uniform case " + std::to_string(c);
-    expect(n_ + " error", r.hdr(CLR_H_ERROR), 0u);
-    expect(n_ + " has_price", r.hdr(CLR_H_HAS_PRICE), want.has_price ? 1u : 0u);
-    expect(n_ + " price", r.hdr(CLR_H_PRICE), want.price);
-    expect(n_ + " volume", r.volume(), want.volume);
-    expect(n_ + " regime", r.hdr(CLR_H_REGIME), want.regime);
-    bool same = true;
-    for (size_t i = 0; i < n; i++) same = same && r.fill(i) == want.fill[i] && r.status(i) == want.status[i];
-    expect(n_ + " fills", same, true);
+    check_uniform("random uniform case " + std::to_string(c), o);
   }
 }
 
@@ -218,58 +304,64 @@ static void random_merit(int cases) {
   for (int c = 0; c < cases; c++) {
     size_t m = rnd(c % 13 == 0 ? 2000 : 12), l = rnd(c % 13 == 0 ? 2000 : 12);
     uint32_t prices = 1 + rnd(c % 3 == 0 ? 3 : 500);
-    std::vector<uint32_t> rg = ranks(m), rl = ranks(l);
-    std::vector<RefUnit> g(m), ld(l);
-    for (size_t i = 0; i < m; i++) {
-      uint32_t hi = rnd(1000), lo = rnd(4) == 0 ? rnd(hi + 1) : 0;
-      g[i] = {lo, hi, rnd(prices), rg[i]};
+    check_merit("random merit case " + std::to_string(c), units(m, prices), units(l, prices));
+  }
+}
+
+// Side lengths around the tile size and over several tiles: the tile padding, the on-chip
+// merge's last level, the DDR merge passes (odd and even counts, an odd run out) and the
+// prefetch block boundaries. Few prices: long runs of equal keys across tiles test stability.
+static void tile_boundaries() {
+  const size_t t = CLR_TILE;
+  std::vector<size_t> sizes = {t - 1, t, t + 1, 2 * t, 2 * t + 1, 3 * t + 5, 5 * t - 3};
+  for (size_t s : sizes) {
+    for (uint32_t prices : {3u, 100000u}) {
+      std::string n = "tile " + std::to_string(CLR_TILE) + ": " + std::to_string(s) + " sells, " +
+                      std::to_string(prices) + " prices";
+      check_uniform(n + ", few buys", book(s, 1 + s / 3, prices, 1000));
+      check_uniform(n + ", as many buys", book(s, s, prices, 1000));
+      check_merit("merit " + n, units(s, prices), units(s + 3, prices));
     }
-    for (size_t i = 0; i < l; i++) {
-      uint32_t hi = rnd(1000), lo = rnd(4) == 0 ? rnd(hi + 1) : 0;
-      ld[i] = {lo, hi, rnd(prices), rl[i]};
-    }
-    Run r = run_merit(g, ld);
-    RefDispatch want = ref_merit(g, ld);
-    std::string n_ = "random merit case " + std::to_string(c);
-    expect(n_ + " error", r.hdr(CLR_H_ERROR), 0u);
-    expect(n_ + " has_price", r.hdr(CLR_H_HAS_PRICE), want.has_price ? 1u : 0u);
-    expect(n_ + " price", r.hdr(CLR_H_PRICE), want.price);
-    expect(n_ + " volume", r.volume(), want.volume);
-    expect(n_ + " relaxed", r.hdr(CLR_H_REGIME), want.relaxed ? 1u : 0u);
-    bool same = true;
-    for (size_t i = 0; i < m; i++) same = same && r.fill(i) == want.gen[i];
-    for (size_t i = 0; i < l; i++) same = same && r.fill(m + i) == want.load[i];
-    expect(n_ + " dispatch", same, true);
   }
 }
 
 static int eval() {
   std::string kind;
+  uint32_t a = 0, b = 0;
   if (!(std::cin >> kind) || (kind != "U" && kind != "M")) {
     std::cerr << "expected U or M on the first line\n";
     return 2;
   }
-  uint32_t a = 0, b = 0;
-  if (!(std::cin >> a) || (kind == "M" && !(std::cin >> b))) {
-    std::cerr << "expected the sizes after " << kind << "\n";
+  if (!(std::cin >> a >> b)) {
+    std::cerr << "expected the two side sizes after " << kind << "\n";
     return 2;
   }
-  size_t n = (size_t)a + b;
-  std::vector<uint32_t> in(4 * n + 1), work(2 * n + 1), out(CLR_HDR_WORDS + 2 * n);
-  for (size_t i = 0; i < 4 * n; i++) {
-    if (!(std::cin >> in[i])) {
-      std::cerr << "row " << i / 4 << ": expected 4 unsigned integers\n";
-      return 2;
+  const size_t n = (size_t)a + b, per = kind == "U" ? 2 : 3;
+  std::vector<uint64_t> in((kind == "U" ? 1 : 2) * n + 1, 0), wa(n + 1), wb(n + 1),
+      out(CLR_HDR_BEATS + n);
+  for (size_t i = 0; i < n; i++) {
+    uint64_t v[3];
+    for (size_t k = 0; k < per; k++) {
+      if (!(std::cin >> v[k])) {
+        std::cerr << "row " << i << ": expected " << per << " unsigned integers\n";
+        return 2;
+      }
+    }
+    if (kind == "U") {
+      in[i] = v[0] | (v[1] << 32);
+    } else {
+      in[2 * i] = v[0] | (v[1] << 32);
+      in[2 * i + 1] = v[2];
     }
   }
-  clearing(in.data(), out.data(), work.data(), kind == "U" ? CLR_MODE_UNIFORM : CLR_MODE_MERIT, a, b);
-  uint64_t vol = (uint64_t)out[CLR_H_VOLUME_LO] | ((uint64_t)out[CLR_H_VOLUME_HI] << 32);
-  std::cout << out[CLR_H_ERROR] << " " << out[CLR_H_BAD_INDEX] << " " << out[CLR_H_HAS_PRICE] << " "
-            << out[CLR_H_PRICE] << " " << vol << " " << out[CLR_H_REGIME] << " "
-            << out[CLR_H_ITERATIONS] << "\n";
-  if (out[CLR_H_ERROR] == CLR_OK)
+  clearing(in.data(), out.data(), wa.data(), wb.data(),
+           kind == "U" ? CLR_MODE_UNIFORM : CLR_MODE_MERIT, a, b);
+  std::cout << (uint32_t)out[0] << " " << (out[0] >> 32) << " " << (uint32_t)out[1] << " "
+            << (out[1] >> 32) << " " << out[2] << " " << (uint32_t)out[3] << " " << (out[3] >> 32)
+            << "\n";
+  if ((uint32_t)out[0] == CLR_OK)
     for (size_t i = 0; i < n; i++)
-      std::cout << out[CLR_HDR_WORDS + 2 * i] << " " << out[CLR_HDR_WORDS + 2 * i + 1] << "\n";
+      std::cout << (uint32_t)out[CLR_HDR_BEATS + i] << " " << (out[CLR_HDR_BEATS + i] >> 32) << "\n";
   return 0;
 }
 
@@ -286,7 +378,11 @@ int main(int argc, char **argv) {
   bad_inputs();
   random_uniform(cases);
   random_merit(cases);
-  std::cout << "tb_clearing: " << checks - failures << "/" << checks << " checks passed (hand-worked, bad inputs, "
-            << cases << "+" << cases << " randomized vs reference)\n";
+  if (!quick) tile_boundaries();  // --quick is the RTL co-simulation: books of a few thousand
+  std::cout << "tb_clearing: " << checks - failures << "/" << checks
+            << " checks passed (hand-worked, bad inputs, " << cases << "+" << cases
+            << " randomized vs reference" << (quick ? "" : ", tile boundaries") << "; tile "
+            << CLR_TILE << ", block "
+            << CLR_BLOCK << ")\n";
   return failures ? 1 : 0;
 }

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import shutil
+import subprocess
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge.market.clearing import Clearing, Dispatch, Order, Unit, clear_uniform, merit_order
+from edge.market.clearing import (
+    Clearing,
+    Dispatch,
+    Fill,
+    Order,
+    Unit,
+    clear_uniform,
+    merit_order,
+)
 from edge.pl import abi
 from edge.pl.cpu import CpuBackend
+from tests.kit.pl import CXXFLAGS, HLS
 
 CPU = CpuBackend()
 LIMIT = 2**31
@@ -25,33 +38,78 @@ def csim_hash(csim, msgs: list[bytes], mode: str) -> list[bytes]:
     return [bytes.fromhex(line) for line in out.split()]
 
 
-def csim_uniform(csim, orders: list[Order]) -> Clearing:
-    rows = abi.pack_orders(orders)
-    text = f"U {len(orders)}\n" + "".join(" ".join(map(str, r)) + "\n" for r in rows.tolist())
-    lines = csim("tb_clearing", ["--eval"], text).splitlines()
-    err, _, has_price, price, volume, regime, _ = map(int, lines[0].split())
-    assert err == 0
-    fills = []
-    for o, line in zip(orders, lines[1:], strict=True):
-        q, s = map(int, line.split())
-        fills.append((o.id, o.side, q, abi.STATUS[s]))
-    from edge.market.clearing import Fill
-
-    return Clearing(price if has_price else None, volume, abi.REGIME[regime],
-                    tuple(Fill(*f) for f in fills))
-
-
-def csim_merit(csim, gens: list[Unit], loads: list[Unit]) -> Dispatch:
-    rows = abi.pack_units(gens, loads)
-    text = f"M {len(gens)} {len(loads)}\n" + "".join(
+def _csim_clear(run, kind: str, packed: abi.Packed) -> tuple[list[int], list[int], list[int]]:
+    """Feed the kernel's own layout to `tb_clearing --eval`; (header, qty, status) with the
+    per-item lists mapped back to the caller's order through packed.perm."""
+    cols = 2 if kind == "U" else 3
+    w = packed.words.reshape(-1, 1 if kind == "U" else 2)
+    rows = np.empty((len(w), cols), dtype=np.uint64)
+    rows[:, 0] = w[:, 0] & 0xFFFFFFFF
+    rows[:, 1] = w[:, 0] >> np.uint64(32)
+    if kind == "M":
+        rows[:, 2] = w[:, 1]
+    text = f"{kind} {packed.n_a} {packed.n_b}\n" + "".join(
         " ".join(map(str, r)) + "\n" for r in rows.tolist())
-    lines = csim("tb_clearing", ["--eval"], text).splitlines()
-    err, _, has_price, price, volume, relaxed, _ = map(int, lines[0].split())
-    assert err == 0
-    q = [int(line.split()[0]) for line in lines[1:]]
+    lines = run(text).splitlines()
+    head = list(map(int, lines[0].split()))
+    assert head[0] == 0, f"kernel error {head[:2]}"
+    body = [tuple(map(int, line.split())) for line in lines[1:]]
+    assert len(body) == len(packed.perm)
+    qty, status = [0] * len(body), [0] * len(body)
+    for k, (q, code) in zip(packed.perm.tolist(), body, strict=True):
+        qty[k], status[k] = q, code
+    return head, qty, status
+
+
+def csim_uniform(csim, orders: list[Order], binary: str = "tb_clearing") -> Clearing:
+    head, qty, status = _csim_clear(lambda t: csim(binary, ["--eval"], t), "U",
+                                    abi.pack_orders(orders))
+    _, _, has_price, price, volume, regime, _ = head
+    fills = tuple(Fill(o.id, o.side, q, abi.STATUS[s])
+                  for o, q, s in zip(orders, qty, status, strict=True))
+    return Clearing(price if has_price else None, volume, abi.REGIME[regime], fills)
+
+
+def csim_merit(csim, gens: list[Unit], loads: list[Unit], binary: str = "tb_clearing") -> Dispatch:
+    head, q, _ = _csim_clear(lambda t: csim(binary, ["--eval"], t), "M",
+                             abi.pack_units(gens, loads))
+    _, _, has_price, price, volume, relaxed, _ = head
     return Dispatch(price if has_price else None, volume,
                     {g.id: x for g, x in zip(gens, q[: len(gens)], strict=True)},
                     {u.id: x for u, x in zip(loads, q[len(gens):], strict=True)}, bool(relaxed))
+
+
+def header_define(name: str) -> int:
+    text = (HLS / "clearing.h").read_text()
+    return int(re.search(rf"#define {name} (\d+)u", text)[1])
+
+
+#: The kernel's on-chip tile (records per side sorted in BRAM before the DDR merge passes).
+TILE = 1 << header_define("CLR_TILE_LOG2")
+SMALL_TILE, SMALL_BLOCK = 16, 4
+
+
+@pytest.fixture(scope="module")
+def small_csim(tmp_path_factory):
+    """tb_clearing built with a 16-record tile and 4-record prefetch blocks, so hypothesis's
+    small books cross many tiles, blocks and DDR merge passes."""
+    gxx = shutil.which("g++")
+    if not gxx:
+        pytest.skip("g++ is not installed: the C simulation needs it")
+    exe = tmp_path_factory.mktemp("csim-small") / "tb_clearing_small"
+    subprocess.run([gxx, *CXXFLAGS, f"-DCLR_TILE_LOG2={SMALL_TILE.bit_length() - 1}u",
+                    f"-DCLR_BLOCK_LOG2={SMALL_BLOCK.bit_length() - 1}u", "-o", str(exe),
+                    str(HLS / "tb" / "tb_clearing.cpp"), str(HLS / "clearing.cpp")],
+                   check=True, capture_output=True)
+
+    def run(name: str, argv: list[str], stdin: str = "") -> str:
+        assert name == "tb_clearing_small"
+        proc = subprocess.run([str(exe), *argv], input=stdin, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    return run
 
 
 # ---- strategies ---------------------------------------------------------------------------
@@ -73,8 +131,8 @@ def books(draw, max_orders: int = 40) -> list[Order]:
 
 
 @st.composite
-def units(draw, prefix: str) -> list[Unit]:
-    n = draw(st.integers(0, 12))
+def units(draw, prefix: str, max_units: int = 12) -> list[Unit]:
+    n = draw(st.integers(0, max_units))
     out = []
     for i in range(n):
         hi = draw(st.integers(0, draw(st.sampled_from([0, 100, 10_000, LIMIT - 1]))))
@@ -233,14 +291,99 @@ def test_bad_orders_refused_alike(sim_backend):
 
 
 def test_kernel_reports_bad_input_in_its_header(sim):
-    """Input that skips the Python checks (written straight into DDR) is refused by the PL."""
-    import numpy as np
-
+    """Input that skips the Python checks (written straight into DDR) is refused by the PL,
+    and the error names the caller's item, not the kernel's position."""
     from edge.pl.driver import ClearingDriver
 
     drv = ClearingDriver(sim)
-    words = np.array([[2, 5, 10, 0]], dtype=np.uint32)  # side 2 does not exist
-    out = drv._run(words, abi.CLR_MODE_UNIFORM, 1, 0)
-    assert out[abi.H_ERROR] == 3 and out[abi.H_BAD_INDEX] == 0
-    with pytest.raises(ValueError, match="refused item 0: side"):
-        abi.unpack_uniform(out, [Order("a", "buy", 5, 10, 0)])
+    orders = [Order("b", "buy", 5, 10, 0), Order("s", "sell", 5, 10, 1)]
+    packed = abi.pack_orders(orders)  # kernel order: s (sells first), then b
+    assert packed.perm.tolist() == [1, 0] and (packed.n_a, packed.n_b) == (1, 1)
+    words = packed.words.copy()
+    words[1] = np.uint64(10 << 32)  # b's quantity 0
+    bad = abi.Packed(words, packed.perm, 1, 1)
+    out = drv._run(bad, abi.CLR_MODE_UNIFORM)
+    assert out[abi.H_ERROR] == 4 and out[abi.H_BAD_INDEX] == 1
+    with pytest.raises(ValueError, match="refused item 0: quantity out of range"):
+        abi.unpack_uniform(out, orders, bad)
+    words[1] = np.uint64(5 | 2**31 << 32)  # price 2^31
+    out = drv._run(abi.Packed(words, packed.perm, 1, 1), abi.CLR_MODE_UNIFORM)
+    assert (out[abi.H_ERROR], out[abi.H_BAD_INDEX]) == (5, 1)
+    units = abi.pack_units([Unit("g", 1, 5, 3, 0)], [])
+    w = units.words.copy()
+    w[0] = np.uint64(6 | 5 << 32)  # qmin 6 > qmax 5
+    out = drv._run(abi.Packed(w, units.perm, 1, 0), abi.CLR_MODE_MERIT)
+    assert (out[abi.H_ERROR], out[abi.H_BAD_INDEX]) == (6, 0)
+
+
+@pytest.mark.parametrize(("mode", "n_a", "n_b", "code"), [
+    (abi.CLR_MODE_UNIFORM, 2**20, 1, 2), (abi.CLR_MODE_UNIFORM, 2**20 + 1, 0, 2),
+    (abi.CLR_MODE_MERIT, 0, 2**20 + 1, 2), (7, 0, 0, 1)])
+def test_kernel_refuses_sizes_and_modes(sim, mode, n_a, n_b, code):
+    """Sizes over 2^20 and unknown modes: the kernel writes only an error header."""
+    from edge.pl.driver import ClearingDriver
+
+    drv = ClearingDriver(sim)
+    small, out = sim.allocate(64), sim.allocate(64)
+    out.array[:] = 0xEE
+    drv.run({"in": (small, 0), "out": (out, 32), "work_a": (small, 0), "work_b": (small, 0)},
+            {"mode": mode, "n_a": n_a, "n_b": n_b}, outputs=("out",))
+    head = out.array[:32].view(np.uint32)
+    assert head[abi.H_ERROR] == code and head[abi.H_HAS_PRICE] == 0
+    assert sim.devices["clearing"].error is None
+
+
+# ---- tile boundaries: the sort's on-chip tiles, prefetch blocks and DDR merge passes ----------
+
+def _side_book(n_sells: int, n_buys: int, prices: int, seed: int) -> list[Order]:
+    import random
+
+    rng = random.Random(seed)
+    seqs = rng.sample(range(-10 * (n_sells + n_buys), 10 * (n_sells + n_buys)), n_sells + n_buys)
+    orders = [Order(f"o{i}", "sell" if i < n_sells else "buy", rng.randint(1, 1000),
+                    rng.randrange(prices), seqs[i]) for i in range(n_sells + n_buys)]
+    rng.shuffle(orders)
+    return orders
+
+
+@pytest.mark.parametrize("n_sells", [TILE - 1, TILE, TILE + 1, 2 * TILE + 1])
+def test_uniform_at_tile_boundaries(n_sells, sim_backend, csim):
+    """Sides just under, at and over one tile and across three (two DDR merge passes),
+    with few prices so that equal keys straddle tiles: sim, csim and edge.market agree."""
+    for n_buys, prices in ((n_sells // 3, 5), (n_sells + 2, 200)):
+        orders = _side_book(n_sells, n_buys, prices, seed=n_sells + n_buys)
+        want = clear_uniform(orders)
+        assert sim_backend.clear_uniform(orders) == want
+        assert csim_uniform(csim, orders) == want
+
+
+@pytest.mark.parametrize("size", [TILE - 1, TILE + 1, 2 * TILE + 3])
+def test_merit_at_tile_boundaries(size, sim_backend):
+    import random
+
+    rng = random.Random(size)
+
+    def side(prefix: str, n: int) -> list[Unit]:
+        seqs = rng.sample(range(4 * n), n)
+        out = []
+        for i in range(n):
+            hi = rng.randrange(1000)
+            lo = rng.randrange(hi + 1) if rng.random() < 0.25 else 0
+            out.append(Unit(f"{prefix}{i}", lo, hi, rng.randrange(7), seqs[i]))
+        return out
+
+    gens, loads = side("g", size), side("l", size + 5)
+    assert sim_backend.merit_order(gens, loads) == merit_order(gens, loads)
+
+
+@SETTINGS
+@given(orders=books(max_orders=120))
+def test_small_tile_build_agrees(orders, small_csim):
+    """The kernel with 16-record tiles: every book over 16 orders a side runs DDR merges."""
+    assert csim_uniform(small_csim, orders, "tb_clearing_small") == clear_uniform(orders)
+
+
+@SETTINGS
+@given(gens=units("g", 60), loads=units("l", 60))
+def test_small_tile_build_agrees_on_merit(gens, loads, small_csim):
+    assert csim_merit(small_csim, gens, loads, "tb_clearing_small") == merit_order(gens, loads)

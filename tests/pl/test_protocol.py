@@ -76,7 +76,7 @@ def test_hardware_latches_a_start_written_while_busy(sim):
     dev = sim.devices["clearing"]
     c = sim.regmap.ctrl
     buf = sim.allocate(4096)
-    for arg in ("in", "out", "work"):
+    for arg in ("in", "out", "work_a", "work_b"):
         dev.write(sim.regmap.kernel("clearing").args[arg], buf.physical_address)
     dev.hang.set()
     dev.write(c.offset, c.ap_start)

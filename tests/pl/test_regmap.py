@@ -26,16 +26,17 @@ def test_python_abi_mirrors_the_headers():
         abi.SHA_MODE_PLAIN, abi.SHA_MODE_LEAF, abi.SHA_MODE_NODE)
     assert (d["CLR_MODE_UNIFORM"], d["CLR_MODE_MERIT"]) == (abi.CLR_MODE_UNIFORM,
                                                             abi.CLR_MODE_MERIT)
-    assert (d["CLR_IN_WORDS"], d["CLR_OUT_WORDS"], d["CLR_HDR_WORDS"]) == (
-        abi.CLR_IN_WORDS, abi.CLR_OUT_WORDS, abi.CLR_HDR_WORDS)
+    assert (d["CLR_IN_WORDS_UNIFORM"], d["CLR_IN_WORDS_MERIT"], d["CLR_OUT_WORDS"],
+            d["CLR_HDR_WORDS"]) == (abi.CLR_IN_WORDS_UNIFORM, abi.CLR_IN_WORDS_MERIT,
+                                    abi.CLR_OUT_WORDS, abi.CLR_HDR_WORDS)
+    assert d["CLR_HDR_BEATS"] * 2 == abi.CLR_HDR_WORDS
     assert [d[f"CLR_ST_{s.upper()}"] for s in abi.STATUS] == [0, 1, 2, 3]
     assert [d[k] for k in ("CLR_RG_NO_TRADE", "CLR_RG_BUYERS", "CLR_RG_SELLERS",
                            "CLR_RG_BALANCED")] == [0, 1, 2, 3]
     hdr = ["ERROR", "BAD_INDEX", "HAS_PRICE", "PRICE", "VOLUME_LO", "VOLUME_HI", "REGIME",
            "ITERATIONS"]
     assert [d[f"CLR_H_{h}"] for h in hdr] == list(range(8))
-    for code in abi.CLR_ERRORS:
-        assert code in {v for k, v in d.items() if k.startswith("CLR_ERR_")}
+    assert set(abi.CLR_ERRORS) == {v for k, v in d.items() if k.startswith("CLR_ERR_")}
 
 
 def test_map_arguments_follow_the_top_functions():
