@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from edge.chain.keys import PrivateKey
-from edge.market.book import apply_adders
+from edge.market.book import OrderBook, apply_adders
 from edge.market.clearing import Clearing, Order
 from edge.market.settlement import settle
 from edge.protocol.auth import add_signature
@@ -47,22 +47,32 @@ Publish = Callable[[str, bytes, bool], None]
 
 @dataclass
 class IntervalBook:
-    """One interval's quotes: the round-0 book and the revisions per later round."""
+    """One interval's quotes: the round-0 order book and the revisions per later round.
+
+    Round 0 is an ``edge.market.book.OrderBook`` (one live order per gateway,
+    a later quote replaces the earlier one and takes a later order number);
+    a revision for round k keeps the order's number, so time priority stays.
+    """
 
     interval: int
-    orders: dict[str, Order] = field(default_factory=dict)  # gw -> order, insertion = seq order
     revisions: dict[int, dict[str, Order]] = field(default_factory=dict)
-    next_no: int = 1
     cleared_round: int | None = None
     final: bool = False
     round_orders: dict[int, tuple[Order, ...]] = field(default_factory=dict)
+    book: OrderBook = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.book = OrderBook(self.interval)
+
+    @property
+    def orders(self) -> dict[str, Order]:
+        """Round-0 orders by gateway, in order-number order."""
+        return {o.id: o for o in self.book.orders()}
 
     def quote(self, raw: Mapping[str, Any]) -> None:
         gw, rnd = raw["gw"], raw.get("round", 0)
         if rnd == 0:
-            self.orders.pop(gw, None)
-            self.orders[gw] = Order(gw, raw["side"], raw["qty_wh"], raw["price"], self.next_no)
-            self.next_no += 1
+            self.book.submit(gw, raw["side"], raw["qty_wh"], raw["price"])
         else:
             base = self.orders[gw]
             self.revisions.setdefault(rnd, {})[gw] = replace(
@@ -74,7 +84,7 @@ class IntervalBook:
         if round_no in self.round_orders:
             return self.round_orders[round_no]
         if round_no == 0:
-            out = tuple(self.orders.values())
+            out = self.book.orders()
         else:
             rev = self.revisions.get(round_no, {})
             out = tuple(rev.get(o.id, o) for o in self.orders_for(round_no - 1))
