@@ -4,7 +4,7 @@
 #
 #   PS7 M_AXI_GP0 -> AXI interconnect -> s_axi_control of each kernel (AXI-Lite, regmap bases)
 #   sha256   m_axi_gmem0/1          -> interconnect -> S_AXI_HP0 -> DDR
-#   clearing m_axi_gmem0/1/2        -> interconnect -> S_AXI_HP1 -> DDR
+#   clearing m_axi_gmem0/1/2/3      -> interconnect -> S_AXI_HP1 -> DDR (in, out, work_a, work_b)
 #   FCLK_CLK0 at the regmap clock drives everything; one reset from the PS.
 set build [file normalize [lindex $argv 0]]
 set hls_build [file normalize [lindex $argv 1]]
