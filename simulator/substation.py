@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from simulator.procs import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 DAY_START = "2024-06-21T00:00:00"
@@ -59,12 +61,6 @@ class Scenario:
     @property
     def accel(self) -> int:
         return max(1, int(self.interval_s / self.wall_s_per_interval))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def micropython() -> str:

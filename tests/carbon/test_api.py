@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from pathlib import Path
@@ -15,21 +14,16 @@ from fastapi import FastAPI
 
 from hub.carbon.api import router
 from hub.carbon.errors import Reason, rejected_count
+from simulator.procs import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "carbon"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def base_url():
     app = FastAPI()
     app.include_router(router)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

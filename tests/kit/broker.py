@@ -16,37 +16,19 @@ import datetime
 import ipaddress
 import os
 import shutil
-import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from simulator.procs import free_port, stop, wait_port
 
 MOSQUITTO = shutil.which("mosquitto") or (
     "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, up: bool, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                if up:
-                    return True
-        except OSError:
-            if not up:
-                return True
-        time.sleep(0.05)
-    return False
 
 
 @dataclass
@@ -208,21 +190,15 @@ class Broker:
             stdout=subprocess.DEVNULL,
             stderr=open(self.dir / "mosquitto.stderr", "ab"),
         )
-        if not _wait_port(self.port, up=True):
+        if not wait_port(self.port, up=True):
             self.stop()
             raise RuntimeError(f"mosquitto did not start: {self.log()}")
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop(self.proc)
         self.proc = None
-        _wait_port(self.port, up=False, timeout=5)
+        wait_port(self.port, up=False, timeout=5)
 
     def kill(self) -> None:
         """Hard stop (SIGKILL): the network drop as the clients see it."""

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from edge.chain.keys import generate_key, public_id, save_private_key
+from simulator.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,14 +51,6 @@ def to_toml(doc: dict[str, Any]) -> str:
             out += [f"{k} = {_toml_value(v)}" for k, v in body.items()]
             out.append("")
     return "\n".join(out)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Edge:

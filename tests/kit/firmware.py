@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from simulator.procs import stop
+
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
 TEST_KEY_HEX = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -154,12 +156,7 @@ class Firmware:
             self.proc.wait(5)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop(self.proc)
 
     def restart(self) -> Firmware:
         self.kill()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -32,16 +31,11 @@ import pytest
 from edge.chain.block import GENESIS_PREV, Block, make_block
 from edge.chain.keys import PrivateKey, generate_key, public_id, save_private_key
 from edge.sync.signing import sign_request
+from simulator.procs import free_port, stop
 
 REPO = Path(__file__).resolve().parents[2]
 PG_USERS = ("postgres", "root")
 PG_HOST = os.environ.get("HUB_TEST_PG_HOST", "127.0.0.1:5432")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class HubProcess:
@@ -89,13 +83,7 @@ class HubProcess:
         raise RuntimeError(f"hub did not answer in {timeout_s} s:\n{self.log.read_text()}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop(self.proc, timeout=10)
         self.proc = None
 
     def database(self):  # noqa: ANN201

@@ -1,0 +1,45 @@
+"""Loopback ports and child processes: what the simulator and the test kit share.
+
+Everything here binds to 127.0.0.1 only: the simulated substation and the
+tests never listen on, or talk to, any other address.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, up: bool = True, timeout: float = 10.0) -> bool:
+    """Wait until 127.0.0.1:`port` accepts connections (or, with up=False, refuses them)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                if up:
+                    return True
+        except OSError:
+            if not up:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def stop(proc: subprocess.Popen | None, timeout: float = 5.0) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within `timeout` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
