@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS prices (
     id INTEGER PRIMARY KEY, valid_from INTEGER NOT NULL, valid_to INTEGER NOT NULL,
     ts INTEGER NOT NULL, raw BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS receipts (main_height INTEGER PRIMARY KEY, raw BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
 """
 
@@ -368,6 +369,42 @@ class Inbox:
         return [r[0] for r in rows]
 
     # -- price signals -------------------------------------------------------
+    def add_receipts(self, receipts: Iterable[dict[str, Any]], now_ms: int) -> int:
+        """Record verified anchor receipts and their chain txs once each; return how many were new.
+
+        The receipts table, not the sync client's cursor file, is what the edge
+        has durably recorded: the sync loop resumes its receipt cursor from
+        `last_receipt_height`, so a crash between pulling and recording loses
+        nothing, and a receipt pulled twice is recorded once.
+        """
+        added = 0
+        with self.lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for r in receipts:
+                    tx = canonical({"type": "anchor_receipt", **r})
+                    cur = db.execute(
+                        "INSERT OR IGNORE INTO receipts (main_height, raw) VALUES (?, ?)",
+                        (int(r["header"]["height"]), tx),
+                    )
+                    if cur.rowcount:
+                        db.execute("INSERT INTO pending (tx, added_ms) VALUES (?, ?)", (tx, now_ms))
+                        added += 1
+                if added:
+                    self._bump(Counter({"receipts": added}))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return added
+
+    def last_receipt_height(self) -> int:
+        """Main-chain height of the newest recorded receipt, -1 when none."""
+        with self.lock:
+            row = self._db.execute("SELECT MAX(main_height) FROM receipts").fetchone()
+        return -1 if row[0] is None else int(row[0])
+
     def add_price(self, signal: dict[str, Any], now_ms: int) -> bool:
         """Store a verified price signal and its chain tx; False if already stored."""
         raw = canonical(signal)

@@ -223,6 +223,9 @@ class EdgeService:
         store = ChainStore(self.cfg.chain_path)  # its own connection
         client = SyncClient(sc.url, self.key, self.edge_id, store, self.cfg.sync_state_path,
                             hub_id=sc.hub_key, site=self.cfg.site.id)
+        # Resume receipts from what is durably recorded, not from the cursor file,
+        # which may run ahead of the inbox after a crash.
+        client.state.receipts_after = self.inbox.last_receipt_height()
         failures = 0
         try:
             while not self._sync_stop.is_set():
@@ -251,9 +254,8 @@ class EdgeService:
 
     def _record_sync(self, out: dict[str, Any]) -> None:
         now = int(time.time() * 1000)
-        receipts = [{"type": "anchor_receipt", **r} for r in out["receipts"]]
-        if receipts:
-            self.inbox.add_txs(receipts, now, Counter({"receipts": len(receipts)}))
+        if out["receipts"]:
+            self.inbox.add_receipts(out["receipts"], now)
         for s in out["prices"]:
             if self.inbox.add_price(s, now):
                 from edge.protocol.codec import encode
