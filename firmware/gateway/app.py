@@ -67,6 +67,33 @@ def tls_context(tls):
     return ctx
 
 
+STATUSES = ("filled", "partial", "unfilled", "excluded")
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_result(msg):
+    """The fields of a clearing result the gateway acts on; ValueError names the bad one."""
+    if not _is_int(msg.get("interval")):
+        raise ValueError("result interval must be an integer")
+    if not _is_int(msg.get("round")) or msg["round"] < 0:
+        raise ValueError("result round must be a non-negative integer")
+    if not isinstance(msg.get("final"), bool):
+        raise ValueError("result final must be true or false")
+    if msg.get("price") is not None and not _is_int(msg["price"]):
+        raise ValueError("result price must be an integer")
+    fills = msg.get("fills")
+    if not isinstance(fills, list):
+        raise ValueError("result fills must be a list")
+    for i, f in enumerate(fills):
+        if (not isinstance(f, dict) or not isinstance(f.get("gw"), str)
+                or f.get("side") not in ("buy", "sell") or f.get("status") not in STATUSES
+                or not _is_int(f.get("qty_wh"))):
+            raise ValueError("result fills[%d] malformed" % i)
+
+
 class Gateway:
     def __init__(self, cfg):
         self.cfg = cfg
@@ -157,23 +184,55 @@ class Gateway:
                 return a
         return 0
 
-    def make_bid(self, interval, now, round_=0):
+    def make_bid(self, interval, now):
+        """The round-0 quote for `interval`, `margin` beyond the reservation."""
         if self.last_energy is None:
             return
-        q = policy.quote(policy.forecast_surplus_wh(self.last_energy, self.behind), self.pol,
-                         self.adder(interval))
+        a = self.adder(interval)
+        q = policy.quote(policy.forecast_surplus_wh(self.last_energy, self.behind), self.pol, a)
         if q is None:
             return
         side, qty, price = q
         prev = self.bids.get(interval)
         if prev is not None and prev[:3] == (side, qty, price):
-            return  # an unchanged quote is not re-sent: the rounds can end
-        self.bids[interval] = (side, qty, price, round_)
+            return  # several intervals closed at once: the same quote is sent once
+        # (side, qty, price in force, its round, reservation, adder it was quoted with)
+        self.bids[interval] = (side, qty, price, 0, policy.reservation(side, self.pol, a), a)
         for k in [k for k in self.bids if k < interval - 2 * self.cfg["interval_s"]]:
             del self.bids[k]
+        self.send_bid(interval, now, side, qty, price, 0)
+
+    def send_bid(self, interval, now, side, qty, price, round_):
         self.enqueue(messages.bid(self.site, self.gw, self.seq.take(), now, interval,
                                   side, qty, price, round_))
         log("bid", interval=interval, side=side, qty_wh=qty, price=price, round=round_)
+
+    def revise_bid(self, msg):
+        """After a non-final round: re-bid for the next round if policy.revise moves the quote.
+
+        Silence is the answer when the quote stays (filled, at the
+        reservation or at the price): the edge ends the rounds when nobody
+        revises. Only results at or after the round of the quote in force
+        count, so a duplicate of an older result never moves the quote twice.
+        """
+        iv, rnd = msg["interval"], msg["round"]
+        bid = self.bids.get(iv)
+        if bid is None or msg["final"] or rnd < bid[3]:
+            return
+        side, qty, price, _, reserve, a = bid
+        mine = [f for f in msg["fills"] if f["gw"] == self.gw]
+        if not mine or mine[0]["side"] != side:
+            # the edge holds no quote of ours on this side: a revision would be refused
+            self.count("revise_not_in_book")
+            log("revise_not_in_book", interval=iv, round=rnd)
+            return
+        new = policy.revise(side, price, reserve, mine[0]["status"],
+                            policy.quoted_price(side, msg.get("price"), a), self.pol["tick"])
+        if new == price:
+            return
+        self.bids[iv] = (side, qty, new, rnd + 1, reserve, a)
+        self.count("revisions")
+        self.send_bid(iv, self.clock.now_ms(), side, qty, new, rnd + 1)
 
     # ------------------------------------------------------------------ scheduler
     async def scheduler(self, wdt):
@@ -309,16 +368,13 @@ class Gateway:
         log("price", valid_from=lo, valid_to=hi, adder=a)
 
     def _result(self, msg):
+        check_result(msg)
         iv = msg["interval"]
-        if not isinstance(iv, int) or not isinstance(msg.get("fills", []), list):
-            raise ValueError("result interval/fills malformed")
         self.results[iv] = msg
         for k in sorted(self.results)[:-KEEP_RESULTS]:
             del self.results[k]
         self.count("rx_result")
-        bid = self.bids.get(iv)
-        if bid is not None and not msg.get("final") and msg.get("round", 0) >= bid[3]:
-            self.make_bid(iv, self.clock.now_ms(), msg.get("round", 0) + 1)
+        self.revise_bid(msg)
 
     # ------------------------------------------------------------------ link
     def on_puback(self, pid):

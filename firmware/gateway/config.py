@@ -18,7 +18,7 @@ DEFAULTS = {
     "seq_block": 100,
     "policy": {"sell_min": 50000, "buy_max": 300000, "soc_min_pm": 100, "soc_max_pm": 950,
                "min_qty_wh": 1, "revert_s": 60, "deadband_w": 50,
-               "battery_behind_meter": False},
+               "battery_behind_meter": False, "margin": 0, "tick": 1000},
     "watchdog_ms": 10000,
     "mem_every_s": 60,
     "log_cycles": False,
@@ -83,8 +83,9 @@ def check(cfg):
     _int(cfg, "queue.seg_records", 1, 10000)
     _int(cfg, "seq_block", 1, 1000000)
     _int(cfg, "watchdog_ms", 100, 3600000)
-    for p in ("sell_min", "buy_max"):
+    for p in ("sell_min", "buy_max", "margin"):
         _int(cfg, "policy." + p, 0, (1 << 31) - 1)
+    _int(cfg, "policy.tick", 1, (1 << 31) - 1)
     for p in ("soc_min_pm", "soc_max_pm"):
         _int(cfg, "policy." + p, 0, 1000)
     _int(cfg, "policy.min_qty_wh", 1, (1 << 31) - 1)

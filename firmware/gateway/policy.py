@@ -2,9 +2,13 @@
 
 Per interval the gateway is a buyer or a seller, never both. Quantity: the
 persistence forecast, i.e. the last closed interval's net energy without
-the battery. Price: the seller's
-floor `sell_min` plus this gateway's carbon adder, or the buyer's ceiling
-`buy_max` minus it (PriceSignal.adders). Dispatch, every poll cycle:
+the battery. Reservation price: the seller's floor `sell_min` plus this
+gateway's carbon adder, or the buyer's ceiling `buy_max` minus it
+(PriceSignal.adders). The opening quote lies `margin` beyond it (a seller
+asks more, a buyer bids less); after each non-final round `revise` moves it
+one `tick` toward the published price, as edge.market.rounds.TowardPrice
+does, so the iterative bidding of P5 can search its equilibrium.
+Dispatch, every poll cycle:
 a seller's surplus beyond what it sold charges the battery up to the upper
 SOC limit, the rest is exported; a buyer's deficit beyond what it bought
 comes from the battery down to the lower SOC limit, the rest is imported.
@@ -27,13 +31,54 @@ def forecast_surplus_wh(energy, battery_behind_meter=False):
     return s
 
 
+def reservation(side, pol, adder):
+    """The worst price this gateway accepts: its quotes never go past it."""
+    if side == "sell":
+        return min(pol["sell_min"] + adder, MAX_PRICE)
+    return max(pol["buy_max"] - adder, 0)
+
+
 def quote(surplus_wh, pol, adder):
-    """(side, qty_wh, price) or None when there is nothing worth bidding."""
+    """Opening (side, qty_wh, price), `margin` beyond the reservation; None = nothing to bid."""
+    margin = pol.get("margin", 0)
     if surplus_wh >= pol["min_qty_wh"]:
-        return "sell", min(surplus_wh, MAX_QTY), min(pol["sell_min"] + adder, MAX_PRICE)
+        return ("sell", min(surplus_wh, MAX_QTY),
+                min(reservation("sell", pol, adder) + margin, MAX_PRICE))
     if -surplus_wh >= pol["min_qty_wh"]:
-        return "buy", min(-surplus_wh, MAX_QTY), max(pol["buy_max"] - adder, 0)
+        return "buy", min(-surplus_wh, MAX_QTY), max(reservation("buy", pol, adder) - margin, 0)
     return None
+
+
+def quoted_price(side, price, adder):
+    """A published clearing price in this gateway's quote terms.
+
+    The edge clears a seller's offer + its adder and a buyer's bid - its adder
+    (edge.market.book.apply_adders), so the quote that meets the price p is
+    p - adder (seller) or p + adder (buyer). None (a round without a price)
+    stays None.
+    """
+    if price is None:
+        return None
+    return price - adder if side == "sell" else price + adder
+
+
+def revise(side, price, reserve, status, last_price, tick):
+    """The quote for the next round after a non-final result: `price` unchanged = converged.
+
+    Mirrors edge.market.rounds.TowardPrice for one order (tests/firmware
+    compares the two round by round): a participant not fully filled moves
+    its limit one `tick` toward `last_price` (in quote terms, see
+    quoted_price), never past its reservation `reserve` nor past that price;
+    without a price the target is the reservation. Sellers only lower,
+    buyers only raise, so the rounds end by themselves.
+    """
+    if status == "filled":
+        return price
+    if side == "buy":
+        cap = reserve if last_price is None else min(reserve, last_price)
+        return min(price + tick, cap) if cap > price else price
+    floor = reserve if last_price is None else max(reserve, last_price)
+    return max(price - tick, floor) if floor < price else price
 
 
 def traded_wh(result, gw):
