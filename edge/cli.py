@@ -24,10 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chain": ("edge.chain.cli", "keys, blocks, verify, inclusion proofs"),
     "hub": ("hub.cli", "central hub: serve, edge registry, main chain, receipts"),
     "pl": ("edge.pl.cli", "PL back ends: info, hash and clear through the dispatcher"),
-    "carbon": ("hub.carbon.cli", "carbon-emission flow tracing (P3) of a network snapshot or a 24 h series"),  # noqa: E501
+    "carbon": ("hub.carbon.cli", "carbon-emission flow tracing (P3): a snapshot or a 24 h series"),
     "market": ("edge.market.cli", "clear order books (P5 uniform price, P1 merit order, rounds)"),
     "owen": ("hub.allocation.cli", "Owen-value carbon allocation (P1), ladder prices, PJM-5 study"),
-    "devices": ("simulator.devices.cli", "serve simulated SunSpec meters and batteries over Modbus"),
+    "devices": ("simulator.devices.cli", "serve simulated SunSpec meters and batteries (Modbus)"),
     "edge": ("edge.runtime.cli", "run the edge hub service (ingest, market, blocks, sync)"),
 }
 
@@ -93,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"carbon-edge {name}: no such file: {exc.filename}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader (`| head`) has gone: not an error of ours. Point stdout at
+        # /dev/null so the interpreter's final flush does not fail again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception:  # noqa: BLE001 - report, then a distinct exit code
         import traceback
 
