@@ -22,13 +22,13 @@ from typing import Any
 COMMANDS: dict[str, tuple[str, str]] = {
     "protocol": ("edge.protocol.cli", "validate, tag and inspect wire messages"),
     "chain": ("edge.chain.cli", "keys, blocks, verify, inclusion proofs"),
-    "hub": ("hub.cli", "central hub: serve, edge registry, main chain, receipts"),
-    "pl": ("edge.pl.cli", "PL back ends: info, hash and clear through the dispatcher"),
-    "carbon": ("hub.carbon.cli", "carbon-emission flow tracing (P3): a snapshot or a 24 h series"),
     "market": ("edge.market.cli", "clear order books (P5 uniform price, P1 merit order, rounds)"),
+    "pl": ("edge.pl.cli", "PL back ends: info, hash and clear through the dispatcher"),
+    "edge": ("edge.runtime.cli", "run the edge hub service (ingest, market, blocks, sync)"),
+    "hub": ("hub.cli", "central hub: serve, edge registry, main chain, receipts"),
+    "carbon": ("hub.carbon.cli", "carbon-emission flow tracing (P3): a snapshot or a 24 h series"),
     "owen": ("hub.allocation.cli", "Owen-value carbon allocation (P1), ladder prices, PJM-5 study"),
     "devices": ("simulator.devices.cli", "serve simulated SunSpec meters and batteries (Modbus)"),
-    "edge": ("edge.runtime.cli", "run the edge hub service (ingest, market, blocks, sync)"),
 }
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
