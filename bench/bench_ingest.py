@@ -267,7 +267,8 @@ def bench_clearing(sizes: list[int]) -> None:
             ms = MarketService(SITE, Schedule(900, 60, 10, 1), inbox, key, disp,
                                lambda *_: None, 300)
             book = IntervalBook(900_000)
-            book.orders = {o.id: o for o in orders}
+            for o in orders:
+                book.book.submit(o.id, o.side, o.qty_wh, o.price)
             ms.books[book.interval] = book
             ms.last_gate = book.interval
             t = time.perf_counter()
