@@ -34,6 +34,7 @@ from gateway.seqfile import PersistentCounter
 from gateway.store import Queue
 
 KEEP_RESULTS = 8
+KEEP_PRICES = 8
 
 
 def der(path):
@@ -94,6 +95,23 @@ def check_result(msg):
             raise ValueError("result fills[%d] malformed" % i)
 
 
+def check_price(msg, gw):
+    """This gateway's adder from a price signal; ValueError names the bad field."""
+    for k in ("valid_from", "valid_to", "ts"):
+        if not _is_int(msg.get(k)):
+            raise ValueError("price signal %s must be an integer" % k)
+    if msg["valid_to"] <= msg["valid_from"]:
+        raise ValueError("price signal valid_to must be after valid_from")
+    adders = msg.get("adders", {})
+    if not isinstance(adders, dict):
+        raise ValueError("price signal adders must be an object")
+    a = adders.get(gw, 0)
+    if not _is_int(a) or not 0 <= a <= policy.MAX_PRICE:
+        raise ValueError("price signal adders[%s] must be an integer in 0..%d"
+                         % (gw, policy.MAX_PRICE))
+    return a
+
+
 class Gateway:
     def __init__(self, cfg):
         self.cfg = cfg
@@ -115,9 +133,9 @@ class Gateway:
         self.base = "site/%s/gw/%s/" % (self.site, self.gw)
         self.pol = cfg["policy"]
         self.behind = bool(self.pol.get("battery_behind_meter"))
-        self.prices = []  # (valid_from, valid_to, adder)
+        self.prices = []  # (valid_from, valid_to, ts, adder) in arrival order
         self.results = {}  # interval -> latest result dict
-        self.bids = {}  # interval -> (side, qty, price, round)
+        self.bids = {}  # interval -> (side, qty, price in force, its round, reservation)
         self.last_energy = None
         self.inflight = []  # [pid, acked]
         self.wake = asyncio.Event()
@@ -178,26 +196,18 @@ class Gateway:
             self.enqueue(messages.telemetry(self.site, self.gw, self.seq.take(), now, chunk,
                                             energy if i == 0 else None))
 
-    def adder(self, interval):
-        for lo, hi, a in self.prices:
-            if lo <= interval < hi:
-                return a
-        return 0
-
     def make_bid(self, interval, now):
-        """The round-0 quote for `interval`, `margin` beyond the reservation."""
+        """The round-0 quote for `interval`, `margin` beyond the reservation (no adder)."""
         if self.last_energy is None:
             return
-        a = self.adder(interval)
-        q = policy.quote(policy.forecast_surplus_wh(self.last_energy, self.behind), self.pol, a)
+        q = policy.quote(policy.forecast_surplus_wh(self.last_energy, self.behind), self.pol)
         if q is None:
             return
         side, qty, price = q
         prev = self.bids.get(interval)
         if prev is not None and prev[:3] == (side, qty, price):
             return  # several intervals closed at once: the same quote is sent once
-        # (side, qty, price in force, its round, reservation, adder it was quoted with)
-        self.bids[interval] = (side, qty, price, 0, policy.reservation(side, self.pol, a), a)
+        self.bids[interval] = (side, qty, price, 0, policy.reservation(side, self.pol))
         for k in [k for k in self.bids if k < interval - 2 * self.cfg["interval_s"]]:
             del self.bids[k]
         self.send_bid(interval, now, side, qty, price, 0)
@@ -214,23 +224,26 @@ class Gateway:
         reservation or at the price): the edge ends the rounds when nobody
         revises. Only results at or after the round of the quote in force
         count, so a duplicate of an older result never moves the quote twice.
+        The published price is in the edge's adjusted terms: it is read with
+        the adder the edge clears this interval with (policy.adder_for).
         """
         iv, rnd = msg["interval"], msg["round"]
         bid = self.bids.get(iv)
         if bid is None or msg["final"] or rnd < bid[3]:
             return
-        side, qty, price, _, reserve, a = bid
+        side, qty, price, _, reserve = bid
         mine = [f for f in msg["fills"] if f["gw"] == self.gw]
         if not mine or mine[0]["side"] != side:
             # the edge holds no quote of ours on this side: a revision would be refused
             self.count("revise_not_in_book")
             log("revise_not_in_book", interval=iv, round=rnd)
             return
+        a = policy.adder_for(self.prices, iv)
         new = policy.revise(side, price, reserve, mine[0]["status"],
                             policy.quoted_price(side, msg.get("price"), a), self.pol["tick"])
         if new == price:
             return
-        self.bids[iv] = (side, qty, new, rnd + 1, reserve, a)
+        self.bids[iv] = (side, qty, new, rnd + 1, reserve)
         self.count("revisions")
         self.send_bid(iv, self.clock.now_ms(), side, qty, new, rnd + 1)
 
@@ -357,15 +370,25 @@ class Gateway:
             log("rx_bad", topic=topic, msg=str(e))
 
     def _price(self, msg):
-        lo, hi = msg["valid_from"], msg["valid_to"]
-        adders = msg.get("adders", {})
-        a = adders.get(self.gw, 0)
-        if not (isinstance(lo, int) and isinstance(hi, int) and isinstance(a, int)) or a < 0:
-            raise ValueError("price signal fields valid_from/valid_to/adders must be integers")
-        self.prices = [p for p in self.prices if p[1] > lo and p[0] != lo][-7:]
-        self.prices.append((lo, hi, a))
+        """Keep a price signal for its adder: revisions read published prices with it.
+
+        Signals that ended before the open interval are dropped; beyond
+        KEEP_PRICES the oldest by ts goes, the one least likely to count
+        (policy.adder_for takes the newest).
+        """
+        a = check_price(msg, self.gw)
+        lo, hi, ts = msg["valid_from"], msg["valid_to"], msg["ts"]
+        keep = [p for p in self.prices if p[1] > self.account.start]
+        keep.append((lo, hi, ts, a))
+        while len(keep) > KEEP_PRICES:
+            oldest = 0
+            for i in range(1, len(keep)):
+                if keep[i][2] < keep[oldest][2]:
+                    oldest = i
+            keep.pop(oldest)
+        self.prices = keep
         self.count("rx_price")
-        log("price", valid_from=lo, valid_to=hi, adder=a)
+        log("price", valid_from=lo, valid_to=hi, ts=ts, adder=a)
 
     def _result(self, msg):
         check_result(msg)

@@ -2,12 +2,16 @@
 
 Per interval the gateway is a buyer or a seller, never both. Quantity: the
 persistence forecast, i.e. the last closed interval's net energy without
-the battery. Reservation price: the seller's floor `sell_min` plus this
-gateway's carbon adder, or the buyer's ceiling `buy_max` minus it
-(PriceSignal.adders). The opening quote lies `margin` beyond it (a seller
-asks more, a buyer bids less); after each non-final round `revise` moves it
-one `tick` toward the published price, as edge.market.rounds.TowardPrice
-does, so the iterative bidding of P5 can search its equilibrium.
+the battery. Reservation price: the seller's floor `sell_min` or the buyer's
+ceiling `buy_max`, in the gateway's own (raw) terms. Carbon adders (P1) are
+not in any quote: the edge applies them to every quote at clearing time
+(edge.market.book.apply_adders), the one place a gateway cannot skip, so
+adding them here too would count a seller's adder twice. The opening quote
+lies `margin` beyond the reservation (a seller asks more, a buyer bids less);
+after each non-final round `revise` moves it one `tick` toward the published
+price, converted back into raw terms with this gateway's adder
+(`quoted_price`), as edge.market.rounds.TowardPrice does on the edge's
+adjusted book, so the iterative bidding of P5 can search its equilibrium.
 Dispatch, every poll cycle:
 a seller's surplus beyond what it sold charges the battery up to the upper
 SOC limit, the rest is exported; a buyer's deficit beyond what it bought
@@ -31,31 +35,47 @@ def forecast_surplus_wh(energy, battery_behind_meter=False):
     return s
 
 
-def reservation(side, pol, adder):
-    """The worst price this gateway accepts: its quotes never go past it."""
-    if side == "sell":
-        return min(pol["sell_min"] + adder, MAX_PRICE)
-    return max(pol["buy_max"] - adder, 0)
+def reservation(side, pol):
+    """The worst price this gateway accepts, in raw terms: its quotes never go past it."""
+    return pol["sell_min"] if side == "sell" else pol["buy_max"]
 
 
-def quote(surplus_wh, pol, adder):
-    """Opening (side, qty_wh, price), `margin` beyond the reservation; None = nothing to bid."""
+def quote(surplus_wh, pol):
+    """Opening (side, qty_wh, price), `margin` beyond the reservation; None = nothing to bid.
+
+    Raw terms: no carbon adder (the edge adds it, see the module docstring).
+    """
     margin = pol.get("margin", 0)
     if surplus_wh >= pol["min_qty_wh"]:
         return ("sell", min(surplus_wh, MAX_QTY),
-                min(reservation("sell", pol, adder) + margin, MAX_PRICE))
+                min(reservation("sell", pol) + margin, MAX_PRICE))
     if -surplus_wh >= pol["min_qty_wh"]:
-        return "buy", min(-surplus_wh, MAX_QTY), max(reservation("buy", pol, adder) - margin, 0)
+        return "buy", min(-surplus_wh, MAX_QTY), max(reservation("buy", pol) - margin, 0)
     return None
 
 
+def adder_for(signals, interval):
+    """This gateway's adder for `interval`: 0 without a price signal valid for it.
+
+    `signals` are (valid_from, valid_to, ts, adder) in arrival order. Of the
+    signals valid for the interval the newest by `ts` counts, of equal `ts`
+    the later arrived: the edge's choice (edge.runtime.inbox price_for), so
+    both read a published price with the adder the edge cleared it with.
+    """
+    best = None
+    for s in signals:
+        if s[0] <= interval < s[1] and (best is None or s[2] >= best[2]):
+            best = s
+    return 0 if best is None else best[3]
+
+
 def quoted_price(side, price, adder):
-    """A published clearing price in this gateway's quote terms.
+    """A published clearing price in this gateway's raw quote terms.
 
     The edge clears a seller's offer + its adder and a buyer's bid - its adder
-    (edge.market.book.apply_adders), so the quote that meets the price p is
-    p - adder (seller) or p + adder (buyer). None (a round without a price)
-    stays None.
+    (edge.market.book.apply_adders) and publishes the price in those adjusted
+    terms, so the raw quote that meets the price p is p - adder (seller) or
+    p + adder (buyer). None (a round without a price) stays None.
     """
     if price is None:
         return None

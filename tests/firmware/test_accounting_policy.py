@@ -55,8 +55,8 @@ def test_p5_quotes_and_battery_dispatch():
         " 'min_qty_wh': 10}\n"
         "e = {'imp_wh': 100, 'exp_wh': 400, 'chg_wh': 50, 'dis_wh': 0}\n"
         "out = [policy.forecast_surplus_wh(e), policy.forecast_surplus_wh(e, True),"
-        " policy.quote(300, pol, 7000), policy.quote(-300, pol, 7000), policy.quote(5, pol, 0),"
-        " policy.quote(-300, pol, 400000),"
+        " policy.quote(300, pol), policy.quote(-300, pol), policy.quote(5, pol),"
+        " policy.quote(-300, dict(pol, margin=400000)),"
         " policy.traded_wh({'fills': [{'gw': 'g', 'side': 'sell', 'qty_wh': 40,"
         " 'status': 'partial'}, {'gw': 'x', 'side': 'buy', 'qty_wh': 9,"
         " 'status': 'filled'}]}, 'g'),"
@@ -69,10 +69,11 @@ def test_p5_quotes_and_battery_dispatch():
         "print(json.dumps(out))"
     )
     assert got[0] == 300 and got[1] == 350
-    assert got[2] == ["sell", 300, 57000]  # offer + carbon adder
-    assert got[3] == ["buy", 300, 293000]  # bid - carbon adder
+    # raw terms: the edge, not the gateway, applies carbon adders (tests/firmware/test_revision.py)
+    assert got[2] == ["sell", 300, 50000]
+    assert got[3] == ["buy", 300, 300000]
     assert got[4] is None  # below the minimum quantity: no order
-    assert got[5] == ["buy", 300, 0]  # never a negative price
+    assert got[5] == ["buy", 300, 0]  # a margin beyond buy_max: never a negative price
     assert got[6] == 40
     assert got[7] == 2000  # 3 kW surplus, 1 kW sold: 2 kW into the battery
     assert got[8] == 0  # battery full: the rest is exported

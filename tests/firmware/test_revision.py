@@ -1,12 +1,20 @@
 """The gateway's P5 quote revision on the MicroPython unix port.
 
-The strategy must be edge.market.rounds.TowardPrice, so the firmware's own
-functions (policy.quote / reservation / quoted_price / revise) run in a real
-MicroPython process driven round by round from CPython: CPython clears each
-round with the reference clearing, MicroPython decides every gateway's next
-quote, and the whole run (quotes and clearings per round, convergence) must
-equal ``run_rounds`` with ``TowardPrice`` on the same book. The running
-gateway is then checked against hand-made results over a real broker.
+Carbon adders are applied in one place, the edge (edge.market.book.apply_adders
+at clearing time): the firmware quotes in its own raw terms (reservation =
+sell_min or buy_max, opening = reservation +/- margin, no adder) and reads a
+published price, which is in the edge's adjusted terms, back into raw terms
+with its adder (policy.quoted_price). The strategy must be
+edge.market.rounds.TowardPrice, so the firmware's own functions
+(policy.quote / reservation / quoted_price / revise) run in a real
+MicroPython process driven round by round from CPython: the edge's part is
+played by CPython (apply_adders, then the reference clearing), MicroPython
+decides every gateway's next raw quote, and the whole run (adjusted books and
+clearings per round, convergence) must equal ``run_rounds`` with
+``TowardPrice`` on the edge's adjusted book with reservations shifted by the
+adders alike; converted back, that reference gives the firmware's raw quotes.
+The running gateway is then checked against hand-made price signals and
+results over a real broker.
 """
 
 from __future__ import annotations
@@ -35,9 +43,11 @@ while True:
     req = json.loads(line)
     if req['op'] == 'open':
         out = []
-        for surplus, pol, adder in req['gws']:
-            q = policy.quote(surplus, pol, adder)
-            out.append([q[0], q[1], q[2], policy.reservation(q[0], pol, adder)])
+        for surplus, pol in req['gws']:
+            q = policy.quote(surplus, pol)
+            out.append([q[0], q[1], q[2], policy.reservation(q[0], pol)])
+    elif req['op'] == 'adder_for':
+        out = [policy.adder_for(signals, interval) for signals, interval in req['gws']]
     else:
         out = [policy.revise(side, price, res, status, policy.quoted_price(side, last, a), tick)
                for side, price, res, status, last, a, tick in req['gws']]
@@ -93,39 +103,50 @@ class Gw:
 
 
 def reference_opening(g: Gw) -> tuple[str, int, int, int]:
-    """(side, qty, opening price, reservation) in quote terms, from the brief's rule."""
+    """(side, qty, opening price, reservation) in the gateway's raw terms: no adder."""
     if g.surplus_wh > 0:
-        res = g.sell_min + g.adder
-        return "sell", g.surplus_wh, min(res + g.margin, MAX_PRICE), res
-    res = max(g.buy_max - g.adder, 0)
-    return "buy", -g.surplus_wh, max(res - g.margin, 0), res
+        return "sell", g.surplus_wh, min(g.sell_min + g.margin, MAX_PRICE), g.sell_min
+    return "buy", -g.surplus_wh, max(g.buy_max - g.margin, 0), g.buy_max
+
+
+def to_raw(orders, adders: dict[str, int]) -> tuple[Order, ...]:
+    """The edge's adjusted quotes back in the gateways' raw terms (no bid is clamped at 0 here)."""
+    return tuple(replace(o, price=o.price - adders[o.id] if o.side == "sell"
+                         else o.price + adders[o.id]) for o in orders)
 
 
 def firmware_rounds(mp: Policy, gws: list[Gw], tick: int, max_rounds: int):
-    """P5 rounds with every revision decided by the firmware; clearing as the edge does it."""
-    opened = mp.ask("open", [[g.surplus_wh, g.pol, g.adder] for g in gws])
+    """P5 rounds with every revision decided by the firmware; the edge applies the adders.
+
+    Returns ([(adjusted book, clearing) per round], converged, [raw quotes per round]).
+    """
+    opened = mp.ask("open", [[g.surplus_wh, g.pol] for g in gws])
     assert [tuple(o) for o in opened] == [reference_opening(g) for g in gws]
     adders = {g.id: g.adder for g in gws}
-    quotes = [Order(g.id, o[0], o[1], o[2], n)
-              for n, (g, o) in enumerate(zip(gws, opened, strict=True), 1)]
+    quotes = tuple(Order(g.id, o[0], o[1], o[2], n)
+                   for n, (g, o) in enumerate(zip(gws, opened, strict=True), 1))
     reserve = {g.id: o[3] for g, o in zip(gws, opened, strict=True)}
-    rounds = []
+    rounds, raw = [], []
     for _ in range(max_rounds):
-        cleared = apply_adders(quotes, adders)  # what the edge clears
+        cleared = apply_adders(quotes, adders)  # what the edge clears, and publishes a price of
         c = clear_uniform(cleared)
         rounds.append((cleared, c))
+        raw.append(quotes)
         new = mp.ask("revise", [
             [q.side, q.price, reserve[q.id], f.status, c.price, adders[q.id], tick]
             for q, f in zip(quotes, c.fills, strict=True)])
-        revised = [replace(q, price=p) for q, p in zip(quotes, new, strict=True)]
+        revised = tuple(replace(q, price=p) for q, p in zip(quotes, new, strict=True))
         if revised == quotes:
-            return rounds, True
+            return rounds, True, raw
         quotes = revised
-    return rounds, False
+    return rounds, False, raw
 
 
 def reference_rounds(gws: list[Gw], tick: int, max_rounds: int):
-    """run_rounds + TowardPrice on the edge's book, reservations shifted by adders alike."""
+    """run_rounds + TowardPrice on the edge's book, reservations shifted by adders alike.
+
+    Same shape as firmware_rounds: the raw quotes are the adjusted ones converted back.
+    """
     adders = {g.id: g.adder for g in gws}
     opening = [reference_opening(g) for g in gws]
     book = apply_adders([Order(g.id, o[0], o[1], o[2], n)
@@ -134,15 +155,51 @@ def reference_rounds(gws: list[Gw], tick: int, max_rounds: int):
               for n, (g, o) in enumerate(zip(gws, opening, strict=True), 1)]
     reserve = {o.id: o.price for o in apply_adders(limits, adders)}
     r = run_rounds(book, TowardPrice(reserve, tick), max_rounds)
-    return [(x.orders, x.clearing) for x in r.rounds], r.converged
+    return ([(x.orders, x.clearing) for x in r.rounds], r.converged,
+            [to_raw(x.orders, adders) for x in r.rounds])
+
+
+def test_a_sellers_adder_is_counted_once_by_the_edge(mp_policy):
+    """The firmware opens at sell_min + margin; the edge's cleared book holds that + the adder."""
+    s, m, a = 70000, 15000, 9000
+    seller = Gw("roof-1", 1000, s, 0, m, a)
+    buyer = Gw("flat-2", -1000, 0, 200000, 10000, 4000)
+    opened = mp_policy.ask("open", [[g.surplus_wh, g.pol] for g in (seller, buyer)])
+    assert opened == [["sell", 1000, s + m, s], ["buy", 1000, 190000, 200000]]
+    quotes = [Order(g.id, o[0], o[1], o[2], n)
+              for n, (g, o) in enumerate(zip((seller, buyer), opened, strict=True), 1)]
+    cleared = apply_adders(quotes, {seller.id: a, buyer.id: buyer.adder})
+    assert [o.price for o in cleared] == [s + m + a, 190000 - 4000]
+    c = clear_uniform(cleared)
+    assert (c.price, c.volume_wh) == (s + m + a, 1000)
+    # read back in raw terms, that price is exactly the seller's own quote: nothing to revise
+    assert mp_policy.ask("revise", [["sell", s + m, s, "unfilled", c.price, a, 1000]]) == [s + m]
+    # a published s + m + a + 5000 is a raw s + m + 5000: an excluded quote stops there
+    assert mp_policy.ask("revise", [["sell", s + m + 7000, s, "excluded", s + m + a + 5000, a,
+                                     5000]]) == [s + m + 5000]
+
+
+def test_newest_price_signal_gives_the_adder(mp_policy):
+    """(valid_from, valid_to, ts, adder) in arrival order: newest by ts, as the edge's price_for."""
+    signals = [[0, 600, 1000, 9000],  # oldest, arrived first
+               [0, 600, 3000, 4000],  # newest valid for [0, 600)
+               [300, 900, 2000, 6000],  # arrived last, older than the one before
+               [600, 900, 5000, 1]]
+    got = mp_policy.ask("adder_for", [
+        [signals, 0], [signals, 300], [signals, 599], [signals, 600], [signals, 900],
+        [signals, -1], [[], 0],
+        # equal ts: the later arrived counts (the edge orders by ts, then by arrival id)
+        [[[0, 600, 7, 11], [0, 600, 7, 22]], 60],
+    ])
+    assert got == [4000, 4000, 4000, 1, 0, 0, 0, 22]
 
 
 def test_worked_example_of_docs_market_converges_in_four_rounds(mp_policy):
     # docs/market.md "Rounds": roof-1 has no room to move (reservation = its offer)
     gws = [Gw("roof-1", 1000, 100000, 0, 0, 0), Gw("roof-2", 1000, 115000, 0, 25000, 0),
            Gw("flat-3", -1500, 0, 125000, 15000, 0)]
-    got, converged = firmware_rounds(mp_policy, gws, 5000, 10)
-    assert (got, converged) == reference_rounds(gws, 5000, 10)
+    got, converged, raw = firmware_rounds(mp_policy, gws, 5000, 10)
+    assert (got, converged, raw) == reference_rounds(gws, 5000, 10)
     assert converged
     # round 1 would price at roof-2's 140,000, which excludes flat-3: no trade, no price
     assert [(c.price, c.volume_wh) for _, c in got] == [
@@ -178,7 +235,16 @@ def test_revisions_equal_toward_price_on_random_markets(mp_policy):
         got = firmware_rounds(mp_policy, gws, tick, max_rounds)
         ref = reference_rounds(gws, tick, max_rounds)
         assert got == ref, (gws, tick, max_rounds)
-        rounds, converged = got
+        rounds, converged, _ = got
+        # each adder is counted once: the edge's book stays within [reservation, opening] + adder
+        by_id = {g.id: g for g in gws}
+        for orders, _ in rounds:
+            for o in orders:
+                g = by_id[o.id]
+                if o.side == "sell":
+                    assert g.sell_min + g.adder <= o.price <= g.sell_min + g.margin + g.adder
+                else:
+                    assert g.buy_max - g.margin - g.adder <= o.price <= g.buy_max - g.adder
         seen["multi_round"] += len(rounds) >= 3
         seen["stopped_by_limit"] += not converged
         seen["round_without_price"] += any(c.price is None for _, c in rounds[:-1])
@@ -237,7 +303,14 @@ def test_margin_and_tick_config_checked():
 
 def test_gateway_revises_toward_the_published_price(device_servers, broker, firmware_factory,
                                                     collector_factory):
-    """A running gateway against hand-made results: which ones move its quote, which do not."""
+    """A running gateway against hand-made price signals and results.
+
+    Its quote carries no adder; a published price is read back with the adder
+    of the newest signal by ts (4,000 here); which results move the quote and
+    which do not.
+    """
+    import time
+
     from tests.firmware.conftest import device_entries
 
     ds = device_servers(meters=1, batteries=0, accel=10.0, start="2024-06-21T11:00:00")
@@ -245,9 +318,42 @@ def test_gateway_revises_toward_the_published_price(device_servers, broker, firm
     fw = firmware_factory(gateway_config(
         broker, device_entries(ds, 1, 0), clock={"accel": 10}, interval_s=40,
         policy={"sell_min": 60000, "margin": 20000, "tick": 7000}))
-    first = col.wait(lambda c: c.messages("bid"), 40, "a first bid")[0]
-    iv, qty = first["interval"], first["qty_wh"]
-    # meter 1 carries 5 kWp of PV: at 11:00 it sells, opening at sell_min + margin
+    adder = 4000
+
+    def signal(ts, adders, retain=False, valid=(0, 2**40), **bad) -> None:
+        msg = {"v": 1, "type": "price", "site": "s1", "valid_from": valid[0],
+               "valid_to": valid[1], "ts": ts, "p_low": 20, "p_high": 40,
+               "intensity_g_kwh": 300, "adders": adders, **bad}
+        col.c.publish("site/s1/price", json.dumps(msg), qos=1, retain=retain)
+
+    # retained, so it arrives whenever the gateway subscribes; the others follow it in order
+    signal(1000, {"gw-01": 9000}, retain=True)  # oldest, arrived first
+    fw.wait_for("price", timeout=30)
+    signal(3000, {"gw-01": adder, "gw-07": 1})  # the newest valid: the edge clears with it
+    signal(2000, {"gw-01": 6000})  # arrived last, older than the one before
+    signal(5000, {"gw-01": 1}, valid=(2**40, 2**41))  # newer, but valid later
+    signal(9000, {"gw-01": -5})  # bad ones are counted and change nothing
+    signal(9000, {"gw-01": 1}, valid=(600, 600))
+    fw.wait_for("rx_bad", count=2, timeout=10)
+    assert len(fw.wait_for("price", count=4, timeout=10)) == 4
+    assert [e["msg"] for e in fw.events("rx_bad")] == [
+        "price signal adders[gw-01] must be an integer in 0..2147483647",
+        "price signal valid_to must be after valid_from"]
+
+    def first_bid_after_signals() -> list[dict]:
+        lines = list(fw.lines)
+        last = max(i for i, x in enumerate(lines) if x.get("ev") in ("price", "rx_bad"))
+        return [x for x in lines[last:] if x.get("ev") == "bid" and x.get("round") == 0]
+
+    end = time.monotonic() + 40
+    while not first_bid_after_signals():
+        assert time.monotonic() < end, f"no bid after the price signals:\n{fw.tail()}"
+        time.sleep(0.05)
+    iv = first_bid_after_signals()[0]["interval"]
+    first = col.wait(lambda c: [b for b in c.messages("bid") if b["interval"] == iv], 10,
+                     "the first bid on the broker")[0]
+    qty = first["qty_wh"]
+    # meter 1 carries 5 kWp of PV: at 11:00 it sells, opening at sell_min + margin, no adder
     assert (first["side"], first["price"], first["round"]) == ("sell", 80000, 0)
 
     def publish(rnd: int, price: int | None, status: str | None, final: bool = False) -> None:
@@ -259,7 +365,7 @@ def test_gateway_revises_toward_the_published_price(device_servers, broker, firm
                "final": final, "ts": 0, "volume_wh": 0, "regime": "buyers_market",
                "fills": fills}
         if price is not None:
-            msg["price"] = price
+            msg["price"] = price + adder  # published in the edge's adjusted terms
         col.c.publish(f"site/s1/market/{iv}/result", json.dumps(msg), qos=1)
 
     def fence(n: int) -> None:
@@ -275,22 +381,51 @@ def test_gateway_revises_toward_the_published_price(device_servers, broker, firm
     def wait_bid(rnd: int) -> None:
         col.wait(lambda c: any(r == rnd for r, _ in revisions()), 10, f"the round-{rnd} bid")
 
-    publish(0, 70000, "unfilled")  # one tick down: 73,000 (the price 70,000 is further)
+    # prices below are raw (what the gateway should read): publish() adds the adder
+    publish(0, 75000, "unfilled")  # a tick (7,000) would pass the price: stop at 75,000
     wait_bid(1)
-    publish(0, 70000, "unfilled")  # a duplicate of round 0 moves nothing twice
-    publish(1, None, "unfilled")  # no price: toward the reservation, 66,000
+    publish(0, 75000, "unfilled")  # a duplicate of round 0 moves nothing twice
+    publish(1, None, "unfilled")  # no price: toward the reservation, 68,000
     wait_bid(2)
     publish(2, 65000, "filled")  # filled: silent
-    fence(1)  # a price that is not an integer is counted, never acted on
-    publish(3, 50000, "partial")  # the price is below the reservation: stop there, 60,000
+    fence(3)  # a price that is not an integer is counted, never acted on
+    publish(3, 50000, "partial")  # one tick down: 61,000
     wait_bid(4)
-    publish(4, 40000, "unfilled")  # at the reservation: silent
-    publish(5, 40000, None)  # the edge has no quote of ours: a revision would be refused
-    publish(5, 40000, "unfilled", final=True)  # final: nothing to revise
-    fence(2)
-    assert revisions() == [(0, 80000), (1, 73000), (2, 66000), (4, 60000)]
+    publish(4, 40000, "unfilled")  # the price is below the reservation: stop there, 60,000
+    wait_bid(5)
+    publish(5, 40000, "unfilled")  # at the reservation: silent
+    publish(6, 40000, None)  # the edge has no quote of ours: a revision would be refused
+    publish(6, 40000, "unfilled", final=True)  # final: nothing to revise
+    fence(4)
+    assert revisions() == [(0, 80000), (1, 75000), (2, 68000), (4, 61000), (5, 60000)]
     bids = [b for b in col.messages("bid") if b["interval"] == iv]
     assert all(b["side"] == "sell" and b["qty_wh"] == qty for b in bids)
     assert len(fw.events("revise_not_in_book")) == 1
-    assert "result price must be an integer" in fw.events("rx_bad")[0]["msg"]
+    assert "result price must be an integer" in fw.events("rx_bad")[2]["msg"]
     assert fw.alive
+
+
+def test_price_signal_checks_name_the_bad_field():
+    ok = {"valid_from": 0, "valid_to": 600, "ts": 5, "adders": {"gw-01": 7000}}
+    cases = [ok, {**ok, "adders": {"gw-02": 1}}, {k: v for k, v in ok.items() if k != "adders"},
+             {k: v for k, v in ok.items() if k != "ts"}, {**ok, "ts": "5"},
+             {**ok, "valid_from": 0.5}, {**ok, "valid_to": True}, {**ok, "valid_to": 0},
+             {**ok, "adders": [7000]}, {**ok, "adders": {"gw-01": True}},
+             {**ok, "adders": {"gw-01": 2**31}}, {**ok, "adders": {"gw-01": -1}}]
+    out = run_mp(
+        "import json\nfrom gateway.app import check_price\nout = []\n"
+        f"for msg in json.loads({json.dumps(json.dumps(cases))}):\n"
+        "    try:\n"
+        "        out.append(check_price(msg, 'gw-01'))\n"
+        "    except ValueError as e:\n"
+        "        out.append(str(e))\n"
+        "print(json.dumps(out))"
+    ).stdout.strip().splitlines()[-1]
+    bad_adder = "price signal adders[gw-01] must be an integer in 0..2147483647"
+    assert json.loads(out) == [
+        7000, 0, 0,  # a signal without this gateway's adder: 0, as the edge clears it
+        "price signal ts must be an integer", "price signal ts must be an integer",
+        "price signal valid_from must be an integer", "price signal valid_to must be an integer",
+        "price signal valid_to must be after valid_from", "price signal adders must be an object",
+        bad_adder, bad_adder, bad_adder,
+    ]
