@@ -1,11 +1,19 @@
-"""Builders for gateway messages used by the edge tests (real tags, real canonical bytes)."""
+"""Shared pieces of the edge tests: message builders (real tags, real canonical bytes),
+a firmware substation on the tests' market clock, and the order books as the inbox records them."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, replace
 from typing import Any
 
+from edge.market.clearing import Order
 from edge.protocol.auth import add_tag
 from edge.protocol.canonical import canonical
+from edge.runtime.intervals import Clock
+from tests.kit.firmware import TEST_KEY_HEX, gateway_config
 
 SITE = "s1"
 
@@ -35,3 +43,79 @@ def status(gw: str, seq: int, ts: int, key: bytes, state: str = "online",
 
 def topic(gw: str, kind: str, site: str = SITE) -> str:
     return f"site/{site}/gw/{gw}/{kind}"
+
+
+# --- a substation of firmware gateways on the tests' market clock ---------------------------
+ACCEL = 60.0
+INTERVAL = 300  # 5 min of market time = 5 s of wall time
+
+
+@dataclass
+class Substation:
+    broker: Any
+    edge: Any
+    clock: Clock
+    gateways: list[Any]
+
+
+def substation(broker_factory, device_servers, firmware_factory, edge_factory, gws: list[str],
+               max_rounds: int, policy: dict[str, dict] | None = None,
+               tick: int | None = None) -> Substation:
+    """TLS broker with an ACL, one simulated meter per gateway, the edge (sim PL), the firmware.
+
+    The market clock runs x60 and starts 200 s before an interval boundary; gate 60 s, a round
+    every 10 s. Meters 1 and 3 carry PV at 09:00 (sellers), meter 2 does not (a buyer).
+    """
+    broker = broker_factory(tls=True, acl=True, gateways=gws)
+    devices = device_servers(meters=len(gws), batteries=0, accel=ACCEL,
+                             start="2024-06-21T09:00:00")
+    host, port = devices.tcp()
+    wall = int(time.time() * 1000)
+    origin = (wall // (INTERVAL * 1000) + 1) * INTERVAL * 1000 - 200_000
+    clock = Clock(ACCEL, wall, origin)
+    edge = edge_factory(
+        broker, dict.fromkeys(gws, TEST_KEY_HEX),
+        clock={"accel": ACCEL, "origin_wall_ms": wall, "origin_sim_ms": origin},
+        admission={"past_s": 3600, "future_s": 600},
+        market={"interval_s": INTERVAL, "gate_s": 60, "round_s": 10, "max_rounds": max_rounds},
+        pl={"backend": "sim"})
+    fws = []
+    for i, gw in enumerate(gws, start=1):
+        dev = [{"name": f"m{i}", "kind": "meter", "unit": i, "host": host, "port": port,
+                "max_w": 40000}]
+        extra: dict[str, Any] = {}
+        if policy is not None:
+            extra = {"edge_signer": edge.edge_id, "policy": {**policy[gw], "tick": tick}}
+        cfg = gateway_config(broker, dev, gw=gw, interval_s=INTERVAL, poll_ms=100,
+                             telemetry_every=5,
+                             clock={"accel": int(ACCEL), "start_ms": clock.now_ms()}, **extra)
+        fws.append(firmware_factory(cfg))
+    return Substation(broker, edge, clock, fws)
+
+
+def quotes_by_round(db: sqlite3.Connection, interval: int, last: int) -> list[tuple[Order, ...]]:
+    """Rounds 0..last of an interval as the edge's inbox records them.
+
+    Round 0 folds the first quotes in acceptance order (a later one replaces an earlier one
+    and takes a new number); round k is round k-1 with the round-k revisions (new price and
+    quantity, same number).
+    """
+    base: dict[str, Order] = {}
+    revisions: dict[int, dict[str, dict]] = {}
+    n = 0
+    for (raw,) in db.execute("SELECT raw FROM inbox WHERE type='bid' AND interval=? ORDER BY id",
+                             (interval,)):
+        b = json.loads(raw)
+        if b.get("round", 0) == 0:
+            n += 1
+            base.pop(b["gw"], None)
+            base[b["gw"]] = Order(b["gw"], b["side"], b["qty_wh"], b["price"], n)
+        else:
+            revisions.setdefault(b["round"], {})[b["gw"]] = b
+    out = [tuple(base.values())]
+    for k in range(1, last + 1):
+        rev = revisions.get(k, {})
+        out.append(tuple(replace(o, qty_wh=rev[o.id]["qty_wh"], price=rev[o.id]["price"])
+                         if o.id in rev else o for o in out[-1]))
+    assert not [k for k in revisions if k > last], f"revisions after the final round {last}"
+    return out

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
-from dataclasses import replace
 
 import pytest
 
@@ -27,11 +25,8 @@ from edge.chain.verify import verify_store
 from edge.market.clearing import Order, clear_uniform
 from edge.market.rounds import TowardPrice
 from edge.protocol.auth import check_signature
-from edge.runtime.intervals import Clock
-from tests.kit.firmware import TEST_KEY_HEX, gateway_config
+from tests.edge.helpers import quotes_by_round, substation
 
-ACCEL = 60.0
-INTERVAL = 300  # 5 s of wall time
 MAX_ROUNDS = 5
 TICK = 10000
 # meters 1 and 3 carry PV (sellers at 09:00), meter 2 does not (buyer)
@@ -42,31 +37,6 @@ POLICY = {
 }
 RESERVATION = {"gw-01": ("sell", 60000), "gw-02": ("buy", 100000), "gw-03": ("sell", 50000)}
 GWS = list(POLICY)
-
-
-def quotes_by_round(db: sqlite3.Connection, interval: int, last: int) -> list[tuple[Order, ...]]:
-    """Rounds 0..last of an interval as the edge's records say: round 0 folds the first quotes
-    in acceptance order (a later one replaces an earlier one and takes a new number); round k
-    is round k-1 with the round-k revisions (new price and quantity, same number)."""
-    base: dict[str, Order] = {}
-    revisions: dict[int, dict[str, dict]] = {}
-    n = 0
-    for (raw,) in db.execute("SELECT raw FROM inbox WHERE type='bid' AND interval=? ORDER BY id",
-                             (interval,)):
-        b = json.loads(raw)
-        if b.get("round", 0) == 0:
-            n += 1
-            base.pop(b["gw"], None)
-            base[b["gw"]] = Order(b["gw"], b["side"], b["qty_wh"], b["price"], n)
-        else:
-            revisions.setdefault(b["round"], {})[b["gw"]] = b
-    out = [tuple(base.values())]
-    for k in range(1, last + 1):
-        rev = revisions.get(k, {})
-        out.append(tuple(replace(o, qty_wh=rev[o.id]["qty_wh"], price=rev[o.id]["price"])
-                         if o.id in rev else o for o in out[-1]))
-    assert not [k for k in revisions if k > last], f"revisions after the final round {last}"
-    return out
 
 
 def same_clearing(result: dict, orders: tuple[Order, ...]) -> None:
@@ -80,27 +50,9 @@ def same_clearing(result: dict, orders: tuple[Order, ...]) -> None:
 @pytest.mark.timeout(120)
 def test_firmware_gateways_revise_until_no_quote_changes(broker_factory, device_servers,
                                                          firmware_factory, edge_factory):
-    broker = broker_factory(tls=True, acl=True, gateways=GWS)
-    devices = device_servers(meters=3, batteries=0, accel=ACCEL, start="2024-06-21T09:00:00")
-    host, port = devices.tcp()
-    wall = int(time.time() * 1000)
-    origin = (wall // (INTERVAL * 1000) + 1) * INTERVAL * 1000 - 200_000
-    clock = Clock(ACCEL, wall, origin)
-    edge = edge_factory(
-        broker, dict.fromkeys(GWS, TEST_KEY_HEX),
-        clock={"accel": ACCEL, "origin_wall_ms": wall, "origin_sim_ms": origin},
-        admission={"past_s": 3600, "future_s": 600},
-        market={"interval_s": INTERVAL, "gate_s": 60, "round_s": 10, "max_rounds": MAX_ROUNDS},
-        pl={"backend": "sim"})
-    fws = []
-    for i, gw in enumerate(GWS, start=1):
-        dev = [{"name": f"m{i}", "kind": "meter", "unit": i, "host": host, "port": port,
-                "max_w": 40000}]
-        cfg = gateway_config(broker, dev, gw=gw, interval_s=INTERVAL, poll_ms=100,
-                             telemetry_every=5, edge_signer=edge.edge_id,
-                             policy={**POLICY[gw], "tick": TICK},
-                             clock={"accel": int(ACCEL), "start_ms": clock.now_ms()})
-        fws.append(firmware_factory(cfg))
+    sub = substation(broker_factory, device_servers, firmware_factory, edge_factory, GWS,
+                     MAX_ROUNDS, policy=POLICY, tick=TICK)
+    edge, fws = sub.edge, sub.gateways
 
     def settled_after_revisions(s: dict) -> bool:
         return sum(1 for r in s["results"] if r["final"] and r["round"] > 0) >= 2
