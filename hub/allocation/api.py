@@ -8,6 +8,10 @@ malformed bodies with FastAPI's usual 422; checks that need the whole game
 ``carbon_owen_bad_input_total`` by field (the route class below counts the
 ones FastAPI rejects before our handler runs).
 
+Every request is priced before it runs (hub.allocation.limits): a body over
+``max_body_bytes`` answers 413, a game or a piece of work over a limit answers
+422 naming the field and the limit, so no body can hold a worker for long.
+
 The handlers are plain ``def`` so FastAPI runs the CPU-bound clearing in its
 thread pool and the event loop stays free.
 """
@@ -15,33 +19,45 @@ thread pool and the event loop stays free.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hub.allocation.game import GameError
+from hub.allocation.game import GameError, Memo, TableGame
 from hub.allocation.ladder import ladder, make_tiers
+from hub.allocation.limits import LIMITS, sampled_reads_per_round, table_values_needed
 from hub.allocation.market import MarketGame
-from hub.allocation.report import allocate, ladder_report, owen_report
-from hub.allocation.schema import BAD_INPUT, GameIn, MarketGameIn, bad, game_from
+from hub.allocation.owen import EXACT_LIMIT, OwenResult, exact_cost, owen_exact, owen_sampled
+from hub.allocation.report import ladder_report, owen_report
+from hub.allocation.schema import BAD_INPUT, GameIn, MarketGameIn, TableGameIn, bad, game_from
+from hub.service.limits import read_body_within
 
 
 class _CountingRoute(APIRoute):
-    """Counts request bodies that FastAPI rejects, by the first field named."""
+    """Refuses oversized bodies (413) and counts the bodies FastAPI rejects, by field."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def counted(request: Request) -> Response:
+            size = await read_body_within(request, LIMITS.max_body_bytes)
+            if size is not None:
+                raise _refuse(bad("body", f"body: {size} bytes; at most "
+                                          f"{LIMITS.max_body_bytes} (limit max_body_bytes)"), 413)
             try:
                 return await handler(request)
             except RequestValidationError as exc:
                 errs = exc.errors()
                 loc = [str(p) for p in errs[0]["loc"][1:]] if errs else []
                 BAD_INPUT.labels(field=".".join(loc) or "body").inc()
+                raise
+            except StarletteHTTPException as exc:
+                if exc.status_code == 400:  # a body that is not JSON
+                    BAD_INPUT.labels(field="body").inc()
                 raise
 
         return counted
@@ -50,15 +66,43 @@ class _CountingRoute(APIRoute):
 router = APIRouter(prefix="/allocation", tags=["allocation"], route_class=_CountingRoute)
 
 
+class Refused(BaseModel):
+    """A refusal: "<field>: <what was wrong>" from our checks, or FastAPI's list of errors."""
+
+    detail: str | list[dict[str, Any]]
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Refused, "description": "the body is not JSON"},
+    413: {"model": Refused, "description": "body larger than max_body_bytes (docs/hub.md)"},
+    422: {"model": Refused, "description": "a bad field, or work beyond an API limit: the "
+                                            "detail names the field and the limit"},
+}
+
+_Finite = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
+
+
 class SamplerOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     method: Literal["auto", "exact", "sampled"] = Field(
-        "auto", description="auto: exact when the enumeration is small, else sampled"
+        "auto", description="auto: exact when the enumeration is small (at most "
+        f"{EXACT_LIMIT} coalitions and within the work limit), else sampled. exact is "
+        f"refused above {LIMITS.max_exact_coalitions} coalitions (max_exact_coalitions) "
+        "or above the game's clearing budget",
     )
-    rounds: int = Field(8, ge=2, le=10_000, description="sampler rounds (stratified)")
-    seed: int = Field(0, description="sampler seed; same seed, same answer")
+    rounds: int = Field(
+        8, ge=2, le=LIMITS.max_rounds,
+        description="sampler rounds (stratified); rounds x values per round must fit the "
+        f"game's budget: {LIMITS.max_exact_coalitions} reads for a table, "
+        f"{LIMITS.max_clearings} clearings for a market ({LIMITS.max_lp_clearings} with "
+        "line limits)",
+    )
+    seed: int = Field(0, ge=-(2**63), lt=2**63, description="sampler seed; same seed, same "
+                      "answer")
     target_rel_se: float | None = Field(
-        None, gt=0, description="sample until every SE <= this fraction of |v(N)|"
+        None, gt=0, description="sample until every SE <= this fraction of |v(N)|, "
+        f"stopping at {LIMITS.max_rounds} rounds or the game's budget, whichever is first "
+        "(the answer's rounds and max_se say where it stopped)",
     )
 
 
@@ -99,12 +143,14 @@ class PricesRequest(SamplerOptions):
     """A market game and the ladder: (fraction, $/t) tiers or the SEEDS p_low/p_high."""
 
     game: MarketGameIn
-    p_low: float = Field(20, ge=0, description="$/t between a_min and a_avg")
-    p_high: float = Field(40, ge=0, description="$/t above a_avg")
-    tiers: list[tuple[float, float]] | None = Field(
-        None, description="general tiers [[fraction, $/t], ...]; overrides p_low/p_high"
+    p_low: _Finite = Field(20, description="$/t between a_min and a_avg")
+    p_high: _Finite = Field(40, description="$/t above a_avg")
+    tiers: list[tuple[_Finite, _Finite]] | None = Field(
+        None, max_length=LIMITS.max_tiers,
+        description="general tiers [[fraction, $/t], ...]; overrides p_low/p_high",
     )
-    interval: str = Field("", description="interval label copied into the price signal")
+    interval: str = Field("", max_length=64,
+                          description="interval label copied into the price signal")
 
 
 class EntityPrice(BaseModel):
@@ -130,38 +176,128 @@ class PricesResponse(BaseModel):
     signal: dict[str, Any] = Field(description="price-signal payload for the edges")
 
 
-def _game_error(exc: GameError) -> HTTPException:
-    return HTTPException(status_code=422, detail=str(exc))
+def _refuse(exc: GameError, status: int = 422) -> HTTPException:
+    return HTTPException(status_code=status, detail=str(exc))
+
+
+def _check_size(model: MarketGameIn | TableGameIn) -> None:
+    """Refuse games beyond the size limits before anything is built from them."""
+    if model.kind == "market":
+        n = len(model.generators) + len(model.loads)
+        if n > LIMITS.max_players:
+            raise bad("game", f"game: {n} players (generators + loads); at most "
+                              f"{LIMITS.max_players} (limit max_players)")
+        return
+    sizes = [len(u) for u in model.unions.values()]
+    if sum(sizes) > LIMITS.max_players:
+        raise bad("game.unions", f"game.unions: {sum(sizes)} players; at most "
+                                 f"{LIMITS.max_players} (limit max_players)")
+    need = table_values_needed(sizes)
+    if need > LIMITS.max_table_values:
+        raise bad("game.unions", f"game.unions: these unions need {need} coalition values; "
+                                 f"a table may list at most {LIMITS.max_table_values} "
+                                 "(limit max_table_values)")
+
+
+def _budget(game: MarketGame | TableGame) -> tuple[int, str]:
+    """The most coalition values this game may read in one request, and the limit's name."""
+    if isinstance(game, TableGame):
+        return LIMITS.max_exact_coalitions, "max_exact_coalitions"
+    net = game.market.network
+    if net is not None and net.limited():
+        return LIMITS.max_lp_clearings, "max_lp_clearings"
+    return LIMITS.max_clearings, "max_clearings"
+
+
+def _value(game: MarketGame | TableGame, req: SamplerOptions) -> OwenResult:
+    """The Owen value within the limits: the work is priced before any of it is done.
+
+    This is hub.allocation.report.allocate with a budget: ``auto`` also falls
+    back to sampling when exact would exceed the budget, and the sampler's
+    rounds (asked for, or added to reach ``target_rel_se``) stop at the budget.
+    """
+    st = game.structure
+    budget, name = _budget(game)
+    cost = exact_cost(st)
+    method = req.method
+    if method == "auto":
+        method = "exact" if cost <= min(EXACT_LIMIT, budget) else "sampled"
+    if method == "exact":
+        cap, cap_name = min((LIMITS.max_exact_coalitions, "max_exact_coalitions"),
+                            (budget, name))
+        if cost > cap:
+            raise bad("method", f"method: exact reads {cost} coalition values for this game; "
+                                f"at most {cap} (limit {cap_name}); use sampled or auto")
+        return owen_exact(Memo(game))
+    per_round = sampled_reads_per_round([len(u) for u in st.unions])
+    most = min(LIMITS.max_rounds, budget // per_round)
+    if most < 2:
+        raise bad("game", f"game: one sampler round reads up to {per_round} coalition values, "
+                          f"and {name} = {budget} allows fewer than the 2 rounds needed "
+                          f"(limit {name}); the game is too large for this API")
+    if req.rounds > most:
+        raise bad("rounds", f"rounds: {req.rounds} rounds read up to "
+                            f"{req.rounds * per_round} coalition values; at most {most} "
+                            f"rounds for this game (limit {name} = {budget})")
+    memo = Memo(game)
+    target = None
+    if req.target_rel_se is not None:
+        target = abs(float(memo.value(st.grand))) * req.target_rel_se
+    return owen_sampled(memo, rounds=req.rounds, seed=req.seed, target_se=target,
+                        max_rounds=most)
+
+
+def _run(req: SamplerOptions, model: MarketGameIn | TableGameIn,
+         ) -> tuple[MarketGame | TableGame, OwenResult]:
+    _check_size(model)
+    game = game_from(model)
+    try:
+        return game, _value(game, req)
+    except RuntimeError as exc:  # the network LP failed (solver status), not a server fault
+        raise bad("game.network", f"game.network: the clearing LP failed for a coalition "
+                                  f"({exc})") from None
+
+
+_LIMITS_TEXT = (
+    f"Work is bounded per request (docs/hub.md, \"API limits\"): at most {LIMITS.max_players} "
+    f"players, exact enumeration of at most {LIMITS.max_exact_coalitions} coalitions, and a "
+    "budget of coalition values read that exact's cost or rounds x values per round must fit: "
+    f"{LIMITS.max_exact_coalitions} table look-ups, {LIMITS.max_clearings} market clearings, "
+    f"{LIMITS.max_lp_clearings} when a line has a limit. Beyond: 422 naming field and limit."
+)
 
 
 @router.post("/owen", response_model=OwenResponse, response_model_exclude_none=True,
-             summary="Owen values of a game (market or table form)")
+             responses=_ERRORS, summary="Owen values of a game (market or table form)",
+             description="Allocate v(N) to the players by the Owen value, unions being the "
+                         "regions. " + _LIMITS_TEXT)
 def post_owen(req: OwenRequest) -> dict[str, Any]:
-    """Allocate v(N) to the players by the Owen value, unions being the regions."""
     try:
-        game = game_from(req.game)
-        res = allocate(game, req.method, req.rounds, req.seed, req.target_rel_se)
+        game, res = _run(req, req.game)
     except GameError as exc:
-        raise _game_error(exc) from None
+        raise _refuse(exc) from None
     return owen_report(game, res)
 
 
-@router.post("/prices", response_model=PricesResponse,
-             summary="Ladder carbon price, adders, revised quotations and re-clearing")
+@router.post("/prices", response_model=PricesResponse, responses=_ERRORS,
+             summary="Ladder carbon price, adders, revised quotations and re-clearing",
+             description="Carbon costs from the Owen allocation, per-entity adders and the "
+                         "price signal. " + _LIMITS_TEXT)
 def post_prices(req: PricesRequest) -> dict[str, Any]:
-    """Carbon costs from the Owen allocation, per-entity adders and the price signal."""
     try:
         tiers = make_tiers(req.p_low, req.p_high,
                            [list(t) for t in req.tiers] if req.tiers is not None else None)
     except ValueError as exc:
-        raise _game_error(bad("tiers", str(exc))) from None
+        raise _refuse(bad("tiers", str(exc))) from None
     try:
-        game = game_from(req.game)
+        game, res = _run(req, req.game)
         assert isinstance(game, MarketGame)
-        res = allocate(game, req.method, req.rounds, req.seed, req.target_rel_se)
         lad = ladder(game.market, res, tiers)
     except GameError as exc:
-        raise _game_error(exc) from None
+        raise _refuse(exc) from None
     except ValueError as exc:  # an offer plus adder beyond 2^31
-        raise _game_error(bad("game", str(exc))) from None
+        raise _refuse(bad("game", str(exc))) from None
+    except RuntimeError as exc:  # the revised market's network LP failed
+        raise _refuse(bad("game.network", f"game.network: the clearing LP failed for the "
+                                          f"revised quotations ({exc})")) from None
     return ladder_report(game, res, lad, tiers, req.interval)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from hub.allocation import dcopf
 from hub.allocation.game import GameError, Structure, TableGame, needed_coalitions
+from hub.allocation.limits import LIMITS
 from hub.allocation.market import Entity, Market, MarketGame
 
 BAD_INPUT = Counter(
@@ -27,6 +28,14 @@ BAD_INPUT = Counter(
 Price = Annotated[StrictInt, Field(ge=0, lt=2**31, description="micro-currency per kWh")]
 Energy = Annotated[StrictInt, Field(ge=0, lt=2**31, description="Wh per interval")]
 Name = Annotated[str, Field(min_length=1, max_length=128)]
+#: A table value: bounded so that exact sums stay small integers and reports finite floats.
+TableValue = (
+    Annotated[StrictInt, Field(ge=-LIMITS.max_abs_table_value, le=LIMITS.max_abs_table_value)]
+    | Annotated[float, Field(ge=-LIMITS.max_abs_table_value, le=LIMITS.max_abs_table_value,
+                             allow_inf_nan=False)]
+    | Annotated[str, Field(max_length=64, pattern=r"^-?[0-9]{1,18}(\.[0-9]{1,18})?(/[0-9]{1,18})?$",
+                           description="exact decimal or fraction text, e.g. '1/3', '0.25'")]
+)
 
 
 class _Model(BaseModel):
@@ -70,9 +79,9 @@ class LineIn(_Model):
 
 
 class NetworkIn(_Model):
-    buses: list[Name] = Field(min_length=1)
+    buses: list[Name] = Field(min_length=1, max_length=LIMITS.max_buses)
     slack: Name | None = Field(None, description="reference bus; defaults to the first")
-    lines: list[LineIn]
+    lines: list[LineIn] = Field(max_length=LIMITS.max_lines)
 
 
 class MarketGameIn(_Model):
@@ -80,9 +89,10 @@ class MarketGameIn(_Model):
 
     kind: Literal["market"] = "market"
     interval_s: Annotated[StrictInt, Field(gt=0)] = 3600
-    regions: list[Name] | None = Field(None, description="union order; default: first seen")
-    generators: list[GeneratorIn]
-    loads: list[LoadIn]
+    regions: list[Name] | None = Field(None, max_length=LIMITS.max_players,
+                                       description="union order; default: first seen")
+    generators: list[GeneratorIn] = Field(max_length=LIMITS.max_players)
+    loads: list[LoadIn] = Field(max_length=LIMITS.max_players)
     network: NetworkIn | None = None
 
 
@@ -90,8 +100,9 @@ class TableGameIn(_Model):
     """A game given as a table: coalition "a,b,c" -> v (the empty coalition is 0)."""
 
     kind: Literal["table"]
-    unions: dict[Name, list[Name]] = Field(min_length=1)
-    values: dict[str, StrictInt | float | str]
+    unions: dict[Name, Annotated[list[Name], Field(max_length=LIMITS.max_players)]] = Field(
+        min_length=1, max_length=LIMITS.max_players)
+    values: dict[str, TableValue] = Field(max_length=LIMITS.max_table_values)
 
 
 GameIn = Annotated[MarketGameIn | TableGameIn, Field(discriminator="kind")]

@@ -6,39 +6,56 @@ JSON. The handlers are plain ``def`` functions so FastAPI runs them in its
 thread pool: a power flow of a large case takes a while and must not stall
 the event loop. Refused input answers 422 with the field and the reason, and
 is counted (``carbon_input_rejected_total``), including bodies that fail
-FastAPI's own validation.
+FastAPI's own validation. Requests beyond the limits of hub.carbon.limits
+(network size, served cases, body size) answer 422 (413 for the body) with
+the field and the limit's name, counted under reason ``over_limit``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Annotated, Any
 
+import pandapower as pp
 from fastapi import APIRouter, Body, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.carbon.analysis import report_network
 from hub.carbon.errors import REJECTED, CarbonInputError, Reason
+from hub.carbon.limits import BRANCH_TABLES, CASE_BUSES, LIMITS, OverLimit, foreign_module
 from hub.carbon.networks import load_case, load_network_json
 from hub.carbon.report import CarbonFlowReport
 from hub.carbon.series import Profile, SeriesReport, trace_series
 from hub.carbon.snapshot import Snapshot
+from hub.service.limits import read_body_within
 
 
 class _CountingRoute(APIRoute):
-    """Counts bodies that FastAPI refuses before our handler sees them."""
+    """Refuses oversized bodies (413) and counts bodies FastAPI refuses before our handler."""
 
     def get_route_handler(self) -> Callable:
         handler = super().get_route_handler()
 
         async def counted(request: Request) -> Response:
+            size = await read_body_within(request, LIMITS.max_body_bytes)
+            if size is not None:
+                raise _refuse(OverLimit("body", "max_body_bytes",
+                                        f"{size} bytes; at most {LIMITS.max_body_bytes}",
+                                        status=413))
             try:
                 return await handler(request)
             except RequestValidationError:
                 REJECTED.labels(reason=Reason.BAD_REQUEST.value).inc()
+                raise
+            except StarletteHTTPException as exc:
+                if exc.status_code == 400:  # a body that is not JSON
+                    REJECTED.labels(reason=Reason.BAD_REQUEST.value).inc()
                 raise
 
         return counted
@@ -47,19 +64,78 @@ class _CountingRoute(APIRoute):
 router = APIRouter(prefix="/carbon", tags=["carbon"], route_class=_CountingRoute)
 
 
+#: Case names, listed in OpenAPI as enums of the served cases. The model still takes any
+#: string so that an unknown name gets the tracer's own refusal (reason unknown_case).
+TraceCase = Annotated[str, WithJsonSchema({"type": "string", "enum": list(LIMITS.trace_cases())})]
+SeriesCase = Annotated[
+    str, WithJsonSchema({"type": "string", "enum": list(LIMITS.series_cases())})]
+
+
+@lru_cache(maxsize=8)
+def _pristine_case(name: str) -> pp.pandapowerNet:
+    return load_case(name)
+
+
+def _case(name: str, limit: int, limit_name: str) -> pp.pandapowerNet:
+    """A fresh copy of a served built-in case (parsing one takes 0.3 s, copying it 10 ms)."""
+    buses = CASE_BUSES.get(name)
+    if buses is None:
+        load_case(name)  # refuses names pandapower does not know, with its list
+        raise CarbonInputError(
+            Reason.UNKNOWN_CASE, f"{name!r} is not among the cases this API serves: "
+            f"{', '.join(sorted(CASE_BUSES))}", "case")
+    if buses > limit:
+        raise OverLimit("case", limit_name, f"{name} has {buses} buses; at most {limit}")
+    return copy.deepcopy(_pristine_case(name))
+
+
+def _user_network(network: dict[str, Any] | str, max_buses: int,
+                  limit_name: str) -> pp.pandapowerNet:
+    """A user network in pandapower JSON, refused before loading if it names other modules."""
+    doc: Any = network
+    if isinstance(network, str):
+        try:
+            doc = json.loads(network)
+        except ValueError as exc:
+            raise CarbonInputError(Reason.BAD_NETWORK, f"not JSON ({exc})", "network") from None
+    bad_module = foreign_module(doc)
+    if bad_module is not None:
+        raise CarbonInputError(
+            Reason.BAD_NETWORK, f"names module {bad_module!r}; a pandapower network names "
+            f"only {', '.join(LIMITS.allowed_modules)}", "network")
+    text = network if isinstance(network, str) else json.dumps(network)
+    net = load_network_json(text)
+    buses = len(net.bus)
+    if buses > max_buses:
+        raise OverLimit("network", limit_name, f"{buses} buses; at most {max_buses}")
+    branches = sum(len(net[t]) for t in BRANCH_TABLES if t in net)
+    if branches > LIMITS.max_branches:
+        raise OverLimit("network", "max_branches",
+                        f"{branches} branches; at most {LIMITS.max_branches}")
+    rows = sum(len(v) for k, v in net.items()
+               if not k.startswith("res_") and hasattr(v, "columns"))
+    if rows > LIMITS.max_elements:
+        raise OverLimit("network", "max_elements",
+                        f"{rows} element rows; at most {LIMITS.max_elements}")
+    return net
+
+
 class NetworkChoice(BaseModel):
     """Which network: a pandapower built-in case, or a network as pandapower JSON."""
 
     model_config = ConfigDict(extra="forbid")
 
-    case: str | None = Field(
-        default=None, description="pandapower built-in case, e.g. case33bw, case118",
+    case: TraceCase | None = Field(
+        default=None, description="pandapower built-in case, e.g. case33bw, case118; those "
+        f"with at most {LIMITS.max_buses} buses (max_buses)",
         examples=["case33bw"],
     )
     network: dict[str, Any] | str | None = Field(
         default=None,
         description="a network in pandapower's JSON format (the output of pandapower.to_json), "
-        "as a JSON object or as a string",
+        f"as a JSON object or as a string; at most {LIMITS.max_buses} buses (max_buses), "
+        f"{LIMITS.max_branches} branches (max_branches), {LIMITS.max_elements} element rows "
+        f"(max_elements), {LIMITS.max_body_bytes} bytes of body (max_body_bytes)",
     )
     snapshot: Snapshot | None = Field(
         default=None, description="loads, outputs and intensities; absent: the case's own"
@@ -71,12 +147,12 @@ class NetworkChoice(BaseModel):
             raise ValueError("give exactly one of case or network")
         return self
 
-    def load(self):
-        """A fresh pandapower net and its name for the report."""
+    def load(self, max_buses: int = LIMITS.max_buses, limit_name: str = "max_buses"):
+        """A fresh pandapower net within the limits, and its name for the report."""
         if self.case is not None:
-            return load_case(self.case), self.case
-        text = self.network if isinstance(self.network, str) else json.dumps(self.network)
-        return load_network_json(text), "network"
+            return _case(self.case, max_buses, limit_name), self.case
+        assert self.network is not None
+        return _user_network(self.network, max_buses, limit_name), "network"
 
 
 class TraceRequest(NetworkChoice):
@@ -86,7 +162,13 @@ class TraceRequest(NetworkChoice):
 class SeriesRequest(NetworkChoice):
     """A day to trace: the snapshot scaled hour by hour by the profile."""
 
-    profile: Profile
+    case: SeriesCase | None = Field(
+        default=None, description="pandapower built-in case, e.g. case33bw; those with at "
+        f"most {LIMITS.max_series_buses} buses (max_series_buses)",
+        examples=["case33bw"],
+    )
+    profile: Profile = Field(description=f"{LIMITS.series_hours} hourly factors per list "
+                                         "(series_hours)")
 
 
 class Refusal(BaseModel):
@@ -95,9 +177,19 @@ class Refusal(BaseModel):
     field: str | None
     reason: str
     message: str
+    limit: str | None = Field(default=None, description="the API limit exceeded, if one was")
 
 
-def _refuse(exc: CarbonInputError) -> HTTPException:
+class Refused(BaseModel):
+    """A refusal: ours (field, reason, message), FastAPI's list of errors, or a sentence."""
+
+    detail: Refusal | list[dict[str, Any]] | str
+
+
+def _refuse(exc: CarbonInputError | OverLimit) -> HTTPException:
+    if isinstance(exc, OverLimit):
+        body = Refusal(field=exc.field, reason=exc.reason, message=exc.detail, limit=exc.limit)
+        return HTTPException(status_code=exc.status, detail=body.model_dump())
     return HTTPException(
         status_code=422,
         detail=Refusal(field=exc.field, reason=exc.reason.value, message=exc.detail).model_dump(),
@@ -137,7 +229,24 @@ _SERIES_EXAMPLES = {
     },
 }
 
-_ERRORS = {422: {"description": "refused input: which field, and what was wrong"}}
+def _too_much_carbon() -> CarbonInputError:
+    """The report counts whole g CO2/h in 64-bit integers; absurd intensities overflow them."""
+    return CarbonInputError(
+        Reason.BAD_SNAPSHOT, "the emissions are too large to count in whole g CO2/h (64-bit); "
+        "are the intensities in t CO2/MWh?", "snapshot")
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Refused, "description": "the body is not JSON"},
+    413: {"model": Refused, "description": "body larger than max_body_bytes (docs/hub.md)"},
+    422: {"model": Refused, "description": "refused input, or beyond an API limit: which field, "
+                                            "what was wrong, and the limit if one was exceeded"},
+}
+_LIMITS_TEXT = (
+    "Limits (docs/hub.md, \"API limits\"): built-in cases are the listed ones; a user "
+    f"network has at most {LIMITS.max_buses} buses, {LIMITS.max_branches} branches and "
+    f"{LIMITS.max_elements} element rows; bodies at most {LIMITS.max_body_bytes} bytes (413)."
+)
 
 
 @router.post(
@@ -148,7 +257,7 @@ _ERRORS = {422: {"description": "refused input: which field, and what was wrong"
         "Runs an AC power flow (pandapower) on the network with the snapshot applied, then "
         "traces every source's emissions by proportional sharing (upstream tracing, losses as "
         "virtual loads). Returns nodal intensities, load, branch and loss carbon, and totals, "
-        "in t CO2/h and in whole g CO2/h."
+        "in t CO2/h and in whole g CO2/h. " + _LIMITS_TEXT
     ),
     responses=_ERRORS,
 )
@@ -158,8 +267,10 @@ def trace_endpoint(
     try:
         net, name = body.load()
         return report_network(net, body.snapshot, name=name)
-    except CarbonInputError as exc:
+    except (CarbonInputError, OverLimit) as exc:
         raise _refuse(exc) from None
+    except OverflowError:
+        raise _refuse(_too_much_carbon()) from None
 
 
 @router.post(
@@ -167,9 +278,11 @@ def trace_endpoint(
     response_model=SeriesReport,
     summary="Trace a day of hourly snapshots",
     description=(
-        "Scales the snapshot's loads (and optionally sgens and gens) by 24 hourly factors, "
-        "traces each hour and sums each consumer's carbon over the day in grams. An hour whose "
-        "power flow fails is reported as failed; the other hours still count."
+        f"Scales the snapshot's loads (and optionally sgens and gens) by {LIMITS.series_hours} "
+        "hourly factors, traces each hour and sums each consumer's carbon over the day in "
+        "grams. An hour whose power flow fails is reported as failed; the other hours still "
+        f"count. A series network has at most {LIMITS.max_series_buses} buses "
+        "(max_series_buses). " + _LIMITS_TEXT
     ),
     responses=_ERRORS,
 )
@@ -177,8 +290,11 @@ def series_endpoint(
     body: Annotated[SeriesRequest, Body(openapi_examples=_SERIES_EXAMPLES)],
 ) -> SeriesReport:
     try:
-        net, name = body.load()
-        return trace_series(net, body.profile, body.snapshot, name=name)
-    except CarbonInputError as exc:
+        net, name = body.load(LIMITS.max_series_buses, "max_series_buses")
+        # As a dict, so that trace_series checks it in full: it takes a Profile instance
+        # as already checked and would let negative factors through.
+        return trace_series(net, body.profile.model_dump(), body.snapshot, name=name)
+    except (CarbonInputError, OverLimit) as exc:
         raise _refuse(exc) from None
-
+    except OverflowError:
+        raise _refuse(_too_much_carbon()) from None

@@ -107,9 +107,10 @@ class FlowGraph:
     def node_balance_error(self) -> np.ndarray:
         """Per node: (sources + inflows) - (sinks + outflows), MW; zero for an exact solve."""
         n = self.n_nodes
-        into = np.bincount(self.edge_dst, self.edge_flow, n)
+        # float: bincount of an empty weight array is int64 (a network with no flow at all)
+        into = np.bincount(self.edge_dst, self.edge_flow, n).astype(float)
         into += np.bincount(self.source_node, self.source_p, n) + self.virtual_gain
-        out = np.bincount(self.edge_src, self.edge_flow, n)
+        out = np.bincount(self.edge_src, self.edge_flow, n).astype(float)
         out += np.bincount(self.sink_node, self.sink_p, n) + self.virtual_loss
         return into - out
 
