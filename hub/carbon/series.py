@@ -39,15 +39,16 @@ class Profile(BaseModel):
 def parse_profile(obj: Any) -> Profile:
     """A validated profile, or a CarbonInputError naming the first bad field."""
     if isinstance(obj, Profile):
-        return obj
-    if not isinstance(obj, Mapping):
+        prof = obj  # built elsewhere (e.g. by FastAPI): the sign check below still applies
+    elif not isinstance(obj, Mapping):
         raise CarbonInputError(Reason.BAD_PROFILE, "a profile is a JSON object", "profile")
-    try:
-        prof = Profile.model_validate(obj)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise CarbonInputError(Reason.BAD_PROFILE, err["msg"], f"profile.{loc}") from None
+    else:
+        try:
+            prof = Profile.model_validate(obj)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            raise CarbonInputError(Reason.BAD_PROFILE, err["msg"], f"profile.{loc}") from None
     for name in ("load", "sgen", "gen"):
         values = getattr(prof, name)
         for h, v in enumerate(values or []):

@@ -219,3 +219,12 @@ def test_openapi_lists_the_served_cases_and_the_limits(base_url):
         op = doc["paths"][path]["post"]
         assert {"400", "413", "422"} <= set(op["responses"])
         assert f"{LIMITS.max_buses} buses" in op["description"]
+
+
+def test_a_ready_made_profile_is_still_checked_for_negative_scalings():
+    from hub.carbon.errors import CarbonInputError
+    from hub.carbon.series import HOURS, Profile, parse_profile
+
+    prof = Profile(load=[1.0] * (HOURS - 1) + [-0.5])
+    with pytest.raises(CarbonInputError, match="negative"):
+        parse_profile(prof)
