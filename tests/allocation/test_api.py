@@ -5,34 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
-from hub.allocation.api import router
-from hub.allocation.schema import BAD_INPUT
+from tests.allocation.conftest import count
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "owen"
 
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
-def client():
-    app = FastAPI()
-    app.include_router(router)
-    transport = httpx.ASGITransport(app=app)
-    return httpx.AsyncClient(transport=transport, base_url="http://hub")
-
-
-def count(field: str) -> float:
-    return BAD_INPUT.labels(field=field)._value.get()
 
 
 def market() -> dict:

@@ -8,35 +8,16 @@ import json
 import random
 from pathlib import Path
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from hub.allocation import api
 from hub.allocation.game import Structure, needed_coalitions
 from hub.allocation.limits import LIMITS, sampled_reads_per_round, table_values_needed
-from hub.allocation.schema import BAD_INPUT
+from tests.allocation.conftest import count
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "owen"
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
-def client():
-    app = FastAPI()
-    app.include_router(api.router)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub",
-                             timeout=60)
-
-
-def count(field: str) -> float:
-    return BAD_INPUT.labels(field=field)._value.get()
 
 
 def market(ng: int, nl: int, regions: int, buses: int = 0, lines: int = 0,

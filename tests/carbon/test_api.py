@@ -3,37 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
-from hub.carbon.api import router
 from hub.carbon.errors import Reason, rejected_count
-from simulator.procs import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "carbon"
-
-
-@pytest.fixture(scope="module")
-def base_url():
-    app = FastAPI()
-    app.include_router(router)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
 
 
 def test_trace_case(base_url):
