@@ -1,9 +1,12 @@
-"""Owen allocation benchmarks: exact on 5 regions x 4 entities, sampled on 10 x 10.
+"""Owen allocation benchmarks: exact on 5 regions x 4 entities, sampled on 10 x 100.
 
 Prints JSON lines {"bench", "case", "value", "unit", "baseline", "ratio", "target"}.
 The sampled case runs stratified rounds until every entity's standard error is
 under 1% of v(N) (the target) and reports the time and the SE reached; "10
-regions x 100 entities" is read as 100 entities in 10 regions of 10.
+regions x 100 entities" is 10 regions of 100 entities each (1,000 players, 500
+generators and 500 loads, copper plate, no minimums), which the sampler walks
+with hub.allocation.walk (all orderings of a round at once). A round is
+10 x 100 orderings of 1,000 players, a million prefix values.
 ``--quick`` shrinks both games so the script finishes in seconds.
 """
 
@@ -61,7 +64,7 @@ def main() -> None:
         line(f"exact_{er}x{en}_{kind}_s", time.perf_counter() - t, "s")
         line(f"exact_{er}x{en}_{kind}_coalitions_cleared", game.cleared, "count")
 
-    sr, sn = (5, 6) if args.quick else (10, 10)
+    sr, sn = (5, 6) if args.quick else (10, 100)
     game = MarketGame(market(sr, sn, seed=2, network=False))
     vn = abs(game.value(game.structure.grand))
     t = time.perf_counter()
@@ -69,6 +72,7 @@ def main() -> None:
     line(f"sampled_{sr}x{sn}_merit_s", time.perf_counter() - t, "s")
     line(f"sampled_{sr}x{sn}_max_se_rel", max(res.se or (0.0,)) / vn, "fraction of v(N)", 0.01)
     line(f"sampled_{sr}x{sn}_rounds", res.rounds, "rounds")
+    line(f"sampled_{sr}x{sn}_prefix_values", res.evaluations, "count")
 
 
 if __name__ == "__main__":
