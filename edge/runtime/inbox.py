@@ -22,7 +22,8 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,50 +141,56 @@ class Inbox:
         included) so that counters and messages never disagree after a crash.
         """
         new: list[bool] = []
+        with self._write() as db:
+            windows: dict[tuple[str, str], SeqWindow] = {}
+            txs: list[bytes] = []
+            stored_ms = int(time.time() * 1000)
+            for s in stored:
+                a, raw = s.acc, s.acc.raw
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO inbox (gw, space, seq, type, interval, round, ts,"
+                    " recv_ms, stored_ms, raw) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (a.gw, a.space, a.seq, a.type, raw.get("interval"), raw.get("round"),
+                     raw["ts"], s.recv_ms, stored_ms, s.payload),
+                )
+                fresh = cur.rowcount == 1
+                new.append(fresh)
+                if not fresh:
+                    continue
+                windows[(a.gw, a.space)] = a.window
+                if a.gap is not None:
+                    db.execute(
+                        "INSERT INTO gaps (gw, space, first, last, recv_ms) VALUES (?,?,?,?,?)",
+                        (a.gw, a.space, a.gap[0], a.gap[1], s.recv_ms),
+                    )
+                if a.type == "telemetry":
+                    txs.append(canonical(telemetry_digest(a, s.payload)))
+                elif a.type == "bid":
+                    txs.append(canonical(raw))
+            txs.extend(canonical(t) for t in extra_txs)
+            db.executemany(
+                "INSERT INTO windows (gw, space, high, mask) VALUES (?,?,?,?) ON CONFLICT"
+                " (gw, space) DO UPDATE SET high = excluded.high, mask = excluded.mask",
+                ((g, sp, w.high, _mask_bytes(w.mask)) for (g, sp), w in windows.items()),
+            )
+            db.executemany(
+                "INSERT INTO pending (tx, added_ms) VALUES (?, ?)", ((t, now_ms) for t in txs)
+            )
+            self._bump(counts)
+        return new
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write under the lock: BEGIN IMMEDIATE, then COMMIT, or ROLLBACK on error."""
         with self.lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                windows: dict[tuple[str, str], SeqWindow] = {}
-                txs: list[bytes] = []
-                stored_ms = int(time.time() * 1000)
-                for s in stored:
-                    a, raw = s.acc, s.acc.raw
-                    cur = db.execute(
-                        "INSERT OR IGNORE INTO inbox (gw, space, seq, type, interval, round, ts,"
-                        " recv_ms, stored_ms, raw) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (a.gw, a.space, a.seq, a.type, raw.get("interval"), raw.get("round"),
-                         raw["ts"], s.recv_ms, stored_ms, s.payload),
-                    )
-                    fresh = cur.rowcount == 1
-                    new.append(fresh)
-                    if not fresh:
-                        continue
-                    windows[(a.gw, a.space)] = a.window
-                    if a.gap is not None:
-                        db.execute(
-                            "INSERT INTO gaps (gw, space, first, last, recv_ms) VALUES (?,?,?,?,?)",
-                            (a.gw, a.space, a.gap[0], a.gap[1], s.recv_ms),
-                        )
-                    if a.type == "telemetry":
-                        txs.append(canonical(telemetry_digest(a, s.payload)))
-                    elif a.type == "bid":
-                        txs.append(canonical(raw))
-                txs.extend(canonical(t) for t in extra_txs)
-                db.executemany(
-                    "INSERT INTO windows (gw, space, high, mask) VALUES (?,?,?,?) ON CONFLICT"
-                    " (gw, space) DO UPDATE SET high = excluded.high, mask = excluded.mask",
-                    ((g, sp, w.high, _mask_bytes(w.mask)) for (g, sp), w in windows.items()),
-                )
-                db.executemany(
-                    "INSERT INTO pending (tx, added_ms) VALUES (?, ?)", ((t, now_ms) for t in txs)
-                )
-                self._bump(counts)
-                db.execute("COMMIT")
+                yield db
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-        return new
+            db.execute("COMMIT")
 
     def _bump(self, counts: Counter[str]) -> None:
         self._db.executemany(
@@ -260,18 +267,11 @@ class Inbox:
     # -- pending chain transactions (the unflushed block) -----------------
     def add_txs(self, txs: Iterable[dict[str, Any]], now_ms: int,
                 counts: Counter[str] | None = None) -> None:
-        with self.lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany("INSERT INTO pending (tx, added_ms) VALUES (?, ?)",
-                               ((canonical(t), now_ms) for t in txs))
-                if counts:
-                    self._bump(counts)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._write() as db:
+            db.executemany("INSERT INTO pending (tx, added_ms) VALUES (?, ?)",
+                           ((canonical(t), now_ms) for t in txs))
+            if counts:
+                self._bump(counts)
 
     def pending_head(self, limit: int) -> list[PendingTx]:
         with self.lock:
@@ -288,16 +288,9 @@ class Inbox:
 
     def drop_pending(self, upto_id: int, flushed_height: int) -> None:
         """Forget the txs now in block ``flushed_height`` and remember that height."""
-        with self.lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute("DELETE FROM pending WHERE id <= ?", (upto_id,))
-                self._set_meta("flushed_height", str(flushed_height))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._write() as db:
+            db.execute("DELETE FROM pending WHERE id <= ?", (upto_id,))
+            self._set_meta("flushed_height", str(flushed_height))
 
     # -- market records ----------------------------------------------------
     def record_round(
@@ -311,28 +304,21 @@ class Inbox:
         counts: Counter[str] | None = None,
     ) -> None:
         """A signed round result (and, when final, the settlements) with their chain txs."""
-        with self.lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute(
-                    "INSERT OR REPLACE INTO results (interval, round, final, raw) VALUES (?,?,?,?)",
-                    (interval, round_no, int(final), canonical(result)),
-                )
-                db.executemany(
-                    "INSERT OR REPLACE INTO settlements (interval, gw, raw) VALUES (?,?,?)",
-                    ((interval, s["gw"], canonical(s)) for s in settlements),
-                )
-                db.executemany(
-                    "INSERT INTO pending (tx, added_ms) VALUES (?, ?)",
-                    ((canonical(t), now_ms) for t in [result, *settlements]),
-                )
-                if counts:
-                    self._bump(counts)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO results (interval, round, final, raw) VALUES (?,?,?,?)",
+                (interval, round_no, int(final), canonical(result)),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO settlements (interval, gw, raw) VALUES (?,?,?)",
+                ((interval, s["gw"], canonical(s)) for s in settlements),
+            )
+            db.executemany(
+                "INSERT INTO pending (tx, added_ms) VALUES (?, ?)",
+                ((canonical(t), now_ms) for t in [result, *settlements]),
+            )
+            if counts:
+                self._bump(counts)
 
     def results(self, interval: int | None = None, limit: int = 20) -> list[dict[str, Any]]:
         with self.lock:
@@ -378,25 +364,18 @@ class Inbox:
         nothing, and a receipt pulled twice is recorded once.
         """
         added = 0
-        with self.lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for r in receipts:
-                    tx = canonical({"type": "anchor_receipt", **r})
-                    cur = db.execute(
-                        "INSERT OR IGNORE INTO receipts (main_height, raw) VALUES (?, ?)",
-                        (int(r["header"]["height"]), tx),
-                    )
-                    if cur.rowcount:
-                        db.execute("INSERT INTO pending (tx, added_ms) VALUES (?, ?)", (tx, now_ms))
-                        added += 1
-                if added:
-                    self._bump(Counter({"receipts": added}))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._write() as db:
+            for r in receipts:
+                tx = canonical({"type": "anchor_receipt", **r})
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO receipts (main_height, raw) VALUES (?, ?)",
+                    (int(r["header"]["height"]), tx),
+                )
+                if cur.rowcount:
+                    db.execute("INSERT INTO pending (tx, added_ms) VALUES (?, ?)", (tx, now_ms))
+                    added += 1
+            if added:
+                self._bump(Counter({"receipts": added}))
         return added
 
     def last_receipt_height(self) -> int:
@@ -408,22 +387,15 @@ class Inbox:
     def add_price(self, signal: dict[str, Any], now_ms: int) -> bool:
         """Store a verified price signal and its chain tx; False if already stored."""
         raw = canonical(signal)
-        with self.lock:
-            db = self._db
+        with self._write() as db:
             if db.execute("SELECT 1 FROM prices WHERE raw = ?", (raw,)).fetchone():
                 return False
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute(
-                    "INSERT INTO prices (valid_from, valid_to, ts, raw) VALUES (?,?,?,?)",
-                    (signal["valid_from"], signal["valid_to"], signal["ts"], raw),
-                )
-                db.execute("INSERT INTO pending (tx, added_ms) VALUES (?, ?)", (raw, now_ms))
-                self._bump(Counter({"prices": 1}))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            db.execute(
+                "INSERT INTO prices (valid_from, valid_to, ts, raw) VALUES (?,?,?,?)",
+                (signal["valid_from"], signal["valid_to"], signal["ts"], raw),
+            )
+            db.execute("INSERT INTO pending (tx, added_ms) VALUES (?, ?)", (raw, now_ms))
+            self._bump(Counter({"prices": 1}))
         return True
 
     def price_for(self, interval: int) -> dict[str, Any] | None:
