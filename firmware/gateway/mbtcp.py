@@ -13,6 +13,7 @@ except ImportError:  # pragma: no cover
     import uasyncio as asyncio
 
 from gateway.modbus import ModbusFrameError, ModbusTimeout, parse_response
+from gateway.streams import close_quietly
 
 
 def mbap(tid, unit, pdu):
@@ -32,12 +33,7 @@ class TcpMaster:
     async def _close(self):
         w = self._w
         self._r = self._w = None
-        if w is not None:
-            try:
-                w.close()
-                await w.wait_closed()
-            except Exception:
-                pass
+        await close_quietly(w)
 
     async def _exchange(self, unit, pdu):
         if self._w is None:

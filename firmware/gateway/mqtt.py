@@ -18,6 +18,8 @@ except ImportError:  # pragma: no cover
 
 import time
 
+from gateway.streams import close_quietly
+
 CONNECT, CONNACK, PUBLISH, PUBACK = 0x10, 0x20, 0x30, 0x40
 SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 0x82, 0x90, 0xC0, 0xD0, 0xE0
 CONNACK_CODES = {1: "unacceptable protocol version", 2: "identifier rejected",
@@ -181,12 +183,7 @@ class Client:
         self.connected = False
         w = self._w
         self._r = self._w = None
-        if w is not None:
-            try:
-                w.close()
-                await w.wait_closed()
-            except Exception:
-                pass
+        await close_quietly(w)
 
     async def _fail(self, err):
         if self.error is None:
