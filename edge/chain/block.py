@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from edge.chain.keys import PrivateKey, public_id, sign, verify_signature
 from edge.chain.merkle import Hasher, merkle_root
 from edge.protocol.canonical import canonical
+from edge.protocol.identity import PrivateKey, public_id, sign, verify_signature
 
 BLOCK_VERSION = 1
 GENESIS_PREV = "00" * 32

@@ -1,8 +1,7 @@
-"""Ed25519 keys: generate, keep as PEM readable by the owner only, sign, check.
+"""Ed25519 key files: generate, keep as PEM readable by the owner only.
 
-A producer is identified everywhere (block headers, the hub's registry,
-signed messages) by the hex of its raw 32-byte public key: self-describing,
-checkable offline, and short enough to read.
+Signing, checking and the producer id (the hex of the raw public key) are
+`edge.protocol.identity`; they are re-exported here for the key-file users.
 """
 
 from __future__ import annotations
@@ -11,12 +10,17 @@ import os
 import stat
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-PrivateKey = Ed25519PrivateKey
-PublicKey = Ed25519PublicKey
+from edge.protocol import identity
+from edge.protocol.identity import (  # noqa: F401 - re-exported for key-file users
+    PrivateKey,
+    PublicKey,
+    public_id,
+    sign,
+    verify_signature,
+)
 
 
 class KeyFileError(Exception):
@@ -27,17 +31,12 @@ def generate_key() -> PrivateKey:
     return Ed25519PrivateKey.generate()
 
 
-def public_id(key: PublicKey) -> str:
-    """The hex of the raw public key: the producer's identity."""
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
-
-
 def public_key_from_id(key_id: str) -> PublicKey:
+    """As `identity.public_key_from_id`, failing with KeyFileError (as key-file users expect)."""
     try:
-        raw = bytes.fromhex(key_id)
-        return Ed25519PublicKey.from_public_bytes(raw)
-    except ValueError as exc:
-        raise KeyFileError(f"not an Ed25519 public key id: {key_id!r}") from exc
+        return identity.public_key_from_id(key_id)
+    except identity.BadKeyId as exc:
+        raise KeyFileError(str(exc)) from exc
 
 
 def save_private_key(
@@ -79,16 +78,3 @@ def load_private_key(path: str | os.PathLike[str]) -> PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFileError(f"{path} holds a {type(key).__name__}, not an Ed25519 key")
     return key
-
-
-def sign(key: PrivateKey, data: bytes) -> bytes:
-    return key.sign(data)
-
-
-def verify_signature(key_id: str, data: bytes, sig: bytes) -> bool:
-    """True when `sig` is `key_id`'s signature of `data`; False for any defect."""
-    try:
-        public_key_from_id(key_id).verify(sig, data)
-    except (InvalidSignature, KeyFileError):
-        return False
-    return True

@@ -14,9 +14,9 @@ import hashlib
 import hmac
 from typing import Any
 
-from edge.chain.keys import PrivateKey, public_id, sign, verify_signature
 from edge.protocol.canonical import canonical
 from edge.protocol.errors import ProtocolError, Reason
+from edge.protocol.identity import PrivateKey, public_id, sign, verify_signature
 
 KEY_BYTES = 32
 

@@ -22,22 +22,25 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PROTOCOL_VERSION = 1
-MAX_SEQ = (1 << 53) - 1  # exact in every JSON implementation
-MAX_TS_MS = (1 << 53) - 1
-MAX_PRICE = (1 << 31) - 1  # micro-currency per kWh: the PL clears 32-bit prices
-MAX_QTY_WH = (1 << 31) - 1
+from edge.protocol.types import (  # noqa: F401 - MAX_* re-exported for older importers
+    MAX_PRICE,
+    MAX_QTY_WH,
+    MAX_SEQ,
+    MAX_TS_MS,
+    Hex32,
+    Hex64,
+    Id,
+    Price,
+    QtyWh,
+    Seq,
+    Side,
+    TsMs,
+)
 
-Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
-Hex32 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{128}$")]
-Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
-TsMs = Annotated[int, Field(ge=0, le=MAX_TS_MS)]
+PROTOCOL_VERSION = 1
 Wh = Annotated[int, Field(ge=0, le=(1 << 40))]
 SignedWh = Annotated[int, Field(ge=-(1 << 40), le=(1 << 40))]
-Price = Annotated[int, Field(ge=0, le=MAX_PRICE)]
 IntervalStart = Annotated[int, Field(ge=0, le=(1 << 40))]
-Side = Literal["buy", "sell"]
 Counter = Annotated[int, Field(ge=0, le=MAX_SEQ)]
 
 
@@ -102,7 +105,7 @@ class Bid(_FromGateway):
     type: Literal["bid"]
     interval: IntervalStart
     side: Side
-    qty_wh: Annotated[int, Field(ge=1, le=MAX_QTY_WH)]
+    qty_wh: QtyWh
     price: Price
     round: Annotated[int, Field(ge=0, le=1000)] = 0
 

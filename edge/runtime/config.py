@@ -18,12 +18,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edge.protocol.types import Id, KeyId
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - the board runs 3.10
     import tomli as tomllib
 
-IdStr = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")
 
 #: The fix we suggest, by the last part of the key that failed.
 FIXES: dict[str, str] = {
@@ -67,7 +68,7 @@ class _Section(BaseModel):
 
 
 class SiteConfig(_Section):
-    id: str = IdStr
+    id: Id
     data_dir: Path
     edge_key: Path
     chain_id: str = ""
@@ -150,7 +151,7 @@ class StatusConfig(_Section):
 
 class SyncConfig(_Section):
     url: str = Field(pattern=r"^https?://")
-    hub_key: str = Field(pattern=r"^[0-9a-f]{64}$")
+    hub_key: KeyId
     interval_s: float = Field(30.0, gt=0)
 
 
@@ -160,7 +161,7 @@ class LogConfig(_Section):
 
 
 class GatewayConfig(_Section):
-    id: str = IdStr
+    id: Id
     key_hex: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
     key_file: Path | None = None
 
@@ -187,7 +188,7 @@ class GatewayConfig(_Section):
 class MeterConfig(_Section):
     """A SunSpec meter wired to the hub itself, polled directly over Modbus TCP."""
 
-    id: str = IdStr
+    id: Id
     host: str
     port: int = Field(502, ge=1, le=65535)
     unit: int = Field(1, ge=1, le=247)

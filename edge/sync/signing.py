@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 
-from edge.chain.keys import PrivateKey, public_id, sign, verify_signature
+from edge.protocol.identity import PrivateKey, public_id, sign, verify_signature
 
 HEADER_ID = "X-Edge-Id"
 HEADER_TS = "X-Edge-Ts"
