@@ -9,10 +9,10 @@ fifteen-minute intervals takes a few minutes; the edge's status page stays
 reachable while the day runs. At the end the chain is verified and a report
 (energy traded, prices, blocks, rejects) is printed as JSON or text.
 
-Why the broker runs without TLS here: the simulated day is about the market
-and the chain; TLS with client certificates and the broker ACL are covered by
-the edge's and the firmware's tests, which make their certificates at test
-time. A plain listener keeps `make sim` free of certificate set-up.
+The broker runs the site's own configuration (simulator.broker): TLS with a
+client certificate per gateway and one for the edge, made here at start-up
+(a throw-away CA in the work directory), client ids bound to certificates,
+the ACL, and persistence saved after every change.
 """
 
 from __future__ import annotations
@@ -88,15 +88,27 @@ class Substation:
     edge: Any = None
     gw_keys: dict[str, bytes] = field(default_factory=dict)
 
+    certs: Any = None
+
+    def tls_files(self, name: str) -> dict[str, str]:
+        """CA, certificate and key of client `name` (the firmware's mqtt.tls block)."""
+        cert, key = self.certs.clients[name]
+        return {"ca": str(self.certs.ca), "cert": str(cert), "key": str(key),
+                "server_hostname": "localhost"}
+
     # -- parts ---------------------------------------------------------------
     def start_broker(self) -> int:
+        from simulator.broker import acl_text, config_lines, make_certs
+
         port = free_port()
+        gws = [f"gw-{i:02d}" for i in range(1, self.scenario.gateways + 1)]
+        self.certs = make_certs(self.workdir / "tls", [*gws, "edge"])
+        acl = self.workdir / "mosquitto.acl"
+        acl.write_text(acl_text(gws))
+        broker_dir = self.workdir / "broker"
+        broker_dir.mkdir()
         conf = self.workdir / "mosquitto.conf"
-        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false",
-                 "max_queued_messages 100000", f"log_dest file {self.workdir / 'mosquitto.log'}"]
-        if os.geteuid() == 0:
-            lines.append("user root")  # otherwise mosquitto drops to a user that cannot read here
-        conf.write_text("\n".join(lines) + "\n")
+        conf.write_text("\n".join(config_lines(port, broker_dir, self.certs, acl)) + "\n")
         proc = subprocess.Popen([mosquitto(), "-c", str(conf)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         self.procs.append(proc)
@@ -137,7 +149,7 @@ class Substation:
             "mem_every_s": 3600, "watchdog_ms": 20000,
             "clock": {"accel": sc.accel, "start_ms": clock_ms},
             "mqtt": {"host": "127.0.0.1", "port": broker_port, "keepalive_s": 10,
-                     "backoff_ms": [100, 2000]},
+                     "backoff_ms": [100, 2000], "tls": self.tls_files(gw)},
             "devices": devices,
             # a spread of limit prices so that the book has a real merit order
             "policy": {"sell_min": 40_000 + 9_000 * i, "buy_max": 260_000 - 15_000 * i},
@@ -164,7 +176,9 @@ class Substation:
         return parse_config({
             "site": {"id": "sim", "data_dir": str(self.workdir / "edge"),
                      "edge_key": str(self.workdir / "edge.pem")},
-            "mqtt": {"host": "127.0.0.1", "port": broker_port, "tls": False,
+            "mqtt": {"host": "127.0.0.1", "port": broker_port, "tls": True,
+                     "ca": self.tls_files("edge")["ca"], "cert": self.tls_files("edge")["cert"],
+                     "key": self.tls_files("edge")["key"],
                      "client_id": "edge-sim", "reconnect_min_s": 0.2, "reconnect_max_s": 2},
             "admission": {"past_s": 4 * 3600, "future_s": 3600},
             "market": {"interval_s": sc.interval_s, "gate_s": sc.gate_s, "round_s": sc.round_s,

@@ -62,7 +62,7 @@ def test_ingest_clear_publish_and_chain(tls_setup):
     quotes = {"gw-01": ("sell", 2000, 80_000), "gw-02": ("sell", 1500, 95_000),
               "gw-03": ("buy", 1800, 120_000), "gw-04": ("buy", 1000, 100_000)}
     results: list[dict] = []
-    watcher = broker.paho("gw-01")
+    watcher = broker.paho("watch")  # a gateway's certificate is one session: gw-01's is in use
     watcher.on_message = lambda _c, _u, m: results.append(json.loads(m.payload))
     watcher.subscribe(f"site/s1/market/{T}/result", qos=1)
     watcher.loop_start()
@@ -98,10 +98,9 @@ def test_ingest_clear_publish_and_chain(tls_setup):
     assert final["volume_wh"] == 2800 and final["price"] == 95_000
     # the retained result reaches a gateway that subscribes later
     late: list[dict] = []
-    c = broker.paho("gw-04")
+    c = clients["gw-04"]  # its certificate is its client id: subscribe on its own session
     c.on_message = lambda _c, _u, m: late.append(json.loads(m.payload))
     c.subscribe(f"site/s1/market/{T}/result", qos=1)
-    c.loop_start()
     deadline = time.monotonic() + 5
     while not late and time.monotonic() < deadline:
         time.sleep(0.05)

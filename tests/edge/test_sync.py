@@ -40,7 +40,8 @@ def test_push_prices_and_receipts_with_a_real_hub(broker_factory, edge_factory, 
     watch.loop_start()
     edge.start()
     edge.wait(lambda s: s["counters"]["all"].get("prices", 0) == 1, 20, "the price signal")
-    pubs = {g: broker.paho(g) for g in GWS}
+    # one session per certificate: gw-02 publishes on the session that watches the prices
+    pubs = {g: watch if g == "gw-02" else broker.paho(g) for g in GWS}
     for g, (side, qty, price) in {"gw-01": ("sell", 1000, 50_000),
                                   "gw-02": ("buy", 1000, 80_000)}.items():
         pubs[g].loop_start()
