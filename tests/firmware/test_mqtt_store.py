@@ -80,7 +80,7 @@ def test_tls_client_certificates_and_acl(device_servers, broker_factory, firmwar
     assert fw.events("mqtt_connected")
     # gw-01's certificate may not write gw-02's topics: the broker drops the publish
     spoof = run_mp(
-        "import asyncio, json\nfrom gateway import mqtt\nfrom gateway.app import tls_context\n"
+        "import asyncio, json\nfrom gateway import mqtt\nfrom gateway.link import tls_context\n"
         f"tls = json.loads({json.dumps(json.dumps(broker.tls_for('gw-01')))})\n"
         "acks = []\n"
         "async def main():\n"
@@ -98,7 +98,7 @@ def test_tls_client_certificates_and_acl(device_servers, broker_factory, firmwar
     # without a client certificate the broker refuses the connection
     with pytest.raises(AssertionError, match="micropython exited"):
         run_mp(
-            "import asyncio, json\nfrom gateway import mqtt\nfrom gateway.app import tls_context\n"
+            "import asyncio, json\nfrom gateway import mqtt\nfrom gateway.link import tls_context\n"
             f"tls = {{'ca': '{broker.certs.ca}'}}\n"
             "async def main():\n"
             f"    c = mqtt.Client('nocert', '127.0.0.1', {broker.port}, 5, tls_context(tls),"
