@@ -4,7 +4,8 @@ Register decoding only: functions take register lists and return values, so
 they are tested without a bus. Offsets are from the SunSpec information
 models (the same JSON definitions pysunspec2 ships), counted from a model's
 ID register. Scale factors are applied in integer arithmetic (a value
-times 10**sf, truncated towards zero for negative sf) because what we
+times 10**sf, rounded to nearest with ties away from zero for negative sf,
+the rule the edge uses too: docs/firmware.md says why) because what we
 derive from them is hashed and cleared.
 """
 
@@ -51,11 +52,11 @@ def raw_point(regs, offset, ptype):
 
 
 def scale(raw, sf):
-    """raw * 10**sf in integers (negative sf truncates towards zero)."""
+    """raw * 10**sf in integers, rounded half away from zero (as unscale, and the edge)."""
     if sf >= 0:
         return raw * 10 ** sf
     d = 10 ** (-sf)
-    q = abs(raw) // d
+    q = (abs(raw) + d // 2) // d
     return -q if raw < 0 else q
 
 

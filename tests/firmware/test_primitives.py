@@ -187,11 +187,11 @@ def test_sunspec_scale_factors_in_integers():
         "print(json.dumps([a, b, c, sunspec.scale(-1525, -1), sunspec.unscale(1234, 1)]))"
     )
     a, b, c, neg, uns = got
-    assert a == {"W": -1520, "TotWhExp": 6553, "TotWhImp": 1234}
+    assert a == {"W": -1520, "TotWhExp": 6554, "TotWhImp": 1235}  # 6553.8 and 1234.5
     assert "W" not in b
     assert c["ChaState"] == 523  # 52.34 % -> 523 per mille
     assert c["WChaMax"] == 5000
-    assert neg == -152  # truncation towards zero
+    assert neg == -153  # -152.5: half away from zero
     assert uns == 123
 
 
