@@ -9,6 +9,7 @@ command -v mbpoll >/dev/null 2>&1 || need+=(mbpoll)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 [ ${#need[@]} -eq 0 ] && exit 0
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   echo "installing Debian packages: ${need[*]}"

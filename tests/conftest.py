@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.kit.firmware",
     "tests.kit.hub",
     "tests.kit.edge",
+    "tests.kit.browser",
 ]

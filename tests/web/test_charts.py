@@ -61,3 +61,15 @@ def test_bar_chart_one_rect_per_bar_heights_proportional():
     assert len(rects) == 2
     h = [float(r.get("height")) for r in rects]
     assert abs(h[1] / h[0] - 2.0) < 0.01
+
+
+def test_charts_are_drawn_in_a_real_browser(browser, tmp_path):
+    page = tmp_path / "charts.html"
+    page.write_text("<!doctype html><html><body>"
+                    + line_chart("Clearing price", [Series("price", [0, 1, 2, 3], [3, 4, 2, 5])],
+                                 Axis("interval"), Axis("price", "µ/kWh"))
+                    + bar_chart("Rejections", [("bad_tag", 3), ("replay", 9)], Axis("messages"))
+                    + "</body></html>", encoding="utf-8")
+    shot = browser.render(page.as_uri(), width=800, height=700)
+    assert shot.dom.count("<svg") == 2 and 'class="bar"' in shot.dom
+    assert shot.distinct_colours() > 20      # lines, bars, text: not a blank page
