@@ -1,0 +1,101 @@
+"""Acked means kept: broker SIGKILLs while the edge is down lose nothing the broker acknowledged.
+
+The gateways delete a message from their flash queue when the broker's
+PUBACK arrives, so from then on the broker alone holds it until the edge
+takes it. The site's broker config (simulator.broker.DURABLE) saves its
+database after every change; with Mosquitto's default (persistence true,
+autosave every 30 minutes) every message below was lost.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from functools import partial
+
+import pytest
+
+from tests.edge.helpers import substation, telemetry, topic
+
+GWS = {"gw-01": bytes([1]) * 32, "gw-02": bytes([2]) * 32}
+
+
+def data_seqs(inbox) -> dict[str, list[int]]:
+    db = sqlite3.connect(inbox)
+    try:
+        out: dict[str, list[int]] = {}
+        for gw, seq in db.execute(
+                "SELECT gw, seq FROM inbox WHERE space = 'data' ORDER BY gw, seq"):
+            out.setdefault(gw, []).append(seq)
+        return out
+    finally:
+        db.close()
+
+
+def holes(seqs: list[int]) -> list[int]:
+    """Sequence numbers missing between the first and the last stored one."""
+    return sorted(set(range(seqs[0], seqs[-1] + 1)) - set(seqs)) if seqs else []
+
+
+def test_broker_sigkill_with_the_edge_down(broker_factory, edge_factory):
+    broker = broker_factory(tls=True, acl=True, gateways=list(GWS), persistence=True)
+    edge = edge_factory(broker, {g: k.hex() for g, k in GWS.items()},
+                        admission={"past_s": 3600, "future_s": 600})
+    assert edge.stop() == 0  # the edge's persistent session now queues for it
+    n = 150
+    for g, key in GWS.items():
+        c = broker.paho(g)
+        c.loop_start()
+        now = int(time.time() * 1000)
+        for seq in range(1, n + 1):
+            info = c.publish(topic(g, "telemetry"), telemetry(g, seq, now, key), qos=1)
+            info.wait_for_publish(10)
+            assert info.is_published()  # the broker's PUBACK: the gateway may forget it now
+        c.loop_stop()
+        c.disconnect()
+    broker.kill()  # SIGKILL: no save at shutdown
+    broker.start()
+    edge.start()
+    edge.wait(lambda s: s["counters"]["accepted"].get("telemetry", 0) == 2 * n, 30,
+              "every acknowledged message")
+    assert edge.stop() == 0
+    assert data_seqs(edge.data / "inbox.db") == {g: list(range(1, n + 1)) for g in GWS}
+
+
+@pytest.mark.timeout(240)
+def test_broker_sigkill_under_tls_with_firmware_gateways(broker_factory, device_servers,
+                                                        firmware_factory, edge_factory):
+    """Three firmware gateways, the edge down, the broker SIGKILLed twice: no hole in any stream."""
+    gws = ["gw-01", "gw-02", "gw-03"]
+    durable = partial(broker_factory, persistence=True)
+    sub = substation(durable, device_servers, firmware_factory, edge_factory, gws, max_rounds=1)
+    broker, edge = sub.broker, sub.edge
+    edge.wait(lambda s: all(s["gateways"].get(g, {}).get("state") == "online" for g in gws),
+              40, "every gateway online")
+    edge.kill()
+    for _ in range(2):
+        time.sleep(3)  # the gateways publish; the broker acks and queues for the edge
+        broker.kill()
+        time.sleep(0.5)
+        broker.start()  # the gateways reconnect and resend what was never acked
+    time.sleep(2)
+    edge.start()
+    time.sleep(2)
+    for fw in sub.gateways:
+        fw.stop()
+    last = -1
+    for _ in range(50):  # until the edge has taken everything the broker holds
+        n = edge.status()["counters"]["accepted"].get("telemetry", 0)
+        if n == last:
+            break
+        last = n
+        time.sleep(0.5)
+    assert edge.stop() == 0
+    seqs = data_seqs(edge.data / "inbox.db")
+    assert set(seqs) == set(gws)
+    for g in gws:
+        assert len(seqs[g]) > 10, (g, seqs[g])
+        assert holes(seqs[g]) == [], (g, holes(seqs[g]))
+    db = sqlite3.connect(edge.data / "inbox.db")
+    assert db.execute("SELECT gw, first, last FROM gaps WHERE space = 'data'").fetchall() == []
+    db.close()
