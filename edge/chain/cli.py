@@ -16,15 +16,23 @@ from edge.chain.keys import (
     save_private_key,
 )
 from edge.chain.proofs import check_tx_proof, export_block, header_from_export
-from edge.chain.store import AppendError, ChainStore
-from edge.chain.verify import verify_store
+from edge.chain.store import AppendError, ChainStore, StoreError
+from edge.chain.trust import TrustRecord, head_problem, inbox_heads, load_trust, save_trust
+from edge.chain.verify import VerifyReport, verify_store
 from edge.cli import EXIT_FAIL, EXIT_OK, UsageError, emit
 
 
 def _store(path: str, must_exist: bool = True) -> ChainStore:
-    if must_exist and not Path(path).exists():
+    """Readers open read-only (they never write the file); append-demo creates it."""
+    p = Path(path)
+    if must_exist and not p.exists():
         raise UsageError(f"no chain store at {path}")
-    return ChainStore(path)
+    if p.exists() and not p.is_file():
+        raise UsageError(f"{path} is not a file")
+    try:
+        return ChainStore(p, readonly=must_exist)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _key(path: str):
@@ -93,12 +101,72 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _verify(store: ChainStore, args: argparse.Namespace) -> tuple[VerifyReport, TrustRecord | None]:
+    """Every check of `chain verify`; the first failure is the report's reason."""
+
+    def failed(reason: str, height: int | None = None, blocks: int = 0) -> tuple:
+        return VerifyReport(False, blocks, store.height() if ok_tables else -1, height,
+                            reason), None
+
+    ok_tables = False
+    problems = store.integrity_problems()
+    if problems:
+        return failed("SQLite integrity_check: " + "; ".join(problems)[:300])
+    ok_tables = store.has_tables()
+    if not ok_tables or store.height() < 0:
+        return failed("the store holds no blocks (wiped, or not a chain store)")
+    try:
+        trust = load_trust(Path(args.trust)) if args.trust else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        genesis = store.genesis()
+    except (ValueError, TypeError) as exc:
+        return failed(f"genesis header does not decode: {exc}", 0)
+    if genesis is None:
+        return failed("height 0 missing", 0)
+    if trust is not None and genesis.chain != trust.chain:
+        return failed(f"chain id {genesis.chain!r}, the trust file says {trust.chain!r}", 0)
+    # the producer: named on the command line, else pinned by the trust file, else the genesis
+    producers = args.producer or [trust.producer if trust else genesis.producer]
+    report = verify_store(store, producers)
+    if not report.ok:
+        return report, None
+    heads = [trust.head()] if trust else []
+    if args.inbox != "none":
+        inbox = Path(args.inbox) if args.inbox else store.path.with_name("inbox.db")
+        try:
+            heads += inbox_heads(inbox, genesis.producer)
+        except ValueError as exc:
+            return failed(str(exc), None, report.blocks)
+    problem = head_problem(store, heads)
+    if problem is not None:
+        return failed(problem[1], problem[0], report.blocks)
+    top = store.head()
+    assert top is not None
+    return report, TrustRecord(top.chain, top.producer, top.height, top.hash())
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
-    producers = args.producer or None
-    with _store(args.db) as store:
-        report = verify_store(store, producers)
+    if args.trust and Path(args.trust).exists() and Path(args.db).exists() \
+            and Path(args.trust).resolve() == Path(args.db).resolve():
+        raise UsageError("--trust must not be the chain store itself")
+    try:
+        store = _store(args.db)
+    except UsageError:
+        if Path(args.db).exists():  # there, but not a chain store: the check failed
+            report = VerifyReport(False, 0, -1, None, f"{args.db} is not an SQLite chain store")
+            emit(report.as_dict(), args.json, f"FAILED: {report.reason}")
+            return EXIT_FAIL
+        raise
+    with store:
+        report, record = _verify(store, args)
+    if report.ok and record is not None and args.trust:
+        save_trust(record, Path(args.trust))
     if report.ok:
         text = f"ok: {report.blocks} blocks, head {report.head}"
+    elif report.bad_height is None:
+        text = f"FAILED: {report.reason}"
     else:
         text = f"FAILED at height {report.bad_height}: {report.reason}"
     emit(report.as_dict(), args.json, text)
@@ -169,9 +237,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--db", required=True)
     p.add_argument("--height", type=int)
     p.add_argument("--txs", action="store_true", help="include the transactions")
-    p = action("verify", cmd_verify, "verify a whole stored chain; exit 1 names the bad height")
+    p = action("verify", cmd_verify,
+               "verify a whole stored chain read-only; exit 1 and one line on any defect")
     p.add_argument("--db", required=True)
-    p.add_argument("--producer", action="append", help="allowed producer public id (repeatable)")
+    p.add_argument("--producer", action="append",
+                   help="allowed producer public id (repeatable; default: the genesis block's)")
+    p.add_argument("--trust", help="trust file: pins chain, producer and the last verified head; "
+                   "created on first use, advanced after each successful verify")
+    p.add_argument("--inbox", help="the edge's inbox.db whose written and anchored heads the "
+                   "chain must still hold (default: inbox.db next to --db; 'none' to skip)")
     p = action("export", cmd_export, "export a block with an inclusion proof per transaction")
     p.add_argument("--db", required=True)
     p.add_argument("--height", type=int, required=True)

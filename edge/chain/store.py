@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,13 +40,56 @@ class AppendError(ValueError):
     """A block that does not extend the stored head."""
 
 
+def readonly_uri(path: Path) -> str:
+    """An SQLite URI that reads `path` and never writes it or creates files beside it.
+
+    mode=ro: SQLite never writes the database file, nor creates it. With no
+    -wal file beside it no writer has the file open, and immutable=1 then
+    also keeps SQLite from creating -wal/-shm files next to it.
+    """
+    live = Path(str(path) + "-wal").exists()
+    return ("file:" + urllib.parse.quote(str(Path(path).absolute()))
+            + ("?mode=ro" if live else "?mode=ro&immutable=1"))
+
+
+class StoreError(ValueError):
+    """A file that cannot be opened as a chain store (not SQLite, unreadable, a directory)."""
+
+
 class ChainStore:
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    """The edge's chain on disk; `readonly=True` for checkers that must never write to it."""
+
+    def __init__(self, path: str | os.PathLike[str], readonly: bool = False) -> None:
         self.path = Path(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self.readonly = readonly
+        try:
+            if readonly:
+                # no journal-mode or schema statements either: they would be writes
+                self._db = sqlite3.connect(readonly_uri(self.path), uri=True, isolation_level=None,
+                                           check_same_thread=False)
+                self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            else:
+                self._db = sqlite3.connect(self.path, isolation_level=None,
+                                           check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a chain store: {exc}") from None
+
+    def has_tables(self) -> bool:
+        """False for an SQLite file without the chain's tables (a wiped or foreign file)."""
+        names = {r[0] for r in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return {"blocks", "txs"} <= names
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's own page-level check (`PRAGMA integrity_check`): [] when sound."""
+        try:
+            rows = [r[0] for r in self._db.execute("PRAGMA integrity_check(20)")]
+        except sqlite3.DatabaseError as exc:
+            return [str(exc)]
+        return [] if rows == ["ok"] else rows
 
     def close(self) -> None:
         self._db.close()
@@ -67,6 +111,11 @@ class ChainStore:
             "SELECT header FROM blocks ORDER BY height DESC LIMIT 1"
         ).fetchone()
         return None if row is None else BlockHeader.from_bytes(_blob(row[0]))
+
+    def genesis(self) -> BlockHeader | None:
+        """The header at height 0: whose key produces this chain (None when empty)."""
+        stored = self.header_bytes(0)
+        return None if stored is None else BlockHeader.from_bytes(stored[1])
 
     def head_hash(self) -> str:
         row = self._db.execute("SELECT hash FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
@@ -100,6 +149,8 @@ class ChainStore:
     # -- writing ---------------------------------------------------------
     def append(self, block: Block) -> None:
         """Store `block` atomically; it must extend the current head."""
+        if self.readonly:
+            raise AppendError("the store is open read-only")
         h = block.header
         expected_height = self.height() + 1
         if h.height != expected_height:
