@@ -1,0 +1,240 @@
+"""A scenario: one TOML file that says what a simulated day contains.
+
+The grid (a pandapower case), the substations (one edge each), the gateways
+with their meters and batteries and the bus each sits on, the market
+settings, the day and its start, the clock speed-up, the seed and a fault
+schedule. `load_scenario` turns a file into a checked `Scenario` or raises
+`ScenarioError` with one sentence naming the key and the fix, because a
+tester who mistypes a key must not get a silent default.
+
+Shipped scenarios live in `simulator/scenarios/`; `--scenario NAME` picks one
+of them and `--scenario PATH` any file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+SHIPPED = Path(__file__).resolve().parent / "scenarios"
+DEFAULT = "ieee33-pv"
+HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run; the message names the key and how to fix it."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Day(_Strict):
+    """When the day runs and how fast."""
+
+    date: dt.date = dt.date(2024, 6, 21)
+    start: str = Field("00:00", description="HH:MM of the first simulated interval")
+    intervals: int = Field(96, ge=1, le=96 * 7)
+    interval_s: int = Field(900, ge=60, le=3600)
+    wall_s_per_interval: float = Field(1.8, gt=0.05, le=900)
+    latitude: float = Field(48.0, ge=-90, le=90)
+
+    @model_validator(mode="after")
+    def _start(self) -> Day:
+        if not HHMM.match(self.start):
+            raise ValueError(f"start must be HH:MM (24 h), not {self.start!r}")
+        return self
+
+    @property
+    def start_ms(self) -> int:
+        h, m = (int(x) for x in self.start.split(":"))
+        midnight = dt.datetime.combine(self.date, dt.time(0, 0), tzinfo=dt.timezone.utc)
+        return int(midnight.timestamp() * 1000) + (h * 60 + m) * 60_000
+
+    @property
+    def accel(self) -> int:
+        return max(1, int(self.interval_s / self.wall_s_per_interval))
+
+
+class Grid(_Strict):
+    """The network the carbon flow is traced on."""
+
+    case: str = Field("case33bw", description="a pandapower.networks case name")
+    trace_every: int = Field(1, ge=0, le=96, description="intervals between tracings (0 = off)")
+
+
+class Market(_Strict):
+    gate_s: int = Field(150, ge=0)
+    round_s: int = Field(40, ge=1)
+    max_rounds: int = Field(3, ge=1, le=20)
+    strategy: Literal["best-response", "toward-price"] = "best-response"
+    sealed: bool = False
+    default_intensity_g_kwh: int = Field(420, ge=0, le=5000)
+
+
+class Hub(_Strict):
+    """The central hub: simulated here (url empty) or a real one at `url`."""
+
+    url: str = ""
+    db: str = Field("sqlite", description="'sqlite' or a PostgreSQL URL")
+    allocation: bool = Field(False, description="run the Owen/ladder loop each hour")
+    main_block_s: float = Field(2.0, gt=0, le=3600, description="wall seconds between main "
+                                                               "blocks")
+
+
+class Substation(_Strict):
+    """One substation: one edge hub, its broker and its gateways."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    edge_url: str = Field("", description="a real edge's status URL instead of a simulated one")
+
+
+class Meter(_Strict):
+    load: Literal["household", "commercial", "none"] = "household"
+    load_peak_w: int = Field(1000, ge=0, le=1_000_000)
+    pv_kwp: float = Field(0.0, ge=0, le=1000)
+    cloudiness: float = Field(0.3, ge=0, le=1)
+
+
+class Battery(_Strict):
+    capacity_wh: int = Field(10_000, gt=0, le=10_000_000)
+    max_w: int = Field(5000, gt=0, le=1_000_000)
+    soc_init_pct: float = Field(50, ge=0, le=100)
+
+
+class Gateway(_Strict):
+    """A prosumer's gateway: a meter, maybe a battery, the bus it sits on, its limits."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    substation: str
+    bus: int = Field(ge=0, le=100_000, description="pandapower bus index")
+    role: Literal["prosumer", "pvp", "cec"] = "prosumer"
+    meter: Meter = Meter()
+    battery: Battery | None = None
+    sell_min: int = Field(50_000, ge=0, le=10_000_000, description="micro-currency per kWh")
+    buy_max: int = Field(250_000, ge=0, le=10_000_000, description="micro-currency per kWh")
+
+
+FaultKind = Literal["broker-restart", "hub-down", "gateway-reboot", "meter-garbage",
+                    "clock-skew", "poison"]
+
+
+class Fault(_Strict):
+    at: str = Field(description="HH:MM of simulated time")
+    kind: FaultKind
+    target: str = Field("", description="gateway or substation id, where the kind needs one")
+    duration_s: int = Field(0, ge=0, le=86_400, description="simulated seconds it lasts")
+    skew_s: int = Field(0, ge=-3600, le=3600, description="clock-skew: seconds off")
+
+    @model_validator(mode="after")
+    def _at(self) -> Fault:
+        if not HHMM.match(self.at):
+            raise ValueError(f"at must be HH:MM (24 h), not {self.at!r}")
+        return self
+
+
+class Scenario(_Strict):
+    name: str
+    description: str = ""
+    seed: int = Field(7, ge=0, le=2**32 - 1)
+    day: Day = Day()
+    grid: Grid = Grid()
+    market: Market = Market()
+    hub: Hub = Hub()
+    substations: Annotated[list[Substation], Field(min_length=1, max_length=16)]
+    gateways: Annotated[list[Gateway], Field(min_length=1, max_length=200)]
+    faults: list[Fault] = []
+
+    @model_validator(mode="after")
+    def _links(self) -> Scenario:
+        subs = [s.id for s in self.substations]
+        if len(set(subs)) != len(subs):
+            raise ValueError(f"substation ids must be unique: {subs}")
+        gws = [g.id for g in self.gateways]
+        if len(set(gws)) != len(gws):
+            raise ValueError(f"gateway ids must be unique: {gws}")
+        for g in self.gateways:
+            if g.substation not in subs:
+                raise ValueError(f"gateway {g.id} names substation {g.substation!r}, which is "
+                                 f"not one of {subs}: add it under [[substations]]")
+            if g.sell_min > g.buy_max * 4:
+                raise ValueError(f"gateway {g.id}: sell_min {g.sell_min} is far above buy_max "
+                                 f"{g.buy_max}; prices are micro-currency per kWh")
+        for f in self.faults:
+            needs = f.kind in ("gateway-reboot", "meter-garbage", "clock-skew", "poison")
+            if needs and f.target not in gws:
+                raise ValueError(f"fault {f.kind} at {f.at} needs target = one of the gateway "
+                                 f"ids {gws}")
+            if f.kind == "broker-restart" and f.target and f.target not in subs:
+                raise ValueError(f"fault broker-restart at {f.at}: target {f.target!r} is not "
+                                 f"a substation id ({subs})")
+        return self
+
+    def gateways_of(self, substation: str) -> list[Gateway]:
+        return [g for g in self.gateways if g.substation == substation]
+
+    def shortened(self, intervals: int | None = None, start: str | None = None) -> Scenario:
+        """The same scenario over fewer intervals or from another start time."""
+        day = self.day.model_copy(update={
+            **({"intervals": intervals} if intervals is not None else {}),
+            **({"start": start} if start is not None else {})})
+        Day.model_validate(day.model_dump())
+        return self.model_copy(update={"day": day})
+
+
+def _explain(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key: remove it or check its spelling against docs/simulator.md"
+    elif err["type"] == "missing":
+        msg = "required key is missing: add it (see simulator/scenarios/ieee33-pv.toml)"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{source}: {where}: {msg}{more}"
+
+
+def parse_scenario(data: object, source: str = "scenario") -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_explain(exc, source)) from None
+
+
+def shipped() -> list[str]:
+    return sorted(p.stem for p in SHIPPED.glob("*.toml"))
+
+
+def resolve(name_or_path: str) -> Path:
+    """A shipped scenario's name, or a path to a TOML file."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or "/" in name_or_path:
+        if not p.is_file():
+            raise ScenarioError(f"no scenario file {name_or_path}")
+        return p
+    q = SHIPPED / f"{name_or_path}.toml"
+    if not q.is_file():
+        raise ScenarioError(f"no shipped scenario {name_or_path!r}; choose one of "
+                            f"{', '.join(shipped())} or give a path to a .toml file")
+    return q
+
+
+def load_scenario(name_or_path: str = DEFAULT) -> Scenario:
+    path = resolve(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    return parse_scenario(data, str(path.name))
