@@ -7,7 +7,7 @@ signature, producer and time order. Nothing stored is trusted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from edge.chain.block import GENESIS_PREV, BlockHeader
@@ -41,8 +41,13 @@ def check_block(
     prev: BlockHeader | None,
     producers: Iterable[str] | None = None,
     hasher: Hasher | None = None,
+    root_of: Callable[[list[bytes]], bytes] | None = None,
 ) -> tuple[BlockHeader | None, str | None]:
-    """Check one stored block against its predecessor; return (header, problem)."""
+    """Check one stored block against its predecessor; return (header, problem).
+
+    ``root_of`` computes a block's root from its transactions when the chain
+    commits to them otherwise than as one RFC 6962 tree (e.g. two subtrees).
+    """
     try:
         h = BlockHeader.from_bytes(header_raw)
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
@@ -60,7 +65,8 @@ def check_block(
         return h, "stored hash does not match the header"
     if h.ntx != len(txs):
         return h, f"header says {h.ntx} txs, store holds {len(txs)}"
-    if merkle_root(txs, hasher).hex() != h.root:
+    root = root_of(txs) if root_of is not None else merkle_root(txs, hasher)
+    if root.hex() != h.root:
         return h, "Merkle root does not match the transactions"
     if producers is not None and h.producer not in set(producers):
         return h, f"producer {h.producer[:16]}... is not an allowed producer"
@@ -70,7 +76,8 @@ def check_block(
 
 
 def verify_store(
-    store: ChainStore, producers: Iterable[str] | None = None, hasher: Hasher | None = None
+    store: ChainStore, producers: Iterable[str] | None = None, hasher: Hasher | None = None,
+    root_of: Callable[[list[bytes]], bytes] | None = None,
 ) -> VerifyReport:
     allowed = None if producers is None else set(producers)
     prev: BlockHeader | None = None
@@ -79,7 +86,8 @@ def verify_store(
     for height, stored_hash, header_raw, txs in store.raw_rows():
         if height != expected:
             return VerifyReport(False, count, expected - 1, expected, f"height {expected} missing")
-        header, problem = check_block(height, stored_hash, header_raw, txs, prev, allowed, hasher)
+        header, problem = check_block(height, stored_hash, header_raw, txs, prev, allowed, hasher,
+                                      root_of)
         if problem:
             return VerifyReport(False, count, height - 1, height, problem)
         prev, count, expected = header, count + 1, expected + 1

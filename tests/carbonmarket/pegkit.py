@@ -1,0 +1,74 @@
+"""A carbon side, an electricity side and three oracles on files of the test's own directory."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge.chain.keys import PrivateKey, generate_key, public_id
+from hub.carbonmarket.oracle import Oracle
+from hub.carbonmarket.peg import CarbonSide, ElectricitySide
+from hub.carbonmarket.submissions import Submissions
+
+C_ID, E_ID = "carbon", "electricity"
+
+
+@dataclass
+class Peg:
+    root: Path
+    c_key: PrivateKey
+    e_key: PrivateKey
+    oracles: list[Oracle]
+    c: CarbonSide
+    e: ElectricitySide
+    answer_override: Any = None  # a function(request, honest answers) -> answers, for tests
+
+    def ask(self, request: dict[str, Any]) -> list[Any]:
+        answers = [o.answer(request) for o in self.oracles]
+        return answers if self.answer_override is None else self.answer_override(request, answers)
+
+    def reopen(self) -> None:
+        """Close both sides and rebuild them from their chains (what a restart does)."""
+        self.c.close()
+        self.e.close()
+        self.c, self.e = _sides(self)
+
+    def process(self, now_ms: int = 2) -> None:
+        for side, box in ((self.e, "e_box.db"), (self.c, "c_box.db")):
+            b = Submissions(self.root / box)
+            side.process(b, now_ms)
+            b.close()
+
+    def relayer_config(self) -> Path:
+        path = self.root / "relayer.json"
+        path.write_text(json.dumps({
+            "carbon_chain": str(self.root / "c.db"), "electricity_chain": str(self.root / "e.db"),
+            "carbon_box": str(self.root / "c_box.db"),
+            "electricity_box": str(self.root / "e_box.db"),
+            "state": str(self.root / "relayer.db"), "carbon_id": C_ID, "electricity_id": E_ID}))
+        return path
+
+
+def _sides(p: Peg) -> tuple[CarbonSide, ElectricitySide]:
+    ids = [o.id for o in p.oracles]
+    c = CarbonSide(p.root / "c.db", C_ID, p.c_key, E_ID, public_id(p.e_key.public_key()), ids,
+                   p.ask)
+    e = ElectricitySide(p.root / "e.db", E_ID, p.e_key, C_ID, public_id(p.c_key.public_key()),
+                        ids, p.ask)
+    return c, e
+
+
+def make_peg(root: Path, n_oracles: int = 3) -> Peg:
+    c_key, e_key = generate_key(), generate_key()
+    requesters = {C_ID: public_id(c_key.public_key()), E_ID: public_id(e_key.public_key())}
+    peg = Peg(root, c_key, e_key, [], None, None)  # type: ignore[arg-type]
+
+    def head(side: str):
+        return lambda: getattr(peg, side).head()
+
+    peg.oracles = [Oracle(generate_key(), requesters, {C_ID: head("c"), E_ID: head("e")})
+                   for _ in range(n_oracles)]
+    peg.c, peg.e = _sides(peg)
+    return peg
