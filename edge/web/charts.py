@@ -183,3 +183,52 @@ def bar_chart(title: str, bars: Sequence[tuple[str, float]], y: Axis,
         ticks.append((cx, k if len(k) <= 14 else k[:13] + "…"))
     return _frame(title, Axis(x.label if x else "", x.unit if x else "", ticks), y, y_ticks,
                   sy, "".join(body), [])
+
+
+def heatmap(title: str, rows: Sequence[str], cols: Sequence[str],
+            values: Sequence[Sequence[float]], unit: str, x_label: str = "",
+            y_label: str = "") -> str:
+    """A grid of coloured cells (rows x cols), white = lowest, dark red = highest.
+
+    For space-time maps: buses x intervals of carbon intensity, entities x hours of an
+    allocation. Each cell's exact value is in its tooltip.
+    """
+    cells = [v for row in values for v in row if math.isfinite(v)]
+    if not rows or not cols or not cells:
+        return empty_chart(title)
+    lo, hi = min(cells), max(cells)
+    span = (hi - lo) or 1.0
+    t = html.escape
+    left, top = 90, 28
+    cw = (W - left - RIGHT) / len(cols)
+    ch = min(14.0, max(3.0, 300 / len(rows)))
+    height = top + ch * len(rows) + 44
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart heatmap" '
+             f'viewBox="0 0 {W} {height:.0f}" font-family="sans-serif" width="100%" role="img" '
+             f'aria-label="{t(title)}">',
+             f'<text x="{left}" y="16" font-size="13" font-weight="bold">{t(title)}</text>']
+    for i, (name, row) in enumerate(zip(rows, values, strict=True)):
+        y = top + ch * i
+        if len(rows) <= 40 or i % max(1, len(rows) // 40) == 0:
+            parts.append(f'<text x="{left - 4}" y="{y + ch * 0.8:.1f}" font-size="9" '
+                         f'text-anchor="end">{t(name)}</text>')
+        for j, v in enumerate(row):
+            if not math.isfinite(v):
+                continue
+            f = (v - lo) / span
+            r, g, b = 255, int(255 * (1 - 0.85 * f)), int(255 * (1 - f))
+            parts.append(f'<rect class="cell" x="{left + cw * j:.1f}" y="{y:.1f}" '
+                         f'width="{cw + 0.3:.1f}" height="{ch + 0.3:.1f}" '
+                         f'fill="rgb({r},{g},{b})"><title>{t(name)}, {t(cols[j])}: '
+                         f"{t(fmt(v))} {t(unit)}</title></rect>")
+    every = max(1, len(cols) // 8)
+    base = top + ch * len(rows)
+    for j in range(0, len(cols), every):
+        parts.append(f'<text x="{left + cw * (j + 0.5):.1f}" y="{base + 12:.1f}" font-size="9" '
+                     f'text-anchor="middle">{t(cols[j])}</text>')
+    parts.append(f'<text x="{left}" y="{base + 30:.1f}" font-size="10">{t(x_label)}  '
+                 f'(white {t(fmt(lo))} to red {t(fmt(hi))} {t(unit)})</text>')
+    if y_label:
+        parts.append(f'<text x="4" y="{top - 4}" font-size="10">{t(y_label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -73,3 +73,15 @@ def test_charts_are_drawn_in_a_real_browser(browser, tmp_path):
     shot = browser.render(page.as_uri(), width=800, height=700)
     assert shot.dom.count("<svg") == 2 and 'class="bar"' in shot.dom
     assert shot.distinct_colours() > 20      # lines, bars, text: not a blank page
+
+
+def test_heatmap_cells_and_colour_scale():
+    from edge.web.charts import heatmap
+
+    svg = heatmap("Intensity", ["bus 1", "bus 2"], ["00:00", "00:15", "00:30"],
+                  [[0, 50, 100], [100, 100, float("nan")]], "g/kWh")
+    cells = [r for r in ET.fromstring(svg).iter(f"{SVG}rect") if r.get("class") == "cell"]
+    assert len(cells) == 5                       # the NaN cell is left out
+    assert cells[0].get("fill") == "rgb(255,255,255)"   # lowest is white
+    assert cells[2].get("fill") == "rgb(255,38,0)"      # highest is dark red
+    assert "bus 2, 00:15: 100 g/kWh" in svg

@@ -1,0 +1,110 @@
+"""What a simulated day leaves behind, as plain rows: the report's single input.
+
+The orchestrator (simulator/day.py) fills a `RunRecord` from the chains, the
+inboxes and the hub after the day; the report, the CSV files and the
+invariants all read this one structure, so what a tester sees and what the
+invariants check are the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class IntervalRow:
+    """One cleared interval of one substation's market (its final round)."""
+
+    substation: str
+    interval_ms: int
+    rounds: int
+    price: int | None          # micro-currency per kWh
+    volume_wh: int
+    regime: str                # buyers' or sellers' market, or none
+    adder_max: int = 0         # largest carbon adder applied in the round (micro/kWh)
+
+
+@dataclass(frozen=True)
+class GatewayRow:
+    """One gateway's interval: metered energy, what it traded and was paid, its battery."""
+
+    substation: str
+    gateway: str
+    interval_ms: int
+    net_wh: int                # metered: + imported from the point of connection
+    traded_wh: int             # settled on the chain: + bought, - sold
+    money_micro: int           # settled: + received, - paid
+    battery_wh: int            # + charged, - discharged
+    soc_pct: float | None = None
+    limit: int | None = None   # the order's limit price (micro/kWh), when it traded
+    side: str | None = None
+
+
+@dataclass(frozen=True)
+class CarbonRow:
+    """Carbon flow traced on the feeder for one interval."""
+
+    interval_ms: int
+    intensity_g_kwh: dict[int, float]   # bus -> nodal intensity
+    generation_g: float                 # total emissions of the generators
+    load_g: float
+    loss_g: float
+
+
+@dataclass(frozen=True)
+class HeightRow:
+    """Chain and anchored heights of one edge at one wall-clock moment."""
+
+    substation: str
+    t_ms: int
+    height: int
+    anchored: int
+
+
+@dataclass(frozen=True)
+class FaultRow:
+    at: str
+    kind: str
+    target: str
+    effect: str
+
+
+@dataclass(frozen=True)
+class Invariant:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class RunRecord:
+    scenario: str
+    seed: int
+    intervals: int
+    started_ms: int
+    wall_s: float = 0.0
+    substations: list[str] = field(default_factory=list)
+    interval_rows: list[IntervalRow] = field(default_factory=list)
+    gateway_rows: list[GatewayRow] = field(default_factory=list)
+    carbon_rows: list[CarbonRow] = field(default_factory=list)
+    emissions_with_adders_g: list[tuple[int, float]] = field(default_factory=list)
+    emissions_without_adders_g: list[tuple[int, float]] = field(default_factory=list)
+    heights: list[HeightRow] = field(default_factory=list)
+    rejections: dict[str, dict[str, int]] = field(default_factory=dict)
+    accepted: dict[str, dict[str, int]] = field(default_factory=dict)
+    faults: list[FaultRow] = field(default_factory=list)
+    invariants: list[Invariant] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(i.ok for i in self.invariants)
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for row in d["carbon_rows"]:
+            row["intensity_g_kwh"] = {str(k): v for k, v in row["intensity_g_kwh"].items()}
+        d["ok"] = self.ok
+        return d
