@@ -1,0 +1,74 @@
+"""Each invariant holds on a hand-made good record and names the offender on a bad one."""
+
+import dataclasses
+
+from simulator import invariants as inv
+from simulator.record import CarbonRow, GatewayRow, IntervalRow, RunRecord
+
+T = 1718928000000
+
+
+def good() -> RunRecord:
+    rec = RunRecord("t", 1, 1, T, substations=["n"])
+    # seller s sold 2000 Wh at 0.10/kWh to buyer b: 2000 * 100000 / 1000 = 200000 µ
+    rec.interval_rows = [IntervalRow("n", T, 2, 100_000, 2000, "sellers")]
+    rec.gateway_rows = [
+        GatewayRow("n", "s", T, -2500, -2000, 200_000, -300, 60.0, limit=80_000, side="sell"),
+        GatewayRow("n", "b", T, 2600, 2000, -200_000, 0, None, limit=120_000, side="buy"),
+    ]
+    rec.carbon_rows = [CarbonRow(T, {0: 400.0}, 1000.0, 960.0, 40.0)]
+    return rec
+
+
+def test_good_record_holds():
+    rec = good()
+    for check in (inv.money_balances(rec), inv.energy_balances(rec), inv.limits_respected(rec),
+                  inv.carbon_conserved(rec),
+                  inv.grid_residuals(rec, {"s": 10_000, "b": 10_000}, 900)):
+        assert check.ok, check
+
+
+def test_money_off_by_one_micro_is_caught():
+    rec = good()
+    rec.gateway_rows[1] = dataclasses.replace(rec.gateway_rows[1], money_micro=-199_999)
+    r = inv.money_balances(rec)
+    assert not r.ok and "+1 µ" in r.detail
+
+
+def test_settled_energy_must_equal_cleared_volume():
+    rec = good()
+    rec.interval_rows = [dataclasses.replace(rec.interval_rows[0], volume_wh=2500)]
+    r = inv.energy_balances(rec)
+    assert not r.ok and "settled 2000 Wh, cleared 2500 Wh" in r.detail
+
+
+def test_price_beyond_a_limit_names_the_participant():
+    rec = good()
+    rec.gateway_rows[0] = dataclasses.replace(rec.gateway_rows[0], limit=100_001)
+    r = inv.limits_respected(rec)
+    assert not r.ok and "seller s" in r.detail and "100001" in r.detail
+
+
+def test_grid_beyond_the_connection_is_impossible():
+    rec = good()
+    # b: net 2600, traded 2000, battery 0 -> grid 600 Wh; a 1 kW connection allows 500 Wh/15 min
+    r = inv.grid_residuals(rec, {"b": 1000}, 900)
+    assert not r.ok and "grid 600 Wh" in r.detail
+
+
+def test_carbon_leak_is_caught():
+    rec = good()
+    rec.carbon_rows = [CarbonRow(T, {0: 1.0}, 1000.0, 950.0, 40.0)]
+    assert not inv.carbon_conserved(rec).ok
+
+
+def test_chain_and_anchor_checks():
+    assert inv.chains_verify({"n": (True, "", 5)}).ok
+    r = inv.chains_verify({"n": (True, "", 5), "s": (False, "height 3: bad signature", 4)})
+    assert not r.ok and "s: height 3" in r.detail
+    assert inv.heads_anchored({"n": 4}, {"n": 4}, {"n": True}).ok
+    assert "anchored only to 3" in inv.heads_anchored({"n": 4}, {"n": 3}, {"n": True}).detail
+    assert not inv.all_in_blocks({"n": 10}, {"n": 9}).ok
+    assert inv.fixed_points([("n", T, "book")], lambda b: True).ok
+    assert not inv.fixed_points([("n", T, "book")], lambda b: False).ok
+    assert not inv.sealed_before_closure(["retained topic site/n/gw/a/bid"]).ok
