@@ -1,10 +1,16 @@
-"""Chain benchmarks (issue 3): Merkle root cost and sign-append / verify throughput.
+"""Chain benchmarks: Merkle root cost over its hashing floor, sign-append / verify throughput.
 
-1. Merkle root of 1,000,000 leaves of 100 bytes, against the bare cost of the
-   same number of SHA-256 calls with hashlib in one loop. Target <= 1.3x.
+1. Merkle root of 1,000,000 leaves of 100 bytes against the floor: the same
+   number of SHA-256 calls (n leaves + n-1 nodes, the nodes as 65-byte
+   messages) through the same C loop, so the ratio is the tree's own cost
+   (levels, copies) over the hashing it cannot avoid. Target <= 1.3x. Where
+   the native loop is not built, both sides run through hashlib instead (and
+   the line says so).
 2. Blocks of 1,000 gateway transactions: tag checked, Merkle-hashed, stored
    (SQLite WAL, synchronous=FULL) and signed; then the whole store verified.
-   Target >= 20,000 tx/s each, reported next to the bare hashing-and-signing cost.
+   Target >= 20,000 tx/s each, reported next to the bare hashing-and-signing
+   cost. The same through the running edge service (MQTT in -> admitted -> in
+   a signed block) is measured by bench_ingest.py in its same-run set-up.
 """
 
 from __future__ import annotations
@@ -37,16 +43,21 @@ def best_of(fn, repeat: int) -> float:
 
 
 def bench_merkle(n: int, repeat: int) -> None:
+    from edge.chain import native
+    from edge.chain.merkle import CPU
+
     leaves = [os.urandom(100) for _ in range(n)]
-
-    def bare() -> None:
-        h = hashlib.sha256
-        for m in leaves:
-            h(m).digest()
-
+    # The floor: n leaf hashes and n-1 node-sized (64 + 1 prefix byte) hashes in one loop.
+    floor_msgs = leaves + [os.urandom(64) for _ in range(n - 1)]
+    fast = native.load()
+    if fast is not None:
+        hasher, bare = "native", lambda: fast.leaf_digests_raw(floor_msgs)
+    else:
+        hasher, bare = "hashlib", lambda: CPU.leaf_hashes(floor_msgs)
     base = best_of(bare, repeat)
     tree = best_of(lambda: merkle_root(leaves), repeat)
-    line("chain", f"merkle_root_{n}_leaves_100B", tree, "s", baseline=base, target="ratio<=1.3")
+    line("chain", f"merkle_root_{n}_leaves_100B", tree, "s", baseline=base, target="ratio<=1.3",
+         baseline_is=f"{2 * n - 1} SHA-256 calls through the same loop", hasher=hasher)
 
 
 def gateway_txs(n: int, key: bytes) -> list[dict]:

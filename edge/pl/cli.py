@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from edge.chain import native
 from edge.cli import EXIT_OK, UsageError, emit
 
 from .dispatch import (
@@ -67,10 +68,12 @@ def cmd_info(args: argparse.Namespace) -> int:
         },
         "backends": {b: _status(b) for b in BACKENDS[1:]},
         "crossover": load_crossover(),
+        "cpu_hasher": native.status(),
     }
     text = [f"PL: {rm.part} at {rm.clock_mhz} MHz"]
     text += [f"  {n:<9} {k['vlnv']} at {k['base']}" for n, k in res["kernels"].items()]
     text += [f"  back end {b:<5} {s}" for b, s in res["backends"].items()]
+    text.append(f"  cpu hasher    {res['cpu_hasher']}")
     for accel, e in res["crossover"].items():
         text.append(f"  crossover {accel}: hash from {e.get('hash')} messages, "
                     f"clear from {e.get('clear')} orders")

@@ -1,0 +1,57 @@
+"""The native SHA-256 loop is built at install time, never at run time, and its absence is said."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_setup_declares_the_extension_as_optional():
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+             and getattr(n.func, "id", None) == "Extension"]
+    assert len(calls) == 1
+    kw = {k.arg: k.value for k in calls[0].keywords}
+    assert ast.literal_eval(calls[0].args[0]) == "edge.chain._sha256batch"
+    assert ast.literal_eval(kw["optional"]) is True
+    assert (ROOT / "edge/chain/_sha256batch.c").exists()
+
+
+def test_no_build_product_is_tracked():
+    tracked = subprocess.run(["git", "ls-files", "*.so", "*.o", "*.pyd"], cwd=ROOT,
+                             capture_output=True, text=True).stdout.split()
+    assert tracked == []
+
+
+def test_nothing_compiles_at_run_time():
+    src = (ROOT / "edge/chain/native.py").read_text()
+    assert "subprocess" not in src and "ctypes" not in src
+
+
+def test_missing_native_loop_is_said_once_and_in_pl_info():
+    code = ("import logging; logging.basicConfig(level=logging.WARNING);"
+            "from edge.chain import native, merkle;"
+            "merkle.merkle_root([b'a']); merkle.merkle_root([b'b']); print(native.status())")
+    env = {"CARBON_EDGE_NO_NATIVE": "1", "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("hashing with hashlib") == 1
+    assert proc.stdout.strip() == "hashlib fallback: disabled by CARBON_EDGE_NO_NATIVE"
+    info = subprocess.run([sys.executable, "-m", "edge.cli", "pl", "info", "--json"],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
+    assert info.returncode == 0, info.stderr
+    assert "hashlib fallback" in __import__("json").loads(info.stdout)["cpu_hasher"]
+
+
+def test_merkle_root_without_native_equals_with_it():
+    """Same root through hashlib (fallback) as through whatever this install has."""
+    from edge.chain import merkle
+
+    leaves = [bytes([i % 256]) * (i % 150) for i in range(1001)]
+    fallback = merkle.root_of_hashes(merkle.CPU.leaf_hashes(leaves), merkle.CPU)
+    assert merkle.merkle_root(leaves) == fallback
