@@ -30,7 +30,7 @@ setup: $(STAMP)
 deps:
 	@bash .ci/debian-deps.sh
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py edge/chain/_sha256batch.c
 	@bash .ci/debian-deps.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip >/dev/null
