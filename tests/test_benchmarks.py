@@ -29,3 +29,5 @@ def test_benchmark_runs_quick_and_prints_json_lines(script):
     for line in lines:
         assert KEYS <= set(line), f"{script}: {line} lacks {KEYS - set(line)}"
         assert line["ratio"] is None or line["baseline"], line
+        if line["baseline"] and line["value"] is not None:  # the ratio is the same run's
+            assert line["ratio"] == pytest.approx(line["value"] / line["baseline"], rel=1e-3)
