@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SLOW ?= 0
 QUICK ?= 0
+ONLY ?=
 
 .PHONY: setup deps test test-all sim lint bench hls-csim hls overlay firmware flash-gateway clean help
 
@@ -16,7 +17,7 @@ help:
 	@echo "make test     set up and run the tests (SLOW=1 adds the slow ones)"
 	@echo "make setup    virtual environment, Python and Debian packages"
 	@echo "make lint     ruff"
-	@echo "make bench    benchmarks -> bench/results.jsonl (QUICK=1 for a short run)"
+	@echo "make bench    benchmarks -> bench/results.jsonl, docs/benchmarks.md (QUICK=1: short run)"
 	@echo "make hls-csim C simulation of the PL kernels with g++"
 	@echo "make hls      Vitis HLS synthesis and IP export (needs vitis_hls)"
 	@echo "make overlay  Vivado overlay build (needs vivado)"
@@ -49,8 +50,11 @@ sim: setup
 lint: setup
 	@$(PY) -m ruff check edge hub simulator tests bench
 
+# Every figure with its same-run baseline and ratio -> bench/results.jsonl; a full run
+# also regenerates docs/benchmarks.md (quick figures are too small to quote).
 bench: setup
-	@QUICK=$(QUICK) $(PY) bench/run_all.py
+	@QUICK=$(QUICK) ONLY=$(ONLY) $(PY) bench/run_all.py
+	@if [ "$(QUICK)" != "1" ]; then $(PY) bench/report.py; fi
 
 hls-csim:
 	@$(MAKE) --no-print-directory -C hls csim

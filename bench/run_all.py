@@ -1,13 +1,19 @@
 """Run every bench/bench_*.py and collect their JSON lines into bench/results.jsonl.
 
 QUICK=1 passes --quick to each, so the whole set runs in about a minute.
-A benchmark that fails is reported and the others still run.
+Each line gets a `run` field (date, machine, Python, quick) so the report
+(bench/report.py -> docs/benchmarks.md) can say where and when a figure
+was measured. A benchmark that fails is reported and the others still run.
+ONLY=name,name runs just those (e.g. ONLY=clearing,chain), appending their
+lines to the results of earlier runs instead of replacing the file.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -15,21 +21,44 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
+def machine() -> str:
+    """CPU model, logical CPUs and OS, e.g. 'AMD EPYC, 2 CPUs, Linux 6.1 x86_64'."""
+    model = platform.processor() or platform.machine()
+    try:
+        for ln in Path("/proc/cpuinfo").read_text().splitlines():
+            if ln.startswith("model name"):
+                model = ln.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()} " \
+           f"{platform.machine()}"
+
+
 def main() -> int:
     quick = os.environ.get("QUICK", "0") == "1"
+    only = [s for s in os.environ.get("ONLY", "").split(",") if s]
     out_path = HERE / "results.jsonl"
+    scripts = sorted(HERE.glob("bench_*.py"))
+    if only:
+        scripts = [s for s in scripts if s.stem.removeprefix("bench_") in only]
+    run = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+           "machine": machine(), "python": platform.python_version(), "quick": quick}
     failed = []
-    with out_path.open("w") as out:
-        for script in sorted(HERE.glob("bench_*.py")):
+    with out_path.open("a" if only else "w") as out:
+        for script in scripts:
             cmd = [sys.executable, str(script)] + (["--quick"] if quick else [])
             print(f"== {script.name}", file=sys.stderr, flush=True)
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
             for raw in proc.stdout.splitlines():
                 try:
-                    json.loads(raw)
+                    rec = json.loads(raw)
                 except ValueError:
                     continue
-                out.write(raw + "\n")
+                if not isinstance(rec, dict):
+                    continue
+                rec["run"] = run
+                out.write(json.dumps(rec) + "\n")
                 print(raw, flush=True)
             if proc.returncode != 0:
                 failed.append(script.name)

@@ -31,3 +31,68 @@ def test_benchmark_runs_quick_and_prints_json_lines(script):
         assert line["ratio"] is None or line["baseline"], line
         if line["baseline"] and line["value"] is not None:  # the ratio is the same run's
             assert line["ratio"] == pytest.approx(line["value"] / line["baseline"], rel=1e-3)
+
+
+def _write(path: Path, lines: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
+RUN = {"date": "2026-01-02 03:04 UTC", "machine": "Test CPU, 2 CPUs", "python": "3.11",
+       "quick": False}
+
+
+def test_report_writes_a_table_per_benchmark_with_machine_and_date(tmp_path):
+    from bench import report
+
+    res = _write(tmp_path / "r.jsonl", [
+        {"bench": "chain", "case": "a", "value": 2.5, "unit": "s", "baseline": 2.0,
+         "ratio": 1.25, "target": "<=1.3", "baseline_is": "floor", "run": RUN},
+        {"bench": "clearing", "case": "b", "value": 40.0, "unit": "ms", "baseline": 10.0,
+         "ratio": 4.0, "target": None, "run": RUN},
+        {"bench": "chain", "case": "a", "value": 2.4, "unit": "s", "baseline": 2.0,
+         "ratio": 1.2, "target": "<=1.3", "baseline_is": "floor", "run": RUN},
+    ])
+    out = tmp_path / "b.md"
+    assert report.main(["--results", str(res), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.count("\n## ") == 2 and "## chain" in text and "## clearing" in text
+    assert text.count("Measured 2026-01-02 03:04 UTC on Test CPU, 2 CPUs.") == 2
+    assert "| `a` | 2.40 | s | 2.00 | 1.20 | <=1.3 | floor |" in text  # latest line wins
+    assert "| `b` | 40.00 | ms | 10.00 | 4.00 |  |  |" in text
+
+
+def test_report_refuses_quick_runs_and_garbage(tmp_path):
+    from bench import report
+
+    quick = dict(RUN, quick=True)
+    res = _write(tmp_path / "r.jsonl", [{"bench": "x", "case": "y", "value": 1.0, "unit": "s",
+                                         "baseline": None, "ratio": None, "target": None,
+                                         "run": quick}])
+    out = tmp_path / "b.md"
+    assert report.main(["--results", str(res), "--out", str(out)]) == 2
+    assert not out.exists()
+    assert report.main(["--results", str(res), "--out", str(out), "--allow-quick"]) == 0
+    (tmp_path / "bad.jsonl").write_text("{not json\n")
+    with pytest.raises(SystemExit, match="bad.jsonl:1: not JSON"):
+        report.main(["--results", str(tmp_path / "bad.jsonl"), "--out", str(out)])
+
+
+def test_run_all_tags_each_line_with_its_run(tmp_path):
+    import shutil
+
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    shutil.copy(ROOT / "bench" / "run_all.py", bench / "run_all.py")
+    (bench / "bench_fake.py").write_text(
+        "import json, sys\n"
+        "print(json.dumps({'bench': 'fake', 'case': 'q' if '--quick' in sys.argv else 'f',"
+        " 'value': 1.0, 'unit': 's', 'baseline': None, 'ratio': None, 'target': None}))\n"
+        "print('noise')\n")
+    env = {"QUICK": "1", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, str(bench / "run_all.py")], capture_output=True,
+                          text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    [rec] = [json.loads(x) for x in (bench / "results.jsonl").read_text().splitlines()]
+    assert rec["case"] == "q" and rec["run"]["quick"] is True
+    assert {"date", "machine", "python"} <= set(rec["run"])
