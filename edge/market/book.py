@@ -1,4 +1,4 @@
-"""The order book of one market interval: quotes in, gate closure, one clearing.
+"""The order book of one market interval: first quotes in, until gate closure.
 
 Rules (docs/market.md):
 - one live order per participant; a later quote replaces the earlier one and
@@ -7,8 +7,8 @@ Rules (docs/market.md):
   its price level). Order numbers are the ``seq`` of the clearing.
 - after gate closure nothing changes; a late quote is refused with
   ``GateClosed`` and counted, and the accepted book stays as it was.
-- carbon price adders (SEEDS P1 ladder) are applied at clearing time, so the
-  pending-orders view shows what participants quoted.
+- carbon price adders (SEEDS P1 ladder) are applied at clearing time
+  (``apply_adders``), so the book holds what participants quoted.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from .clearing import LIMIT, Clearing, Order, Side, clear_uniform, validate_order, validate_orders
+from .clearing import LIMIT, Order, Side, validate_order, validate_orders
 
 
 class BookError(ValueError):
@@ -26,19 +26,6 @@ class BookError(ValueError):
 
 class GateClosed(BookError):
     """A quote or change arrived after gate closure."""
-
-
-@dataclass(frozen=True)
-class PendingOrder:
-    """One row of the SEEDS P4 pending-orders view."""
-
-    order_no: int
-    participant: str
-    side: Side
-    qty_wh: int
-    price: int
-    #: "open" (gate open), "closed" (awaiting clearing), then the fill status
-    status: str
 
 
 def apply_adders(orders: Sequence[Order], adders: Mapping[str, int]) -> tuple[Order, ...]:
@@ -69,14 +56,17 @@ def apply_adders(orders: Sequence[Order], adders: Mapping[str, int]) -> tuple[Or
 
 
 class OrderBook:
-    """Quotes of one interval, up to gate closure and one clearing (P5 rules)."""
+    """First quotes of one interval, up to gate closure (P5 rules).
+
+    The clearing and the rounds after it belong to ``edge.market.rounds.IntervalRounds``,
+    which owns one of these as its round 0.
+    """
 
     def __init__(self, interval: int) -> None:
         self.interval = interval
         self._orders: dict[str, Order] = {}
         self._next_no = 1
         self._closed = False
-        self._clearing: Clearing | None = None
         #: refusals by reason ("invalid", "gate_closed"); nothing accepted is lost by one
         self.rejected: Counter[str] = Counter()
 
@@ -84,54 +74,46 @@ class OrderBook:
     def closed(self) -> bool:
         return self._closed
 
-    @property
-    def clearing(self) -> Clearing | None:
-        return self._clearing
-
-    def submit(self, participant: str, side: Side, qty_wh: int, price: int) -> Order:
-        """Accept a quote (replacing this participant's earlier one) and return it."""
+    def _refuse_if_closed(self, participant: str) -> None:
         if self._closed:
             self.rejected["gate_closed"] += 1
             raise GateClosed(
                 f"interval {self.interval} is closed: the quote from {participant!r} came "
                 "after gate closure"
             )
-        order = Order(participant, side, qty_wh, price, self._next_no)
+
+    def submit(self, participant: str, side: Side, qty_wh: int, price: int) -> Order:
+        """Accept a quote (replacing this participant's earlier one) and return it."""
+        return self.insert(Order(participant, side, qty_wh, price, self._next_no))
+
+    def insert(self, order: Order) -> Order:
+        """Accept an order that carries its own submission number (a filed book).
+
+        The number must not be another live order's; later ``submit`` numbers
+        follow the highest one seen.
+        """
+        self._refuse_if_closed(order.id)
         try:
-            validate_order(order, f"quote from {participant!r}")
+            validate_order(order, f"quote from {order.id!r}")
+            if any(o.seq == order.seq and o.id != order.id for o in self._orders.values()):
+                raise ValueError(f"quote from {order.id!r}: seq {order.seq} is taken")
         except ValueError as exc:
             self.rejected["invalid"] += 1
             raise BookError(str(exc)) from None
-        self._orders.pop(participant, None)  # re-inserted last: dict order == seq order
-        self._orders[participant] = order
-        self._next_no += 1
+        self._orders.pop(order.id, None)  # re-inserted last: dict order == seq order
+        self._orders[order.id] = order
+        self._next_no = max(self._next_no, order.seq + 1)
         return order
 
+    def order_of(self, participant: str) -> Order | None:
+        """The participant's live first quote, if any."""
+        return self._orders.get(participant)
+
     def orders(self) -> tuple[Order, ...]:
-        """Live orders in order-number order."""
+        """Live orders in the order received (order-number order for ``submit``)."""
         return tuple(self._orders.values())
 
     def close(self) -> tuple[Order, ...]:
         """Gate closure: freeze the book and return what will be cleared."""
         self._closed = True
         return self.orders()
-
-    def clear(self, adders: Mapping[str, int] | None = None) -> Clearing:
-        """Clear the closed book once, with carbon adders applied to the quotes."""
-        if not self._closed:
-            raise BookError(f"interval {self.interval} is still open: close the gate first")
-        if self._clearing is not None:
-            raise BookError(f"interval {self.interval} is already cleared")
-        self._clearing = clear_uniform(apply_adders(self.orders(), adders or {}))
-        return self._clearing
-
-    def pending(self) -> tuple[PendingOrder, ...]:
-        """The SEEDS P4 pending-orders view, in order-number order."""
-        status = {}
-        if self._clearing is not None:
-            status = {f.order_id: f.status for f in self._clearing.fills}
-        default = "closed" if self._closed else "open"
-        return tuple(
-            PendingOrder(o.seq, o.id, o.side, o.qty_wh, o.price, status.get(o.id, default))
-            for o in self._orders.values()
-        )

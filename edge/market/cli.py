@@ -1,7 +1,8 @@
 """``carbon-edge market``: clear an order book from a JSON file.
 
     carbon-edge market clear  --book book.json [--rules p5|merit] [--json]
-    carbon-edge market rounds --book book.json --max-rounds N [--json]
+    carbon-edge market rounds --book book.json --max-rounds N
+                              [--strategy best-response|toward-price] [--json]
 
 The file formats are documented in docs/market.md, with examples in
 docs/examples/market/. Input is parsed by strict pydantic models (integers
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from edge.cli import EXIT_OK, UsageError, emit
 
 from .book import apply_adders
-from .clearing import Clearing, Order, Unit, clear_uniform, merit_order, validate_order
-from .rounds import Round, TowardPrice, run_rounds
+from .clearing import Clearing, Order, Unit, clear_uniform, merit_order
+from .rounds import STRATEGIES, Round, Strategy, TowardPrice, run_rounds
 from .settlement import Settlement, settle
 
 
@@ -36,7 +36,8 @@ class OrderIn(_Strict):
     qty_wh: int
     price: int
     seq: int | None = None
-    #: for rounds: a buyer's highest / a seller's lowest acceptable price
+    #: for rounds: the participant's own limit, a buyer's highest / a seller's lowest
+    #: acceptable price (default: its quote)
     reservation: int | None = None
 
 
@@ -182,37 +183,40 @@ def cmd_clear(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _strategy(name: str, book: BookIn) -> Strategy:
+    return TowardPrice(book.tick) if name == TowardPrice.name else STRATEGIES[name]()
+
+
 def cmd_rounds(args: argparse.Namespace) -> int:
     book = load_book(args.book)
     if args.max_rounds < 1:
         raise UsageError(f"--max-rounds must be at least 1, got {args.max_rounds}")
     try:
-        orders = list(apply_adders(book_orders(book, args.book), book.adders))
-        # reservations are quoted like prices, so carbon adders shift them alike
-        quoted = {o.id: o for o in book_orders(book, args.book)}
-        limits = [replace(quoted[o.id], price=o.reservation)
-                  for o in book.orders or [] if o.reservation is not None]
-        for o in limits:
-            validate_order(o, f"order {o.id!r}: reservation")
-        reservation = {o.id: o.price for o in apply_adders(limits, book.adders)}
+        orders = book_orders(book, args.book)
+        # limits are quoted like prices: the adders shift them alike (in run_rounds)
+        limits = {o.id: o.reservation for o in book.orders or [] if o.reservation is not None}
         summary: list[dict[str, Any]] = []
         before: dict[str, int] = {}
 
         def publish(r: Round) -> None:
+            if summary and summary[-1]["round"] == r.number:  # published again: it binds
+                summary[-1]["final"] = r.final
+                return
             changed = sum(before.get(o.id, o.price) != o.price for o in r.orders)
             before.update((o.id, o.price) for o in r.orders)
             summary.append({"round": r.number, "price": r.clearing.price,
                             "volume_wh": r.clearing.volume_wh, "regime": r.clearing.regime,
-                            "quotes_changed": changed})
+                            "quotes_changed": changed, "final": r.final})
 
-        result = run_rounds(orders, TowardPrice(reservation, book.tick), args.max_rounds, publish)
+        result = run_rounds(orders, _strategy(args.strategy, book), args.max_rounds, limits,
+                            book.adders, publish)
         last = result.binding
         final = _clearing_json(list(last.orders), last.clearing,
                                settle(last.orders, last.clearing, book.intensity))
     except ValueError as exc:
         raise UsageError(f"{args.book}: {exc}") from None
-    res = {"rules": "p5", "interval": book.interval, "converged": result.converged,
-           "rounds": summary, "binding": final}
+    res = {"rules": "p5", "interval": book.interval, "strategy": args.strategy,
+           "converged": result.converged, "rounds": summary, "binding": final}
     text = "\n".join(
         [f"round {s['round']}: price {s['price']}, volume {s['volume_wh']} Wh, "
          f"{s['quotes_changed']} quotes changed" for s in summary]
@@ -231,8 +235,11 @@ def register(parser: argparse.ArgumentParser) -> None:
                    help="p5: uniform-price double auction of orders; merit: P1 merit order")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.set_defaults(func=cmd_clear)
-    p = sub.add_parser("rounds", help="P5 iterative bidding with the tick-toward-price strategy")
+    p = sub.add_parser("rounds", help="P5 iterative bidding rounds (best response by default)")
     p.add_argument("--book", required=True, help="book JSON with optional reservations and tick")
-    p.add_argument("--max-rounds", type=int, required=True, help="round limit (>= 1)")
+    p.add_argument("--max-rounds", type=int, required=True,
+                   help="most rounds cleared, numbered from 0 (>= 1)")
+    p.add_argument("--strategy", choices=tuple(STRATEGIES), default="best-response",
+                   help="how participants revise: best-response (P5) or toward-price (tick)")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.set_defaults(func=cmd_rounds)

@@ -1,11 +1,12 @@
-"""OrderBook: replacement, gate closure, pending view, carbon adders."""
+"""OrderBook: replacement, gate closure, filed numbers, carbon adders."""
 
 from __future__ import annotations
 
 import pytest
 
-from edge.market.book import BookError, GateClosed, OrderBook, PendingOrder, apply_adders
-from edge.market.clearing import Order
+from edge.market.book import BookError, GateClosed, OrderBook, apply_adders
+from edge.market.clearing import Order, clear_uniform
+from edge.market.rounds import IntervalRounds
 
 
 def test_later_quote_replaces_earlier_and_loses_time_priority():
@@ -16,8 +17,7 @@ def test_later_quote_replaces_earlier_and_loses_time_priority():
     assert again == Order("alice", "sell", 400, 100, 3)
     assert [(o.id, o.seq) for o in book.orders()] == [("bob", 2), ("alice", 3)]
     book.submit("carol", "buy", 600, 120)
-    book.close()
-    c = book.clear()
+    c = clear_uniform(book.close())
     fills = {f.order_id: (f.qty_wh, f.status) for f in c.fills}
     # same price: bob quoted earlier than alice's replacement, so bob sells first
     assert fills == {"bob": (500, "filled"), "alice": (100, "partial"), "carol": (600, "filled")}
@@ -57,30 +57,15 @@ def test_invalid_quote_is_refused_counted_and_loses_nothing():
     assert book.submit("b", "sell", 10, 5).seq == 2  # refusals use no order number
 
 
-def test_clear_needs_closure_and_happens_once():
+def test_filed_numbers_are_kept_and_must_be_unique():
     book = OrderBook(3)
-    book.submit("a", "buy", 100, 50)
-    with pytest.raises(BookError, match="still open"):
-        book.clear()
-    book.close()
-    book.clear()
-    with pytest.raises(BookError, match="already cleared"):
-        book.clear()
-
-
-def test_pending_view_follows_the_interval():
-    book = OrderBook(5)
-    book.submit("s", "sell", 300, 80)
-    book.submit("b", "buy", 200, 90)
-    assert book.pending() == (
-        PendingOrder(1, "s", "sell", 300, 80, "open"),
-        PendingOrder(2, "b", "buy", 200, 90, "open"),
-    )
-    book.close()
-    assert [p.status for p in book.pending()] == ["closed", "closed"]
-    book.clear()
-    assert [p.status for p in book.pending()] == ["partial", "filled"]
-    assert book.clearing.price == 80
+    book.insert(Order("a", "buy", 100, 50, 7))
+    book.insert(Order("b", "sell", 100, 40, 2))
+    with pytest.raises(BookError, match="quote from 'c': seq 7 is taken"):
+        book.insert(Order("c", "sell", 1, 1, 7))
+    assert book.rejected["invalid"] == 1
+    assert book.submit("c", "sell", 5, 5).seq == 8  # after the highest number seen
+    assert book.order_of("b") == Order("b", "sell", 100, 40, 2) and book.order_of("z") is None
 
 
 def test_adders_raise_offers_and_lower_bids_clamped_at_zero():
@@ -92,17 +77,17 @@ def test_adders_raise_offers_and_lower_bids_clamped_at_zero():
 
 
 def test_adders_change_the_clearing():
-    book = OrderBook(9)
-    book.submit("coal", "sell", 100, 40)
-    book.submit("pv", "sell", 100, 60)
-    book.submit("load", "buy", 100, 90)
-    book.close()
-    c = book.clear({"coal": 30})  # coal now offers 70: PV is cheaper
-    fills = {f.order_id: f.qty_wh for f in c.fills}
+    ir = IntervalRounds(9, max_rounds=1)
+    ir.quote("coal", "sell", 100, 40)
+    ir.quote("pv", "sell", 100, 60)
+    ir.quote("load", "buy", 100, 90)
+    r = ir.step(adders={"coal": 30})  # coal now offers 70: PV is cheaper
+    fills = {f.order_id: f.qty_wh for f in r.clearing.fills}
     assert fills == {"coal": 0, "pv": 100, "load": 100}
-    assert c.price == 70  # pv exactly filled: next ask is coal's adjusted 70
-    # the view still shows what was quoted
-    assert [p.price for p in book.pending()] == [40, 60, 90]
+    assert r.clearing.price == 70  # pv exactly filled: next ask is coal's adjusted 70
+    assert [o.price for o in r.orders] == [70, 60, 90]
+    # the pending view still shows what was quoted
+    assert [p.price for p in ir.pending()] == [40, 60, 90]
 
 
 @pytest.mark.parametrize("adders, words", [

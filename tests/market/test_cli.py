@@ -52,15 +52,37 @@ def test_merit_worked_example():
 
 
 def test_rounds_worked_example():
+    # SEEDS' seller's market (docs/market.md "Rounds"): Q shades from 0.75 to R's 0.72
     r = run("rounds", "--book", str(EXAMPLES / "rounds.json"), "--max-rounds", "10", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["strategy"] == "best-response" and out["converged"] is True
+    assert [(s["round"], s["price"], s["quotes_changed"], s["final"]) for s in out["rounds"]] == [
+        (0, 750000, 0, False), (1, 720000, 1, True)]
+    assert {f["order_id"]: f["qty_wh"] for f in out["binding"]["fills"]} == {
+        "gw-S": 20000, "gw-P": 8000, "gw-Q": 12000, "gw-R": 0}
+    # with one round only, round 0 binds and Q would still have moved: not converged
+    r = run("rounds", "--book", str(EXAMPLES / "rounds.json"), "--max-rounds", "1", "--json")
+    out = json.loads(r.stdout)
+    assert out["converged"] is False and [s["round"] for s in out["rounds"]] == [0]
+    assert out["binding"]["price"] == 750000
+
+
+def test_rounds_toward_price_example():
+    book = str(EXAMPLES / "rounds-toward-price.json")
+    r = run("rounds", "--book", book, "--max-rounds", "10", "--strategy", "toward-price",
+            "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["converged"] is True
     assert [s["price"] for s in out["rounds"]] == [None, None, None, 125000]
     assert out["binding"]["volume_wh"] == 1500
-    r = run("rounds", "--book", str(EXAMPLES / "rounds.json"), "--max-rounds", "2", "--json")
+    r = run("rounds", "--book", book, "--max-rounds", "2", "--strategy", "toward-price", "--json")
     out = json.loads(r.stdout)
     assert out["converged"] is False and len(out["rounds"]) == 2
+    # best response on the same book: no unilateral move trades (docs/market.md)
+    out = json.loads(run("rounds", "--book", book, "--max-rounds", "10", "--json").stdout)
+    assert out["converged"] is True and [s["price"] for s in out["rounds"]] == [None]
 
 
 def write(tmp_path: Path, obj) -> str:
@@ -108,9 +130,14 @@ def test_rounds_bad_input(tmp_path):
     assert r.returncode == 2 and "--max-rounds must be at least 1" in r.stderr
     bad = write(tmp_path, {"orders": [{**ORDER, "reservation": -7}]})
     r = run("rounds", "--book", bad, "--max-rounds", "3")
-    assert r.returncode == 2 and "order 'a': reservation: price -7 is outside" in r.stderr
-    bad = write(tmp_path, {"tick": 0, "orders": [ORDER]})
+    assert r.returncode == 2 and "limit of 'a' must be an integer in [0, " in r.stderr
+    bad = write(tmp_path, {"orders": [{**ORDER, "reservation": 4}]})
     r = run("rounds", "--book", bad, "--max-rounds", "3")
+    assert r.returncode == 2 and "quote 5 is above its highest acceptable price 4" in r.stderr
+    r = run("rounds", "--book", good, "--max-rounds", "3", "--strategy", "nash")
+    assert r.returncode == 2 and "invalid choice: 'nash'" in r.stderr
+    bad = write(tmp_path, {"tick": 0, "orders": [ORDER]})
+    r = run("rounds", "--book", bad, "--max-rounds", "3", "--strategy", "toward-price")
     assert r.returncode == 2 and "tick must be a positive integer" in r.stderr
 
 
