@@ -94,7 +94,8 @@ def bench_round(n: int, reps: int) -> None:
     from edge.pl.dispatch import Dispatcher
     from edge.runtime.inbox import Inbox
     from edge.runtime.intervals import Schedule
-    from edge.runtime.market_service import IntervalBook, MarketService
+    from edge.market.rounds import IntervalRounds
+    from edge.runtime.market_service import MarketService
 
     rnd = random.Random(n)
     orders = [Order(f"p{i}", "buy" if rnd.random() < 0.5 else "sell",
@@ -111,9 +112,9 @@ def bench_round(n: int, reps: int) -> None:
             inbox = Inbox(Path(tmp) / "inbox.db")
             ms = MarketService("b1", Schedule(900, 60, 10, 1), inbox, key, disp,
                                lambda *_: None, 300)
-            book = IntervalBook(900_000)
+            book = IntervalRounds(900_000, 1)
             for o in orders:
-                book.book.submit(o.id, o.side, o.qty_wh, o.price)
+                book.quote(o.id, o.side, o.qty_wh, o.price)
             ms.books[book.interval] = book
             ms.last_gate = book.interval
             t0 = time.perf_counter()

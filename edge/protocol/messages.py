@@ -133,6 +133,11 @@ class FillOut(_Strict):
     side: Side
     qty_wh: Annotated[int, Field(ge=0, le=MAX_QTY_WH)]
     status: Literal["filled", "partial", "unfilled", "excluded"]
+    #: the quote as cleared (carbon adder applied), its original order number and its
+    #: quantity: the published book every participant answers (docs/market.md "Rounds")
+    price: Price | None = None
+    seq: Annotated[int, Field(ge=0, le=MAX_SEQ)] | None = None
+    order_wh: Annotated[int, Field(ge=1, le=MAX_QTY_WH)] | None = None
 
 
 class ClearingResult(_Signed):

@@ -6,12 +6,14 @@ reached are rebuilt from those two after a restart (``recover``), and the
 open interval simply carries on. A book's history is folded in acceptance
 order (the inbox id), which reproduces the order numbers exactly.
 
-Rounds (SEEDS P5, schedule in ``intervals``): round 0 clears the book at gate
+Rounds (SEEDS P5, schedule in ``intervals``): each interval's market is one
+``edge.market.rounds.IntervalRounds``, the same state machine that
+``carbon-edge market rounds`` drives: round 0 clears the book at gate
 closure; after each published round the participants may revise their
 quotes (a bid with ``round = k`` for the next round ``k``: a new price and
-quantity, same side, same time priority); round ``k`` clears at its due time
-if anyone revised, otherwise round ``k - 1`` is republished as final. The
-round limit's last round is final. Clearing goes through the PL dispatcher
+quantity, same side, the original order number); round ``k`` clears at its
+due time if a quote changed, otherwise round ``k - 1`` is republished as
+final. The round limit's last round is final. Clearing goes through the PL dispatcher
 (any object with ``clear_uniform``); carbon adders and the carbon intensity
 come from the hub's newest price signal valid for the interval.
 """
@@ -23,12 +25,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from edge.chain.keys import PrivateKey
-from edge.market.book import OrderBook, apply_adders
+from edge.market.book import BookError
 from edge.market.clearing import Clearing, Order
+from edge.market.rounds import IntervalRounds, RoundRefused
 from edge.market.settlement import settle
 from edge.protocol.auth import add_signature
 from edge.protocol.messages import ClearingResult, Settlement
@@ -43,53 +45,6 @@ class Clearer(Protocol):
 
 
 Publish = Callable[[str, bytes, bool], None]
-
-
-@dataclass
-class IntervalBook:
-    """One interval's quotes: the round-0 order book and the revisions per later round.
-
-    Round 0 is an ``edge.market.book.OrderBook`` (one live order per gateway,
-    a later quote replaces the earlier one and takes a later order number);
-    a revision for round k keeps the order's number, so time priority stays.
-    """
-
-    interval: int
-    revisions: dict[int, dict[str, Order]] = field(default_factory=dict)
-    cleared_round: int | None = None
-    final: bool = False
-    round_orders: dict[int, tuple[Order, ...]] = field(default_factory=dict)
-    book: OrderBook = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.book = OrderBook(self.interval)
-
-    @property
-    def orders(self) -> dict[str, Order]:
-        """Round-0 orders by gateway, in order-number order."""
-        return {o.id: o for o in self.book.orders()}
-
-    def quote(self, raw: Mapping[str, Any]) -> None:
-        gw, rnd = raw["gw"], raw.get("round", 0)
-        if rnd == 0:
-            self.book.submit(gw, raw["side"], raw["qty_wh"], raw["price"])
-        else:
-            base = self.orders[gw]
-            self.revisions.setdefault(rnd, {})[gw] = replace(
-                base, qty_wh=raw["qty_wh"], price=raw["price"]
-            )
-
-    def orders_for(self, round_no: int) -> tuple[Order, ...]:
-        """Round ``k``'s quotes: round ``k - 1``'s with round ``k``'s revisions applied."""
-        if round_no in self.round_orders:
-            return self.round_orders[round_no]
-        if round_no == 0:
-            out = self.book.orders()
-        else:
-            rev = self.revisions.get(round_no, {})
-            out = tuple(rev.get(o.id, o) for o in self.orders_for(round_no - 1))
-        self.round_orders[round_no] = out
-        return out
 
 
 def order_ref(interval: int, seq: int) -> str:
@@ -114,12 +69,19 @@ class MarketService:
         self.clearer = clearer
         self.publish = publish
         self.default_intensity = default_intensity
-        self.books: dict[int, IntervalBook] = {}
+        self.books: dict[int, IntervalRounds] = {}
         self.lock = threading.RLock()
         #: the last interval whose gate this service has handled
         self.last_gate: int | None = None
 
     # -- quotes --------------------------------------------------------------
+    def book(self, interval: int) -> IntervalRounds:
+        """The interval's market, made on first use."""
+        book = self.books.get(interval)
+        if book is None:
+            book = self.books[interval] = IntervalRounds(interval, self.schedule.max_rounds)
+        return book
+
     def refusal(self, raw: Mapping[str, Any], now_s: float) -> str | None:
         """Why the market refuses a bid that passed admission (None = take it)."""
         interval, rnd, gw = raw["interval"], raw.get("round", 0), raw["gw"]
@@ -127,26 +89,21 @@ class MarketService:
         why = self.schedule.quote_refusal(
             interval, rnd, now_s, None if book is None else book.cleared_round
         )
-        if why is not None:
-            return why
-        if rnd > 0:
-            assert book is not None
-            if book.final:
-                return "round_not_open"
-            base = book.orders.get(gw)
-            if base is None:
-                return "not_in_book"
-            if base.side != raw["side"]:
-                return "side_changed"
-        return None
+        if why is None and book is not None:
+            why = book.refusal(gw, rnd, raw["side"])
+        return why
 
     def accept(self, raw: Mapping[str, Any]) -> None:
         """Apply a persisted bid to its book."""
-        interval = raw["interval"]
-        book = self.books.get(interval)
-        if book is None:
-            book = self.books[interval] = IntervalBook(interval)
-        book.quote(raw)
+        book = self.book(raw["interval"])
+        gw, rnd = raw["gw"], raw.get("round", 0)
+        try:
+            if rnd == 0:
+                book.quote(gw, raw["side"], raw["qty_wh"], raw["price"])
+            else:
+                book.revise(gw, rnd, raw["side"], raw["qty_wh"], raw["price"])
+        except (BookError, RoundRefused) as exc:  # refusal() ran under the same lock
+            log.warning("bid not applied", extra={"interval": book.interval, "error": str(exc)})
 
     # -- restart ----------------------------------------------------------------
     def recover(self, now_s: float) -> None:
@@ -158,10 +115,10 @@ class MarketService:
                     self.accept(raw)
             for interval in set(self.books) | set(self.inbox.unfinished_intervals()):
                 results = self.inbox.results(interval)
-                book = self.books.setdefault(interval, IntervalBook(interval))
+                book = self.book(interval)
                 if results:
-                    book.cleared_round = max(r["round"] for r in results)
-                    book.final = any(r["final"] for r in results)
+                    book.restore(max(r["round"] for r in results),
+                                 any(r["final"] for r in results))
                     for r in results:  # retained results are idempotent: publish again
                         self._send(r)
             stored = self.inbox.meta("market_last_gate")
@@ -181,17 +138,16 @@ class MarketService:
             # every interval whose gate passed gets a book, bids or not
             t = self.last_gate + s.interval_s
             while s.gate(t) <= now_s:
-                self.books.setdefault(t, IntervalBook(t))
+                self.book(t)
                 self.last_gate = t
                 self.inbox.set_meta("market_last_gate", str(t))
                 t += s.interval_s
             for interval in sorted(self.books):
                 book = self.books[interval]
-                while not book.final:
-                    nxt = 0 if book.cleared_round is None else book.cleared_round + 1
-                    if now_s < s.round_due(interval, nxt):
+                while book.next_round is not None:
+                    if now_s < s.round_due(interval, book.next_round):
                         break
-                    out.append(self._round(book, nxt, now_ms))
+                    out.append(self._round(book, now_ms))
             self._forget_old(now_s)
         return out
 
@@ -200,20 +156,13 @@ class MarketService:
         for interval in [i for i, b in self.books.items() if b.final and i < keep_from]:
             del self.books[interval]
 
-    def _round(self, book: IntervalBook, round_no: int, now_ms: int) -> dict[str, Any]:
-        last = self.schedule.max_rounds - 1
-        if round_no > 0 and not book.revisions.get(round_no):
-            # nobody revised: the previous round is the equilibrium and binds
-            round_no -= 1
-            final = True
-        else:
-            final = round_no >= last or not book.orders
+    def _round(self, book: IntervalRounds, now_ms: int) -> dict[str, Any]:
         price = self.inbox.price_for(book.interval)
         adders = price["adders"] if price else {}
         intensity = price["intensity_g_kwh"] if price else self.default_intensity
-        quoted = book.orders_for(round_no)
-        cleared = apply_adders(quoted, adders)
-        clearing = self.clearer.clear_uniform(list(cleared))
+        book.max_rounds = self.schedule.max_rounds  # the schedule in force decides the limit
+        r = book.step(self.clearer.clear_uniform, adders)
+        round_no, final, cleared, clearing = r.number, r.final, r.orders, r.clearing
         result = self.result_message(book.interval, round_no, final, cleared, clearing, now_ms)
         settlements = []
         if final:
@@ -223,7 +172,6 @@ class MarketService:
             book.interval, round_no, final, result, settlements, int(time.time() * 1000),
             Counter({"rounds": 1, "intervals_final": int(final)}),
         )
-        book.cleared_round, book.final = round_no, final
         self._send(result)
         log.info("round cleared", extra={
             "interval": book.interval, "round": round_no, "final": final,
@@ -246,7 +194,8 @@ class MarketService:
             "volume_wh": clearing.volume_wh, "regime": clearing.regime,
             "fills": [
                 {"order": order_ref(interval, o.seq), "gw": o.id, "side": f.side,
-                 "qty_wh": f.qty_wh, "status": f.status}
+                 "qty_wh": f.qty_wh, "status": f.status, "price": o.price, "seq": o.seq,
+                 "order_wh": o.qty_wh}
                 for o, f in zip(orders, clearing.fills, strict=True)
             ],
         }
@@ -287,11 +236,10 @@ class MarketService:
                 if book.final:
                     continue
                 status = "open" if now_s < self.schedule.gate(interval) else "closed"
-                rnd = book.cleared_round if book.cleared_round is not None else 0
-                for o in book.orders_for(rnd) if book.cleared_round is not None else \
-                        tuple(book.orders.values()):
-                    rows.append({"interval": interval, "order_no": o.seq,
-                                 "order": order_ref(interval, o.seq), "participant": o.id,
-                                 "side": o.side, "qty_wh": o.qty_wh, "price": o.price,
-                                 "status": status, "round": rnd})
+                for p in book.pending():
+                    rows.append({"interval": interval, "order_no": p.order_no,
+                                 "order": order_ref(interval, p.order_no),
+                                 "participant": p.participant, "side": p.side,
+                                 "qty_wh": p.qty_wh, "price": p.price, "status": status,
+                                 "round": p.round})
         return rows

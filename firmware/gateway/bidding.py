@@ -63,7 +63,8 @@ class Bidder:
             round=bid.round)
 
     def revise(self, msg, adder, now):
-        """After a non-final round: re-bid for the next round if policy.revise moves the quote.
+        """After a non-final round: re-bid for the next round if policy.revise moves the quote
+        (with the strategy of `policy.strategy`, answering the published book).
 
         Silence is the answer when the quote stays (filled, at the
         reservation or at the price): the edge ends the rounds when nobody
@@ -82,9 +83,12 @@ class Bidder:
             self.count("revise_not_in_book")
             log("revise_not_in_book", interval=iv, round=rnd)
             return
-        new = policy.revise(bid.side, bid.price, bid.reserve, mine[0]["status"],
-                            policy.quoted_price(bid.side, msg.get("price"), adder),
-                            self.pol["tick"])
+        try:
+            new = policy.revise(bid.side, bid.price, bid.reserve, adder, msg, self.gw, self.pol)
+        except ValueError as e:  # no usable book in the result: counted, the quote stays
+            self.count("rx_bad")
+            log("rx_bad", interval=iv, round=rnd, msg=str(e))
+            return
         if new == bid.price:
             return
         bid.price, bid.round = new, rnd + 1

@@ -5,6 +5,7 @@ rather than run with a silent default, so every field is checked here.
 """
 
 import json
+from gateway import policy
 
 DEFAULTS = {
     "data_dir": "data",
@@ -18,7 +19,8 @@ DEFAULTS = {
     "seq_block": 100,
     "policy": {"sell_min": 50000, "buy_max": 300000, "soc_min_pm": 100, "soc_max_pm": 950,
                "min_qty_wh": 1, "revert_s": 60, "deadband_w": 50,
-               "battery_behind_meter": False, "margin": 0, "tick": 1000},
+               "battery_behind_meter": False, "margin": 0, "tick": 1000,
+               "strategy": "best-response"},
     "watchdog_ms": 10000,
     "mem_every_s": 60,
     "log_cycles": False,
@@ -86,6 +88,9 @@ def check(cfg):
     for p in ("sell_min", "buy_max", "margin"):
         _int(cfg, "policy." + p, 0, (1 << 31) - 1)
     _int(cfg, "policy.tick", 1, (1 << 31) - 1)
+    if cfg["policy"].get("strategy") not in policy.STRATEGIES:
+        raise ConfigError("policy.strategy: expected one of %s, got %r"
+                          % (", ".join(policy.STRATEGIES), cfg["policy"].get("strategy")))
     for p in ("soc_min_pm", "soc_max_pm"):
         _int(cfg, "policy." + p, 0, 1000)
     _int(cfg, "policy.min_qty_wh", 1, (1 << 31) - 1)

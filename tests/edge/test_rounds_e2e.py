@@ -30,10 +30,11 @@ from tests.edge.helpers import quotes_by_round, substation
 MAX_ROUNDS = 5
 TICK = 10000
 # meters 1 and 3 carry PV (sellers at 09:00), meter 2 does not (buyer)
+# the gateways revise with the named alternative strategy, one tick toward the price
 POLICY = {
-    "gw-01": {"sell_min": 60000, "margin": 20000},  # opens at 80,000
-    "gw-02": {"buy_max": 100000, "margin": 40000},  # opens at 60,000: round 0 excludes it
-    "gw-03": {"sell_min": 50000, "margin": 40000},  # opens at 90,000
+    "gw-01": {"sell_min": 60000, "margin": 20000, "strategy": "toward-price"},  # opens 80,000
+    "gw-02": {"buy_max": 100000, "margin": 40000, "strategy": "toward-price"},  # 60,000: out
+    "gw-03": {"sell_min": 50000, "margin": 40000, "strategy": "toward-price"},  # 90,000
 }
 RESERVATION = {"gw-01": ("sell", 60000), "gw-02": ("buy", 100000), "gw-03": ("sell", 50000)}
 GWS = list(POLICY)
@@ -116,9 +117,9 @@ def test_firmware_gateways_revise_until_no_quote_changes(broker_factory, device_
         # the rounds stopped because nobody moved: the binding quotes are TowardPrice's
         # fixed point (unless the round limit stopped them first)
         if final["round"] < MAX_ROUNDS - 1:
-            strategy = TowardPrice({g: res for g, (_, res) in RESERVATION.items()}, TICK)
-            fixed = strategy(final["round"], clear_uniform(list(quotes[-1])), quotes[-1])
-            assert tuple(fixed) == quotes[-1]
+            last = clear_uniform(list(quotes[-1]))
+            assert [TowardPrice(TICK).respond(quotes[-1], last, i, RESERVATION[o.id][1])
+                    for i, o in enumerate(quotes[-1])] == [o.price for o in quotes[-1]]
         assert final["volume_wh"] > 0
         got = {s["gw"] for (raw,) in db.execute(
             "SELECT raw FROM settlements WHERE interval=?", (iv,)) for s in [json.loads(raw)]}
