@@ -91,10 +91,10 @@ def bench_merit(n: int, reps: int, rng: random.Random) -> None:
 
 def bench_round(n: int, reps: int) -> None:
     from edge.chain.keys import generate_key
+    from edge.market.rounds import IntervalRounds
     from edge.pl.dispatch import Dispatcher
     from edge.runtime.inbox import Inbox
     from edge.runtime.intervals import Schedule
-    from edge.market.rounds import IntervalRounds
     from edge.runtime.market_service import MarketService
 
     rnd = random.Random(n)

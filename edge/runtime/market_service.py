@@ -194,11 +194,13 @@ class MarketService:
             "volume_wh": clearing.volume_wh, "regime": clearing.regime,
             "fills": [
                 {"order": order_ref(interval, o.seq), "gw": o.id, "side": f.side,
-                 "qty_wh": f.qty_wh, "status": f.status, "price": o.price, "seq": o.seq,
-                 "order_wh": o.qty_wh}
+                 "qty_wh": f.qty_wh, "status": f.status}
                 for o, f in zip(orders, clearing.fills, strict=True)
             ],
         }
+        if not final:  # the book the participants answer (docs/market.md "Rounds")
+            for fill, o in zip(body["fills"], orders, strict=True):
+                fill.update(price=o.price, seq=o.seq, order_wh=o.qty_wh)
         if clearing.price is not None:
             body["price"] = clearing.price
         msg = add_signature(body, self.key)
