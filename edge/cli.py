@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "hub": ("hub.cli", "central hub: serve, edge registry, main chain, receipts"),
     "carbon": ("hub.carbon.cli", "carbon-emission flow tracing (P3): a snapshot or a 24 h series"),
     "owen": ("hub.allocation.cli", "Owen-value carbon allocation (P1), ladder prices, PJM-5 study"),
-    "carbon-market": ("hub.carbonmarket.cli", "carbon market (P2): clear, relay the peg, bid advice"),
+    "carbon-market": ("hub.carbonmarket.cli", "P2 carbon market: clear, peg relay, bids"),
     "devices": ("simulator.devices.cli", "serve simulated SunSpec meters and batteries (Modbus)"),
 }
 

@@ -1,7 +1,8 @@
-"""``carbon-edge carbon-market``: clear a carbon book, run the relayer.
+"""``carbon-edge carbon-market``: clear a carbon book, run the relayer, advise a bid range.
 
     carbon-edge carbon-market clear  --book book.json [--json]
     carbon-edge carbon-market relay  --config relayer.json [--once]
+    carbon-edge carbon-market advise (--csv prices.csv | --synthetic HOURS) --electricity P [--json]
 
 Formats and worked examples: docs/carbon-market.md and docs/examples/carbon-market/.
 Input is parsed by strict pydantic models (integers only, unknown keys refused).
@@ -106,6 +107,29 @@ def cmd_relay(args: argparse.Namespace) -> int:
     return relayer_main(argv + (["--once"] if args.once else []))
 
 
+def cmd_advise(args: argparse.Namespace) -> int:
+    from .correlation import advise
+    from .prices import load_csv, synthetic_pairs
+
+    if (args.csv is None) == (args.synthetic is None):
+        raise UsageError("give exactly one of --csv FILE or --synthetic HOURS")
+    try:
+        if args.csv is not None:
+            elec, carbon = load_csv(args.csv)
+        else:
+            elec, carbon = synthetic_pairs(args.synthetic, seed=args.seed)
+        res = advise(elec, carbon, args.electricity, level_pm=args.level, draws=args.draws,
+                     seed=args.seed)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    text = (f"copula {res['copula']['family']} (AIC {res['copula']['aic']:.1f}); Pearson "
+            f"{res['pearson']:.3f}, Spearman {res['spearman']:.3f}\n"
+            f"electricity {res['electricity_price']} micro/kWh -> carbon bid range "
+            f"{res['bid_low']}..{res['bid_high']} micro/kg ({res['level_pm'] / 10:.1f} %)")
+    emit(res, args.json, text)
+    return EXIT_OK
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     p = sub.add_parser("clear", help="clear a carbon book: CEC surpluses first, then PVP quotas")
@@ -117,3 +141,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between passes")
     p.set_defaults(func=cmd_relay)
+    p = sub.add_parser("advise", help="carbon bid range given the electricity price (copula)")
+    p.add_argument("--csv", help="operator CSV with columns electricity,carbon")
+    p.add_argument("--synthetic", type=int, metavar="HOURS", help="use the synthetic series")
+    p.add_argument("--electricity", type=int, required=True, help="price, micro-currency/kWh")
+    p.add_argument("--level", type=int, default=900, help="coverage in per mille (900 = 90 %%)")
+    p.add_argument("--draws", type=int, default=20_000, help="Monte Carlo draws")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.set_defaults(func=cmd_advise)

@@ -7,9 +7,8 @@ import json
 import pytest
 
 from edge.chain.keys import generate_key
-from hub.carbonmarket.errors import Reason, Refused
+from hub.carbonmarket.errors import Reason, Refusals, Refused
 from hub.carbonmarket.oracle import make_request, tally
-from hub.carbonmarket.errors import Refusals
 from hub.carbonmarket.peg import balance
 from hub.carbonmarket.twotree import tx_proof
 
