@@ -33,6 +33,7 @@ import hashlib
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -96,7 +97,7 @@ class OrganiserKey:
     def from_private_bytes(cls, interval: int, round_no: int, raw: bytes) -> OrganiserKey:
         return cls(interval, round_no, X25519PrivateKey.from_private_bytes(raw))
 
-    @property
+    @cached_property
     def public(self) -> bytes:
         return _raw(self.private.public_key())
 
@@ -107,7 +108,7 @@ class OrganiserKey:
                                           serialization.PrivateFormat.Raw,
                                           serialization.NoEncryption())
 
-    @property
+    @cached_property
     def kid(self) -> str:
         return key_id(self.public)
 
