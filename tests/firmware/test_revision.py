@@ -418,7 +418,8 @@ def test_gateway_revises_toward_the_published_price(device_servers, broker, firm
     # meter 1 carries 5 kWp of PV: at 11:00 it sells, opening at sell_min + margin, no adder
     assert (first["side"], first["price"], first["round"]) == ("sell", 80000, 0)
 
-    def publish(rnd: int, price: int | None, status: str | None, final: bool = False) -> None:
+    def publish(rnd: int, price: int | None, status: str | None, final: bool = False,
+                book: bool = True) -> None:
         # the book as published: our quote in force (the last bid sent), cleared with the adder
         mine = revisions()[-1][1] + adder
         fills = [] if status is None else [
@@ -426,6 +427,9 @@ def test_gateway_revises_toward_the_published_price(device_servers, broker, firm
              "price": mine, "seq": 1, "order_wh": qty}]
         fills.append({"order": f"{iv}-2", "gw": "gw-09", "side": "buy", "qty_wh": 0,
                       "status": "unfilled", "price": 1, "seq": 2, "order_wh": 1})
+        if not book:
+            fills = [{k: v for k, v in f.items() if k not in ("price", "seq", "order_wh")}
+                     for f in fills]
         msg = {"v": 1, "type": "result", "site": "s1", "interval": iv, "round": rnd,
                "final": final, "ts": 0, "volume_wh": 0, "regime": "buyers_market",
                "fills": fills}
@@ -459,14 +463,16 @@ def test_gateway_revises_toward_the_published_price(device_servers, broker, firm
     publish(4, 40000, "unfilled")  # the price is below the reservation: stop there, 60,000
     wait_bid(5)
     publish(5, 40000, "unfilled")  # at the reservation: silent
+    publish(5, 40000, "unfilled", book=False)  # no book to answer: counted, nothing moves
     publish(6, 40000, None)  # the edge has no quote of ours: a revision would be refused
     publish(6, 40000, "unfilled", final=True)  # final: nothing to revise
-    fence(4)
+    fence(5)
     assert revisions() == [(0, 80000), (1, 75000), (2, 68000), (4, 61000), (5, 60000)]
     bids = [b for b in col.messages("bid") if b["interval"] == iv]
     assert all(b["side"] == "sell" and b["qty_wh"] == qty for b in bids)
     assert len(fw.events("revise_not_in_book")) == 1
     assert "result price must be an integer" in fw.events("rx_bad")[2]["msg"]
+    assert fw.events("rx_bad")[3]["msg"] == "result fills[0] needs integer price, seq and order_wh"
     assert fw.alive
 
 
