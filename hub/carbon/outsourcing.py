@@ -1,28 +1,48 @@
 """Privacy-preserving outsourcing of the tracing solve (SEEDS P3), with checks.
 
-The owner of the network does not hand A_u and P_G to a computing provider.
-It sends a masked system
+The owner of the network does not hand A_u and its right-hand sides to a
+computing provider. For every request it draws a fresh secret and sends
 
-    A' = M1 A M2,   b' = M1 (lambda b)
+    A' = M1 A M2,   B' = M1 (B + A R)
 
-with fresh random invertible M1, M2 and a scalar lambda > 0 for every
-request; the provider solves A' y = b' and the owner recovers
-x = M2 y / lambda. (The paper masks b with a random diagonal, which cannot be
-undone unless the diagonal is a scalar: SEEDS P3 asks for this correction.)
+where M1 = D1 P1 and M2 = P2 D2 (random permutations P, random diagonals D
+with random signs and magnitudes log-uniform over 2^-4..2^4) and R is a
+random dense blinding matrix with an independent column per right-hand side.
+The provider solves A' Y = B'; the owner recovers X = M2 Y - R, since
+A M2 Y = B + A R.
 
-M1 = D1 P1 and M2 = P2 D2, where P are random permutations and D random
-diagonals with entries of random sign and magnitude in [0.5, 2). These masks
-keep A' exactly as sparse as A, so the provider's sparse LU costs what the
-owner's would: values and bus identities are hidden, the shape of the graph
-(which buses connect, up to relabelling) is not. Denser masks such as
-P D (I + L) with random sparse triangular L also blur the shape, but we
-measured them to destroy the sparsity that makes 10k-bus cases fast (about
-10x the non-zeros and 1000x the solve time on case1354pegase), so they are
-not offered.
+Why the blinding (and not the paper's masks): with a shared row mask alone,
+every row of B' is a random multiple of the same row of B, so the ratio of
+the columns [P_G, P_G E_G] in a generator's row is E_G exactly, and |P_G| is
+visible to within the diagonal's range. Adding A R, with R's columns drawn
+independently and scaled to BLIND_SCALE times the largest entry of their
+column, makes each column of B' a dense vector dominated by noise that the
+provider cannot separate from B: for any guess of B, some R explains B'
+exactly (the system is underdetermined by n unknowns). Ratios, products and
+linear combinations of B' columns mix independent blinds, so they carry no
+usable signal (attacker tests in tests/carbon/test_outsourcing.py). The
+transpose solve of a trace travels in the same block system, with its own
+column and blind. The hiding is statistical, not perfect: a provider sees
+each generator's signal at a signal-to-blind ratio of about 1/BLIND_SCALE
+per request (docs/carbon-flow.md, threat model).
 
-Every answer is checked by its residual, row by row (one product with A):
-it is accepted when |A x - b|_i <= tol_c (|A| |x| + |b|)_i + tol_n S for
-every row i, with S the largest (|A| |x| + |b|)_i. The componentwise part
+What is not hidden: the sparsity pattern of A' is A's up to relabelling (the
+shape of the network: which buses connect), because the masks keep A'
+exactly as sparse as A so that the provider's sparse LU costs what the
+owner's would; and products of A entries around a closed loop of a meshed
+network are invariant under diagonal scaling, so the provider can compute
+them. Denser masks P D (I + L) with random sparse triangular L would blur the
+shape, but we measured them to destroy the sparsity that makes 10k-bus cases
+fast (about 10x the non-zeros and 1000x the solve time on case1354pegase),
+so they are not offered.
+
+Every answer is checked by its residual in the system the provider was sent,
+row by row (one product with A'): it is accepted when
+|A' y - b'|_i <= tol_c (|A'| |y| + |b'|)_i + tol_n S for every row i, with S
+the largest (|A'| |y| + |b'|)_i. (The owner's residual A x - B equals
+M1^-1 (A' y - B') exactly, so this is the same test in the provider's
+coordinates, where honest rounding is measured against the blinded
+magnitudes it actually worked with.) The componentwise part
 catches a provider that changes one small entry by a relative 1e-7, which a
 normwise check would miss; the normwise floor keeps honest rounding in rows
 whose true value is zero from failing. With the double
@@ -45,6 +65,13 @@ from scipy.sparse.linalg import splu
 #: Residual tolerances, componentwise and normwise. Honest sparse LU on masked
 #: tracing matrices up to 25k nodes gave at most 5e-11 and 2e-16 (measured).
 COMPONENT_TOL = 1e-8
+#: Blind column j has entries of magnitude about BLIND_SCALE * max|B[:, j]|.
+#: Larger hides better and costs digits: the recovered X carries an error of
+#: about eps * cond(A) * BLIND_SCALE relative to max|B| (1e-9 relative is met
+#: on the tracing matrices tested).
+BLIND_SCALE = 100.0
+#: Diagonal mask magnitudes are 2^u, u uniform in [-SCALE_BITS, SCALE_BITS].
+SCALE_BITS = 4.0
 NORM_TOL = 1e-12
 #: Two accepted answers agree when they differ by at most this, relative to the largest entry.
 AGREE_TOL = 1e-8
@@ -108,34 +135,45 @@ class LazyProvider:
 
 @dataclass(frozen=True)
 class Mask:
-    """One request's secret: M1, M2 and lambda."""
+    """One request's secret: the masks M1, M2 and the blind R (one column per RHS)."""
 
     m1: sp.csr_matrix
     m2: sp.csr_matrix
-    lam: float
+    blind: np.ndarray
 
 
 def _signed_scale(n: int, rng: np.random.Generator) -> np.ndarray:
-    return rng.uniform(0.5, 2.0, n) * rng.choice([-1.0, 1.0], n)
+    return np.exp2(rng.uniform(-SCALE_BITS, SCALE_BITS, n)) * rng.choice([-1.0, 1.0], n)
 
 
-def make_mask(n: int, rng: np.random.Generator) -> Mask:
-    """Fresh random invertible masks for an n x n system."""
+def make_mask(b: np.ndarray, rng: np.random.Generator) -> Mask:
+    """Fresh secret for a system with right-hand side(s) ``b`` (n, or n x k).
+
+    Every column of the blind is drawn independently, with its own scale, so
+    no column of B' shares a factor with another.
+    """
+    b = np.asarray(b, dtype=float)
+    n = b.shape[0]
     p1 = sp.csr_matrix((np.ones(n), (np.arange(n), rng.permutation(n))), shape=(n, n))
     p2 = sp.csr_matrix((np.ones(n), (np.arange(n), rng.permutation(n))), shape=(n, n))
     m1 = sp.diags(_signed_scale(n, rng)) @ p1
     m2 = p2 @ sp.diags(_signed_scale(n, rng))
-    return Mask(m1=m1.tocsr(), m2=m2.tocsr(), lam=float(rng.uniform(0.5, 2.0)))
+    cols = b.reshape(n, -1)
+    big = np.max(np.abs(cols), axis=0, initial=0.0)
+    scale = BLIND_SCALE * np.where(big > 0, big, 1.0)
+    blind = rng.standard_normal(cols.shape) * scale
+    return Mask(m1=m1.tocsr(), m2=m2.tocsr(), blind=blind.reshape(b.shape))
 
 
 def mask_system(a: sp.spmatrix, b: np.ndarray, mask: Mask) -> tuple[sp.csc_matrix, np.ndarray]:
-    """A' = M1 A M2 and b' = M1 (lambda b): what a provider sees."""
-    return (mask.m1 @ a @ mask.m2).tocsc(), mask.m1 @ (mask.lam * np.asarray(b, dtype=float))
+    """A' = M1 A M2 and B' = M1 (B + A R): what a provider sees."""
+    b = np.asarray(b, dtype=float)
+    return (mask.m1 @ a @ mask.m2).tocsc(), mask.m1 @ (b + a @ mask.blind)
 
 
 def unmask(y: np.ndarray, mask: Mask) -> np.ndarray:
-    """x = M2 y / lambda."""
-    return (mask.m2 @ y) / mask.lam
+    """X = M2 Y - R."""
+    return mask.m2 @ y - mask.blind
 
 
 def residual_ratio(
@@ -217,7 +255,7 @@ class OutsourcedSolver:
         return ok[k:] + ok[:k]
 
     def _ask(self, p: Provider, a, b) -> tuple[Answer, np.ndarray | None]:
-        mask = make_mask(a.shape[0], self.rng)
+        mask = make_mask(b, self.rng)
         a2, b2 = mask_system(a, b, mask)
         try:
             y = np.asarray(p.solve(a2, b2), dtype=float)
@@ -226,7 +264,7 @@ class OutsourcedSolver:
             x = unmask(y, mask)
         except Exception as exc:  # an unreachable or crashing provider is not a cheat
             return Answer(p.name, "no_answer", None, f"{type(exc).__name__}: {exc}"), None
-        err = residual_ratio(a, x, b)
+        err = residual_ratio(a2, y, b2)
         if not err <= 1.0:
             self._strike(p.name)
             shown = err if np.isfinite(err) else None  # JSON has no infinity
