@@ -3,6 +3,10 @@
     carbon-edge carbon-market clear  --book book.json [--json]
     carbon-edge carbon-market relay  --config relayer.json [--once]
     carbon-edge carbon-market advise (--csv prices.csv | --synthetic HOURS) --electricity P [--json]
+    carbon-edge carbon-market quota  --evidence ev.json --hub ID --gw GW --start S --end E [--json]
+    carbon-edge carbon-market verify --db chain.db --layout carbon|electricity [--json]
+    carbon-edge carbon-market export-proof --db chain.db --layout L --height H --index I
+    carbon-edge carbon-market check-proof  --file proof.json --layout L [--producer ID] [--json]
 
 Formats and worked examples: docs/carbon-market.md and docs/examples/carbon-market/.
 Input is parsed by strict pydantic models (integers only, unknown keys refused).
@@ -16,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edge.cli import EXIT_OK, UsageError, emit
+from edge.cli import EXIT_FAIL, EXIT_OK, UsageError, emit
 
 from .clearing import MAX_PRICE, MAX_QTY_G, Participant, clear_bilateral
 
@@ -130,6 +134,117 @@ def cmd_advise(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_quota(args: argparse.Namespace) -> int:
+    from .errors import Refused
+    from .quota import (
+        QuotaConfig,
+        accounting_entry,
+        pvp_quota,
+        quota_basis,
+        verify_meter_evidence,
+    )
+
+    docs = _read_json(args.evidence)
+    if not isinstance(docs, list) or len(docs) > 1_000_000:
+        raise UsageError(f"{args.evidence} must hold a list of evidence objects")
+    try:
+        config = QuotaConfig.from_mapping(_read_json(args.config)) if args.config \
+            else QuotaConfig()
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{args.config}: {exc}") from None
+    readings = []
+    for i, doc in enumerate(docs):
+        try:
+            readings.append(verify_meter_evidence(doc, args.hub, args.edge or None))
+        except Refused as exc:
+            emit({"ok": False, "index": i, "reason": exc.reason.value, "message": exc.message},
+                 args.json, f"evidence #{i} refused: {exc.message}")
+            return EXIT_FAIL
+    try:
+        q = pvp_quota(readings, args.gw, args.start, args.end, config, args.certified_wh)
+        entry = accounting_entry(args.gw, "pvp", args.start, args.end,
+                                 q.quota_g if args.estimate is None else args.estimate,
+                                 q.quota_g, quota_basis(q, docs))
+    except Refused as exc:
+        emit({"ok": False, "reason": exc.reason.value, "message": exc.message}, args.json,
+             f"refused: {exc.message}")
+        return EXIT_FAIL
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    emit({"ok": True, "quota_g": q.quota_g, "gen_wh": q.gen_wh, "intervals": q.intervals,
+          "certified_wh": q.certified_wh, "entry": entry}, args.json,
+         f"{args.gw}: {q.gen_wh} Wh metered over {q.intervals} intervals, "
+         f"{q.certified_wh} Wh certified -> quota {q.quota_g} g")
+    return EXIT_OK
+
+
+def _layout(name: str):  # noqa: ANN202
+    from .twotree import LAYOUTS
+
+    return LAYOUTS[name]
+
+
+def _chain(path: str, layout: str):  # noqa: ANN202
+    from pathlib import Path
+
+    from .twotree import TwoTreeChain
+
+    if not Path(path).exists():
+        raise UsageError(f"no chain store at {path}")
+    return TwoTreeChain(path, _layout(layout), layout)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    chain = _chain(args.db, args.layout)
+    try:
+        report = chain.verify(args.producer or None)
+    finally:
+        chain.close()
+    text = (f"ok: {report.blocks} blocks, head {report.head}" if report.ok else
+            f"FAILED at height {report.bad_height}: {report.reason}")
+    emit(report.as_dict(), args.json, text)
+    return EXIT_OK if report.ok else EXIT_FAIL
+
+
+def cmd_export_proof(args: argparse.Namespace) -> int:
+    from .twotree import tx_proof
+
+    chain = _chain(args.db, args.layout)
+    try:
+        block = chain.store.get(args.height)
+        doc = tx_proof(chain.layout, block, args.index)
+    except (KeyError, IndexError) as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
+    finally:
+        chain.close()
+    emit(doc, True)
+    return EXIT_OK
+
+
+def cmd_check_proof(args: argparse.Namespace) -> int:
+    from .errors import Refused
+    from .lightclient import parse_header
+    from .twotree import check_tx_proof
+
+    doc = _read_json(args.file)
+    problems = []
+    try:
+        header = parse_header(doc.get("header") if isinstance(doc, dict) else None)
+    except Refused as exc:
+        problems.append(exc.message)
+    else:
+        if not header.signature_ok():
+            problems.append("header signature does not verify")
+        if args.producer and header.producer != args.producer:
+            problems.append("header is not produced by the given producer")
+        problem = check_tx_proof(_layout(args.layout), header, doc)
+        if problem:
+            problems.append(problem)
+    emit({"ok": not problems, "problems": problems}, args.json,
+         "ok" if not problems else "FAILED: " + "; ".join(problems))
+    return EXIT_FAIL if problems else EXIT_OK
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     p = sub.add_parser("clear", help="clear a carbon book: CEC surpluses first, then PVP quotas")
@@ -150,3 +265,33 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="JSON output")
     p.set_defaults(func=cmd_advise)
+    p = sub.add_parser("quota", help="a PVP's quota from anchored meter evidence")
+    p.add_argument("--evidence", required=True, help="JSON list of {payload, proof}")
+    p.add_argument("--hub", required=True, help="the hub's public id (pinned)")
+    p.add_argument("--edge", action="append", help="a registered edge id (repeat; default: any)")
+    p.add_argument("--gw", required=True, help="the PVP's gateway id")
+    p.add_argument("--start", type=int, required=True, help="period start (unix s)")
+    p.add_argument("--end", type=int, required=True, help="period end (unix s, exclusive)")
+    p.add_argument("--config", help="JSON {delta_g_per_kwh, delta_source} (default: 820 g/kWh)")
+    p.add_argument("--certified-wh", type=int, default=0, help="Wh already certified")
+    p.add_argument("--estimate", type=int, help="the PVP's published estimate, g")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.set_defaults(func=cmd_quota)
+    for name, func, help_ in (
+            ("verify", cmd_verify, "verify a two-subtree chain store; exit 1 when invalid"),
+            ("export-proof", cmd_export_proof, "print one transaction's two-subtree proof"),
+            ("check-proof", cmd_check_proof, "check a two-subtree proof; exit 1 when invalid")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--layout", choices=("carbon", "electricity"), required=True)
+        p.add_argument("--json", action="store_true", help="JSON output")
+        p.set_defaults(func=func)
+        if name == "check-proof":
+            p.add_argument("--file", required=True)
+            p.add_argument("--producer", help="require this producer id")
+        else:
+            p.add_argument("--db", required=True, help="chain store (SQLite)")
+        if name == "verify":
+            p.add_argument("--producer", action="append", help="allowed producer id (repeat)")
+        if name == "export-proof":
+            p.add_argument("--height", type=int, required=True)
+            p.add_argument("--index", type=int, required=True, help="position in the block")

@@ -128,7 +128,7 @@ def check_tx_proof(layout: Layout, header: BlockHeader, doc: Any) -> str | None:
     if not all(isinstance(x, int) and not isinstance(x, bool) for x in (index, size)):
         return "index and size must be integers"
     if side not in (layout.left, layout.right) or layout.side_of(doc["tx"]) != side:
-        return f"a {doc['tx'].get('kind')!r} transaction does not belong in subtree {side!r}"
+        return f"the transaction does not belong in subtree {side!r}"
     if len(sibling) != 32 or size > header.ntx:
         return "sibling root or subtree size malformed"
     try:

@@ -52,3 +52,61 @@ def test_bad_books_exit_2_with_one_sentence(tmp_path, doc, msg):
     assert proc.returncode == 2 and msg in proc.stderr and proc.stdout == ""
     path.write_text("{not json")
     assert run("clear", "--book", str(path)).returncode == 2
+
+
+def test_verify_export_and_check_a_carbon_chain(tmp_path):
+    from edge.chain.keys import generate_key, public_id
+    from hub.carbonmarket.twotree import CARBON, TwoTreeChain
+
+    key = generate_key()
+    chain = TwoTreeChain(tmp_path / "c.db", CARBON, "carbon", key)
+    chain.append([{"kind": "accounting", "participant": "p", "verified_g": 5},
+                  {"kind": "lock", "transfer": "t", "amount_micro": 9}], ts=1)
+    chain.append([{"kind": "unlock", "transfer": "t", "n": 0, "amount_micro": 9}], ts=2)
+    chain.close()
+    db = str(tmp_path / "c.db")
+    ok = run("verify", "--db", db, "--layout", "carbon", "--producer",
+             public_id(key.public_key()), "--json")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["blocks"] == 2
+    assert run("verify", "--db", db, "--layout", "carbon", "--producer", "ab" * 32).returncode == 1
+    assert run("verify", "--db", db, "--layout", "electricity").returncode == 1  # other layout
+    proof = run("export-proof", "--db", db, "--layout", "carbon", "--height", "0", "--index", "1")
+    assert proof.returncode == 0 and json.loads(proof.stdout)["subtree"] == "toc"
+    path = tmp_path / "proof.json"
+    path.write_text(proof.stdout)
+    assert run("check-proof", "--file", str(path), "--layout", "carbon").returncode == 0
+    doc = json.loads(proof.stdout)
+    doc["tx"]["amount_micro"] = 10
+    path.write_text(json.dumps(doc))
+    bad = run("check-proof", "--file", str(path), "--layout", "carbon", "--json")
+    assert bad.returncode == 1 and "does not lead" in bad.stdout
+    assert run("export-proof", "--db", db, "--layout", "carbon", "--height", "0",
+               "--index", "7").returncode == 2
+
+
+def test_quota_command_from_anchored_evidence(tmp_path):
+    from edge.chain.keys import generate_key, public_id
+
+    from .meterkit import evidence, telemetry
+
+    edge_key, hub_key = generate_key(), generate_key()
+    docs = evidence([telemetry("pvp-6", 1, 1_000, 5_000), telemetry("pvp-6", 2, 1_900, 7_250)],
+                    edge_key, hub_key)
+    ev = tmp_path / "ev.json"
+    ev.write_text(json.dumps(docs))
+    cfg = tmp_path / "delta.json"
+    cfg.write_text(json.dumps({"delta_g_per_kwh": 581, "delta_source": "national factor"}))
+    args = ["quota", "--evidence", str(ev), "--hub", public_id(hub_key.public_key()),
+            "--gw", "pvp-6", "--start", "0", "--end", "86400", "--config", str(cfg),
+            "--estimate", "8000", "--json"]
+    proc = run(*args)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["quota_g"] == 7_117 and res["entry"]["estimate_g"] == 8_000  # 581 x 12.25 kWh
+    assert res["entry"]["basis"]["delta_source"] == "national factor"
+    docs[1]["payload"] = docs[1]["payload"].replace("7250", "9250")
+    ev.write_text(json.dumps(docs))
+    bad = run(*args)
+    assert bad.returncode == 1
+    assert json.loads(bad.stdout) | {"message": ""} == \
+        {"ok": False, "index": 1, "reason": "bad_evidence", "message": ""}
