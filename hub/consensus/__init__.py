@@ -1,0 +1,1 @@
+"""Consensus-node bookkeeping of the main chain: validator scoring (EA-DPoS)."""
