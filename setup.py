@@ -1,9 +1,9 @@
-"""The one native part of carbon-edge, declared so it is built at install time.
+"""The native parts of carbon-edge, declared so they are built at install time.
 
-Everything else is in pyproject.toml. The extension is optional: where no C
-compiler or libcrypto is present the install still succeeds, and the chain
-hashes with hashlib (edge.chain.native logs that once; `carbon-edge pl info`
-shows it).
+Everything else is in pyproject.toml. Both extensions are optional: where no
+C compiler (or libcrypto) is present the install still succeeds; the chain
+then hashes with hashlib (edge.chain.native logs that once; `carbon-edge pl
+info` shows it) and the numpy clearing reads its columns in Python.
 """
 
 from setuptools import Extension, setup
@@ -16,6 +16,12 @@ setup(
             libraries=["crypto"],
             extra_compile_args=["-O2"],
             optional=True,
-        )
+        ),
+        Extension(
+            "edge.market._columns",
+            sources=["edge/market/_columns.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
     ]
 )

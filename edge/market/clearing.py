@@ -11,8 +11,11 @@ Two paths, one loop. Small books (the common case on the lean edge) clear
 in pure Python: one ``list.sort`` plus prefix sums and binary search keeps
 each exclusion iteration at O(log N) after an O(N log N) sort, and building
 numpy arrays would cost more than the whole clearing. From
-``NUMPY_FROM`` orders on, the columns go to numpy once: one sort of a packed
-64-bit (side, priority price, seq) key, ``cumsum`` for the prefix sums, and
+``NUMPY_FROM`` orders on, the columns go to numpy once (read in one pass by
+a small C helper, edge/market/_columns.c, built at install time because
+numpy cannot read object attributes and list comprehensions cost more than
+the whole clearing after them; in Python where it is not built): one sort
+of a packed 64-bit (side, priority price, seq) key, ``cumsum`` for the prefix sums, and
 the fills come back as columns (``FillColumns``) that make ``Fill`` objects
 only when read. Both paths run the same exclusion loop on their prefix sums,
 so they agree bit for bit (property-tested against each other and against an
@@ -27,9 +30,11 @@ iteration.
 
 from __future__ import annotations
 
+import os
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import accumulate
 from operator import attrgetter
 from typing import Literal
@@ -200,7 +205,17 @@ def _numpy_columns(orders: Sequence[Order]):
     import numpy as np
 
     n = len(orders)
-    if not 0 < n <= MAX_ORDERS or set(map(type, orders)) != {Order}:
+    if not 0 < n <= MAX_ORDERS:
+        return None
+    native = _native_columns()
+    if native is not None:
+        raw = native.order_columns(orders if type(orders) is list else list(orders), Order)
+        if raw is None:
+            return None
+        qty, price, seq, hashes = (np.frombuffer(b, dtype=np.int64) for b in raw[:4])
+        buy = np.frombuffer(raw[4], dtype=np.bool_)
+        return _checked(orders, buy, qty, price, seq, hashes)
+    if set(map(type, orders)) != {Order}:
         return None
     qty_l = [o.qty_wh for o in orders]
     price_l = [o.price for o in orders]
@@ -218,18 +233,36 @@ def _numpy_columns(orders: Sequence[Order]):
         seq = np.array(seq_l, dtype=np.int64)
     except (OverflowError, TypeError, ValueError):  # beyond 64 bits, or an odd side object
         return None
+    # Every side is "buy" (3 letters) or "sell" (4), as checked above.
+    buy = np.frombuffer(bytes(map(len, side)), dtype=np.uint8) == 3
+    return _checked(orders, buy, qty, price, seq, np.fromiter(map(hash, ids), np.int64, n))
+
+
+def _checked(orders: Sequence[Order], buy, qty, price, seq, hashes):
+    """The columns when ranges and uniqueness hold, else None."""
     if qty.min() < 1 or qty.max() >= LIMIT or price.min() < 0 or price.max() >= LIMIT:
         return None
     if _has_duplicates(seq):
         return None
     # Ids: unique when their hashes are; equal hashes (or hash 0, which "" has) get the
     # exact check, so a collision costs time, never a wrong answer.
-    hashes = np.fromiter(map(hash, ids), np.int64, n)
-    if (_has_duplicates(hashes) or not hashes.all()) and (len(set(ids)) != n or "" in ids):
-        return None
-    # Every side is "buy" (3 letters) or "sell" (4), as checked above.
-    buy = np.frombuffer(bytes(map(len, side)), dtype=np.uint8) == 3
+    if _has_duplicates(hashes) or not hashes.all():
+        ids = [o.id for o in orders]
+        if len(set(ids)) != len(ids) or "" in ids:
+            return None
     return buy, qty, price, seq
+
+
+@lru_cache(maxsize=1)
+def _native_columns():
+    """edge.market._columns (built at install time), or None: then columns are read in Python."""
+    if os.environ.get("CARBON_EDGE_NO_NATIVE"):
+        return None
+    try:
+        from edge.market import _columns
+    except ImportError:
+        return None
+    return _columns
 
 
 #: From this many orders on, clear_uniform takes the numpy path (below it, building the

@@ -10,10 +10,11 @@ beyond 63 bits).
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.market import clearing
@@ -28,6 +29,9 @@ from edge.market.clearing import (
 )
 
 from .reference import reference_uniform
+
+# The column-reader fixture is a constant setting, the same for every drawn book.
+FIXTURE = HealthCheck.function_scoped_fixture
 
 SEQ_RANGES = {
     "small": (0, 50),
@@ -49,13 +53,23 @@ def books(draw, max_orders=16, max_price=6, max_qty=8):
     ]
 
 
+@pytest.fixture(params=["native", "python"])
+def columns(request, monkeypatch):
+    """Run a test with the C column reader (when built) and with the Python one."""
+    if request.param == "python":
+        monkeypatch.setattr(clearing, "_native_columns", lambda: None)
+    elif clearing._native_columns() is None:
+        pytest.skip("edge.market._columns is not built in this checkout")
+    return request.param
+
+
 def as_plain(c):
     return (c.price, c.volume_wh, c.regime, tuple(c.fills))
 
 
-@settings(max_examples=500, deadline=None)
-@given(books())
-def test_numpy_path_equals_python_path_and_reference(orders):
+@settings(max_examples=400, deadline=None, suppress_health_check=[FIXTURE])
+@given(orders=books())
+def test_numpy_path_equals_python_path_and_reference(columns, orders):
     fast = clear_uniform_numpy(orders)
     assert fast is not None
     slow = clear_uniform_python(orders)
@@ -68,9 +82,9 @@ def test_numpy_path_equals_python_path_and_reference(orders):
     assert type(fast.price) in (int, type(None)) and type(fast.volume_wh) is int
 
 
-@settings(max_examples=100, deadline=None)
-@given(books(max_orders=40, max_price=3, max_qty=3), st.randoms(use_true_random=False))
-def test_numpy_path_independent_of_input_order(orders, rnd):
+@settings(max_examples=100, deadline=None, suppress_health_check=[FIXTURE])
+@given(orders=books(max_orders=40, max_price=3, max_qty=3), rnd=st.randoms(use_true_random=False))
+def test_numpy_path_independent_of_input_order(columns, orders, rnd):
     shuffled = list(orders)
     rnd.shuffle(shuffled)
     a, b = clear_uniform_numpy(orders), clear_uniform_numpy(shuffled)
@@ -86,7 +100,7 @@ def random_book(n: int, seed: int, prices: int) -> list[Order]:
 
 
 @pytest.mark.parametrize("prices", [0, 5, 100_000])
-def test_large_books_take_the_numpy_path_and_agree(prices):
+def test_large_books_take_the_numpy_path_and_agree(columns, prices):
     orders = random_book(NUMPY_FROM + 1_000, prices, prices)
     c = clear_uniform(orders)
     assert isinstance(c.fills, FillColumns)
@@ -101,7 +115,7 @@ def test_small_books_stay_pure_python():
     assert type(c.fills) is tuple
 
 
-def test_seq_beyond_int64_falls_back_to_python():
+def test_seq_beyond_int64_falls_back_to_python(columns):
     orders = random_book(50, 2, 20) + [Order("huge", "sell", 5, 100, 2**70)]
     assert clear_uniform_numpy(orders) is None
     assert as_plain(clear_uniform(orders * 1)) == as_plain(clear_uniform_python(orders))
@@ -115,7 +129,7 @@ def test_seq_beyond_int64_falls_back_to_python():
     Order("", "buy", 1, 100, 10**9),
     Order("x", "buy", 1, 2**31, 10**9),
 ])
-def test_bad_large_book_is_refused_naming_the_order(bad, monkeypatch):
+def test_bad_large_book_is_refused_naming_the_order(columns, bad, monkeypatch):
     monkeypatch.setattr(clearing, "NUMPY_FROM", 10)
     orders = random_book(30, 3, 50)
     orders.insert(7, bad)
@@ -133,3 +147,45 @@ def test_fill_columns_read_like_a_tuple_of_fills():
     assert hash(cols) == hash(plain)
     assert cols != plain[:1] and cols != (plain[1], plain[0])
     assert cols.qty == [3, 3] and cols.status == ["filled", "partial"]
+
+
+class Id(str):
+    pass
+
+
+class Qty(int):
+    pass
+
+
+class SubOrder(Order):
+    __slots__ = ()
+
+
+@pytest.mark.parametrize("odd", [
+    Order(Id("x"), "buy", 1, 100, 10**9),  # a str subclass id
+    Order("x", "buy", Qty(1), 100, 10**9),  # an int subclass
+    Order("x", Id("buy"), 1, 100, 10**9),  # a str subclass side
+    Order("x", "Buy", 1, 100, 10**9),
+    Order("x", "buy", 1, 100, True),
+    Order("x", "buy", 1, 100, 2**63),
+    SubOrder("x", "buy", 1, 100, 10**9),
+])
+def test_anything_but_plain_orders_takes_the_python_path(columns, odd):
+    """Odd but typed-alike values: refused by both paths alike, or cleared alike."""
+    orders = random_book(30, 4, 50)
+    orders.insert(3, odd)
+    fast = clear_uniform_numpy(orders)
+    try:
+        expected = as_plain(clear_uniform_python(orders))
+    except ValueError as exc:
+        assert fast is None
+        with pytest.raises(ValueError, match=re.escape(str(exc))):
+            clear_uniform(orders)
+    else:  # valid after all (a str subclass equal to "buy" is a side): same answer
+        assert fast is None or as_plain(fast) == expected
+        assert as_plain(clear_uniform(orders)) == expected
+
+
+def test_tuples_of_orders_are_read_too(columns):
+    orders = tuple(random_book(50, 5, 10))
+    assert as_plain(clear_uniform_numpy(orders)) == as_plain(clear_uniform_python(orders))
