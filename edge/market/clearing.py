@@ -2,10 +2,10 @@
 
 ``clear_uniform`` is the P5 uniform-price double auction with exclusion of
 incompatible limits; ``merit_order`` is the P1 welfare clearing without a
-network. Both follow /work/briefs/clearing-spec.md to the letter because the
-PL kernel in hls/ implements the same rules in C++ and is tested bit-exact
-against this module; every corner the spec leaves open is decided in
-docs/market.md and nowhere else.
+network. Both follow the clearing rules of docs/market.md to the letter
+because the PL kernel in hls/ implements the same rules in C++ and is tested
+bit-exact against this module; every corner the rules leave open is decided
+in docs/market.md and nowhere else.
 
 Two paths, one loop. Small books (the common case on the lean edge) clear
 in pure Python: one ``list.sort`` plus prefix sums and binary search keeps
