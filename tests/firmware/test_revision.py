@@ -12,9 +12,9 @@ round by round from CPython: the edge's part is played by CPython
 (apply_adders, then clear_uniform), MicroPython decides every gateway's next
 raw quote, and the whole run (cleared books and clearings per round,
 convergence, raw quotes) must equal ``edge.market.rounds.run_rounds`` with the
-same strategy, the raw limits and the adders. The firmware's own clearing
-(policy.clear, which best response evaluates) is compared with
-clear_uniform directly. The running gateway is then checked against
+same strategy, the raw limits and the adders. The firmware's trial clearing
+(policy.Trial, the book with one order's price as the unknown, which best
+response evaluates) is compared with clear_uniform price by price. The running gateway is then checked against
 hand-made price signals and results over a real broker.
 """
 
@@ -49,8 +49,11 @@ while True:
             out.append([q[0], q[1], q[2], policy.reservation(q[0], pol)])
     elif req['op'] == 'adder_for':
         out = [policy.adder_for(signals, interval) for signals, interval in req['gws']]
-    elif req['op'] == 'clear':
-        out = [list(policy.clear(book)) for book in req['gws']]
+    elif req['op'] == 'outcomes':
+        out = []
+        for book, me, top in req['gws']:
+            t = policy.Trial(book, me)
+            out.append([list(t.outcome(x)) for x in range(top)])
     elif req['op'] == 'toward_price':
         out = [policy.toward_price(*a) for a in req['gws']]
     else:
@@ -293,18 +296,22 @@ def test_revisions_equal_the_reference_on_random_markets(mp_policy, strategy):
     assert all(v >= 3 for v in seen.values()), seen
 
 
-def test_firmware_clearing_equals_clear_uniform(mp_policy):
+def test_firmware_trial_clearing_equals_clear_uniform(mp_policy):
     rng = random.Random(7)
-    books = []
-    for _ in range(300):
-        n = rng.randrange(0, 9)
+    cases = []
+    for _ in range(150):
+        n = rng.randrange(1, 9)
         seqs = rng.sample(range(1, 50), n)
-        books.append([[rng.choice(["buy", "sell"]), rng.randrange(1, 9), rng.randrange(0, 12),
-                       seqs[i]] for i in range(n)])
-    got = mp_policy.ask("clear", books)
-    for book, (price, regime, energy) in zip(books, got, strict=True):
-        c = clear_uniform([Order(f"o{i}", *b) for i, b in enumerate(book)])
-        assert (price, regime, energy) == (c.price, c.regime, [f.qty_wh for f in c.fills]), book
+        book = [[rng.choice(["buy", "sell"]), rng.randrange(1, 9), rng.randrange(0, 12),
+                 seqs[i]] for i in range(n)]
+        cases.append([book, rng.randrange(n), 14])
+    got = mp_policy.ask("outcomes", cases)
+    for (book, me, top), outs in zip(cases, got, strict=True):
+        for x in range(top):
+            trial = [Order(f"o{i}", *b) for i, b in enumerate(book)]
+            trial[me] = replace(trial[me], price=x)
+            c = clear_uniform(trial)
+            assert outs[x] == [c.fills[me].qty_wh, c.price], (book, me, x)
 
 
 def test_a_result_without_a_book_is_refused(mp_policy):
