@@ -53,7 +53,7 @@ class Gateway:
         self.queue = Queue(d + "/queue", q["max_bytes"], q["seg_records"], self.c)
         self.devices = self._devices(cfg["devices"])
         self.account = IntervalAccount(cfg["interval_s"], self.clock.now_ms())
-        self.downlink = Downlink(self.site, self.gw, cfg.get("edge_signer"))
+        self.downlink = Downlink(self.site, self.gw, cfg["edge_signer"])
         self.bidder = Bidder(self.site, self.gw, cfg["policy"], cfg["interval_s"], self.seq,
                              self.enqueue, self.c)
         self.dispatcher = Dispatcher(self.devices, cfg["policy"], cfg["interval_s"], self.gw)
@@ -109,12 +109,16 @@ class Gateway:
                                             energy if i == 0 else None))
 
     def on_message(self, topic, payload, retain):
-        """One downlink message: kept and acted on, or counted as rx_bad; never fatal."""
+        """One downlink message: verified, kept and acted on, or counted and logged; never fatal.
+
+        Refusals count as rx_forged, rx_bad, rx_stale or rx_replay (downlink.py).
+        """
         try:
             kind, msg = self.downlink.accept(topic, payload, self.account.start)
         except Exception as e:  # noqa - a bad message is counted, never fatal
-            self.count("rx_bad")
-            log("rx_bad", topic=topic, msg=str(e))
+            ev = "rx_" + getattr(e, "reason", "bad")
+            self.count(ev)
+            log(ev, topic=topic, msg=str(e))
             return
         self.count("rx_" + kind)
         if kind == "result":

@@ -24,7 +24,6 @@ DEFAULTS = {
     "watchdog_ms": 10000,
     "mem_every_s": 60,
     "log_cycles": False,
-    "edge_signer": None,
 }
 KINDS = ("meter", "pv", "battery")
 
@@ -66,7 +65,7 @@ def _ident(v, path):
 
 def check(cfg):
     cfg = _merge(DEFAULTS, cfg)
-    for f in ("site", "gw", "key_hex"):
+    for f in ("site", "gw", "key_hex", "edge_signer"):
         if f not in cfg:
             raise ConfigError("%s: missing" % f)
     _ident(cfg["site"], "site")
@@ -74,6 +73,10 @@ def check(cfg):
     k = cfg["key_hex"]
     if not isinstance(k, str) or len(k) != 64 or any(c not in "0123456789abcdef" for c in k):
         raise ConfigError("key_hex: expected 64 lowercase hex digits (the 32-byte gateway key)")
+    k = cfg["edge_signer"]
+    if not isinstance(k, str) or len(k) != 64 or any(c not in "0123456789abcdef" for c in k):
+        raise ConfigError("edge_signer: expected 64 lowercase hex digits (the edge's Ed25519"
+                          " public key)")
     _int(cfg, "interval_s", 1, 86400)
     _int(cfg, "poll_ms", 10, 600000)
     _int(cfg, "telemetry_every", 1, 100000)

@@ -1,19 +1,66 @@
-"""What the edge sends down: clearing results and price signals, checked and kept.
+"""What the edge sends down: clearing results and price signals, verified, checked, kept.
 
-`Downlink.accept(topic, payload)` parses one message, checks the fields the
-gateway acts on (a ValueError names the bad one) and keeps it; the caller
-counts and logs a refusal, so one bad message costs only itself. Memory is
-bounded: the newest KEEP_RESULTS results by interval and KEEP_PRICES signals.
+`Downlink.accept(topic, payload, open_interval)` takes one message through,
+in this order, and raises `Refused` with a reason at the first failure:
+- "forged": not signed by the edge key provisioned in the config
+  (`edge_signer`): another `signer`, a missing or malformed `sig`, or an
+  Ed25519 signature (over the canonical message without `sig`) that does
+  not verify. Nothing in an unverified message is looked at further.
+- "bad": a field the gateway acts on is malformed (the text names it).
+- "stale": it concerns the past: a result of an interval that has ended
+  (before the open interval), a price signal whose validity has ended.
+- "replay": it was accepted before: a result not newer than the one kept
+  for its interval (round, and final after non-final of the same round), a
+  price signal whose signature is one of those kept.
+The caller counts `rx_<reason>` and logs it, so one bad message costs only
+itself. Memory is bounded: the newest KEEP_RESULTS results by interval and
+KEEP_PRICES signals.
 """
 
 import json
+from binascii import unhexlify
 
-from gateway import policy, topics
+from gateway import ed25519, policy, topics
+from gateway.canon import canonical
 from gateway.log import log
 
 KEEP_RESULTS = 8
 KEEP_PRICES = 8
 STATUSES = ("filled", "partial", "unfilled", "excluded")
+
+
+class Refused(ValueError):
+    """A downlink message the gateway will not act on; `reason` is its counter suffix."""
+
+    def __init__(self, reason, text):
+        super().__init__(text)
+        self.reason = reason
+
+
+HEX = "0123456789abcdef"
+
+
+def _is_hex(v, n):
+    return isinstance(v, str) and len(v) == n and all(c in HEX for c in v)
+
+
+def check_signature(msg, signer):
+    """Refused("forged") unless `msg` carries a valid Ed25519 signature by `signer` (hex)."""
+    if msg.get("signer") != signer:
+        raise Refused("forged", "signer is not the configured edge key")
+    sig = msg.get("sig")
+    if not _is_hex(sig, 128):
+        raise Refused("forged", "sig must be 128 lowercase hex digits")
+    body = {}
+    for k, v in msg.items():
+        if k != "sig":
+            body[k] = v
+    try:
+        data = canonical(body)
+    except ValueError as e:  # floats, huge integers: nothing the edge signs
+        raise Refused("forged", "not a canonical message: %s" % e)
+    if not ed25519.verify(unhexlify(signer), data, unhexlify(sig)):
+        raise Refused("forged", "Ed25519 signature does not verify")
 
 
 def _is_int(v):
@@ -60,26 +107,35 @@ def check_price(msg, gw):
 class Downlink:
     """Results and price signals this gateway has accepted."""
 
-    def __init__(self, site, gw, signer=None):
+    def __init__(self, site, gw, signer):
         self.site, self.gw = site, gw
-        self.signer = signer
-        self.prices = []  # (valid_from, valid_to, ts, adder) in arrival order
+        self.signer = signer  # the edge's Ed25519 public key, 64 hex digits
+        self.prices = []  # (valid_from, valid_to, ts, adder, sig) in arrival order
         self.results = {}  # interval -> latest result dict
 
     def accept(self, topic, payload, open_interval):
-        """A checked message as ("result" | "price", msg); ValueError says why not."""
-        msg = json.loads(payload)
-        if not isinstance(msg, dict) or msg.get("site") != self.site:
-            raise ValueError("not an object for site %s" % self.site)
-        if self.signer and msg.get("signer") != self.signer:
-            raise ValueError("signer is not the configured edge key")
+        """A verified, checked message as ("result" | "price", msg); Refused says why not."""
+        try:
+            msg = json.loads(payload)
+        except ValueError:
+            raise Refused("bad", "not JSON")
+        if not isinstance(msg, dict):
+            raise Refused("bad", "not a JSON object")
+        check_signature(msg, self.signer)
+        if msg.get("site") != self.site:
+            raise Refused("bad", "not for site %s" % self.site)
         kind = topics.downlink_kind(self.site, topic)
         if kind is None or msg.get("type") != kind:
-            raise ValueError("unexpected message type %r" % (msg.get("type"),))
-        if kind == "price":
-            self._price(msg, open_interval)
-        else:
-            self._result(msg)
+            raise Refused("bad", "unexpected message type %r" % (msg.get("type"),))
+        try:
+            if kind == "price":
+                self._price(msg, open_interval)
+            else:
+                self._result(msg, open_interval)
+        except Refused:
+            raise
+        except ValueError as e:
+            raise Refused("bad", str(e))
         return kind, msg
 
     def _price(self, msg, open_interval):
@@ -91,8 +147,12 @@ class Downlink:
         """
         a = check_price(msg, self.gw)
         lo, hi, ts = msg["valid_from"], msg["valid_to"], msg["ts"]
+        if hi <= open_interval:
+            raise Refused("stale", "price signal ended at %d, before the open interval" % hi)
+        if any(p[4] == msg["sig"] for p in self.prices):
+            raise Refused("replay", "price signal already accepted")
         keep = [p for p in self.prices if p[1] > open_interval]
-        keep.append((lo, hi, ts, a))
+        keep.append((lo, hi, ts, a, msg["sig"]))
         while len(keep) > KEEP_PRICES:
             oldest = 0
             for i in range(1, len(keep)):
@@ -102,9 +162,16 @@ class Downlink:
         self.prices = keep
         log("price", valid_from=lo, valid_to=hi, ts=ts, adder=a)
 
-    def _result(self, msg):
+    def _result(self, msg, open_interval):
         check_result(msg)
-        self.results[msg["interval"]] = msg
+        iv = msg["interval"]
+        if iv < open_interval:
+            raise Refused("stale", "result of interval %d, which has ended" % iv)
+        old = self.results.get(iv)
+        if old is not None and (msg["round"], msg["final"]) <= (old["round"], old["final"]):
+            raise Refused("replay", "result of interval %d round %d is not newer than the one kept"
+                          % (iv, msg["round"]))
+        self.results[iv] = msg
         for k in sorted(self.results)[:-KEEP_RESULTS]:
             del self.results[k]
 

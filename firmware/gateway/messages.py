@@ -37,8 +37,10 @@ def status(site, gw, seq, ts, state, uptime_s=0, counters=None):
     m = _base("status", site, gw, seq, ts)
     m.update({"state": state, "fw": FW, "uptime_s": uptime_s})
     if counters:
-        # the model allows 32 entries; keep the largest so the limit never rejects a birth
-        items = sorted(counters.items(), key=lambda kv: -kv[1])[:32]
+        # the model allows 32 entries: downlink counters (rx_*, the refusals among them)
+        # first, then the largest, so the limit never rejects a birth nor hides a refusal
+        items = sorted(counters.items(),
+                       key=lambda kv: (not kv[0].startswith("rx_"), -kv[1]))[:32]
         m["counters"] = dict(items)
     return m
 

@@ -30,7 +30,14 @@ import pytest
 from edge.market.book import apply_adders
 from edge.market.clearing import Order, clear_uniform
 from edge.market.rounds import BestResponse, TowardPrice, run_rounds
-from tests.kit.firmware import MICROPYTHON, NO_MP, gateway_config, mp_env, run_mp
+from tests.kit.firmware import (
+    MICROPYTHON,
+    NO_MP,
+    gateway_config,
+    mp_env,
+    run_mp,
+    sign_downlink,
+)
 
 MAX_PRICE = 2**31 - 1
 
@@ -345,7 +352,7 @@ def test_toward_price_corners(mp_policy):
 def test_margin_tick_and_strategy_config_checked():
     out = run_mp(
         "import json\nfrom gateway import config\nout = []\n"
-        "base = {'site': 's1', 'gw': 'g', 'key_hex': '00' * 32,"
+        "base = {'site': 's1', 'gw': 'g', 'key_hex': '00' * 32, 'edge_signer': '00' * 32,"
         " 'devices': [{'name': 'm', 'kind': 'meter', 'port': 502, 'unit': 1, 'max_w': 1}]}\n"
         "for pol in ({}, {'margin': 30000, 'tick': 7}, {'margin': -1}, {'margin': 1.5},"
         " {'tick': 0}, {'tick': True}, {'margin': 2**31}, {'strategy': 'toward-price'},"
@@ -393,7 +400,7 @@ def test_gateway_revises_toward_the_published_price(device_servers, broker, firm
         msg = {"v": 1, "type": "price", "site": "s1", "valid_from": valid[0],
                "valid_to": valid[1], "ts": ts, "p_low": 20, "p_high": 40,
                "intensity_g_kwh": 300, "adders": adders, **bad}
-        col.c.publish("site/s1/price", json.dumps(msg), qos=1, retain=retain)
+        col.c.publish("site/s1/price", json.dumps(sign_downlink(msg)), qos=1, retain=retain)
 
     # retained, so it arrives whenever the gateway subscribes; the others follow it in order
     signal(1000, {"gw-01": 9000}, retain=True)  # oldest, arrived first
@@ -442,13 +449,14 @@ def test_gateway_revises_toward_the_published_price(device_servers, broker, firm
                "fills": fills}
         if price is not None:
             msg["price"] = price + adder  # published in the edge's adjusted terms
-        col.c.publish(f"site/s1/market/{iv}/result", json.dumps(msg), qos=1)
+        col.c.publish(f"site/s1/market/{iv}/result", json.dumps(sign_downlink(msg)), qos=1)
 
     def fence(n: int) -> None:
         """A bad result; once the gateway has counted it, everything before it was handled."""
         col.c.publish(f"site/s1/market/{iv}/result",
-                      json.dumps({"site": "s1", "type": "result", "interval": iv,
-                                  "round": 2, "final": False, "price": "x", "fills": []}), qos=1)
+                      json.dumps(sign_downlink({"site": "s1", "type": "result", "interval": iv,
+                                                "round": 2, "final": False, "price": "x",
+                                                "fills": []})), qos=1)
         fw.wait_for("rx_bad", count=n, timeout=10)
 
     def revisions() -> list[tuple[int, int]]:

@@ -6,7 +6,9 @@ writes a config file into a fresh directory, starts `micropython main.py`
 there, collects its JSON log lines on a thread and offers wait_for(),
 kill() (SIGKILL), stop() and restart() (same directory, so the on-flash
 queue and sequence files carry over). `gateway_config(...)` builds a config
-dict from a broker and device addresses, with overrides.
+dict from a broker and device addresses, with overrides; it trusts a fixed
+test edge key, with which `sign_downlink(msg)` signs hand-made results and
+price signals.
 """
 
 from __future__ import annotations
@@ -30,6 +32,18 @@ from simulator.procs import stop
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
 TEST_KEY_HEX = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#: a fixed test edge key: gateways trust its public key (edge_signer) unless told otherwise
+TEST_EDGE_SEED = bytes(range(32, 64))
+TEST_EDGE_SIGNER = "29acbae141bccaf0b22e1a94d34d0bc7361e526d0bfe12c89794bc9322966dd7"
+
+
+def sign_downlink(msg: dict[str, Any], seed: bytes = TEST_EDGE_SEED) -> dict[str, Any]:
+    """`msg` signed as the edge signs results and price signals (edge.protocol.auth)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from edge.protocol.auth import add_signature
+
+    return add_signature(msg, Ed25519PrivateKey.from_private_bytes(seed))
 
 
 def micropython_binary() -> str | None:
@@ -68,6 +82,7 @@ def gateway_config(broker=None, devices: list[dict] | None = None, gw: str = "gw
         "site": site,
         "gw": gw,
         "key_hex": TEST_KEY_HEX,
+        "edge_signer": TEST_EDGE_SIGNER,
         "data_dir": "data",
         "interval_s": 4,
         "poll_ms": 200,
