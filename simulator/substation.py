@@ -145,6 +145,7 @@ class Substation:
                             "host": dev_host, "port": dev_port, "max_w": 5000})
         return {
             "site": "sim", "gw": gw, "key_hex": key.hex(), "data_dir": "data",
+            "edge_signer": self.edge.edge_id,  # the gateway acts only on what the edge signed
             "interval_s": sc.interval_s, "poll_ms": 150, "telemetry_every": 4,
             "mem_every_s": 3600, "watchdog_ms": 20000,
             "clock": {"accel": sc.accel, "start_ms": clock_ms},

@@ -258,9 +258,12 @@ class EdgeService:
             self.inbox.add_receipts(out["receipts"], now)
         for s in out["prices"]:
             if self.inbox.add_price(s, now):
+                from edge.protocol.auth import add_signature
                 from edge.protocol.codec import encode
 
-                self.link.publish(f"site/{self.cfg.site.id}/price", encode(s), True)
+                # gateways trust only the edge's key: the relayed copy is signed by it
+                self.link.publish(f"site/{self.cfg.site.id}/price",
+                                  encode(add_signature(s, self.key)), True)
 
     # -- Modbus ------------------------------------------------------------------------
     def _modbus_loop(self) -> None:

@@ -77,6 +77,12 @@ def check(cfg):
     if not isinstance(k, str) or len(k) != 64 or any(c not in "0123456789abcdef" for c in k):
         raise ConfigError("edge_signer: expected 64 lowercase hex digits (the edge's Ed25519"
                           " public key)")
+    from gateway.ed25519 import decode
+
+    try:
+        decode(bytes.fromhex(k))
+    except ValueError:
+        raise ConfigError("edge_signer: not an Ed25519 public key (no curve point)")
     _int(cfg, "interval_s", 1, 86400)
     _int(cfg, "poll_ms", 10, 600000)
     _int(cfg, "telemetry_every", 1, 100000)

@@ -44,8 +44,11 @@ def _is_hex(v, n):
     return isinstance(v, str) and len(v) == n and all(c in HEX for c in v)
 
 
-def check_signature(msg, signer):
-    """Refused("forged") unless `msg` carries a valid Ed25519 signature by `signer` (hex)."""
+def check_signature(msg, signer, verifier):
+    """Refused("forged") unless `msg` carries a valid Ed25519 signature by `signer` (hex).
+
+    `verifier` is an ed25519.Verifier of that key (decoded once per gateway).
+    """
     if msg.get("signer") != signer:
         raise Refused("forged", "signer is not the configured edge key")
     sig = msg.get("sig")
@@ -59,7 +62,7 @@ def check_signature(msg, signer):
         data = canonical(body)
     except ValueError as e:  # floats, huge integers: nothing the edge signs
         raise Refused("forged", "not a canonical message: %s" % e)
-    if not ed25519.verify(unhexlify(signer), data, unhexlify(sig)):
+    if not verifier.verify(data, unhexlify(sig)):
         raise Refused("forged", "Ed25519 signature does not verify")
 
 
@@ -110,6 +113,7 @@ class Downlink:
     def __init__(self, site, gw, signer):
         self.site, self.gw = site, gw
         self.signer = signer  # the edge's Ed25519 public key, 64 hex digits
+        self.verifier = ed25519.Verifier(unhexlify(signer))
         self.prices = []  # (valid_from, valid_to, ts, adder, sig) in arrival order
         self.results = {}  # interval -> latest result dict
 
@@ -121,7 +125,7 @@ class Downlink:
             raise Refused("bad", "not JSON")
         if not isinstance(msg, dict):
             raise Refused("bad", "not a JSON object")
-        check_signature(msg, self.signer)
+        check_signature(msg, self.signer, self.verifier)
         if msg.get("site") != self.site:
             raise Refused("bad", "not for site %s" % self.site)
         kind = topics.downlink_kind(self.site, topic)

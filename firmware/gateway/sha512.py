@@ -34,24 +34,23 @@ _H0 = (
 _M = 0xFFFFFFFFFFFFFFFF
 
 
-def _rotr(x, n):
-    return ((x >> n) | (x << (64 - n))) & _M
-
-
 def _block(h, b):
+    m = _M
+    k = _K
     w = [int.from_bytes(b[i:i + 8], "big") for i in range(0, 128, 8)]
     for t in range(16, 80):
         x, y = w[t - 15], w[t - 2]
-        s0 = _rotr(x, 1) ^ _rotr(x, 8) ^ (x >> 7)
-        s1 = _rotr(y, 19) ^ _rotr(y, 61) ^ (y >> 6)
-        w.append((w[t - 16] + s0 + w[t - 7] + s1) & _M)
+        s0 = ((x >> 1) | (x << 63)) ^ ((x >> 8) | (x << 56)) ^ (x >> 7)
+        s1 = ((y >> 19) | (y << 45)) ^ ((y >> 61) | (y << 3)) ^ (y >> 6)
+        w.append((w[t - 16] + s0 + w[t - 7] + s1) & m)
     a, b_, c, d, e, f, g, hh = h
     for t in range(80):
-        t1 = (hh + (_rotr(e, 14) ^ _rotr(e, 18) ^ _rotr(e, 41)) + ((e & f) ^ (~e & g))
-              + _K[t] + w[t]) & _M
-        t2 = ((_rotr(a, 28) ^ _rotr(a, 34) ^ _rotr(a, 39)) + ((a & b_) ^ (a & c) ^ (b_ & c))) & _M
-        hh, g, f, e, d, c, b_, a = g, f, e, (d + t1) & _M, c, b_, a, (t1 + t2) & _M
-    return [(x + y) & _M for x, y in zip(h, (a, b_, c, d, e, f, g, hh))]
+        s1 = ((e >> 14) | (e << 50)) ^ ((e >> 18) | (e << 46)) ^ ((e >> 41) | (e << 23))
+        t1 = (hh + (s1 & m) + ((e & f) ^ ((m ^ e) & g)) + k[t] + w[t]) & m
+        s0 = ((a >> 28) | (a << 36)) ^ ((a >> 34) | (a << 30)) ^ ((a >> 39) | (a << 25))
+        t2 = ((s0 & m) + ((a & b_) ^ (a & c) ^ (b_ & c))) & m
+        hh, g, f, e, d, c, b_, a = g, f, e, (d + t1) & m, c, b_, a, (t1 + t2) & m
+    return [(x + y) & m for x, y in zip(h, (a, b_, c, d, e, f, g, hh))]
 
 
 def sha512(data):

@@ -83,9 +83,9 @@ def substation(broker_factory, device_servers, firmware_factory, edge_factory, g
     for i, gw in enumerate(gws, start=1):
         dev = [{"name": f"m{i}", "kind": "meter", "unit": i, "host": host, "port": port,
                 "max_w": 40000}]
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"edge_signer": edge.edge_id}
         if policy is not None:
-            extra = {"edge_signer": edge.edge_id, "policy": {**policy[gw], "tick": tick}}
+            extra["policy"] = {**policy[gw], "tick": tick}
         cfg = gateway_config(broker, dev, gw=gw, interval_s=INTERVAL, poll_ms=100,
                              telemetry_every=5,
                              clock={"accel": int(ACCEL), "start_ms": clock.now_ms()}, **extra)

@@ -8,6 +8,7 @@ import time
 from edge.chain.keys import load_private_key
 from edge.chain.store import ChainStore
 from edge.chain.verify import verify_store
+from edge.protocol.auth import check_signature
 from edge.runtime.intervals import Clock, Schedule
 from tests.edge.helpers import bid, topic
 
@@ -53,6 +54,7 @@ def test_push_prices_and_receipts_with_a_real_hub(broker_factory, edge_factory, 
     # gw-01's offer 50,000 + adder 40,000 = 90,000 > gw-02's bid 80,000: no trade
     assert final["volume_wh"] == 0 and "price" not in final
     assert relayed and relayed[-1]["adders"] == {"gw-01": 40_000}  # relayed to the gateways
+    check_signature(relayed[-1], edge.edge_id)  # signed by the edge, the key gateways trust
     st = edge.wait(lambda s: s["sync"].get("acked_height", -1) == s["chain"]["height"] >= 0
                    and s["chain"]["pending"] == 0, 20, "the hub to hold our head")
     hub.make_main_block()

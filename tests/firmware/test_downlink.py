@@ -170,3 +170,36 @@ def test_gateway_refuses_forged_replayed_and_stale_downlink(broker_factory, firm
                                           "rx_price")} == {
         "rx_forged": 5, "rx_replay": 2, "rx_stale": 2, "rx_result": 1, "rx_price": 1}
     assert fw.alive
+
+
+def is_curve_y(y: int) -> bool:
+    """Independent check (CPython, Euler's criterion): some x has -x^2 + y^2 = 1 + d x^2 y^2."""
+    p = 2**255 - 19
+    d = -121665 * pow(121666, p - 2, p) % p
+    x2 = (y * y - 1) * pow(d * y * y + 1, p - 2, p) % p
+    return y < p and (x2 == 0 or pow(x2, (p - 1) // 2, p) == 1)
+
+
+def test_edge_signer_is_required_and_must_be_a_curve_point():
+    base = {"site": "s1", "gw": "g", "key_hex": "00" * 32,
+            "devices": [{"name": "m", "kind": "meter", "port": 502, "unit": 1, "max_w": 1}]}
+    assert not is_curve_y(2) and not is_curve_y(2**255 - 1) and is_curve_y(0)
+    cases = ["", "AB" * 32, "ab" * 31, "02" + "00" * 31, "ff" * 32, "00" * 32,
+             RFC8032[0][1]]  # the last one is a real public key; "" means: not given
+    got = mp_json(
+        "import json\nfrom gateway import config\nout = []\n"
+        f"base = json.loads({json.dumps(json.dumps(base))})\n"
+        f"for k in {cases!r}:\n"
+        "    c = dict(base)\n"
+        "    if k:\n"
+        "        c['edge_signer'] = k\n"
+        "    try:\n"
+        "        out.append(config.check(c)['edge_signer'])\n"
+        "    except config.ConfigError as e:\n"
+        "        out.append(str(e))\n"
+        "print(json.dumps(out))"
+    )
+    hex_msg = "edge_signer: expected 64 lowercase hex digits (the edge's Ed25519 public key)"
+    point_msg = "edge_signer: not an Ed25519 public key (no curve point)"
+    assert got == ["edge_signer: missing", hex_msg, hex_msg, point_msg, point_msg, "00" * 32,
+                   RFC8032[0][1]]
