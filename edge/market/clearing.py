@@ -363,7 +363,7 @@ class FillColumns(Sequence[Fill]):
     first read), for consumers that work by column.
     """
 
-    __slots__ = ("_orders", "_traded", "_code", "_qty", "_status")
+    __slots__ = ("_orders", "_traded", "_code", "_qty", "_status", "_fills")
 
     def __init__(self, orders: Sequence[Order], traded, code) -> None:
         """``traded``: Wh per order; ``code``: index into STATUS_NAMES per order (arrays)."""
@@ -372,6 +372,7 @@ class FillColumns(Sequence[Fill]):
         self._code = code
         self._qty: list[int] | None = None
         self._status: list[Status] | None = None
+        self._fills: tuple[Fill, ...] | None = None  # made on the first full read, then kept
 
     @property
     def qty(self) -> list[int]:
@@ -390,14 +391,20 @@ class FillColumns(Sequence[Fill]):
         return len(self._orders)
 
     def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return tuple(self)[i]
+        if self._fills is not None or isinstance(i, slice):
+            return self.fills()[i]
         o = self._orders[i]
         return Fill(o.id, o.side, self.qty[i], self.status[i])
 
     def __iter__(self) -> Iterator[Fill]:
-        for o, q, st in zip(self._orders, self.qty, self.status, strict=True):
-            yield Fill(o.id, o.side, q, st)
+        return iter(self.fills())
+
+    def fills(self) -> tuple[Fill, ...]:
+        """All fills as a tuple, made once (consumers often walk the fills several times)."""
+        if self._fills is None:
+            self._fills = tuple(map(Fill, (o.id for o in self._orders),
+                                    (o.side for o in self._orders), self.qty, self.status))
+        return self._fills
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or isinstance(other, str | bytes):
@@ -405,7 +412,7 @@ class FillColumns(Sequence[Fill]):
         return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
 
     def __hash__(self) -> int:
-        return hash(tuple(self))
+        return hash(self.fills())
 
     def __repr__(self) -> str:
         return f"FillColumns({len(self)} fills)"
