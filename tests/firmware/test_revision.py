@@ -478,9 +478,10 @@ def test_gateway_revises_toward_the_published_price(device_servers, broker, firm
     publish(4, 40000, "unfilled")  # the price is below the reservation: stop there, 60,000
     wait_bid(5)
     publish(5, 40000, "unfilled")  # at the reservation: silent
-    publish(5, 40000, "unfilled", book=False)  # no book to answer: counted, nothing moves
-    publish(6, 40000, None)  # the edge has no quote of ours: a revision would be refused
-    publish(6, 40000, "unfilled", final=True)  # final: nothing to revise
+    # (a round already accepted would be refused as a replay: each case takes a new round)
+    publish(6, 40000, "unfilled", book=False)  # no book to answer: counted, nothing moves
+    publish(7, 40000, None)  # the edge has no quote of ours: a revision would be refused
+    publish(7, 40000, "unfilled", final=True)  # final: nothing to revise
     fence(5)
     assert revisions() == [(0, 80000), (1, 75000), (2, 68000), (4, 61000), (5, 60000)]
     bids = [b for b in col.messages("bid") if b["interval"] == iv]
