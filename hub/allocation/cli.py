@@ -44,6 +44,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="folder for CSV, JSON and PNG")
     p.add_argument("--hours", default="0-23", help="hours, e.g. 0-23 or 8,12,18")
     p.add_argument("--method", choices=("auto", "exact", "sampled"), default="auto")
+    p.add_argument("--renewable-offer", default=None, metavar="USD_PER_MWH",
+                   help="offer of every PV and wind unit in $/MWh (default: the data's)")
     _tier_args(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_pjm5)
@@ -137,7 +139,11 @@ def cmd_pjm5(args: argparse.Namespace) -> int:
     from hub.allocation.pjm5 import run_study, write_outputs
 
     hours = _hours(args.hours)
-    rows, summary = run_study(hours, _tiers(args), args.method)
+    tiers = _tiers(args)
+    try:
+        rows, summary = run_study(hours, tiers, args.method, renewable_offer=args.renewable_offer)
+    except (ValueError, ArithmeticError) as exc:
+        raise UsageError(f"--renewable-offer: {exc}") from None
     files = write_outputs(args.out, rows, summary)
     summary = {**summary, "files": [str(f) for f in files]}
     t, c = summary["totals"], summary["change"]
@@ -147,6 +153,13 @@ def cmd_pjm5(args: argparse.Namespace) -> int:
         lines.append(f"  {k:<12} {t['blind_' + k]:>12.1f} {t['carbon_' + k]:>12.1f} "
                      f"{c[k]:>+12.1f}")
     lines.append(f"  expected effect: {summary['expected_effect']}")
+    al = summary["allocation"]
+    lines.append(f"  hydro the generators' minimum in {len(al['hydro_minimum_hours'])} of "
+                 f"{len(rows)} hours; renewables above it in "
+                 f"{len(al['renewables_above_hydro_hours'])}")
+    lines.append(f"  allocation vs cleared quantity (mean rank correlation): "
+                 + ", ".join(f"{k} {v:+.2f}" for k, v in al["tracking_mean"].items()
+                             if v is not None))
     lines.append("  wrote " + ", ".join(str(f) for f in files))
     emit(summary, args.json, "\n".join(lines))
     return EXIT_OK

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from hub.allocation.owen import owen
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "pjm5"
 TECHS = ("pv", "wind", "gas", "coal", "hydro")
+RENEWABLES = ("pv", "wind")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,19 @@ class Scenario:
     generators: list[dict[str, str]]
     loads: list[dict[str, str]]
     profiles: list[dict[str, str]]
+
+    def with_renewable_offer(self, usd_per_mwh: str) -> Scenario:
+        """The same scenario with every PV and wind unit offering ``usd_per_mwh`` ($/MWh).
+
+        The data's offer level is a stated choice (PROVENANCE.md), not a
+        measurement, so the study can be rerun across levels (docs/owen.md).
+        """
+        level = Fraction(usd_per_mwh)
+        if level < 0 or level * 1000 >= 2**31:
+            raise ValueError(f"renewable offer: {usd_per_mwh} $/MWh is out of range")
+        gens = [{**g, "offer_usd_per_mwh": str(level)} if g["tech"] in RENEWABLES else g
+                for g in self.generators]
+        return replace(self, generators=gens)
 
     def market(self, hour: int) -> Market:
         prof = self.profiles[hour]
@@ -103,13 +117,66 @@ def run_hour(sc: Scenario, hour: int, tiers: Tiers = DEFAULT_TIERS,
         for tech in TECHS:
             row[f"{name}_{tech}_mwh"] = use.get(tech, 0) / 1e6
         row[f"{name}_network_lp"] = out.network_lp
+    row["sides"] = {e.id: e.side for e in market.entities}
     row["adders"] = lad.adders()
     row["allocation_t"] = {r.entity.id: float(r.allocation_g) / 1e6 for r in lad.rows}
+    row["cleared_blind_mwh"] = {e.id: q / 1e6 for e, q in _cleared(market, lad.blind)}
+    row["cleared_carbon_mwh"] = {e.id: q / 1e6 for e, q in _cleared(rm, lad.revised)}
     return row
 
 
-def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Totals over the hours and whether the seeds' expected effect shows."""
+def _cleared(market: Market, out: Any) -> list[tuple[Entity, int]]:
+    return [(e, (out.gen_wh if e.side == "gen" else out.load_wh)[e.id]) for e in market.entities]
+
+
+def allocation_checks(sc: Scenario, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per hour, the paper's allocation claims: hydro is the generators' minimum,
+    renewables lie above it, and allocation tracks the carbon-blind clearing.
+
+    "Tracks" is read as: within each type, the Spearman rank correlation over
+    the hours between an entity's allocation and its cleared quantity,
+    averaged over the entities that vary (emitting generators and loads; a
+    zero-carbon unit's allocation is negative, so it tracks with the opposite
+    sign and is reported separately).
+    """
+    tech = {g["id"]: g["tech"] for g in sc.generators}
+    hydro = [g for g, t in tech.items() if t == "hydro"]
+    hydro_min, ren_above = [], []
+    for r in rows:
+        gens = {k: v for k, v in r["allocation_t"].items() if k in tech}
+        low = min(gens.values())
+        if all(gens[h] == low for h in hydro):
+            hydro_min.append(r["hour"])
+        if all(v > max(gens[h] for h in hydro) for k, v in gens.items() if tech[k] in RENEWABLES):
+            ren_above.append(r["hour"])
+    corr: dict[str, float] = {}
+    for e in list(rows[0]["allocation_t"]) if rows else []:
+        a = [r["allocation_t"][e] for r in rows]
+        q = [r["cleared_blind_mwh"][e] for r in rows]
+        rho = _spearman(a, q)
+        if rho is not None:
+            corr[e] = rho
+    groups = {"emitting_generators": [e for e in corr if tech.get(e) in ("coal", "gas")],
+              "loads": [e for e in corr if e not in tech],
+              "zero_carbon_generators": [e for e in corr if tech.get(e) in (*RENEWABLES, "hydro")]}
+    return {"hydro_minimum_hours": hydro_min, "renewables_above_hydro_hours": ren_above,
+            "tracking_rank_correlation": corr,
+            "tracking_mean": {k: (sum(corr[e] for e in v) / len(v) if v else None)
+                              for k, v in groups.items()}}
+
+
+def _spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Spearman rank correlation (scipy's), None when either series is constant."""
+    from scipy.stats import spearmanr
+
+    if len(set(a)) < 2 or len(set(b)) < 2:
+        return None
+    return float(spearmanr(a, b).statistic)
+
+
+def summarise(rows: Sequence[dict[str, Any]], sc: Scenario | None = None) -> dict[str, Any]:
+    """Totals over the hours, whether the seeds' expected effect shows, and the
+    allocation checks when the scenario is given."""
     keys = ["emissions_t", "demand_mwh"] + [f"{t}_mwh" for t in TECHS]
     tot = {f"{c}_{k}": sum(r[f"{c}_{k}"] for r in rows) for c in ("blind", "carbon") for k in keys}
     change = {k: tot[f"carbon_{k}"] - tot[f"blind_{k}"] for k in keys}
@@ -123,14 +190,20 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "wind_rises": change["wind_mwh"] > 0,
             "gas_rises": change["gas_mwh"] > 0,
         },
+        "emissions_rise_hours": [r["hour"] for r in rows
+                                 if r["carbon_emissions_t"] > r["blind_emissions_t"]],
+        **({"allocation": allocation_checks(sc, rows)} if sc is not None and rows else {}),
     }
 
 
 def run_study(hours: Sequence[int], tiers: Tiers = DEFAULT_TIERS, method: str = "auto",
-              seed: int = 0, folder: Path = DATA) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+              seed: int = 0, folder: Path = DATA, renewable_offer: str | None = None,
+              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     sc = load_scenario(folder)
+    if renewable_offer is not None:
+        sc = sc.with_renewable_offer(renewable_offer)
     rows = [run_hour(sc, h, tiers, method, seed) for h in hours]
-    return rows, summarise(rows)
+    return rows, summarise(rows, sc)
 
 
 CSV_FIELDS = ["hour", "method", "coalitions_cleared"] + [
@@ -185,4 +258,32 @@ def _plots(out: Path, rows: Sequence[dict[str, Any]]) -> list[Path]:
     paths.append(out / "pjm5_use.png")
     fig.savefig(paths[-1], dpi=100)
     plt.close(fig)
+    paths.append(_allocation_map(plt, out / "pjm5_allocation_map.png", rows))
     return paths
+
+
+def _allocation_map(plt: Any, path: Path, rows: Sequence[dict[str, Any]]) -> Path:
+    """The paper's space-time maps: allocation (t CO2) of every entity in every hour,
+    one panel per type, on a diverging scale centred on zero."""
+    import numpy as np
+    from matplotlib.colors import TwoSlopeNorm
+
+    ids = list(rows[0]["allocation_t"])
+    gens = [e for e in ids if rows[0]["sides"][e] == "gen"]
+    loads = [e for e in ids if rows[0]["sides"][e] == "load"]
+    hours = [r["hour"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    for ax, title, names in ((axes[0], "generators", gens), (axes[1], "loads", loads)):
+        grid = np.array([[r["allocation_t"][e] for r in rows] for e in names])
+        lo, hi = float(grid.min(initial=0.0)), float(grid.max(initial=0.0))
+        norm = TwoSlopeNorm(0.0, min(lo, -1e-9), max(hi, 1e-9))
+        im = ax.imshow(grid, aspect="auto", cmap="RdBu_r", norm=norm)
+        ax.set_yticks(range(len(names)), names)
+        ax.set_xticks(range(len(hours)), [str(h) for h in hours], fontsize=7)
+        ax.set_xlabel("hour")
+        ax.set_title(f"Owen allocation, {title} (t CO2)")
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

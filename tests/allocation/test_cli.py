@@ -56,11 +56,13 @@ def test_prices_of_the_market_example():
 
 
 def test_pjm5_writes_table_and_plots(tmp_path):
-    p = run("pjm5", "--out", str(tmp_path), "--hours", "17,18", "--json")
+    p = run("pjm5", "--out", str(tmp_path), "--hours", "18", "--json")
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
-    assert out["hours"] == [17, 18] and out["expected_effect"]["emissions_fall"]
-    for name in ("pjm5_hourly.csv", "pjm5.json", "pjm5_emissions.png", "pjm5_use.png"):
+    assert out["hours"] == [18] and out["expected_effect"]["emissions_fall"]
+    assert out["allocation"]["hydro_minimum_hours"] == [18]
+    for name in ("pjm5_hourly.csv", "pjm5.json", "pjm5_emissions.png", "pjm5_use.png",
+                 "pjm5_allocation_map.png"):
         assert (tmp_path / name).exists()
 
 
@@ -92,3 +94,6 @@ def test_missing_file_and_bad_hours(tmp_path):
     assert p.returncode == 2 and "nope.json" in p.stderr
     p = run("pjm5", "--out", str(tmp_path), "--hours", "25")
     assert p.returncode == 2 and "--hours" in p.stderr
+    p = run("pjm5", "--out", str(tmp_path), "--hours", "18", "--renewable-offer", "cheap")
+    assert p.returncode == 2 and "--renewable-offer" in p.stderr
+    assert "Traceback" not in p.stderr
