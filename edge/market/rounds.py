@@ -417,7 +417,8 @@ def run_rounds(
     last with ``final`` set (a round published again as the equilibrium is
     one round, not two, in the result).
     """
-    limits = dict(limits or {})
+    # a participant without a limit is truthful: its FIRST quote is its limit for good
+    limits = {o.id: (limits or {}).get(o.id, o.price) for o in book}
     adders = dict(adders or {})
     check_limits(book, limits)
     ir = IntervalRounds(0, max_rounds)

@@ -384,3 +384,5 @@ def test_truthful_books_converge(orders):
     r = run_rounds(orders, BR, 50)
     assert r.converged and len(r.rounds) <= 1 + len(orders)
     assert r == run_rounds(orders, BR, 50)  # deterministic
+    # no limit given = the first quote is the limit, for good (not the quote in force)
+    assert r == run_rounds(orders, BR, 50, limits={o.id: o.price for o in orders})
