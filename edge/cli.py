@@ -6,8 +6,11 @@ direction is simulator -> hub -> edge) and ``--help`` stays fast.
 
 Each component module exposes ``register(parser)`` which adds its actions to
 an ``argparse`` parser and sets ``func`` on each; ``func(args)`` returns the
-exit code: 0 ok, 1 check failed, 2 usage or input error. An unexpected
-exception exits 3 (never 1, which scripts read as "the check failed").
+exit code: 0 ok, 1 check failed, 2 usage or input error. Defects of the
+input that surface as exceptions (edge.cliargs.input_error: a directory
+for a file, bytes that are not UTF-8, numbers too long, a file that is not
+SQLite) are input errors too: one line, exit 2. Any other exception is a
+bug and exits 3 (never 1, which scripts read as "the check failed").
 """
 
 from __future__ import annotations
@@ -86,9 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return EXIT_USAGE
+    # a file name or value that is not UTF-8 (argv's surrogate escapes) is echoed, not fatal
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    from edge.cliargs import InputError, input_error
+
     try:
         return int(args.func(args))
-    except UsageError as exc:
+    except (UsageError, InputError) as exc:
         print(f"carbon-edge {name}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except FileNotFoundError as exc:
@@ -101,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except Exception:  # noqa: BLE001 - report, then a distinct exit code
+    except Exception as exc:  # noqa: BLE001 - report, then a distinct exit code
+        problem = input_error(exc)
+        if problem is not None:  # only hostile input causes these: one line, exit 2
+            print(f"carbon-edge {name}: {problem}", file=sys.stderr)
+            return EXIT_USAGE
         import traceback
 
         traceback.print_exc()

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from edge import cliargs
 from edge.chain.keys import KeyFileError, load_private_key, public_id
 from edge.cli import EXIT_FAIL, EXIT_OK, UsageError, emit
 from edge.sync.receipts import check_anchored_tx, check_receipt
@@ -191,9 +192,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--hub-key", default=os.environ.get("CARBON_HUB_HUB_KEY_PATH", "hub-key.pem"),
                    help="hub Ed25519 key (PEM); created when absent")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    p.add_argument("--main-interval", type=float, help="seconds between main blocks (0: off)")
+    p.add_argument("--port", type=cliargs.port, default=8000)
+    p.add_argument("--workers", type=cliargs.bounded_int(1, 256), default=1,
+                   help="uvicorn worker processes")
+    p.add_argument("--main-interval", type=cliargs.nonneg_float,
+                   help="seconds between main blocks (0: off)")
     p.add_argument("--operator-token", help="enable operator endpoints with this bearer token "
                    "(or set CARBON_HUB_OPERATOR_TOKEN)")
     p.add_argument("--log-level", default="info")

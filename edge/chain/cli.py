@@ -20,6 +20,7 @@ from edge.chain.store import AppendError, ChainStore, StoreError
 from edge.chain.trust import TrustRecord, head_problem, inbox_heads, load_trust, save_trust
 from edge.chain.verify import VerifyReport, verify_store
 from edge.cli import EXIT_FAIL, EXIT_OK, UsageError, emit
+from edge.cliargs import bounded_int, nonneg_int
 
 
 def _store(path: str, must_exist: bool = True) -> ChainStore:
@@ -231,11 +232,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--db", required=True, help="chain store (SQLite), created if absent")
     p.add_argument("--key", required=True, help="producer private key (PEM)")
     p.add_argument("--chain", default="demo", help="chain id")
-    p.add_argument("--blocks", type=int, default=1)
-    p.add_argument("--txs", type=int, default=10, help="transactions per block")
+    p.add_argument("--blocks", type=bounded_int(1, 10_000), default=1)
+    p.add_argument("--txs", type=bounded_int(0, 100_000), default=10,
+                   help="transactions per block")
     p = action("show", cmd_show, "show a block header (the head by default)")
     p.add_argument("--db", required=True)
-    p.add_argument("--height", type=int)
+    p.add_argument("--height", type=nonneg_int)
     p.add_argument("--txs", action="store_true", help="include the transactions")
     p = action("verify", cmd_verify,
                "verify a whole stored chain read-only; exit 1 and one line on any defect")
@@ -248,9 +250,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                    "chain must still hold (default: inbox.db next to --db; 'none' to skip)")
     p = action("export", cmd_export, "export a block with an inclusion proof per transaction")
     p.add_argument("--db", required=True)
-    p.add_argument("--height", type=int, required=True)
+    p.add_argument("--height", type=nonneg_int, required=True)
     p.add_argument("--out", help="file to write (stdout by default)")
     p = action("check-proof", cmd_check_proof, "check an exported block's signature and proofs")
     p.add_argument("--file", required=True)
     p.add_argument("--producer", help="require this producer public id")
-    p.add_argument("--tx", type=int, help="check only this transaction index")
+    p.add_argument("--tx", type=nonneg_int, help="check only this transaction index")

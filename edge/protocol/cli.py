@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
 from edge.cli import EXIT_FAIL, EXIT_OK, UsageError, emit
+from edge.cliargs import hex_key as hex_key_arg
+from edge.cliargs import positive_int, read_input
 from edge.protocol.auth import add_tag, check_signature, check_tag
 from edge.protocol.canonical import canonical
 from edge.protocol.codec import MAX_PAYLOAD, decode, loads
@@ -15,17 +15,12 @@ from edge.protocol.errors import ProtocolError
 
 
 def _read(path: str) -> bytes:
-    return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    # a bound well above any message: decode() then names the size limit itself
+    return read_input(path, max_bytes=16 * MAX_PAYLOAD)
 
 
 def _key(hex_key: str) -> bytes:
-    try:
-        key = bytes.fromhex(hex_key)
-    except ValueError:
-        raise UsageError("--key must be the gateway key in hex") from None
-    if len(key) != 32:
-        raise UsageError(f"--key must be 32 bytes (64 hex digits), got {len(key)} bytes")
-    return key
+    return hex_key_arg(hex_key, 32, "--key (the gateway key)")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -33,7 +28,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     try:
         msg = decode(raw, args.max_size)
         if msg.type in ("telemetry", "bid", "status"):
-            if args.key:
+            if args.key is not None:  # an empty --key is a bad key, not "no key"
                 check_tag(msg.raw, _key(args.key))
         else:
             check_signature(msg.raw, args.signer)
@@ -41,7 +36,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         out = {"ok": False, "reason": exc.reason.value, "field": exc.field, "detail": exc.detail}
         emit(out, args.json, f"rejected: {exc}")
         return EXIT_FAIL
-    authenticated = bool(args.key) or msg.type not in ("telemetry", "bid", "status")
+    authenticated = args.key is not None or msg.type not in ("telemetry", "bid", "status")
     out = {"ok": True, "type": msg.type, "authenticated": authenticated}
     note = "" if authenticated else " (tag not checked: no --key)"
     emit(out, args.json, f"ok: {msg.type}{note}")
@@ -72,7 +67,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--file", required=True, help="message JSON file, or - for stdin")
     p.add_argument("--key", help="gateway HMAC key (hex) to check the tag")
     p.add_argument("--signer", help="required signer public id for signed messages")
-    p.add_argument("--max-size", type=int, default=MAX_PAYLOAD)
+    p.add_argument("--max-size", type=positive_int, default=MAX_PAYLOAD)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_validate)
     p = sub.add_parser("tag", help="print a gateway message with its HMAC tag (canonical)")

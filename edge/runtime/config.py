@@ -175,14 +175,12 @@ class GatewayConfig(_Section):
         if self.key_hex is not None:
             return bytes.fromhex(self.key_hex)
         assert self.key_file is not None
-        text = self.key_file.read_text().strip()
-        try:
-            raw = bytes.fromhex(text)
-        except ValueError:
-            raise ConfigError([f"gateways.key_file: {self.key_file} is not hex"]) from None
-        if len(raw) != 32:
-            raise ConfigError([f"gateways.key_file: {self.key_file} holds {len(raw)} bytes"])
-        return raw
+        from edge.chain.keys import KeyFileError, load_hmac_key
+
+        try:  # the one key-file policy: 0600, regular file, 64 hex digits
+            return load_hmac_key(self.key_file)
+        except KeyFileError as exc:
+            raise ConfigError([f"gateways.key_file: {exc}"]) from None
 
 
 class MeterConfig(_Section):
@@ -305,18 +303,28 @@ def load_config(path: str | Path) -> Config:
 
 def check_runtime_files(cfg: Config) -> list[str]:
     """Problems that only show on this machine: key, certificate and data files."""
-    from edge.chain.keys import KeyFileError, load_private_key
+    from edge.chain.keys import KeyFileError, check_secret_file, load_hmac_key, load_private_key
 
     problems = []
     for i, g in enumerate(cfg.gateways):
         if g.key_file is not None and not g.key_file.is_file():
             problems.append(f"gateways[{i}].key_file: no file at {g.key_file}; fix: "
                             + FIXES["key_file"])
+        elif g.key_file is not None:
+            try:
+                load_hmac_key(g.key_file)
+            except KeyFileError as exc:
+                problems.append(f"gateways[{i}].key_file: {exc}")
     if cfg.mqtt.tls:
         for name in ("ca", "cert", "key"):
             p = getattr(cfg.mqtt, name)
             if p is not None and not p.is_file():
                 problems.append(f"mqtt.{name}: no file at {p}; fix: {FIXES[name]}")
+        if cfg.mqtt.key is not None and cfg.mqtt.key.is_file():
+            try:
+                check_secret_file(cfg.mqtt.key)
+            except KeyFileError as exc:
+                problems.append(f"mqtt.key: {exc}")
     try:
         load_private_key(cfg.site.edge_key)
     except KeyFileError as exc:

@@ -16,6 +16,7 @@ import signal
 import sys
 from typing import Any
 
+from edge import cliargs
 from edge.cli import UsageError, emit
 from simulator.devices import control
 from simulator.devices.config import ConfigError, FleetConfig, config_from_flags, parse_config
@@ -60,7 +61,8 @@ def _add_fleet_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="devices JSON file (see docs/devices.md)")
     p.add_argument("--meters", type=int, help="number of meters without --config (default 2)")
     p.add_argument("--batteries", type=int, help="number of batteries without --config (default 1)")
-    p.add_argument("--port", type=int, default=0, help="TCP port (0 = any free port)")
+    p.add_argument("--port", type=cliargs.port_or_zero, default=0,
+                   help="TCP port (0 = any free port)")
     p.add_argument("--transport", choices=("tcp", "rtu"), default="tcp")
     p.add_argument("--per-device", action="store_true", help="one server per device")
     p.add_argument("--seed", type=int, help="random seed (overrides the config's)")
@@ -276,7 +278,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("serve", help="serve simulated devices over Modbus TCP/RTU")
     _add_fleet_args(p)
-    p.add_argument("--control-port", type=int, default=0, help="control channel port (0 = any)")
+    p.add_argument("--control-port", type=cliargs.port_or_zero, default=0,
+                   help="control channel port (0 = any)")
     p.add_argument("--duration", type=float, help="stop after this many wall seconds")
     p.set_defaults(func=_serve)
 
@@ -310,11 +313,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("read", help="scan and decode a SunSpec device (any, not only ours)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=502)
+    p.add_argument("--port", type=cliargs.port, default=502)
     p.add_argument("--serial", help="serial port path (RTU) instead of TCP")
     p.add_argument("--baudrate", type=int, default=19200)
     p.add_argument("--unit", type=int, default=1)
-    p.add_argument("--timeout", type=float, default=2.0)
+    p.add_argument("--timeout", type=cliargs.positive_float, default=2.0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_read)
 
@@ -325,6 +328,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("day", help="simulate offline and print energy totals per device")
     _add_fleet_args(p)
-    p.add_argument("--hours", type=float, default=24.0)
+    p.add_argument("--hours", type=cliargs.finite_float, default=24.0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_day)

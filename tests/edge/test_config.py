@@ -46,6 +46,7 @@ port = 5020
 def site(tmp_path: Path) -> Path:
     for name in ("ca.pem", "edge-cert.pem", "edge-key.pem"):
         (tmp_path / name).write_text("x")
+    (tmp_path / "edge-key.pem").chmod(0o600)  # a private key: the owner's only
     save_private_key(generate_key(), tmp_path / "edge.pem")
     return tmp_path
 

@@ -1,0 +1,225 @@
+"""Every command-line leaf, fed hostile inputs: one line and exit 2, never a traceback.
+
+Each case starts from a valid invocation of a leaf and replaces one option
+with a hostile value of that option's kind: a directory or a non-UTF-8,
+5,000-digit, non-SQLite, empty or deeply nested file where a file belongs,
+thousands of digits or out-of-range numbers where a number belongs, a port
+past 65535, a key that is not hex. The command must refuse it (exit 1 or 2)
+or accept it (exit 0), and never end in a traceback (exit 3). Runs
+in-process (edge.cli.main) so hundreds of cases stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from edge.chain.keys import generate_key, public_id, save_private_key
+from edge.cli import COMMANDS, main
+from tests.edge.helpers import telemetry
+
+ROOT = Path(__file__).resolve().parents[2]
+EX = ROOT / "docs" / "examples"
+KEY_HEX = "00" * 32
+
+FILE_HOSTILE = ["directory", "not utf-8", "5000 digits", "not sqlite", "missing", "empty",
+                "deep nesting", "undecodable name"]
+INT_HOSTILE = ["9" * 5000, "-1", str(2 ** 70), "0x10"]
+FLOAT_HOSTILE = ["nan", "inf", "-1e999", "9" * 5000]
+PORT_HOSTILE = ["70000", "-1", "9" * 5000]
+HEX_HOSTILE = ["zz" * 32, "", "0" * 5000, "ab"]
+STR_HOSTILE = ["", "\udcff\udcfe", "x" * 5000]
+OUT_HOSTILE = ["directory", "missing dir", "undecodable name"]
+
+# leaf -> (valid argv after "<component> <leaf>", {option: kind})
+LEAVES: dict[tuple[str, str], tuple[list[str], dict[str, str]]] = {
+    ("protocol", "validate"): (["--file", "{msg}", "--key", KEY_HEX],
+                               {"--file": "file", "--key": "hex", "--signer": "hex",
+                                "--max-size": "int"}),
+    ("protocol", "tag"): (["--file", "{msg}", "--key", KEY_HEX],
+                          {"--file": "file", "--key": "hex"}),
+    ("protocol", "canonical"): (["--file", "{msg}"], {"--file": "file"}),
+    ("chain", "keygen"): (["--out", "{new}"], {"--out": "out"}),
+    ("chain", "pubkey"): (["--key", "{pem}"], {"--key": "file"}),
+    ("chain", "append-demo"): (["--db", "{newdb}", "--key", "{pem}", "--blocks", "1", "--txs", "1"],
+                               {"--db": "file", "--key": "file", "--blocks": "int",
+                                "--txs": "int", "--chain": "str"}),
+    ("chain", "show"): (["--db", "{db}"], {"--db": "file", "--height": "int"}),
+    ("chain", "verify"): (["--db", "{db}"], {"--db": "file", "--producer": "hex",
+                                             "--trust": "file", "--inbox": "file"}),
+    ("chain", "export"): (["--db", "{db}", "--height", "0"],
+                          {"--db": "file", "--height": "int", "--out": "out"}),
+    ("chain", "check-proof"): (["--file", "{export}"], {"--file": "file", "--producer": "hex",
+                                                        "--tx": "int"}),
+    ("market", "clear"): (["--book", str(EX / "market/book.json")],
+                          {"--book": "file", "--rules": "file"}),
+    ("market", "rounds"): (["--book", str(EX / "market/rounds.json"), "--max-rounds", "2"],
+                           {"--book": "file", "--max-rounds": "int"}),
+    ("pl", "hash"): (["--input", "{hashin}", "--backend", "cpu"], {"--input": "file",
+                                                                  "--bitstream": "file"}),
+    ("pl", "clear"): (["--book", str(EX / "market/book.json"), "--backend", "cpu"],
+                      {"--book": "file", "--rules": "file", "--bitstream": "file"}),
+    ("edge", "check-config"): (["--config", str(EX / "site.toml")], {"--config": "file"}),
+    ("edge", "run"): (["--config", "{dir}"], {"--config": "file"}),
+    ("edge", "status"): (["--url", "http://127.0.0.1:1"], {"--config": "file", "--url": "str"}),
+    ("hub", "serve"): (["--db", "sqlite:///{tmp}/hub.db", "--hub-key", "{hubpem}",
+                        "--port", "70000"],
+                       {"--port": "port", "--workers": "int", "--main-interval": "float"}),
+    ("hub", "register-edge"): (["--db", "sqlite:///{tmp}/hub.db", "--name", "e1",
+                                "--pubkey", "{pub}"],
+                               {"--db": "str", "--name": "str", "--pubkey": "hex",
+                                "--site": "str"}),
+    ("hub", "revoke-edge"): (["--db", "sqlite:///{tmp}/hub.db", "--edge", "e1"],
+                             {"--db": "str", "--edge": "str"}),
+    ("hub", "make-main-block"): (["--db", "sqlite:///{tmp}/hub.db", "--hub-key", "{hubpem}"],
+                                 {"--hub-key": "file"}),
+    ("hub", "check-receipt"): (["--file", "{msg}", "--hub", "{pub}"],
+                               {"--file": "file", "--hub": "hex", "--edge": "hex"}),
+    ("hub", "publish-prices"): (["--db", "sqlite:///{tmp}/hub.db", "--hub-key", "{hubpem}",
+                                 "--allocation", "{msg}", "--site", "s1", "--valid-from", "0",
+                                 "--valid-to", "900", "--intensity", "400"],
+                                {"--allocation": "file", "--valid-from": "int",
+                                 "--valid-to": "int", "--intensity": "int", "--site": "str"}),
+    ("carbon", "trace"): (["--snapshot", str(EX / "carbon/snapshot-case9-coal.json")],
+                          {"--snapshot": "file", "--network": "file", "--outsource": "int"}),
+    ("carbon", "series"): (["--case", "case9", "--profile", str(EX / "carbon/profile-day.json")],
+                           {"--profile": "file", "--case": "str"}),
+    ("carbon", "pecc"): (["--unit", str(EX / "carbon/coal-unit.json"), "--p-mw", "300"],
+                         {"--unit": "file", "--p-mw": "float"}),
+    ("owen", "value"): (["--game", str(EX / "owen/market.json")],
+                        {"--game": "file", "--rounds": "int", "--seed": "int",
+                         "--target-se": "float"}),
+    ("owen", "prices"): (["--game", str(EX / "owen/market.json")],
+                         {"--game": "file", "--p-low": "str", "--p-high": "str",
+                          "--tiers": "str"}),
+    ("devices", "fault"): (["--control", "127.0.0.1:1", "--device", "m1", "--kind", "offline"],
+                           {"--control": "str", "--duration": "float", "--code": "int"}),
+    ("devices", "advance"): (["--control", "127.0.0.1:1", "--seconds", "1"],
+                             {"--control": "str", "--seconds": "float"}),
+    ("devices", "status"): (["--control", "127.0.0.1:1"], {"--control": "str"}),
+    ("devices", "read"): (["--port", "1", "--timeout", "0.2"],
+                          {"--port": "port", "--unit": "int", "--timeout": "float",
+                           "--serial": "file"}),
+    ("devices", "day"): (["--meters", "1", "--batteries", "0", "--hours", "0.01"],
+                         {"--config": "file", "--meters": "int", "--hours": "float",
+                          "--start": "str"}),
+}
+#: leaves that only run a long job or serve: each is exercised through the leaves above
+#: that share its parsing (pl info/calibrate, hub migrate/list-edges, carbon cases,
+#: owen pjm5, devices serve/clear/map)
+NOT_HOSTILE_HERE = {("pl", "info"), ("pl", "calibrate"), ("hub", "migrate"),
+                    ("hub", "list-edges"), ("carbon", "cases"), ("owen", "pjm5"),
+                    ("devices", "serve"), ("devices", "clear"), ("devices", "map")}
+
+VALUES = {"file": FILE_HOSTILE, "int": INT_HOSTILE, "float": FLOAT_HOSTILE,
+          "port": PORT_HOSTILE, "hex": HEX_HOSTILE, "str": STR_HOSTILE, "out": OUT_HOSTILE}
+
+
+def cases():
+    for (comp, leaf), (_, opts) in LEAVES.items():
+        for opt, kind in opts.items():
+            for value in VALUES[kind]:
+                label = value if len(value) < 12 else f"{value[:6]}..({len(value)})"
+                yield pytest.param(comp, leaf, opt, kind, value,
+                                   id=f"{comp}-{leaf}{opt}={label!a}")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hostile")
+    key = generate_key()
+    save_private_key(key, d / "k.pem")
+    save_private_key(generate_key(), d / "hub.pem")
+    (d / "msg.json").write_bytes(telemetry("gw-01", 1, 1_700_000_000_000, bytes(32)))
+    (d / "hashin.json").write_text('{"messages_hex": ["00", "abcd"]}')
+    assert main(["chain", "append-demo", "--db", str(d / "c.db"), "--key", str(d / "k.pem"),
+                 "--blocks", "2", "--txs", "3"]) == 0
+    assert main(["chain", "export", "--db", str(d / "c.db"), "--height", "1",
+                 "--out", str(d / "export.json")]) == 0
+    hostile = d / "hostile"
+    hostile.mkdir()
+    (hostile / "a-directory").mkdir()
+    (hostile / "not-utf8").write_bytes(b'{"a": "\xff\xfe\x80"}\n\xc3')
+    (hostile / "digits").write_text('{"v": ' + "9" * 5000 + "}\nv = " + "9" * 5000 + "\n")
+    (hostile / "not-sqlite").write_bytes(b"SQLite format 3\x00" + os.urandom(3000))
+    (hostile / "empty").write_bytes(b"")
+    (hostile / "deep").write_text("[" * 200_000 + "]" * 200_000)
+    return {"dir": d, "pub": public_id(key.public_key()), "hostile": hostile}
+
+
+def hostile_value(kind: str, value: str, files) -> str:
+    h: Path = files["hostile"]
+    if kind == "file":
+        return str({"directory": h / "a-directory", "not utf-8": h / "not-utf8",
+                    "5000 digits": h / "digits", "not sqlite": h / "not-sqlite",
+                    "missing": h / "missing", "empty": h / "empty", "deep nesting": h / "deep",
+                    "undecodable name": h / "\udcff\udcfe.json"}[value])
+    if kind == "out":
+        return str({"directory": h / "a-directory", "missing dir": h / "no" / "such" / "x",
+                    "undecodable name": h / "out-\udcff"}[value])
+    return value
+
+
+class Hung(Exception):
+    pass
+
+
+def _alarm(*_a):
+    raise Hung()
+
+
+@pytest.mark.parametrize("comp,leaf,opt,kind,value", list(cases()))
+def test_hostile_input_is_one_line_never_a_traceback(comp, leaf, opt, kind, value, files,
+                                                     capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base, _ = LEAVES[(comp, leaf)]
+    fill = {"msg": files["dir"] / "msg.json", "pem": files["dir"] / "k.pem",
+            "hubpem": files["dir"] / "hub.pem", "db": files["dir"] / "c.db",
+            "newdb": tmp_path / "new.db", "new": tmp_path / "new.pem",
+            "export": files["dir"] / "export.json", "hashin": files["dir"] / "hashin.json",
+            "dir": files["hostile"] / "a-directory", "tmp": tmp_path, "pub": files["pub"]}
+    argv = [comp, leaf, *[a.format(**fill) for a in base]]
+    bad = hostile_value(kind, value, files)
+    if opt in argv:
+        argv[argv.index(opt) + 1] = bad
+    else:
+        argv += [opt, bad]
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(30)
+    start = time.monotonic()
+    try:
+        try:
+            rc = main(argv)
+        except SystemExit as exc:  # argparse refusing a value
+            rc = exc.code
+    except Hung:
+        pytest.fail(f"{comp} {leaf} {opt}: still running after 30 s instead of refusing")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err, err[-2000:]
+    assert rc in (0, 1, 2), (rc, err[-2000:])
+    if rc == 2:
+        lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith(" ")
+                 and not ln.startswith("usage:")]
+        assert len(lines) == 1, err  # one sentence (argparse adds its usage line above)
+    assert time.monotonic() - start < 30
+
+
+def test_every_leaf_is_covered():
+    import argparse
+    import importlib
+
+    leaves = set()
+    for name, (module, _) in COMMANDS.items():
+        p = argparse.ArgumentParser()
+        importlib.import_module(module).register(p)
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                leaves |= {(name, leaf) for leaf in a.choices}
+    assert leaves == set(LEAVES) | NOT_HOSTILE_HERE
