@@ -10,6 +10,9 @@ command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
+command -v fiu-run >/dev/null 2>&1 || need+=(fiu-utils)
+command -v pg_ctlcluster >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 \
+  || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   echo "installing Debian packages: ${need[*]}"

@@ -152,6 +152,8 @@ def input_error(exc: BaseException) -> str | None:
         return f"the input is not valid UTF-8 ({exc.reason})" \
             if isinstance(exc, (UnicodeDecodeError, UnicodeEncodeError)) \
             else "the input is not valid UTF-8"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"the input is not JSON ({exc})"
     if isinstance(exc, RecursionError):
         return "the input is nested too deeply"
     if isinstance(exc, ValueError) and "integer string conversion" in str(exc):

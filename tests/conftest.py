@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.kit.hub",
     "tests.kit.edge",
     "tests.kit.browser",
+    "tests.kit.ci",
 ]
