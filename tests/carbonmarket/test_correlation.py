@@ -113,3 +113,19 @@ def test_advise_command_on_an_operator_csv(tmp_path):
                           "--electricity", "1"], capture_output=True, text=True, cwd=ROOT,
                          timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert bad.returncode == 2 and "exactly one" in bad.stderr
+
+
+def test_kde_marginal_cdf_is_the_gaussian_kernel_mixture_and_inverts():
+    """Reference: a Gaussian KDE's CDF is the mean of Phi((x - x_i) / h), by hand."""
+    from scipy.stats import norm
+    from statsmodels.nonparametric.kde import KDEUnivariate
+
+    from hub.carbonmarket.correlation import Marginal
+
+    x = np.random.default_rng(0).lognormal(mean=11, sigma=0.3, size=3_000)
+    m = Marginal(x)
+    kde = KDEUnivariate(x)
+    kde.fit(kernel="gau", bw="silverman", fft=True)
+    for q in np.quantile(x, [0.05, 0.25, 0.5, 0.75, 0.95]):
+        assert float(m.cdf(q)) == pytest.approx(norm.cdf((q - x) / kde.bw).mean(), abs=1e-3)
+        assert float(m.ppf(m.cdf(q))) == pytest.approx(q, rel=1e-3)
