@@ -126,7 +126,7 @@ class IntervalRounds:
             return "gate_closed" if self.book.closed else None
         if round_no >= self.max_rounds:
             return "bad_round"
-        if round_no != self.next_round or round_no == 0:
+        if round_no != self.next_round or round_no < 0:
             return "round_not_open"
         base = self.book.order_of(participant)
         if base is None:
@@ -138,7 +138,7 @@ class IntervalRounds:
     def revise(self, participant: str, round_no: int, side: Side, qty_wh: int,
                price: int) -> Order:
         """A revised quote for ``round_no``: new price and quantity, the ORIGINAL number."""
-        why = self.refusal(participant, round_no, side)
+        why = "round_not_open" if round_no < 1 else self.refusal(participant, round_no, side)
         if why is not None:
             raise RoundRefused(why, f"interval {self.interval}: the round-{round_no} quote of "
                                     f"{participant!r} is refused ({why})")

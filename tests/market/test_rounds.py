@@ -183,6 +183,7 @@ def test_interval_rounds_one_numbering_and_the_stop_rules():
     assert ir.refusal("z", 1, "sell") == "not_in_book"
     assert ir.refusal("a", 1, "buy") == "side_changed"
     assert ir.refusal("a", 0, "sell") == "gate_closed"
+    assert ir.refusal("a", -1, "sell") == "round_not_open"
     with pytest.raises(RoundRefused) as e:
         ir.revise("a", 1, "buy", 100, 45)
     assert e.value.reason == "side_changed"
@@ -209,6 +210,8 @@ def test_a_revision_equal_to_the_last_quote_is_no_change_and_the_limit_binds():
     ir = IntervalRounds(0, max_rounds=2)
     ir.quote("a", "sell", 100, 50)
     ir.quote("b", "buy", 100, 60)
+    with pytest.raises(RoundRefused, match="round-0 quote"):  # first quotes go through quote()
+        ir.revise("a", 0, "sell", 100, 40)
     ir.step()
     ir.revise("a", 1, "sell", 100, 50)  # same quote again: not a change
     assert ir.due() == (0, True)
