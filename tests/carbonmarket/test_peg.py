@@ -243,3 +243,23 @@ def test_a_refused_submission_in_the_box_costs_only_itself(peg, tmp_path):
     assert box.get(bad_id).state == "refused" and box.get(good_id).state == "done"
     assert box.get(replay_id).reason == "replayed_proof"
     box.close()
+
+
+def test_a_clearing_cycle_locks_each_payment_and_e_mints_it(peg):
+    from hub.carbonmarket.clearing import Participant, clear_bilateral
+
+    clearing = clear_bilateral([Participant("cec-5", "cec", -700, 80_000, 1),
+                                Participant("cec-12", "cec", 500, 60_000, 2),
+                                Participant("pvp-6", "pvp", 400, 50_000, 3)])
+    ids = peg.c.settle_cycle(1, [], clearing, now_ms=1)
+    # 500 g at 70,000 = 35,000 micro; 200 g at 65,000 = 13,000 micro
+    assert ids == ["c1-0", "c1-1"]
+    assert {t: (lk.payer, lk.payee, lk.amount) for t, lk in peg.c.locks.items()} == \
+        {"c1-0": ("cec-5", "cec-12", 35_000), "c1-1": ("cec-5", "pvp-6", 13_000)}
+    block = peg.c.chain.store.get(0)
+    pos = next(i for i, tx in enumerate(block.tx_objects()) if tx.get("transfer") == "c1-1")
+    peg.e.mint({"headers": peg.c.chain.headers(0, 0),
+                "proof": tx_proof(peg.c.chain.layout, block, pos)}, now_ms=2)
+    assert peg.e.minted["c1-1"].to == "pvp-6" and peg.e.outstanding("c1-1") == 13_000
+    b = balance(peg.c, peg.e)
+    assert b.ok and b.to_mint == 35_000 and b.outstanding_e == 13_000
