@@ -21,6 +21,7 @@ from edge.market.rounds import (
     PendingOrder,
     RoundRefused,
     TowardPrice,
+    cleared_limit,
     run_rounds,
 )
 
@@ -378,6 +379,25 @@ def test_final_round_is_a_fixed_point_and_nobody_trades_beyond_its_limit(case):
     for i, o in enumerate(final.orders):
         # no unilateral move within its limit improves anybody's lot under the rule
         assert scanned_response(final.orders, i, limits[o.id], top) == o.price, (i, o)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books_with_limits(max_orders=6, max_price=20), st.data())
+def test_with_carbon_adders_the_fixed_point_holds_in_cleared_terms(case, data):
+    # the edge clears seller + adder, buyer - adder; limits shift alike (cleared_limit)
+    orders, limits = case
+    adders = {o.id: data.draw(st.sampled_from([0, 0, 2, 5])) for o in orders}
+    r = run_rounds(orders, BR, 200, limits=limits, adders=adders)
+    lim = {o.id: cleared_limit(o.side, limits[o.id], adders[o.id]) for o in orders}
+    for rnd in r.rounds:
+        for o, f in zip(rnd.orders, rnd.clearing.fills, strict=True):
+            if f.qty_wh:
+                p = rnd.clearing.price
+                assert (p <= lim[o.id]) if o.side == "buy" else (p >= lim[o.id])
+    if r.converged:
+        top = max([0, *(o.price for o in r.binding.orders), *lim.values()]) + 2
+        for i, o in enumerate(r.binding.orders):
+            assert scanned_response(r.binding.orders, i, lim[o.id], top) == o.price, (i, o)
 
 
 @settings(max_examples=100, deadline=None)
