@@ -40,8 +40,8 @@ def _peg(root: Path):
     c_key, e_key = generate_key(), generate_key()
     req = {"carbon": public_id(c_key.public_key()), "electricity": public_id(e_key.public_key())}
     sides: dict[str, object] = {}
-    oracles = [Oracle(generate_key(), req, {"carbon": lambda: sides["c"].head(),
-                                            "electricity": lambda: sides["e"].head()})
+    oracles = [Oracle(generate_key(), req, {"carbon": lambda h: sides["c"].hash_at(h),
+                                            "electricity": lambda h: sides["e"].hash_at(h)})
                for _ in range(3)]
     ids = [o.id for o in oracles]
 

@@ -3,14 +3,15 @@
 It holds the header chain of a foreign chain from its genesis (the chain id
 and its producer's key are configured: that is the trust anchor), and the
 height up to which the configured oracles have confirmed it by a > 51 % vote
-(``anchored``). A transaction of the foreign chain is accepted only with an
+(``anchored``; confirming one header confirms its ancestors, which its hash
+commits to). A transaction of the foreign chain is accepted only with an
 inclusion proof against a header that the client holds and that is anchored.
 
 Refusals, each with its own reason:
 - unknown header: another chain id, another producer, or a bad signature;
 - forked header: a header at a height where the client holds another one;
 - unanchored header: a header that does not link to the held chain, or
-  that the oracles have not yet confirmed.
+  that the oracles do not confirm (yet).
 
 Pure and in memory; the peg sides rebuild it from their own chain, where
 every header they accept is a transaction (so it survives a crash exactly
@@ -90,7 +91,7 @@ class LightClient:
 
     def check_anchor(self, height: int, hash_: str, pending: list[BlockHeader],
                      refusals: Refusals) -> None:
-        """The oracles' head must be a header held (or about to be added, ``pending``)."""
+        """The header the oracles vouch for must be the one held (or about to be added)."""
         chain = self.headers + pending
         if not 0 <= height < len(chain):
             raise refusals.refuse(Reason.UNANCHORED_HEADER,

@@ -1,12 +1,15 @@
-"""Cross-chain reads: a signed request, answers signed by oracles, accepted on a > 51 % vote.
+"""Cross-chain reads: a signed request, signed oracle answers, a > 51 % vote.
 
-A chain that needs the other chain's state (here: which head is final)
-signs a request with its producer key; each configured oracle checks that
-signature, reads the other chain and signs an answer bound to the request's
-hash. The asking chain accepts the value that more than 51 % of ALL its
-configured oracles signed (not of those that answered: silence is not a
-vote). An unsigned or forged answer, and an answer that disagrees with the
-accepted value, is refused and counted; without a quorum nothing is accepted.
+A chain that needs the other chain's state (here: which header the other
+chain's producer published at a height) signs a request with its producer
+key; each configured oracle checks that signature, reads the other chain and
+signs an answer bound to the request's hash (``hash`` None: no header at
+that height yet). Asking for a given height, not for the head, keeps a proof
+valid while the other chain moves on. The asking chain accepts the value
+that more than 51 % of ALL its configured oracles signed (not of those that
+answered: silence is not a vote). An unsigned or forged answer, and an
+answer that disagrees with the accepted value, is refused and counted;
+without a quorum nothing is accepted.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ def _unsigned(doc: Mapping[str, Any]) -> bytes:
     return canonical({k: v for k, v in doc.items() if k != "sig"})
 
 
-def make_request(key: PrivateKey, by: str, of: str, nonce: int) -> dict[str, Any]:
-    """Chain ``by`` asks for the head of chain ``of``; ``nonce`` makes every request new."""
-    req = {"kind": "head_request", "by": by, "of": of, "nonce": nonce,
+def make_request(key: PrivateKey, by: str, of: str, nonce: int, height: int) -> dict[str, Any]:
+    """Chain ``by`` asks which header chain ``of`` has at ``height``; ``nonce`` makes it new."""
+    req = {"kind": "header_request", "by": by, "of": of, "height": height, "nonce": nonce,
            "requester": public_id(key.public_key())}
     return {**req, "sig": sign(key, canonical(req)).hex()}
 
@@ -40,14 +43,14 @@ def request_digest(request: Mapping[str, Any]) -> str:
 
 
 class Oracle:
-    """One oracle: answers head requests of known requesters about the chains it can read."""
+    """One oracle: answers header requests of known requesters about the chains it reads."""
 
     def __init__(self, key: PrivateKey, requesters: Mapping[str, str],
-                 heads: Mapping[str, Callable[[], tuple[int, str]]]) -> None:
+                 readers: Mapping[str, Callable[[int], str | None]]) -> None:
         self.key = key
         self.id = public_id(key.public_key())
         self.requesters = dict(requesters)  # chain id -> producer id allowed to ask
-        self.heads = dict(heads)  # chain id -> reads (height, hash) of its head
+        self.readers = dict(readers)  # chain id -> hash of its block at a height (None: none)
 
     def answer(self, request: Mapping[str, Any]) -> dict[str, Any]:
         by, of = request.get("by"), request.get("of")
@@ -60,20 +63,22 @@ class Oracle:
             ok = False
         if not ok:
             raise Refused(Reason.BAD_REQUEST, "the request's signature does not verify")
-        if of not in self.heads:
+        if of not in self.readers:
             raise Refused(Reason.BAD_REQUEST, f"this oracle does not read chain {of!r}")
-        height, hash_ = self.heads[of]()
-        ans = {"kind": "head_answer", "request": request_digest(request), "oracle": self.id,
-               "of": of, "height": height, "hash": hash_}
+        height = request.get("height")
+        if not isinstance(height, int) or isinstance(height, bool) or height < 0:
+            raise Refused(Reason.BAD_REQUEST, "the request names no height")
+        ans = {"kind": "header_answer", "request": request_digest(request), "oracle": self.id,
+               "of": of, "height": height, "hash": self.readers[of](height)}
         return {**ans, "sig": sign(self.key, canonical(ans)).hex()}
 
 
 def tally(request: Mapping[str, Any], answers: Iterable[Any], oracles: Iterable[str],
-          refusals: Refusals) -> tuple[int, str]:
+          refusals: Refusals) -> tuple[int, str | None]:
     """The (height, hash) that > 51 % of the configured oracles signed for ``request``."""
     known = set(oracles)
     digest = request_digest(request)
-    votes: dict[tuple[int, str], list[str]] = defaultdict(list)
+    votes: dict[tuple[int, str | None], list[str]] = defaultdict(list)
     voted: set[str] = set()
     for a in answers:
         signed = False
@@ -82,7 +87,8 @@ def tally(request: Mapping[str, Any], answers: Iterable[Any], oracles: Iterable[
                 signed = verify_signature(a["oracle"], _unsigned(a), bytes.fromhex(str(a["sig"])))
             except (KeyError, ValueError):
                 signed = False
-        if not signed or not isinstance(a.get("height"), int) or not isinstance(a.get("hash"), str):
+        if not signed or a.get("height") != request.get("height") \
+                or not isinstance(a.get("hash"), (str, type(None))):
             refusals.refuse(Reason.ORACLE_UNSIGNED, "an answer without a valid oracle signature")
             continue
         if a["oracle"] in voted:

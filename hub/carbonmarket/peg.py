@@ -74,8 +74,10 @@ class PegSide:
     def close(self) -> None:
         self.chain.close()
 
-    def head(self) -> tuple[int, str]:
-        return self.chain.store.height(), self.chain.store.head_hash()
+    def hash_at(self, height: int) -> str | None:
+        """The hash of this chain's block at ``height`` (what an oracle reads), None if none."""
+        stored = self.chain.store.header_bytes(height)
+        return None if stored is None else stored[0]
 
     # -- the fold ---------------------------------------------------------------
     def _fold(self, tx: dict[str, Any]) -> None:
@@ -101,7 +103,8 @@ class PegSide:
     def _cross(self, submission: Any) -> tuple[dict[str, Any], str, list[dict[str, Any]]]:
         """Check a relayed proof; return (foreign tx, proof digest, txs recording the check).
 
-        Order: replay, header chain, oracle anchor, inclusion. Nothing changes
+        Order: replay, header chain, oracle vote on the proof's header (unless
+        the oracles confirmed a later one already), inclusion. Nothing changes
         unless the caller appends the returned transactions.
         """
         if not isinstance(submission, dict) or not isinstance(submission.get("proof"), dict):
@@ -117,15 +120,28 @@ class PegSide:
         if not isinstance(headers, list) or len(headers) > 10_000:
             raise self.refusals.refuse(Reason.BAD_PROOF, "headers must be a list of at most 10k")
         pending = self.light.new_headers(headers, self.refusals)
-        request = make_request(self.key, self.chain_id, self.light.chain_id, self.nonce)
-        height, hash_ = tally(request, self.ask(request), self.oracles, self.refusals)
-        self.light.check_anchor(height, hash_, pending, self.refusals)
-        anchored = max(self.light.anchored, height)
+        claimed = proof.get("header")
+        height = claimed.get("height") if isinstance(claimed, dict) else None
+        if not isinstance(height, int) or isinstance(height, bool) or height < 0:
+            raise self.refusals.refuse(Reason.BAD_PROOF, "the proof's header has no height")
+        if height > self.light.anchored:
+            request = make_request(self.key, self.chain_id, self.light.chain_id, self.nonce,
+                                   height)
+            _, hash_ = tally(request, self.ask(request), self.oracles, self.refusals)
+            if hash_ is None:
+                raise self.refusals.refuse(
+                    Reason.UNANCHORED_HEADER, f"the oracles know no header {height} yet")
+            self.light.check_anchor(height, hash_, pending, self.refusals)
+            anchored = height
+        else:
+            request, hash_, anchored = None, None, self.light.anchored
         header: BlockHeader = self.light.check_inclusion(
             self.foreign_layout, proof, anchored, pending, self.refusals)
         record = [{"kind": "xheader", "header": json.loads(h.to_bytes())} for h in pending]
-        record.append({"kind": "xanchor", "chain": self.light.chain_id, "nonce": self.nonce,
-                       "height": height, "hash": hash_, "request": request})
+        if request is not None:  # headers at or below the anchored height need no new vote
+            record.append({"kind": "xanchor", "chain": self.light.chain_id,
+                           "nonce": self.nonce, "height": height, "hash": hash_,
+                           "request": request})
         tx = proof["tx"]
         tx_at = {"height": header.height, "hash": header.hash()}
         return {**tx, "_at": tx_at}, digest, record

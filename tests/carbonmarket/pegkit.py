@@ -65,10 +65,10 @@ def make_peg(root: Path, n_oracles: int = 3) -> Peg:
     requesters = {C_ID: public_id(c_key.public_key()), E_ID: public_id(e_key.public_key())}
     peg = Peg(root, c_key, e_key, [], None, None)  # type: ignore[arg-type]
 
-    def head(side: str):
-        return lambda: getattr(peg, side).head()
+    def reader(side: str):
+        return lambda height: getattr(peg, side).hash_at(height)
 
-    peg.oracles = [Oracle(generate_key(), requesters, {C_ID: head("c"), E_ID: head("e")})
+    peg.oracles = [Oracle(generate_key(), requesters, {C_ID: reader("c"), E_ID: reader("e")})
                    for _ in range(n_oracles)]
     peg.c, peg.e = _sides(peg)
     return peg

@@ -163,13 +163,12 @@ def test_proof_against_an_unanchored_header_is_refused(peg):
 
 def _answer_at(oracle, request, peg, height):
     """An oracle whose view of C stops at ``height`` (it has not seen later blocks yet)."""
-    saved = oracle.heads["carbon"]
-    stored = peg.c.chain.store.header_bytes(height)
-    oracle.heads["carbon"] = lambda: (height, stored[0])
+    saved = oracle.readers["carbon"]
+    oracle.readers["carbon"] = lambda h: peg.c.hash_at(h) if h <= height else None
     try:
         return oracle.answer(request)
     finally:
-        oracle.heads["carbon"] = saved
+        oracle.readers["carbon"] = saved
 
 
 def test_burn_more_than_outstanding_is_refused(peg):
@@ -208,8 +207,7 @@ def test_unlock_without_burn_is_refused(peg):
 def test_oracle_answers_unsigned_or_in_the_minority_are_refused(peg):
     peg.c.lock("t0", "b", "s", 1, now_ms=1)
     sub = lock_submission(peg, "t1", 5)
-    head = peg.c.head()
-    assert head[0] == 1
+    head = (1, peg.c.hash_at(1))
 
     def one_forged(req, answers):
         return [answers[0], answers[1] | {"sig": "00" * 64}, answers[2]]
@@ -219,7 +217,7 @@ def test_oracle_answers_unsigned_or_in_the_minority_are_refused(peg):
     assert peg.e.refusals[Reason.ORACLE_UNSIGNED] == 1
 
     refusals = Refusals()
-    req = make_request(peg.e_key, "electricity", "carbon", 99)
+    req = make_request(peg.e_key, "electricity", "carbon", 99, 1)
     honest = [o.answer(req) for o in peg.oracles]
     liar = _answer_at(peg.oracles[2], req, peg, 0)
     assert tally(req, honest[:2] + [liar], [o.id for o in peg.oracles], refusals) == head
@@ -263,3 +261,30 @@ def test_a_clearing_cycle_locks_each_payment_and_e_mints_it(peg):
     assert peg.e.minted["c1-1"].to == "pvp-6" and peg.e.outstanding("c1-1") == 13_000
     b = balance(peg.c, peg.e)
     assert b.ok and b.to_mint == 35_000 and b.outstanding_e == 13_000
+
+
+def test_a_proof_stays_good_while_the_other_chain_moves_on(peg):
+    """The oracles are asked about the proof's header, not the head: no race with new blocks."""
+    sub = lock_submission(peg, "t1", 10)
+    for i in range(3):
+        peg.c.lock(f"later-{i}", "b", "s", 1, now_ms=2)
+    peg.e.mint(sub, now_ms=3)
+    assert peg.e.outstanding("t1") == 10 and peg.e.light.anchored == 0
+
+
+def test_oracles_vouching_for_another_header_than_the_relayed_one_refuse_it(peg):
+    sub = lock_submission(peg, "t1", 10)
+
+    def other_hash(req, answers):
+        for o in peg.oracles:
+            o.readers["carbon"] = lambda h: "ee" * 32
+        try:
+            return [o.answer(req) for o in peg.oracles]
+        finally:
+            for o in peg.oracles:
+                o.readers["carbon"] = peg.c.hash_at
+
+    peg.answer_override = other_hash
+    with pytest.raises(Refused) as exc:
+        peg.e.mint(sub, now_ms=2)
+    assert exc.value.reason is Reason.FORKED_HEADER and not peg.e.minted
