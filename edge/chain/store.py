@@ -75,7 +75,7 @@ class ChainStore:
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not a chain store: {exc}") from None
+            raise StoreError(f"cannot open {self.path} as a chain store: {exc}") from None
 
     def has_tables(self) -> bool:
         """False for an SQLite file without the chain's tables (a wiped or foreign file)."""
