@@ -75,13 +75,25 @@ def _parse_constant(name: str) -> Any:
     raise ProtocolError(Reason.FLOAT, f"{name} is not a number we accept")
 
 
+def _parse_int(text: str) -> int:
+    """Integers as JSON spells them, refused past 20 digits before any conversion.
+
+    No field needs more (2^64 has 20 digits); a 5,000-digit number would
+    otherwise cost a quadratic conversion or Python's digit-limit ValueError.
+    """
+    if len(text) > 21:
+        raise ProtocolError(Reason.OUT_OF_RANGE, f"an integer of {len(text)} digits")
+    return int(text)
+
+
 def loads(raw: bytes, max_size: int = MAX_PAYLOAD) -> dict[str, Any]:
     """Decode a payload into a plain object, refusing anything ambiguous."""
     if len(raw) > max_size:
         raise ProtocolError(Reason.OVERSIZE, f"{len(raw)} bytes, limit {max_size}")
     try:
         text = raw.decode("utf-8")
-        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_parse_constant)
+        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_parse_constant,
+                         parse_int=_parse_int)
     except UnicodeDecodeError as exc:
         raise ProtocolError(Reason.MALFORMED, f"not UTF-8: {exc.reason}") from None
     except json.JSONDecodeError as exc:
