@@ -265,9 +265,17 @@ def _native_columns():
     return _columns
 
 
-#: From this many orders on, clear_uniform takes the numpy path (below it, building the
-#: arrays costs more than the pure-Python clearing; bench/bench_clearing.py shows both).
+#: From this many orders on, clear_uniform takes the numpy path: below it, reading the
+#: columns costs more than the pure-Python clearing. Where the C column reader is built the
+#: crossover is a few dozen orders, else about a thousand (measured: bench/bench_clearing.py
+#: prints both paths).
 NUMPY_FROM = 2_000
+NUMPY_FROM_NATIVE = 64
+
+
+def numpy_from() -> int:
+    """The book size from which clear_uniform takes the numpy path on this install."""
+    return NUMPY_FROM_NATIVE if _native_columns() is not None else NUMPY_FROM
 
 
 def clear_uniform(orders: Sequence[Order]) -> Clearing:
@@ -276,7 +284,7 @@ def clear_uniform(orders: Sequence[Order]) -> Clearing:
     Raises ValueError (naming the order) on invalid input; never on a valid
     book, however degenerate (empty, one side only, all at one price).
     """
-    if len(orders) >= NUMPY_FROM:
+    if len(orders) >= numpy_from():
         fast = clear_uniform_numpy(orders)
         if fast is not None:
             return fast

@@ -148,7 +148,8 @@ def cmd_clear(args: argparse.Namespace) -> int:
         else:
             orders = list(apply_adders(book_orders(book, args.book), book.adders))
             c = d.clear_uniform(orders)
-            res = {"rules": "p5", **asdict(c)}
+            res = {"rules": "p5", "price": c.price, "volume_wh": c.volume_wh,
+                   "regime": c.regime, "fills": [asdict(f) for f in c.fills]}
             text = "\n".join(
                 [f"{c.regime}: price {c.price}, volume {c.volume_wh} Wh"]
                 + [f"  {f.order_id:<16}{f.side:<6}{f.qty_wh:>12}  {f.status}" for f in c.fills])

@@ -110,9 +110,17 @@ def test_large_books_take_the_numpy_path_and_agree(columns, prices):
         assert (c.price, c.volume_wh, c.regime) == (price, volume, regime)
 
 
-def test_small_books_stay_pure_python():
+def test_small_books_stay_pure_python(columns):
     c = clear_uniform(random_book(10, 1, 10))
     assert type(c.fills) is tuple
+
+
+def test_the_crossover_follows_the_column_reader(columns):
+    """With the C reader the numpy path pays from a few dozen orders, without it from ~1,000."""
+    book = random_book(100, 7, 30)
+    c = clear_uniform(book)
+    assert isinstance(c.fills, FillColumns) == (columns == "native")
+    assert as_plain(c) == as_plain(clear_uniform_python(book))
 
 
 def test_seq_beyond_int64_falls_back_to_python(columns):
@@ -131,6 +139,7 @@ def test_seq_beyond_int64_falls_back_to_python(columns):
 ])
 def test_bad_large_book_is_refused_naming_the_order(columns, bad, monkeypatch):
     monkeypatch.setattr(clearing, "NUMPY_FROM", 10)
+    monkeypatch.setattr(clearing, "NUMPY_FROM_NATIVE", 10)
     orders = random_book(30, 3, 50)
     orders.insert(7, bad)
     assert clear_uniform_numpy(orders) is None
@@ -189,3 +198,28 @@ def test_anything_but_plain_orders_takes_the_python_path(columns, odd):
 def test_tuples_of_orders_are_read_too(columns):
     orders = tuple(random_book(50, 5, 10))
     assert as_plain(clear_uniform_numpy(orders)) == as_plain(clear_uniform_python(orders))
+
+
+def test_pl_clear_prints_a_numpy_path_clearing_as_json(tmp_path):
+    """A book big enough for the numpy path goes through `carbon-edge pl clear --json`."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    orders = random_book(NUMPY_FROM + 10, 6, 40)
+    book = {"orders": [{"id": o.id, "side": o.side, "qty_wh": o.qty_wh, "price": o.price,
+                        "seq": o.seq} for o in orders]}
+    path = tmp_path / "book.json"
+    path.write_text(json.dumps(book))
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-m", "edge.cli", "pl", "clear", "--book", str(path),
+                           "--backend", "cpu", "--json"], capture_output=True, text=True,
+                          cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    ref = clear_uniform_python(orders)
+    assert (out["price"], out["volume_wh"], out["regime"]) == (ref.price, ref.volume_wh,
+                                                               ref.regime)
+    assert [(f["order_id"], f["qty_wh"], f["status"]) for f in out["fills"]] == \
+        [(f.order_id, f.qty_wh, f.status) for f in ref.fills]
