@@ -6,12 +6,22 @@ Cases:
   (median, p95, max) and the share of cycles that miss the 1 s deadline;
 - mem_24h: a 24-hour accelerated run (2 meters + a battery, 15-minute intervals); peak
   gc.mem_alloc() (sampled every poll by the firmware, logged per window) in the first and
-  the last simulated hour. Flat means last/first near 1.
+  the last simulated hour. Flat means last/first near 1;
+- mem_board_*: the same day on the compiled firmware (make build) with an ESP32-class heap
+  for its data (tests/kit/firmware.py BOARD_HEAP_KB, plus the compiled modules' own share,
+  which a board keeps in flash): peaks and the least free heap seen;
+- seal_bid: one sealed bid on the port (X25519 key pair + X25519 + HKDF-SHA256 +
+  ChaCha20-Poly1305 of price and quantity, then the HMAC tag of the bid message), ms per bid;
+  baseline: the same seal by `cryptography` (edge.market.sealed.seal) plus the tag in CPython;
+- verify_result: Ed25519 verification of a signed 20-fill clearing result on the port (the
+  edge key decoded once, as the gateway does), ms per message; baseline: `cryptography`.
+  docs/firmware.md turns both into ESP32-class estimates.
 Run: .venv/bin/python bench/bench_firmware.py [--quick]
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import time
@@ -24,7 +34,17 @@ from simulator.devices.config import config_from_flags  # noqa: E402
 from simulator.devices.fleet import Fleet  # noqa: E402
 from simulator.devices.server import FleetHost  # noqa: E402
 from tests.kit.broker import MOSQUITTO, Broker  # noqa: E402
-from tests.kit.firmware import MICROPYTHON, Firmware, gateway_config  # noqa: E402
+from tests.kit.firmware import (  # noqa: E402
+    MICROPYTHON,
+    TEST_KEY_HEX,
+    Board,
+    Firmware,
+    board_heap,
+    gateway_config,
+    mpy_build,
+    run_mp,
+    sign_downlink,
+)
 
 BENCH = "firmware"
 
@@ -69,14 +89,16 @@ def poll_cycle(tmp: Path, broker: Broker | None, seconds: float) -> None:
          target=0.01, **extra)
 
 
-def memory_day(tmp: Path, broker: Broker | None, seconds: float) -> None:
+def memory_day(tmp: Path, broker: Broker | None, seconds: float,
+               board: Board | None = None) -> None:
     accel = int(86400 // seconds) + 1
     fleet = Fleet(config_from_flags(2, 1, accel=float(accel), start="2024-06-21T00:00:00"))
     host = FleetHost(fleet).start()
     try:
         cfg = gateway_config(broker, _devices(host, 2, 1), clock={"accel": accel},
                              interval_s=900, poll_ms=200, telemetry_every=5, mem_every_s=600)
-        fw = Firmware(tmp / "mem", cfg).start()
+        where = (board.source, board.heap) if board else ()
+        fw = Firmware(tmp / ("mem-" + (board.name if board else "port")), cfg, *where).start()
         time.sleep(seconds + 1)
         fw.kill()
     finally:
@@ -89,8 +111,85 @@ def memory_day(tmp: Path, broker: Broker | None, seconds: float) -> None:
     span_h = (last_t - t0) / 3600_000
     f, la = max(first or [0]), max(last or [0])
     extra = {"simulated_h": round(span_h, 2), "accel": accel, "samples": len(mem)}
-    line(BENCH, "mem_peak_first_hour", f, "bytes", **extra)
-    line(BENCH, "mem_peak_last_hour", la, "bytes", baseline=f, target="ratio <= 1.1", **extra)
+    prefix = "mem_"
+    if board is not None:
+        prefix = "mem_board_"
+        extra.update(heap=board.heap, code_kb=board.code_kb)
+    line(BENCH, prefix + "peak_first_hour", f, "bytes", **extra)
+    line(BENCH, prefix + "peak_last_hour", la, "bytes", baseline=f, target="ratio <= 1.1",
+         **extra)
+    if board is not None:
+        errors = sum(1 for x in fw.lines if "memory allocation failed" in json.dumps(x))
+        line(BENCH, prefix + "min_free", min((m["free"] for m in mem), default=0), "bytes",
+             target="> 0", **extra)
+        line(BENCH, prefix + "memory_errors", errors, "count", target=0, **extra)
+
+
+def _timed(fn, n: int) -> float:
+    """Best of three runs of `n` calls: ms per call."""
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - t) * 1000 / n)
+    return best
+
+
+def _mp_ms(setup: str, stmt: str, n: int) -> float:
+    """The port's ms per `stmt` (best of three runs of n), measured inside MicroPython."""
+    code = (f"import time\n{setup}\nbest = None\nfor _ in range(3):\n"
+            "    t = time.ticks_us()\n"
+            f"    for _ in range({n}):\n        {stmt}\n"
+            "    d = time.ticks_diff(time.ticks_us(), t)\n"
+            "    best = d if best is None or d < best else best\n"
+            f"print(best / {n} / 1000)")
+    return float(run_mp(code, timeout=600).stdout.split()[-1])
+
+
+def crypto(n: int) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from edge.market.sealed import OrganiserKey, seal
+    from edge.protocol.auth import add_tag
+    from edge.protocol.canonical import canonical
+
+    org = OrganiserKey.generate(1718445600, 0)
+    bid = {"v": 1, "type": "bid", "site": "s1", "gw": "gw-01", "seq": 7, "ts": 1718445000000,
+           "interval": 1718445600, "side": "sell", "round": 0, "kid": org.kid}
+    key = bytes.fromhex(TEST_KEY_HEX)
+
+    def edge_seal() -> None:
+        add_tag({**bid, "sealed": seal(81234, 1500, org.public, "gw-01", 1718445600, 0).hex()},
+                key)
+
+    setup = (f"from binascii import unhexlify as u\nfrom gateway import sealed, messages\n"
+             f"from gateway.hmac256 import HMAC\nmac = HMAC(u('{TEST_KEY_HEX}'))\n"
+             f"pub = u('{org.public.hex()}')\nbid = {bid!r}\n"
+             "def one():\n"
+             "    b = dict(bid)\n"
+             "    b['sealed'] = sealed.seal(81234, 1500, pub, 'gw-01', 1718445600, 0).hex()\n"
+             "    messages.seal(b, mac)")
+    mp = _mp_ms(setup, "one()", n)
+    line(BENCH, "seal_bid", mp, "ms", baseline=_timed(edge_seal, 50), target=None,
+         port="unix", per="bid", work="X25519 x2 + HKDF + ChaCha20-Poly1305 + HMAC tag")
+
+    result = sign_downlink({
+        "v": 1, "type": "result", "site": "s1", "interval": 1718445600, "round": 0,
+        "final": False, "ts": 1718445000000, "volume_wh": 30000, "regime": "sellers_market",
+        "price": 81000, "fills": [
+            {"order": f"1718445600-{i}", "gw": f"gw-{i:02d}", "side": "sell" if i % 2 else "buy",
+             "qty_wh": 1500, "status": "filled", "price": 80000 + i, "seq": i, "order_wh": 1500}
+            for i in range(20)]})
+    body = canonical({k: v for k, v in result.items() if k != "sig"})
+    pub = Ed25519PublicKey.from_public_bytes(bytes.fromhex(result["signer"]))
+    sig = bytes.fromhex(result["sig"])
+    setup = (f"from binascii import unhexlify as u\nfrom gateway.ed25519 import Verifier\n"
+             f"v = Verifier(u('{result['signer']}'))\nbody = u('{body.hex()}')\n"
+             f"sig = u('{result['sig']}')\nassert v.verify(body, sig)")
+    mp = _mp_ms(setup, "v.verify(body, sig)", n)
+    line(BENCH, "verify_result", mp, "ms", baseline=_timed(lambda: pub.verify(sig, body), 200),
+         target=None, port="unix", per="message", bytes=len(body), fills=20)
 
 
 def main() -> int:
@@ -104,6 +203,8 @@ def main() -> int:
         try:
             poll_cycle(tmp, broker, 6 if a.quick else 30)
             memory_day(tmp, broker, 15 if a.quick else 60)
+            memory_day(tmp, broker, 15 if a.quick else 60, board_heap(mpy_build(tmp / "fw")))
+            crypto(3 if a.quick else 20)
         finally:
             if broker is not None:
                 broker.stop()

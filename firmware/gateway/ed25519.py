@@ -9,9 +9,9 @@ checked as the RFC asks: s < L, a canonical public key; `Verifier` keeps a
 decoded key for many messages.
 """
 
+from gateway.field25519 import P, inv as _inv, power as _pow
 from gateway.sha512 import sha512
 
-P = (1 << 255) - 19
 L = (1 << 252) + 27742317777372353535851937790883648493
 D = 37095705934669439343138083508754565189542113879843219016388785533085940283555
 D2 = 2 * D % P
@@ -45,20 +45,6 @@ def _double(p):
     g = a + P - b
     f = c + g
     return (e * f % P, g * h % P, f * g % P, e * h % P)
-
-
-def _pow(x, e):
-    """x**e mod P (e < 2**255) by square and multiply: far faster than pow(x, e, P) there."""
-    r = 1
-    for i in range(254, -1, -1):  # exponents here are below 2**255
-        r = r * r % P
-        if (e >> i) & 1:
-            r = r * x % P
-    return r
-
-
-def _inv(x):
-    return _pow(x, P - 2)
 
 
 def encode(p):

@@ -116,14 +116,14 @@ class Link:
                     log("tls_config_error", msg=str(e) or repr(e))
                     await asyncio.sleep_ms(hi)
                     continue
-            bd = self.bdseq.take()
-            will = messages.seal(self._status(2 * bd + 1, "offline", self.clock.now_ms()),
-                                 self.mac)
-            c = mqtt.Client(m.get("client_id", self.gw), m["host"], m["port"], m["keepalive_s"],
-                            ssl, (m.get("tls") or {}).get("server_hostname"),
-                            (status_topic, will, 1, True), m.get("user"),
-                            m.get("password"), self.on_message, self.on_puback)
             try:
+                bd = self.bdseq.take()
+                will = messages.seal(self._status(2 * bd + 1, "offline", self.clock.now_ms()),
+                                     self.mac)
+                c = mqtt.Client(m.get("client_id", self.gw), m["host"], m["port"],
+                                m["keepalive_s"], ssl, (m.get("tls") or {}).get("server_hostname"),
+                                (status_topic, will, 1, True), m.get("user"),
+                                m.get("password"), self.on_message, self.on_puback)
                 await c.connect()
             except Exception as e:  # noqa - any failure means: wait, then retry
                 self.count("mqtt_connect_fail")

@@ -38,19 +38,19 @@ RFC8032 = [
 ]
 
 
-def mp_json(code: str):
-    return json.loads(run_mp(code).stdout.strip().splitlines()[-1])
+def mp_json(code: str, board=None):
+    return json.loads((board.run(code) if board else run_mp(code)).stdout.strip().splitlines()[-1])
 
 
 def raw_public(k: Ed25519PrivateKey) -> bytes:
     return k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def verify_on_mp(cases: list[tuple[str, str, str]]) -> list[bool]:
+def verify_on_mp(cases: list[tuple[str, str, str]], board=None) -> list[bool]:
     return mp_json(
         "import json\nfrom binascii import unhexlify as u\nfrom gateway.ed25519 import verify\n"
         f"cases = {json.dumps(cases)}\n"
-        "print(json.dumps([verify(u(p), u(m), u(s)) for p, m, s in cases]))"
+        "print(json.dumps([verify(u(p), u(m), u(s)) for p, m, s in cases]))", board
     )
 
 
@@ -72,7 +72,7 @@ def test_sha512_matches_hashlib_across_block_boundaries():
     assert got == [hashlib.sha512(m).hexdigest() for m in msgs]
 
 
-def test_ed25519_verify_accepts_rfc8032_and_cryptography_and_refuses_tampering():
+def test_ed25519_verify_accepts_rfc8032_and_cryptography_and_refuses_tampering(board):
     cases = [(pk, msg, sig) for _, pk, msg, sig in RFC8032]
     rnd = random.Random(12)
     k = Ed25519PrivateKey.from_private_bytes(bytes(rnd.randrange(256) for _ in range(32)))
@@ -93,16 +93,16 @@ def test_ed25519_verify_accepts_rfc8032_and_cryptography_and_refuses_tampering()
         (p1, m1, (y_not_reduced + s1[32:]).hex()),  # an R that is not canonical
         (p1, m1, s1.hex()[:-2]),  # 63 bytes
     ]
-    got = verify_on_mp(cases + bad)
+    got = verify_on_mp(cases + bad, board)
     assert got == [True] * len(cases) + [False] * len(bad)
 
 
 def test_gateway_refuses_forged_replayed_and_stale_downlink(broker_factory, firmware_factory,
-                                                          collector_factory):
+                                                          collector_factory, board):
     broker = broker_factory()
     col = collector_factory(broker)
     dead_meter = [{"name": "m1", "kind": "meter", "port": 1, "unit": 1, "max_w": 1000}]
-    fw = firmware_factory(gateway_config(broker, dead_meter))
+    fw = firmware_factory(gateway_config(broker, dead_meter), board=board)
     fw.wait_for("mqtt_connected", timeout=20)
     future = 2**40  # an interval that has not started: results for it are current
     other_seed = bytes(range(100, 132))

@@ -9,12 +9,12 @@ from tests.kit.firmware import gateway_config
 
 
 def test_every_message_validates_with_the_edge_protocol(
-    device_servers, broker, firmware_factory, collector_factory
+    device_servers, broker, firmware_factory, collector_factory, board
 ):
     ds = device_servers(meters=2, batteries=1, accel=20.0, start="2024-06-21T11:00:00")
     col = collector_factory(broker)
     fw = firmware_factory(gateway_config(broker, device_entries(ds, 2, 1), clock={"accel": 20},
-                                         interval_s=40))
+                                         interval_s=40), board=board)
     col.wait(lambda c: len(c.messages("bid")) >= 2, 40, "two bids")
     msgs = col.messages()  # decode + check_tag on every one
     kinds = {m["type"] for m in msgs}

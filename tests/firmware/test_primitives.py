@@ -20,13 +20,13 @@ from tests.kit.firmware import run_mp
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "protocol.json").read_text())
 
 
-def mp_json(code: str):
-    """Run code that prints one JSON document last; return it."""
-    out = run_mp(code).stdout.strip().splitlines()
+def mp_json(code: str, board=None):
+    """Run code that prints one JSON document last (on `board`, if given); return it."""
+    out = (board.run(code) if board else run_mp(code)).stdout.strip().splitlines()
     return json.loads(out[-1])
 
 
-def test_canonical_matches_shared_vectors():
+def test_canonical_matches_shared_vectors(board):
     cases = [v["message"] for v in VECTORS["vectors"]] + [
         c["value"] for c in VECTORS["canonical_only"]
     ]
@@ -36,7 +36,7 @@ def test_canonical_matches_shared_vectors():
     got = mp_json(
         "import json\nfrom gateway.canon import canonical\n"
         f"cases = json.loads({json.dumps(json.dumps(cases))})\n"
-        "print(json.dumps([canonical(c).decode() for c in cases]))"
+        "print(json.dumps([canonical(c).decode() for c in cases]))", board
     )
     assert got == expected
     assert len(got) >= 5
@@ -108,13 +108,13 @@ def test_hmac_rfc4231_and_cpython():
         assert have == hmac.new(bytes.fromhex(k), bytes.fromhex(m), hashlib.sha256).hexdigest()
 
 
-def test_tag_matches_shared_vector():
+def test_tag_matches_shared_vector(board):
     v = VECTORS["vectors"][0]
     got = mp_json(
         "import json\nfrom binascii import unhexlify\nfrom gateway.hmac256 import HMAC\n"
         "from gateway.messages import seal\n"
         f"m = json.loads({json.dumps(json.dumps(v['message']))})\n"
-        f"print(json.dumps(seal(m, HMAC(unhexlify('{VECTORS['key_hex']}'))).decode()))"
+        f"print(json.dumps(seal(m, HMAC(unhexlify('{VECTORS['key_hex']}'))).decode()))", board
     )
     assert got == v["wire"]
     assert json.loads(got)["tag"] == v["tag"]

@@ -14,7 +14,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from edge.runtime.modbus import decode_meter
-from tests.kit.firmware import run_mp
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "sunspec_scale.json").read_text())
 ALL = VECTORS["int16"] + VECTORS["acc32"]
@@ -47,7 +46,7 @@ def test_edge_decodes_the_vectors():
         assert r.e_imp_wh == v["expected"], v
 
 
-def test_firmware_decodes_the_vectors():
+def test_firmware_decodes_the_vectors(board):
     int16 = [[v["raw"], v["sf"]] for v in VECTORS["int16"]]
     acc32 = [[v["raw"], v["sf"]] for v in VECTORS["acc32"]]
     code = (
@@ -62,7 +61,7 @@ def test_firmware_decodes_the_vectors():
         " 'w': [sunspec.decode_model(203, regs(r, s, 0, 0))['W'] for r, s in i16],"
         " 'wh': [sunspec.decode_model(203, regs(0, 0, r, s))['TotWhImp'] for r, s in acc]}))"
     )
-    got = json.loads(run_mp(code).stdout.strip().splitlines()[-1])
+    got = json.loads(board.run(code).stdout.strip().splitlines()[-1])
     assert got["scale"] == [v["expected"] for v in ALL]
     assert got["w"] == [v["expected"] for v in VECTORS["int16"]]
     assert got["wh"] == [v["expected"] for v in VECTORS["acc32"]]

