@@ -23,6 +23,7 @@ from binascii import unhexlify
 from gateway import ed25519, policy, topics
 from gateway.canon import canonical
 from gateway.log import log
+from gateway.sealed import key_id as sealed_key_id
 
 KEEP_RESULTS = 8
 KEEP_PRICES = 8
@@ -64,6 +65,30 @@ def check_signature(msg, signer, verifier):
         raise Refused("forged", "not a canonical message: %s" % e)
     if not verifier.verify(data, unhexlify(sig)):
         raise Refused("forged", "Ed25519 signature does not verify")
+
+
+def check_organiser_key(msg, signer, verifier):
+    """(interval, round, pub) of an organiser key announcement (docs/market.md "Sealed bids").
+
+    Verified like every downlink message (Refused "forged"), then its fields
+    (Refused "bad"): `pub` 32 bytes in hex, `kid` = sealed.key_id(pub),
+    non-negative integer interval and round. A bid is sealed only to a key
+    that passed here.
+    """
+    if not isinstance(msg, dict):
+        raise Refused("bad", "not a JSON object")
+    check_signature(msg, signer, verifier)
+    pub, iv, rnd = msg.get("pub"), msg.get("interval"), msg.get("round")
+    if msg.get("type") != "organiser_key":
+        raise Refused("bad", "unexpected message type %r" % (msg.get("type"),))
+    if not _is_hex(pub, 64):
+        raise Refused("bad", "organiser key pub must be 64 lowercase hex digits")
+    if not (_is_int(iv) and _is_int(rnd) and iv >= 0 and rnd >= 0):
+        raise Refused("bad", "organiser key interval and round must be non-negative integers")
+    pub = unhexlify(pub)
+    if msg.get("kid") != sealed_key_id(pub):
+        raise Refused("bad", "organiser key kid does not name its pub")
+    return iv, rnd, pub
 
 
 def _is_int(v):

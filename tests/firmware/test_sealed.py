@@ -156,3 +156,45 @@ def test_seal_matches_the_edges_vectors_and_opens_on_the_edge(board):
                    "price -1 or qty_wh 1 out of range", "organiser key is a low-order point"]
     pub = X25519PrivateKey.from_private_bytes(bytes.fromhex(SEALED[0]["ephemeral_private"]))
     assert out[0][0][:64] == pub.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+
+
+def test_organiser_key_announcements_are_verified():
+    """The edge's announcement (edge.market.sealed.announcement) checked on the port."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from edge.market.sealed import announcement
+    from tests.kit.firmware import TEST_EDGE_SEED, TEST_EDGE_SIGNER, sign_downlink
+
+    edge_key = Ed25519PrivateKey.from_private_bytes(TEST_EDGE_SEED)
+    org = OrganiserKey.generate(1718445600, 1)
+    good = announcement("s1", org, edge_key, 1718445000000)
+    other = OrganiserKey.generate(1718445600, 1)
+    body = {k: v for k, v in good.items() if k not in ("sig", "signer")}
+    cases = [
+        good,
+        {**good, "round": 2},  # changed after signing
+        announcement("s1", org, Ed25519PrivateKey.generate(), 1718445000000),  # another key
+        sign_downlink({**body, "kid": other.kid}),  # signed, but kid names another key
+        sign_downlink({**body, "pub": "00" * 31}),
+        sign_downlink({**body, "round": -1}),
+    ]
+    got = mp_json(
+        "import json\nfrom binascii import unhexlify as u\n"
+        "from gateway.downlink import check_organiser_key\nfrom gateway.ed25519 import Verifier\n"
+        f"signer = '{TEST_EDGE_SIGNER}'\nv = Verifier(u(signer))\nout = []\n"
+        f"for m in json.loads({json.dumps(json.dumps(cases))}):\n"
+        "    try:\n"
+        "        iv, rnd, pub = check_organiser_key(m, signer, v)\n"
+        "        out.append([iv, rnd, pub.hex()])\n"
+        "    except ValueError as e:\n"
+        "        out.append([e.reason, str(e)])\n"
+        "print(json.dumps(out))"
+    )
+    assert got == [
+        [1718445600, 1, org.public.hex()],
+        ["forged", "Ed25519 signature does not verify"],
+        ["forged", "signer is not the configured edge key"],
+        ["bad", "organiser key kid does not name its pub"],
+        ["bad", "organiser key pub must be 64 lowercase hex digits"],
+        ["bad", "organiser key interval and round must be non-negative integers"],
+    ]
