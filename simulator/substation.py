@@ -196,7 +196,7 @@ class Substation:
 
     # -- the day --------------------------------------------------------------
     def run(self, progress: Any = None) -> dict[str, Any]:
-        from edge.runtime.intervals import Clock
+        from edge.clock import Clock
         from edge.runtime.service import EdgeService
 
         sc = self.scenario

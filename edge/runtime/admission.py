@@ -32,12 +32,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from edge.protocol import topics
 from edge.protocol.auth import check_tag
 from edge.protocol.codec import Decoded, decode
 from edge.protocol.errors import ProtocolError, Reason
-
-#: MQTT topic kind -> message type it must carry
-TOPIC_TYPES = {"telemetry": "telemetry", "bid": "bid", "status": "status"}
 
 
 @dataclass(frozen=True)
@@ -106,16 +104,6 @@ class Rejected:
     field: str | None = None
 
 
-def split_topic(topic: str, site: str) -> tuple[str, str]:
-    """``site/{site}/gw/{gw}/{kind}`` -> (gw, kind), else TOPIC_MISMATCH."""
-    parts = topic.split("/")
-    if len(parts) != 5 or parts[0] != "site" or parts[2] != "gw" or parts[4] not in TOPIC_TYPES:
-        raise ProtocolError(Reason.TOPIC_MISMATCH, f"topic {topic!r} is not a gateway topic")
-    if parts[1] != site:
-        raise ProtocolError(Reason.TOPIC_MISMATCH, f"topic names site {parts[1]!r}, not {site!r}")
-    return parts[3], parts[4]
-
-
 def space_of(msg_type: str) -> str:
     return "status" if msg_type == "status" else "data"
 
@@ -147,10 +135,11 @@ def admit(
             raise ProtocolError(
                 Reason.OVERSIZE, f"{len(payload)} bytes, limit {policy.max_payload}"
             )
-        gw, kind = split_topic(topic, site)
+        where = topics.parse_gateway(topic, site)
+        gw, kind = where.gw, where.kind
         decoded = decode(payload, policy.max_payload)
         raw = decoded.raw
-        if raw["type"] != TOPIC_TYPES[kind]:
+        if raw["type"] != where.message_type:
             raise ProtocolError(
                 Reason.TOPIC_MISMATCH, f"a {raw['type']!r} message on a {kind!r} topic", "type"
             )

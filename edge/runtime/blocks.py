@@ -25,6 +25,7 @@ from edge.chain.block import Block, make_block
 from edge.chain.keys import PrivateKey
 from edge.chain.merkle import Hasher
 from edge.chain.store import ChainStore
+from edge.clock import SYSTEM, Clock
 from edge.runtime.inbox import Inbox
 
 log = logging.getLogger("carbon_edge.blocks")
@@ -59,13 +60,14 @@ class RecoveryError(RuntimeError):
 
 class BlockProducer:
     def __init__(self, inbox: Inbox, store: ChainStore, key: PrivateKey, chain_id: str,
-                 trigger: Trigger, hasher: Hasher | None = None) -> None:
+                 trigger: Trigger, hasher: Hasher | None = None, clock: Clock = SYSTEM) -> None:
         self.inbox = inbox
         self.store = store
         self.key = key
         self.chain_id = chain_id
         self.trigger = trigger
         self.hasher = hasher
+        self.clock = clock
 
     def flushed_height(self) -> int:
         return int(self.inbox.meta("flushed_height", "-1") or -1)
@@ -113,8 +115,14 @@ class BlockProducer:
         log.info("block", extra={"height": block.height, "ntx": len(rows)})
         return block
 
-    def step(self, now_ms: int, force: bool = False) -> list[Block]:
-        """Flush while due (or everything, when ``force``, e.g. at shutdown)."""
+    def step(self, now_ms: int | None = None, force: bool = False) -> list[Block]:
+        """Flush while due (or everything, when ``force``, e.g. at shutdown).
+
+        Blocks carry wall time (the hub checks their ts against its own clock),
+        the clock's unless ``now_ms`` is given.
+        """
+        if now_ms is None:
+            now_ms = self.clock.wall_ms()
         out = []
         while (force and self.inbox.pending_stats()[0]) or self.due(now_ms):
             block = self.flush(now_ms)

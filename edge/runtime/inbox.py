@@ -15,12 +15,10 @@ what makes "a result and its chain transactions" one atomic write.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,7 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
+from edge.clock import SYSTEM, Clock
 from edge.protocol.canonical import canonical
+from edge.protocol.transactions import AnchorReceiptTx, TelemetryDigest, tx_bytes
 from edge.runtime.admission import Accepted, SeqWindow
 
 _SCHEMA = """
@@ -77,22 +79,6 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT RO
 """
 
 
-def telemetry_digest(acc: Accepted, payload: bytes) -> dict[str, Any]:
-    """The chain leaf for one telemetry message: who, which seq, and a hash of the bytes.
-
-    Why a digest and not the readings: telemetry is the bulk of the traffic;
-    the chain commits to it (anyone holding the message can prove it was
-    received) while staying small enough for the edge's flash and the sync link.
-    """
-    return {
-        "type": "telemetry_digest",
-        "gw": acc.gw,
-        "seq": acc.seq,
-        "ts": acc.raw["ts"],
-        "sha256": hashlib.sha256(payload).hexdigest(),
-    }
-
-
 @dataclass(frozen=True)
 class Stored:
     """An accepted message as the batch writer hands it over."""
@@ -114,8 +100,9 @@ class Inbox:
     they age the unflushed block, whose trigger and timestamp follow the wall clock even
     when the market clock is accelerated."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], clock: Clock = SYSTEM) -> None:
         self.path = Path(path)
+        self.clock = clock
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -144,7 +131,7 @@ class Inbox:
         with self._write() as db:
             windows: dict[tuple[str, str], SeqWindow] = {}
             txs: list[bytes] = []
-            stored_ms = int(time.time() * 1000)
+            stored_ms = self.clock.wall_ms()
             for s in stored:
                 a, raw = s.acc, s.acc.raw
                 cur = db.execute(
@@ -164,7 +151,7 @@ class Inbox:
                         (a.gw, a.space, a.gap[0], a.gap[1], s.recv_ms),
                     )
                 if a.type == "telemetry":
-                    txs.append(canonical(telemetry_digest(a, s.payload)))
+                    txs.append(tx_bytes(TelemetryDigest.of(a.gw, a.seq, raw["ts"], s.payload)))
                 elif a.type == "bid":
                     txs.append(canonical(raw))
             txs.extend(canonical(t) for t in extra_txs)
@@ -265,11 +252,11 @@ class Inbox:
                 for r in rows]
 
     # -- pending chain transactions (the unflushed block) -----------------
-    def add_txs(self, txs: Iterable[dict[str, Any]], now_ms: int,
+    def add_txs(self, txs: Iterable[BaseModel | dict[str, Any]], now_ms: int,
                 counts: Counter[str] | None = None) -> None:
         with self._write() as db:
             db.executemany("INSERT INTO pending (tx, added_ms) VALUES (?, ?)",
-                           ((canonical(t), now_ms) for t in txs))
+                           ((tx_bytes(t), now_ms) for t in txs))
             if counts:
                 self._bump(counts)
 
@@ -366,7 +353,7 @@ class Inbox:
         added = 0
         with self._write() as db:
             for r in receipts:
-                tx = canonical({"type": "anchor_receipt", **r})
+                tx = tx_bytes(AnchorReceiptTx.of(r))
                 cur = db.execute(
                     "INSERT OR IGNORE INTO receipts (main_height, raw) VALUES (?, ?)",
                     (int(r["header"]["height"]), tx),

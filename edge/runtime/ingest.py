@@ -33,6 +33,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from edge.clock import SYSTEM, Clock
+from edge.protocol import topics
 from edge.runtime.admission import Accepted, Policy, Rejected, SeqWindow, admit
 from edge.runtime.config import MqttConfig
 from edge.runtime.inbox import Inbox, Stored
@@ -49,16 +51,13 @@ class Incoming:
     recv_ms: int
 
 
-def subscriptions(site: str) -> list[tuple[str, int]]:
-    """The gateway topics of ARCHITECTURE.md, all at QoS 1."""
-    return [(f"site/{site}/gw/+/{kind}", 1) for kind in ("telemetry", "bid", "status")]
-
-
 class MqttLink:
     """The broker connection: subscribe, receive into a queue, publish, acknowledge."""
 
-    def __init__(self, cfg: MqttConfig, site: str, inbound: queue.Queue[Incoming]) -> None:
+    def __init__(self, cfg: MqttConfig, site: str, inbound: queue.Queue[Incoming],
+                 clock: Clock = SYSTEM) -> None:
         self.cfg = cfg
+        self.clock = clock
         self.site = site
         self.inbound = inbound
         self.connected = threading.Event()
@@ -86,7 +85,7 @@ class MqttLink:
         if rc.is_failure:
             log.warning("broker refused the connection", extra={"reason": str(rc)})
             return
-        client.subscribe(subscriptions(self.site))
+        client.subscribe(topics.gateway_filters(self.site))
         self.connects += 1
         self.connected.set()
         log.info("connected to broker", extra={"host": self.cfg.host, "port": self.cfg.port})
@@ -99,7 +98,7 @@ class MqttLink:
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self.inbound.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos,
-                                  int(time.time() * 1000)))
+                                  self.clock.wall_ms()))
 
     def start(self) -> None:
         self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
@@ -114,7 +113,7 @@ class MqttLink:
             self.client.ack(mid, qos)
 
     def publish(self, topic: str, payload: bytes, retain: bool) -> None:
-        self.client.publish(topic, payload, qos=1, retain=retain)
+        self.client.publish(topic, payload, qos=topics.QOS, retain=retain)
 
 
 @dataclass
@@ -129,14 +128,14 @@ class Admitter:
 
     def __init__(self, site: str, keys: dict[str, bytes], policy: Policy,
                  windows: dict[tuple[str, str], SeqWindow],
-                 now_ms: Callable[[], int],
+                 clock: Clock,
                  market_refusal: Callable[[dict[str, Any], float], str | None] | None = None
                  ) -> None:
         self.site = site
         self.keys = keys
         self.policy = policy
         self.windows = windows
-        self.now_ms = now_ms
+        self.clock = clock
         self.market_refusal = market_refusal
 
     def process(self, batch: Sequence[Incoming], inbox: Inbox,
@@ -146,7 +145,7 @@ class Admitter:
         stored: list[Stored] = []
         rejected: list[tuple[Incoming, Rejected]] = []
         counts: Counter[str] = Counter()
-        now = self.now_ms()
+        now = self.clock.now_ms()
         view = _Overlay(self.windows, tentative)
         for m in batch:
             verdict = admit(m.topic, m.payload, now, self.site, self.keys, view, self.policy)
@@ -167,13 +166,13 @@ class Admitter:
             if s.acc.gap is not None:
                 counts["gaps"] += 1
                 counts["gap_messages"] += s.acc.gap[1] - s.acc.gap[0] + 1
-        wall = int(time.time() * 1000)  # pending ages are wall time (block trigger, block ts)
+        wall = self.clock.wall_ms()  # pending ages are wall time (block trigger, block ts)
         fresh = inbox.commit_batch(stored, counts, now_ms=wall) if (stored or counts) else []
         self.windows.update(tentative)
         accepted = [s.acc for s, new in zip(stored, fresh, strict=True) if new]
         if on_accepted is not None and accepted:
             on_accepted(accepted)
-        done = int(time.time() * 1000)
+        done = self.clock.wall_ms()
         for m, r in rejected:
             log.info("message rejected", extra={"gw": r.gw, "reason": r.reason,
                                                 "field": r.field, "detail": r.detail,

@@ -9,41 +9,13 @@ nobody new enters after the gate. A quote may be placed at most
 ``horizon`` intervals ahead, so a gateway with a wrong clock cannot fill the
 store with books for next year.
 
-``Clock`` is the only source of "now": in the field it is the wall clock;
-in simulation ``sim = origin_sim + (wall - origin_wall) * accel``, shared by
-the edge and the gateways through their configs so both agree on time.
+Market time comes from ``edge.clock.Clock``; this module only does the
+arithmetic on it.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Clock:
-    accel: float = 1.0
-    origin_wall_ms: int = 0
-    origin_sim_ms: int = 0
-
-    @classmethod
-    def make(cls, accel: float = 1.0, origin_wall_ms: int | None = None,
-             origin_sim_ms: int | None = None) -> Clock:
-        wall = int(time.time() * 1000) if origin_wall_ms is None else origin_wall_ms
-        return cls(accel, wall, wall if origin_sim_ms is None else origin_sim_ms)
-
-    def at_wall_ms(self, wall_ms: float) -> int:
-        return int(self.origin_sim_ms + (wall_ms - self.origin_wall_ms) * self.accel)
-
-    def now_ms(self) -> int:
-        return self.at_wall_ms(time.time() * 1000)
-
-    def now_s(self) -> float:
-        return self.now_ms() / 1000
-
-    def wall_seconds(self, sim_seconds: float) -> float:
-        """How long ``sim_seconds`` of market time lasts on the wall clock."""
-        return sim_seconds / self.accel
 
 
 @dataclass(frozen=True)

@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from edge.chain.keys import PrivateKey
+from edge.clock import SYSTEM, Clock
 from edge.market.book import BookError
 from edge.market.clearing import Clearing, Order
 from edge.market.rounds import IntervalRounds, RoundRefused
 from edge.market.settlement import settle
+from edge.protocol import topics
 from edge.protocol.auth import add_signature
+from edge.protocol.codec import encode
 from edge.protocol.messages import ClearingResult, Settlement
 from edge.runtime.inbox import Inbox
 from edge.runtime.intervals import Schedule
@@ -61,6 +63,7 @@ class MarketService:
         clearer: Clearer,
         publish: Publish,
         default_intensity: int = 0,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.site = site
         self.schedule = schedule
@@ -69,6 +72,7 @@ class MarketService:
         self.clearer = clearer
         self.publish = publish
         self.default_intensity = default_intensity
+        self.clock = clock
         self.books: dict[int, IntervalRounds] = {}
         self.lock = threading.RLock()
         #: the last interval whose gate this service has handled
@@ -169,7 +173,7 @@ class MarketService:
             settlements = self.settlement_messages(book.interval, cleared, clearing, intensity,
                                                    now_ms)
         self.inbox.record_round(
-            book.interval, round_no, final, result, settlements, int(time.time() * 1000),
+            book.interval, round_no, final, result, settlements, self.clock.wall_ms(),
             Counter({"rounds": 1, "intervals_final": int(final)}),
         )
         self._send(result)
@@ -179,10 +183,7 @@ class MarketService:
         return result
 
     def _send(self, result: dict[str, Any]) -> None:
-        topic = f"site/{self.site}/market/{result['interval']}/result"
-        from edge.protocol.codec import encode
-
-        self.publish(topic, encode(result), True)
+        self.publish(topics.result(self.site, result["interval"]), encode(result), True)
 
     # -- messages ------------------------------------------------------------
     def result_message(self, interval: int, round_no: int, final: bool,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -181,6 +180,3 @@ def run_pollers(meters: Sequence[MeterConfig], on_reading: Callable[[Reading], N
 
     asyncio.run(main())
 
-
-def wall_ms() -> int:
-    return int(time.time() * 1000)

@@ -32,12 +32,17 @@ from prometheus_client import Counter as PCounter
 from edge.chain.keys import load_private_key, public_id
 from edge.chain.merkle import Hasher
 from edge.chain.store import ChainStore
+from edge.clock import Clock
+from edge.protocol import topics
+from edge.protocol.auth import add_signature
+from edge.protocol.codec import encode
+from edge.protocol.transactions import MeterReading
 from edge.runtime.admission import Accepted, Policy
 from edge.runtime.blocks import BlockProducer, Trigger
 from edge.runtime.config import Config
 from edge.runtime.inbox import Inbox
 from edge.runtime.ingest import Admitter, BatchOutcome, Incoming, MqttLink, Writer
-from edge.runtime.intervals import Clock, Schedule
+from edge.runtime.intervals import Schedule
 from edge.runtime.market_service import MarketService
 
 log = logging.getLogger("carbon_edge.service")
@@ -74,33 +79,35 @@ class Metrics:
 
 class EdgeService:
     def __init__(self, cfg: Config, hasher_clearer: Any = None,
-                 status_port_cb: Callable[[int], None] | None = None) -> None:
+                 status_port_cb: Callable[[int], None] | None = None,
+                 clock: Clock | None = None) -> None:
         self.cfg = cfg
         site = cfg.site.id
         cfg.site.data_dir.mkdir(parents=True, exist_ok=True)
         self.key = load_private_key(cfg.site.edge_key)
         self.edge_id = public_id(self.key.public_key())
-        self.clock = Clock.make(cfg.clock.accel, cfg.clock.origin_wall_ms, cfg.clock.origin_sim_ms)
+        self.clock = clock if clock is not None else Clock.make(
+            cfg.clock.accel, cfg.clock.origin_wall_ms, cfg.clock.origin_sim_ms)
         m = cfg.market
         self.schedule = Schedule(m.interval_s, m.gate_s, m.round_s, m.max_rounds)
-        self.inbox = Inbox(cfg.inbox_path)
+        self.inbox = Inbox(cfg.inbox_path, self.clock)
         self.store = ChainStore(cfg.chain_path)
         self.pl = hasher_clearer if hasher_clearer is not None else make_dispatcher(cfg.pl.backend)
         hasher: Hasher = self.pl
         self.metrics = Metrics()
         self.registry = self.metrics.registry
         self.inbound: queue.Queue[Incoming] = queue.Queue()
-        self.link = MqttLink(cfg.mqtt, site, self.inbound)
+        self.link = MqttLink(cfg.mqtt, site, self.inbound, self.clock)
         self.market = MarketService(site, self.schedule, self.inbox, self.key, self.pl,
-                                    self._publish, m.default_intensity_g_kwh)
+                                    self._publish, m.default_intensity_g_kwh, self.clock)
         self.blocks = BlockProducer(
             self.inbox, self.store, self.key, cfg.site.chain(),
-            Trigger(cfg.blocks.max_txs, int(cfg.blocks.max_age_s * 1000)), hasher)
+            Trigger(cfg.blocks.max_txs, int(cfg.blocks.max_age_s * 1000)), hasher, self.clock)
         a = cfg.admission
         policy = Policy(a.max_payload, a.past_s * 1000, a.future_s * 1000, a.hist_past_s * 1000,
                         a.seq_window)
         self.admitter = Admitter(site, cfg.gateway_keys(), policy, self.inbox.windows(),
-                                 self.clock.now_ms, self.market.refusal)
+                                 self.clock, self.market.refusal)
         self.writer = Writer(self.inbound, self.admitter, self.inbox, self.link.ack,
                              on_accepted=self._on_accepted, on_outcome=self._on_outcome,
                              lock=self.market.lock)
@@ -127,7 +134,7 @@ class EdgeService:
             elif a.type == "telemetry":
                 prev = self.last_telemetry.get(a.gw)
                 if prev is None or prev.get("seq", -1) < a.seq:
-                    self.last_telemetry[a.gw] = {**a.raw, "recv_ms": int(time.time() * 1000)}
+                    self.last_telemetry[a.gw] = {**a.raw, "recv_ms": self.clock.wall_ms()}
             elif a.type == "status":
                 self.gw_state[a.gw] = {"state": a.raw["state"], "ts": a.raw["ts"],
                                        "fw": a.raw.get("fw", ""),
@@ -198,8 +205,7 @@ class EdgeService:
         with self.market.lock:
             published = self.market.tick(now_ms / 1000, now_ms)
         self.metrics.rounds.inc(len(published))
-        # blocks carry wall time: the hub checks their ts against its own clock
-        self.blocks.step(int(time.time() * 1000))
+        self.blocks.step()  # wall time: the hub checks block ts against its own clock
         n, _ = self.inbox.pending_stats()
         self.metrics.pending.set(n)
         self.metrics.height.set(self.store.height())
@@ -222,7 +228,7 @@ class EdgeService:
         assert sc is not None
         store = ChainStore(self.cfg.chain_path)  # its own connection
         client = SyncClient(sc.url, self.key, self.edge_id, store, self.cfg.sync_state_path,
-                            hub_id=sc.hub_key, site=self.cfg.site.id)
+                            hub_id=sc.hub_key, site=self.cfg.site.id, clock=self.clock)
         # Resume receipts from what is durably recorded, not from the cursor file,
         # which may run ahead of the inbox after a crash.
         client.state.receipts_after = self.inbox.last_receipt_height()
@@ -234,7 +240,7 @@ class EdgeService:
                     self._record_sync(out)
                     failures = 0
                     self.sync_info = {"state": "ok", "acked_height": client.state.acked_height,
-                                      "last_ok_ms": int(time.time() * 1000),
+                                      "last_ok_ms": self.clock.wall_ms(),
                                       "pushed": out["push"].pushed}
                     delay = sc.interval_s
                 except SyncError as exc:
@@ -253,16 +259,13 @@ class EdgeService:
             store.close()
 
     def _record_sync(self, out: dict[str, Any]) -> None:
-        now = int(time.time() * 1000)
+        now = self.clock.wall_ms()
         if out["receipts"]:
             self.inbox.add_receipts(out["receipts"], now)
         for s in out["prices"]:
             if self.inbox.add_price(s, now):
-                from edge.protocol.auth import add_signature
-                from edge.protocol.codec import encode
-
                 # gateways trust only the edge's key: the relayed copy is signed by it
-                self.link.publish(f"site/{self.cfg.site.id}/price",
+                self.link.publish(topics.price(self.cfg.site.id),
                                   encode(add_signature(s, self.key)), True)
 
     # -- Modbus ------------------------------------------------------------------------
@@ -272,8 +275,8 @@ class EdgeService:
         def on_reading(r: Reading) -> None:
             self.hub_readings[r.dev] = r.as_dict()
             if r.q == "good":
-                tx = {"type": "meter_reading", "site": self.cfg.site.id, **r.as_dict()}
-                self.inbox.add_txs([tx], int(time.time() * 1000), Counter({"meter_readings": 1}))
+                tx = MeterReading.model_validate({"site": self.cfg.site.id, **r.as_dict()})
+                self.inbox.add_txs([tx], self.clock.wall_ms(), Counter({"meter_readings": 1}))
 
         run_pollers(self.cfg.meters, on_reading, self.clock.now_ms, self.stopping.is_set)
 

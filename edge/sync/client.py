@@ -20,19 +20,21 @@ import logging
 import os
 import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from edge.chain.keys import PrivateKey, public_id
 from edge.chain.store import ChainStore
+from edge.clock import SYSTEM, Clock
 from edge.protocol.auth import check_signature
 from edge.protocol.codec import validate
 from edge.protocol.errors import ProtocolError
+from edge.protocol.transactions import AnchorReceipt
 from edge.sync.receipts import check_receipt
 from edge.sync.signing import sign_request
 
@@ -112,7 +114,7 @@ class SyncClient:
         batch_blocks: int = 32,
         batch_txs: int = 50_000,
         timeout_s: float = 10.0,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM,
     ) -> None:
         own = public_id(key.public_key())
         if edge_id is not None and edge_id != own:
@@ -144,7 +146,7 @@ class SyncClient:
         url = httpx.URL(path, params=params or {})
         target = url.raw_path.decode("ascii")
         content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
-        headers = sign_request(self.key, method, target, int(self.clock() * 1000), content)
+        headers = sign_request(self.key, method, target, self.clock.wall_ms(), content)
         if body is not None:
             headers["Content-Type"] = "application/json"
         try:
@@ -225,6 +227,11 @@ class SyncClient:
                 stored = self.store.header_bytes(tx["height"])
                 ours = "" if stored is None else stored[0]
             problems = check_receipt(receipt, hub_id, edge_id=self.edge_id, edge_hash=ours)
+            if not problems:
+                try:
+                    AnchorReceipt.model_validate(receipt)
+                except ValidationError as exc:
+                    problems = [f"not an anchor receipt: {exc.errors()[0]['msg']}"]
             if problems:
                 raise HubMisbehaved("receipt refused: " + "; ".join(problems))
             out.append(receipt)

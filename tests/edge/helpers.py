@@ -9,10 +9,10 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from edge.clock import Clock
 from edge.market.clearing import Order
 from edge.protocol.auth import add_tag
 from edge.protocol.canonical import canonical
-from edge.runtime.intervals import Clock
 from tests.kit.firmware import TEST_KEY_HEX, gateway_config
 
 SITE = "s1"

@@ -9,10 +9,11 @@ import pytest
 from edge.chain.keys import generate_key
 from edge.chain.store import ChainStore
 from edge.chain.verify import verify_store
+from edge.clock import Clock
 from edge.pl.dispatch import Dispatcher
 from edge.runtime.blocks import BlockProducer, RecoveryError, Trigger
 from edge.runtime.inbox import Inbox
-from edge.runtime.intervals import Clock, Schedule
+from edge.runtime.intervals import Schedule
 
 S = Schedule(interval_s=900, gate_s=60, round_s=10, max_rounds=3, horizon=2)
 

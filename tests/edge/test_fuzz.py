@@ -12,8 +12,9 @@ import json
 import sqlite3
 import time
 
+from edge.clock import Clock
 from edge.protocol.canonical import canonical
-from edge.runtime.intervals import Clock, Schedule
+from edge.runtime.intervals import Schedule
 from tests.edge.helpers import bid, telemetry, topic
 
 GOOD = {"gw-01": bytes([1]) * 32, "gw-02": bytes([2]) * 32}

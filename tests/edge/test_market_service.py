@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from edge.chain.keys import generate_key, public_id
+from edge.clock import Clock
 from edge.market.book import apply_adders
 from edge.market.clearing import Order, clear_uniform
 from edge.pl.dispatch import Dispatcher
@@ -34,7 +35,7 @@ class Rig:
         self.sent: list[tuple[str, dict]] = []
         self.market = MarketService(SITE, S, self.inbox, key, Dispatcher("cpu"), self._pub, 300)
         self.adm = Admitter(SITE, KEYS, Policy(), self.inbox.windows(),
-                            lambda: int(self.now_s * 1000), self.market.refusal)
+                            Clock(wall=lambda: int(self.now_s * 1000)), self.market.refusal)
         self.seq = {g: itertools.count(1) for g in KEYS}
         self.market.recover(self.now_s)
 

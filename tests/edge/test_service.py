@@ -14,9 +14,10 @@ import pytest
 
 from edge.chain.store import ChainStore
 from edge.chain.verify import verify_store
+from edge.clock import Clock
 from edge.market.clearing import Order, clear_uniform
 from edge.protocol.auth import check_signature
-from edge.runtime.intervals import Clock, Schedule
+from edge.runtime.intervals import Schedule
 from tests.edge.helpers import bid, status, telemetry, topic
 
 GWS = {f"gw-0{i}": bytes([i]) * 32 for i in range(1, 5)}

@@ -8,8 +8,9 @@ import time
 from edge.chain.keys import load_private_key
 from edge.chain.store import ChainStore
 from edge.chain.verify import verify_store
+from edge.clock import Clock
 from edge.protocol.auth import check_signature
-from edge.runtime.intervals import Clock, Schedule
+from edge.runtime.intervals import Schedule
 from tests.edge.helpers import bid, topic
 
 GWS = {"gw-01": bytes([1]) * 32, "gw-02": bytes([2]) * 32}

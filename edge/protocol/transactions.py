@@ -1,0 +1,111 @@
+"""The transactions the edge writes to its chain, as declared models.
+
+A block's leaves are canonical JSON objects with a ``type``. Four of them are
+wire messages stored as received or as signed (their models are in
+``messages``): ``bid`` (the gateway's tagged bytes, re-encoded canonically),
+``result`` and ``settlement`` (signed by the edge), ``price`` (signed by the
+hub). Three exist only on the chain and are declared here:
+
+- ``telemetry_digest``: one accepted telemetry message as who, which seq, when
+  and the SHA-256 of its bytes. Telemetry is the bulk of the traffic; the chain
+  commits to it (anyone holding the message can prove it was received) while
+  staying small enough for the edge's flash and the sync link.
+- ``meter_reading``: a good reading of a meter wired to the edge itself.
+- ``anchor_receipt``: the hub's proof that a main-chain block commits to one
+  of our heads (``edge.sync.receipts`` checks it), so the edge chain records
+  when each of its blocks became anchored.
+
+``tx_bytes`` is the one encoder of a leaf, so a model and the bytes hashed
+into a block cannot disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.protocol.canonical import canonical
+from edge.protocol.messages import MESSAGE_TYPES, Reading
+from edge.protocol.types import Hex32, Hex64, Id, KeyId, Seq, TsMs
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class TelemetryDigest(_Strict):
+    type: Literal["telemetry_digest"] = "telemetry_digest"
+    gw: Id
+    seq: Seq
+    ts: TsMs
+    sha256: Hex32
+
+    @classmethod
+    def of(cls, gw: str, seq: int, ts: int, payload: bytes) -> TelemetryDigest:
+        """The digest of one accepted telemetry message's exact bytes."""
+        return cls(gw=gw, seq=seq, ts=ts, sha256=hashlib.sha256(payload).hexdigest())
+
+
+class MeterReading(Reading):
+    """A reading of a meter polled by the edge itself (Modbus), as a chain leaf."""
+
+    type: Literal["meter_reading"] = "meter_reading"
+    site: Id
+
+
+class MainHeader(_Strict):
+    """A main-chain block header as the hub signs it (``edge.chain.block.BlockHeader``)."""
+
+    version: Annotated[int, Field(ge=0)]
+    chain: Annotated[str, Field(max_length=64)]
+    height: Annotated[int, Field(ge=0)]
+    prev: Hex32
+    root: Hex32
+    ts: TsMs
+    ntx: Annotated[int, Field(ge=0)]
+    producer: KeyId
+    sig: Hex64
+
+
+class AnchoredHead(_Strict):
+    """The leaf of a main block: one edge head (edge id, height, block hash)."""
+
+    edge: KeyId
+    height: Annotated[int, Field(ge=0)]
+    hash: Hex32
+
+
+class AnchorReceipt(_Strict):
+    """A main header, the anchored head and its inclusion proof under the header's root."""
+
+    header: MainHeader
+    index: Annotated[int, Field(ge=0)]
+    tx: AnchoredHead
+    proof: Annotated[list[Hex32], Field(max_length=64)]
+
+
+class AnchorReceiptTx(AnchorReceipt):
+    type: Literal["anchor_receipt"] = "anchor_receipt"
+
+    @classmethod
+    def of(cls, receipt: AnchorReceipt | dict[str, Any]) -> AnchorReceiptTx:
+        body = receipt.model_dump() if isinstance(receipt, BaseModel) else receipt
+        return cls.model_validate({**body, "type": "anchor_receipt"})
+
+
+#: Chain transaction type -> its model (messages and chain-only leaves).
+TX_TYPES: dict[str, type[BaseModel]] = {
+    **MESSAGE_TYPES,
+    "telemetry_digest": TelemetryDigest,
+    "meter_reading": MeterReading,
+    "anchor_receipt": AnchorReceiptTx,
+}
+
+
+def tx_bytes(tx: BaseModel | dict[str, Any]) -> bytes:
+    """The canonical bytes of a leaf: a model with every field, or a message as signed."""
+    if isinstance(tx, BaseModel):
+        return canonical(tx.model_dump(exclude_none=True))
+    return canonical(tx)
