@@ -237,7 +237,7 @@ class Substation:
             p.terminate()
         edge.blocks.step(edge.clock.now_ms(), force=True)
         counters = edge.inbox.counters()
-        finals = [r for r in edge.inbox.final_results(10_000)
+        finals = [r for r in edge.inbox.market.final_results(10_000)
                   if r["interval"] >= DAY_START_MS // 1000]
         edge.stop()
         with ChainStore(edge.cfg.chain_path) as store:

@@ -3,14 +3,19 @@
 Small batches lose on the PL: a run costs a fixed overhead (buffer setup,
 cache maintenance, AXI-Lite writes, polling) that the CPU does not pay. Above
 some batch size the accelerator wins, and that size is MEASURED on the
-machine by ``carbon-edge pl calibrate`` (see ``calibrate``), which writes
-edge/pl/crossover.json next to this module. Without a file, or for an
-operation whose accelerator never won, the crossover is None: always the CPU,
-the only default that cannot make things slower.
+machine by ``carbon-edge pl calibrate`` (see ``calibrate``), which writes the
+machine's crossover file (``CROSSOVER_PATH``, in the user's state folder;
+``$CARBON_EDGE_PL_CROSSOVER`` overrides). Without one the figures shipped
+with the package (``SHIPPED_CROSSOVER``, read only) apply; for an operation
+whose accelerator never won the crossover is None: always the CPU, the only
+default that cannot make things slower. Nothing is ever written into the
+installed package.
 
-The Dispatcher is an edge.chain.merkle.Hasher and also clears, with the same
-signatures and results as edge.market.clearing; an explicit ``backend``
-overrides the choice.
+Every back end (cpu, sim, pynq) and the Dispatcher itself is a ``Backend``:
+an edge.chain.merkle.Hasher that also clears, with the same signatures and
+results as edge.market.clearing; an explicit ``backend`` overrides the
+choice, and an accelerator already built (a board's, a test's) is passed in
+as ``accelerator_backend``.
 """
 
 from __future__ import annotations
@@ -22,21 +27,59 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from edge.market.clearing import Clearing, Dispatch, Order, Unit
 
 from .cpu import CpuBackend
 from .errors import REFUSED, PlUnavailable
 
-CROSSOVER_PATH = Path(__file__).with_name("crossover.json")
+#: The figures measured for this release, shipped as package data and never written.
+SHIPPED_CROSSOVER = Path(__file__).with_name("crossover.json")
+
+
+def _state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "carbon-edge"
+
+
+#: This machine's measured figures (``carbon-edge pl calibrate`` writes them).
+CROSSOVER_PATH = _state_dir() / "pl-crossover.json"
 BACKENDS = ("auto", "cpu", "sim", "pynq")
 OPS = ("hash", "clear")
 
 
+@runtime_checkable
+class Backend(Protocol):
+    """What the edge needs from the PL (or its stand-in): a Merkle hasher that also clears."""
+
+    name: str
+
+    def sha256_many(self, msgs: Sequence[bytes]) -> list[bytes]: ...
+
+    def leaf_hashes(self, leaves: Sequence[bytes]) -> list[bytes]: ...
+
+    def node_hashes(self, digests: Sequence[bytes]) -> list[bytes]: ...
+
+    def clear_uniform(self, orders: Sequence[Order]) -> Clearing: ...
+
+    def merit_order(self, gens: Sequence[Unit], loads: Sequence[Unit]) -> Dispatch: ...
+
+
+def crossover_file(path: Path | None = None) -> Path:
+    """The crossover file in force: given, else $CARBON_EDGE_PL_CROSSOVER, else this
+    machine's measured one if it exists, else the shipped one."""
+    if path is not None:
+        return Path(path)
+    env = os.environ.get("CARBON_EDGE_PL_CROSSOVER")
+    if env:
+        return Path(env)
+    return CROSSOVER_PATH if CROSSOVER_PATH.exists() else SHIPPED_CROSSOVER
+
+
 def load_crossover(path: Path | None = None) -> dict[str, dict[str, Any]]:
     """{accelerator: {"hash": n | None, "clear": n | None, ...}}; {} when absent."""
-    p = Path(path or os.environ.get("CARBON_EDGE_PL_CROSSOVER") or CROSSOVER_PATH)
+    p = crossover_file(path)
     try:
         doc = json.loads(p.read_text())
     except FileNotFoundError:
@@ -51,20 +94,23 @@ def load_crossover(path: Path | None = None) -> dict[str, dict[str, Any]]:
     return doc
 
 
-def make_backend(kind: str, bitstream: str | None = None) -> Any:
+def make_backend(kind: str, bitstream: str | None = None,
+                 regmap_path: str | os.PathLike[str] | None = None) -> Backend:
     """A back end by name; PlUnavailable (one clear sentence) if it cannot run here."""
     if kind == "cpu":
         return CpuBackend()
     from .driver import PlBackend
+    from .regmap import load
 
+    rm = load(str(regmap_path)) if regmap_path is not None else None
     if kind == "sim":
         from .sim import SimProvider
 
-        return PlBackend(SimProvider())
+        return PlBackend(SimProvider(rm))
     if kind == "pynq":
         from .pynq_backend import PynqProvider
 
-        return PlBackend(PynqProvider(bitstream))
+        return PlBackend(PynqProvider(bitstream, rm))
     raise ValueError(f"unknown back end {kind!r}: choose one of {', '.join(BACKENDS[1:])}")
 
 
@@ -83,30 +129,45 @@ def default_accelerator(bitstream: str | None = None) -> str:
 class Dispatcher:
     """A Hasher and clearer that sends each call to the cpu or to the accelerator."""
 
+    name = "dispatch"
+
     def __init__(self, backend: str = "auto", *, accelerator: str | None = None,
                  crossover: dict[str, dict[str, Any]] | None = None,
-                 bitstream: str | None = None) -> None:
+                 bitstream: str | None = None,
+                 accelerator_backend: Backend | None = None,
+                 regmap_path: str | os.PathLike[str] | None = None) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown back end {backend!r}: choose one of {', '.join(BACKENDS)}")
         self.backend = backend
         self.bitstream = bitstream
+        self.regmap_path = regmap_path
         self.accelerator = accelerator or (
             backend if backend in ("sim", "pynq") else default_accelerator(bitstream))
         self.crossover = load_crossover() if crossover is None else crossover
         self._cpu = CpuBackend()
-        self._accel: Any = None
+        self._accel: Backend | None = accelerator_backend
         self._accel_error: str | None = None
         self.last: str | None = None  # which back end served the last call
 
     def threshold(self, op: str) -> int | None:
         return self.crossover.get(self.accelerator, {}).get(op)
 
-    def accelerator_backend(self) -> Any:
+    @property
+    def accelerator_built(self) -> bool:
+        """Whether the accelerator has been built or given (auto builds it on first need)."""
+        return self._accel is not None
+
+    @property
+    def accelerator_error(self) -> str | None:
+        """Why auto fell back to the cpu for good (None while the accelerator is usable)."""
+        return self._accel_error
+
+    def accelerator_backend(self) -> Backend:
         if self._accel is None:
-            self._accel = make_backend(self.accelerator, self.bitstream)
+            self._accel = make_backend(self.accelerator, self.bitstream, self.regmap_path)
         return self._accel
 
-    def pick(self, op: str, size: int) -> Any:
+    def pick(self, op: str, size: int) -> Backend:
         """The back end for ``size`` items of ``op`` ('hash' or 'clear')."""
         if self.backend == "cpu":
             return self._cpu
@@ -122,7 +183,7 @@ class Dispatcher:
             REFUSED.labels(kernel=op, reason="unavailable").inc()
             return self._cpu
 
-    def _use(self, op: str, size: int) -> Any:
+    def _use(self, op: str, size: int) -> Backend:
         be = self.pick(op, size)
         self.last = be.name
         return be
@@ -208,12 +269,15 @@ def calibrate(accelerator: Any, sizes: Sequence[int], repeats: int = 3) -> dict[
 
 
 def save_crossover(accel_name: str, entry: dict[str, Any], path: Path | None = None) -> Path:
-    p = Path(path or CROSSOVER_PATH)
+    """Merge one accelerator's figures into the machine's crossover file (never the shipped one)."""
+    env = os.environ.get("CARBON_EDGE_PL_CROSSOVER")
+    p = Path(path or env or CROSSOVER_PATH)
     try:
-        doc = json.loads(p.read_text())
+        doc = json.loads(crossover_file(path).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         doc = {}
     doc[accel_name] = entry
+    p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, p)

@@ -30,6 +30,8 @@ class Reason(str, Enum):
     DUPLICATE = "duplicate"
     STALE = "stale_timestamp"
     FUTURE = "future_timestamp"
+    # The receiver failed on this message (a bug or exhausted memory): refused alone.
+    ADMISSION_FAILED = "admission_failed"
 
 
 class ProtocolError(ValueError):

@@ -10,7 +10,10 @@ share a gateway's data sequence, status messages count in their own space.
 A window remembers the highest sequence number and which of the ``size``
 numbers below it were seen (a bit mask), so
 - a number above the highest is new; if it skips numbers, the skipped range
-  is reported as a gap (late arrivals may still fill it);
+  is reported as a gap (late arrivals may still fill it); a jump of a whole
+  window or more starts a fresh window at the new number (the skipped range
+  is one counted gap), so the arithmetic is bounded by the window size, never
+  by the jump a gateway chose;
 - a number inside the window already seen is a ``duplicate`` (a QoS 1
   redelivery, or a copy replayed by someone);
 - a number at or below the window's floor is a ``replay``: too old to tell
@@ -62,7 +65,10 @@ class SeqWindow:
         """
         if seq > self.high:
             shift = seq - self.high
-            mask = ((self.mask << shift) | 1) & ((1 << size) - 1) if self.high >= 0 else 1
+            if self.high < 0 or shift >= size:
+                mask = 1  # nothing seen before is inside the new window
+            else:
+                mask = ((self.mask << shift) | 1) & ((1 << size) - 1)
             gap = (self.high + 1, seq - 1) if shift > 1 and self.high >= 0 else None
             return None, SeqWindow(seq, mask), gap
         back = self.high - seq
@@ -162,3 +168,5 @@ def admit(
         return Rejected(exc.reason.value, gw, exc.detail, exc.field)
     except (ValueError, TypeError, RecursionError) as exc:  # defence in depth: never crash
         return Rejected(Reason.MALFORMED.value, gw, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a bug or MemoryError costs this message only
+        return Rejected(Reason.ADMISSION_FAILED.value, gw, f"{type(exc).__name__}: {exc}"[:300])

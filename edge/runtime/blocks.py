@@ -26,7 +26,7 @@ from edge.chain.keys import PrivateKey
 from edge.chain.merkle import Hasher
 from edge.chain.store import ChainStore
 from edge.clock import SYSTEM, Clock
-from edge.runtime.inbox import Inbox
+from edge.runtime.inbox.pending import Pending
 
 log = logging.getLogger("carbon_edge.blocks")
 
@@ -59,9 +59,9 @@ class RecoveryError(RuntimeError):
 
 
 class BlockProducer:
-    def __init__(self, inbox: Inbox, store: ChainStore, key: PrivateKey, chain_id: str,
+    def __init__(self, pending: Pending, store: ChainStore, key: PrivateKey, chain_id: str,
                  trigger: Trigger, hasher: Hasher | None = None, clock: Clock = SYSTEM) -> None:
-        self.inbox = inbox
+        self.pending = pending
         self.store = store
         self.key = key
         self.chain_id = chain_id
@@ -69,33 +69,30 @@ class BlockProducer:
         self.hasher = hasher
         self.clock = clock
 
-    def flushed_height(self) -> int:
-        return int(self.inbox.meta("flushed_height", "-1") or -1)
-
     def recover(self) -> int:
         """Reconcile the inbox with blocks written just before a crash; returns blocks fixed."""
         fixed = 0
-        flushed = self.flushed_height()
+        flushed = self.pending.flushed_height()
         for height in range(flushed + 1, self.store.height() + 1):
             block = self.store.get(height)
-            head = self.inbox.pending_head(len(block.txs))
+            head = self.pending.head(len(block.txs))
             if [p.tx for p in head] != list(block.txs):
                 raise RecoveryError(
                     f"block {height} is on the chain but its txs are not the pending ones"
                 )
             upto = head[-1].id if head else -1
-            self.inbox.drop_pending(upto, height)
+            self.pending.drop(upto, height)
             fixed += 1
             log.warning("recovered block written before a crash", extra={"height": height})
         return fixed
 
     def due(self, now_ms: int) -> bool:
-        n, oldest = self.inbox.pending_stats()
+        n, oldest = self.pending.stats()
         return self.trigger.due(n, oldest, now_ms)
 
     def flush(self, now_ms: int) -> Block | None:
         """Cut one block from the oldest pending txs (None when nothing is pending)."""
-        rows = self.inbox.pending_head(self.trigger.max_txs)
+        rows = self.pending.head(self.trigger.max_txs)
         if not rows:
             return None
         head = self.store.head()
@@ -111,7 +108,7 @@ class BlockProducer:
         crash_point("before_chain_append")
         self.store.append(block)
         crash_point("after_chain_append")
-        self.inbox.drop_pending(rows[-1].id, block.height)
+        self.pending.drop(rows[-1].id, block.height)
         log.info("block", extra={"height": block.height, "ntx": len(rows)})
         return block
 
@@ -124,7 +121,7 @@ class BlockProducer:
         if now_ms is None:
             now_ms = self.clock.wall_ms()
         out = []
-        while (force and self.inbox.pending_stats()[0]) or self.due(now_ms):
+        while (force and self.pending.stats()[0]) or self.due(now_ms):
             block = self.flush(now_ms)
             if block is None:
                 break

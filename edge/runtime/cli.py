@@ -42,10 +42,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problems:
         raise UsageError("cannot start: " + "; ".join(problems))
     from edge.runtime import logs
-    from edge.runtime.service import EdgeService
+    from edge.runtime.service import EdgeService, StartupRefused
 
     logs.setup(cfg.log.json_lines or args.json_logs, cfg.log.level)
-    return EdgeService(cfg).run_forever()
+    try:
+        service = EdgeService(cfg)
+    except StartupRefused as exc:
+        raise UsageError(f"cannot start: {exc}") from None
+    return service.run_forever()
 
 
 def _status_url(args: argparse.Namespace) -> str:

@@ -141,6 +141,18 @@ class BlocksConfig(_Section):
 
 class PlConfig(_Section):
     backend: Literal["auto", "cpu", "sim", "pynq"] = "auto"
+    #: the overlay's register map (overlays/regmap.json of the release); unset: the
+    #: $CARBON_EDGE_REGMAP file, else the source checkout's
+    regmap: Path | None = None
+
+
+class InboxConfig(_Section):
+    """How long raw messages stay once they are on the chain and anchored by the hub."""
+
+    keep_s: float = Field(3600, ge=0)
+    prune_every_s: float = Field(300, gt=0)
+    #: how long one write waits for a busy or stalled disk before it is retried
+    busy_timeout_s: float = Field(5.0, gt=0, le=600)
 
 
 class StatusConfig(_Section):
@@ -153,6 +165,17 @@ class SyncConfig(_Section):
     url: str = Field(pattern=r"^https?://")
     hub_key: KeyId
     interval_s: float = Field(30.0, gt=0)
+    #: plain http:// only on a closed test network: requests are signed but not private,
+    #: and receipts and prices would come from whoever answers
+    allow_insecure_http: bool = False
+
+    @model_validator(mode="after")
+    def _tls(self) -> SyncConfig:
+        if self.url.startswith("http://") and not self.allow_insecure_http:
+            raise ValueError(
+                "the hub URL is plain http://; use https:// (or set allow_insecure_http = true "
+                "on a closed test network)")
+        return self
 
 
 class LogConfig(_Section):
@@ -203,6 +226,7 @@ class Config(_Section):
     clock: ClockConfig = ClockConfig()
     blocks: BlocksConfig = BlocksConfig()
     pl: PlConfig = PlConfig()
+    inbox: InboxConfig = InboxConfig()
     status: StatusConfig = StatusConfig()
     sync: SyncConfig | None = None
     log: LogConfig = LogConfig()
@@ -264,7 +288,7 @@ def problems_of(exc: ValidationError) -> list[str]:
 
 def _resolve_paths(obj: Any, base: Path) -> Any:
     """Make every path in the raw TOML relative to the file's folder."""
-    path_keys = {"data_dir", "edge_key", "ca", "cert", "key", "key_file"}
+    path_keys = {"data_dir", "edge_key", "ca", "cert", "key", "key_file", "regmap"}
     if isinstance(obj, dict):
         return {
             k: (str(base / v) if k in path_keys and isinstance(v, str) and v else

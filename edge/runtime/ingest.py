@@ -25,16 +25,16 @@ import logging
 import queue
 import ssl
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
 from edge.clock import SYSTEM, Clock
 from edge.protocol import topics
+from edge.protocol.errors import Reason
 from edge.runtime.admission import Accepted, Policy, Rejected, SeqWindow, admit
 from edge.runtime.config import MqttConfig
 from edge.runtime.inbox import Inbox, Stored
@@ -51,15 +51,35 @@ class Incoming:
     recv_ms: int
 
 
+class Link(Protocol):
+    """The site's message bus as the edge service uses it; injected, so a test can run
+    the whole edge without a broker. ``MqttLink`` is the production one."""
+
+    inbound: queue.Queue[Incoming]
+    connected: threading.Event
+
+    def start(self) -> None: ...
+
+    def stop_taking(self) -> None:
+        """Take no more messages (unacknowledged ones are redelivered later)."""
+
+    def stop(self) -> None: ...
+
+    def ack(self, mid: int, qos: int) -> None: ...
+
+    def publish(self, topic: str, payload: bytes, retain: bool) -> None: ...
+
+
 class MqttLink:
     """The broker connection: subscribe, receive into a queue, publish, acknowledge."""
 
-    def __init__(self, cfg: MqttConfig, site: str, inbound: queue.Queue[Incoming],
+    def __init__(self, cfg: MqttConfig, site: str,
+                 inbound: queue.Queue[Incoming] | None = None,
                  clock: Clock = SYSTEM) -> None:
         self.cfg = cfg
         self.clock = clock
         self.site = site
-        self.inbound = inbound
+        self.inbound: queue.Queue[Incoming] = inbound if inbound is not None else queue.Queue()
         self.connected = threading.Event()
         self.connects = 0
         self.disconnects = 0
@@ -104,6 +124,9 @@ class MqttLink:
         self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         self.client.loop_start()
 
+    def stop_taking(self) -> None:
+        self.client.on_message = None
+
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
@@ -138,6 +161,18 @@ class Admitter:
         self.clock = clock
         self.market_refusal = market_refusal
 
+    def decide(self, m: Incoming, now_ms: int,
+               windows: Mapping[tuple[str, str], SeqWindow]) -> Accepted | Rejected:
+        """Admission, then (for a bid) the market's own refusal."""
+        verdict = admit(m.topic, m.payload, now_ms, self.site, self.keys, windows, self.policy)
+        if isinstance(verdict, Accepted) and verdict.type == "bid" and self.market_refusal:
+            why = self.market_refusal(verdict.raw, now_ms / 1000)
+            if why is not None:
+                verdict = Rejected(why, verdict.gw, f"bid for interval "
+                                   f"{verdict.raw['interval']} round "
+                                   f"{verdict.raw.get('round', 0)}: {why}", "interval")
+        return verdict
+
     def process(self, batch: Sequence[Incoming], inbox: Inbox,
                 on_accepted: Callable[[list[Accepted]], None] | None = None) -> BatchOutcome:
         """Admit, persist and count one batch (the caller acknowledges afterwards)."""
@@ -148,13 +183,12 @@ class Admitter:
         now = self.clock.now_ms()
         view = _Overlay(self.windows, tentative)
         for m in batch:
-            verdict = admit(m.topic, m.payload, now, self.site, self.keys, view, self.policy)
-            if isinstance(verdict, Accepted) and verdict.type == "bid" and self.market_refusal:
-                why = self.market_refusal(verdict.raw, now / 1000)
-                if why is not None:
-                    verdict = Rejected(why, verdict.gw, f"bid for interval "
-                                       f"{verdict.raw['interval']} round "
-                                       f"{verdict.raw.get('round', 0)}: {why}", "interval")
+            try:
+                verdict = self.decide(m, now, view)
+            except Exception as exc:  # noqa: BLE001 - one message costs only itself
+                log.exception("admission failed on one message", extra={"topic": m.topic})
+                verdict = Rejected(Reason.ADMISSION_FAILED.value, None,
+                                   f"{type(exc).__name__}: {str(exc)[:200]}")
             if isinstance(verdict, Rejected):
                 rejected.append((m, verdict))
                 counts[f"rejected:{verdict.reason}"] += 1
@@ -167,7 +201,8 @@ class Admitter:
                 counts["gaps"] += 1
                 counts["gap_messages"] += s.acc.gap[1] - s.acc.gap[0] + 1
         wall = self.clock.wall_ms()  # pending ages are wall time (block trigger, block ts)
-        fresh = inbox.commit_batch(stored, counts, now_ms=wall) if (stored or counts) else []
+        fresh = (inbox.messages.commit_batch(stored, counts, now_ms=wall)
+                 if (stored or counts) else [])
         self.windows.update(tentative)
         accepted = [s.acc for s, new in zip(stored, fresh, strict=True) if new]
         if on_accepted is not None and accepted:
@@ -194,14 +229,30 @@ class _Overlay(dict):
         return self.base.get(key, default)
 
 
+@dataclass(frozen=True)
+class Stall:
+    """The inbox refused a batch (disk stall, lock timeout, full disk): ingest is waiting."""
+
+    since_ms: int
+    retries: int
+    error: str
+
+
 class Writer(threading.Thread):
-    """Drains the inbound queue in batches: admit, persist, acknowledge, notify."""
+    """Drains the inbound queue in batches: admit, persist, acknowledge, notify.
+
+    A batch that cannot be written (the disk stalls longer than SQLite's busy
+    timeout, the disk is full) is retried with exponential back-off until it
+    is written, never dropped and never acknowledged before: the broker keeps
+    the messages, and ``stall`` (status page, metrics) says ingest waits.
+    """
 
     def __init__(self, inbound: queue.Queue[Incoming], admitter: Admitter, inbox: Inbox,
                  ack: Callable[[int, int], None],
                  on_accepted: Callable[[list[Accepted]], None] | None = None,
                  on_outcome: Callable[[BatchOutcome], None] | None = None,
-                 lock: Any = None, max_batch: int = 500) -> None:
+                 lock: Any = None, max_batch: int = 500,
+                 retry_min_s: float = 0.05, retry_max_s: float = 5.0) -> None:
         super().__init__(name="ingest-writer", daemon=True)
         self.inbound = inbound
         self.admitter = admitter
@@ -211,8 +262,11 @@ class Writer(threading.Thread):
         self.on_outcome = on_outcome
         self.lock = lock if lock is not None else threading.RLock()
         self.max_batch = max_batch
+        self.retry_min_s = retry_min_s
+        self.retry_max_s = retry_max_s
         self.stopping = threading.Event()
         self.failures = 0
+        self.stall: Stall | None = None
 
     def run(self) -> None:
         while not (self.stopping.is_set() and self.inbound.empty()):
@@ -226,18 +280,37 @@ class Writer(threading.Thread):
                     batch.append(self.inbound.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                with self.lock:  # the market must not clear between a bid's check and its commit
-                    outcome = self.admitter.process(batch, self.inbox, self.on_accepted)
-            except Exception:  # noqa: BLE001 - a disk error must not kill ingest; no ack sent
-                self.failures += 1
-                log.exception("batch not persisted; messages stay unacknowledged")
-                time.sleep(0.5)
-                continue
+            outcome = self._write(batch)
+            if outcome is None:  # stopping while stalled: the broker redelivers
+                return
             for m in batch:
                 self.ack(m.mid, m.qos)
             if self.on_outcome is not None:
                 self.on_outcome(outcome)
+
+    def _write(self, batch: list[Incoming]) -> BatchOutcome | None:
+        """Persist one batch, retrying with back-off until it is on disk (None: stopped)."""
+        delay = self.retry_min_s
+        while True:
+            try:
+                with self.lock:  # the market must not clear between a bid's check and commit
+                    outcome = self.admitter.process(batch, self.inbox, self.on_accepted)
+            except Exception as exc:  # noqa: BLE001 - a disk error must not kill ingest
+                self.failures += 1
+                since = self.stall.since_ms if self.stall else self.admitter.clock.wall_ms()
+                retries = self.stall.retries + 1 if self.stall else 1
+                self.stall = Stall(since, retries, f"{type(exc).__name__}: {str(exc)[:200]}")
+                if retries == 1:
+                    log.exception("batch not persisted; retrying, messages stay unacknowledged")
+                if self.stopping.wait(delay):
+                    return None
+                delay = min(delay * 2, self.retry_max_s)
+                continue
+            if self.stall is not None:
+                log.warning("inbox writable again", extra={"retries": self.stall.retries,
+                                                            "since_ms": self.stall.since_ms})
+                self.stall = None
+            return outcome
 
     def stop(self) -> None:
         self.stopping.set()

@@ -16,6 +16,12 @@ due time if a quote changed, otherwise round ``k - 1`` is republished as
 final. The round limit's last round is final. Clearing goes through the PL dispatcher
 (any object with ``clear_uniform``); carbon adders and the carbon intensity
 come from the hub's newest price signal valid for the interval.
+
+Price signals are the market's input from the hub: ``take_prices`` stores
+each verified signal once (with its chain transaction) and relays the new
+ones to the gateways on the retained price topic, since the gateways quote
+with the same adders the market applies. The relayed copy is signed by the
+edge, the one key the gateways trust.
 """
 
 from __future__ import annotations
@@ -109,16 +115,28 @@ class MarketService:
         except (BookError, RoundRefused) as exc:  # refusal() ran under the same lock
             log.warning("bid not applied", extra={"interval": book.interval, "error": str(exc)})
 
+    # -- price signals from the hub --------------------------------------------
+    def take_prices(self, signals: list[dict[str, Any]]) -> int:
+        """Store verified price signals and relay the new ones to the gateways (retained)."""
+        relayed = 0
+        for signal in signals:
+            if self.inbox.prices.add(signal, self.clock.wall_ms()):
+                # gateways trust only the edge's key: the relayed copy is signed by it
+                self.publish(topics.price(self.site), encode(add_signature(signal, self.key)),
+                             True)
+                relayed += 1
+        return relayed
+
     # -- restart ----------------------------------------------------------------
     def recover(self, now_s: float) -> None:
         """Rebuild books and the round reached from the inbox and the results table."""
         horizon = self.schedule.start_of(now_s) - 4 * self.schedule.interval_s
         with self.lock:
-            for interval in self.inbox.bid_intervals(horizon):
-                for raw in self.inbox.bids(interval):
+            for interval in self.inbox.messages.bid_intervals(horizon):
+                for raw in self.inbox.messages.bids(interval):
                     self.accept(raw)
-            for interval in set(self.books) | set(self.inbox.unfinished_intervals()):
-                results = self.inbox.results(interval)
+            for interval in set(self.books) | set(self.inbox.market.unfinished_intervals()):
+                results = self.inbox.market.results(interval)
                 book = self.book(interval)
                 if results:
                     book.restore(max(r["round"] for r in results),
@@ -161,7 +179,7 @@ class MarketService:
             del self.books[interval]
 
     def _round(self, book: IntervalRounds, now_ms: int) -> dict[str, Any]:
-        price = self.inbox.price_for(book.interval)
+        price = self.inbox.prices.for_interval(book.interval)
         adders = price["adders"] if price else {}
         intensity = price["intensity_g_kwh"] if price else self.default_intensity
         book.max_rounds = self.schedule.max_rounds  # the schedule in force decides the limit
@@ -172,7 +190,7 @@ class MarketService:
         if final:
             settlements = self.settlement_messages(book.interval, cleared, clearing, intensity,
                                                    now_ms)
-        self.inbox.record_round(
+        self.inbox.market.record_round(
             book.interval, round_no, final, result, settlements, self.clock.wall_ms(),
             Counter({"rounds": 1, "intervals_final": int(final)}),
         )

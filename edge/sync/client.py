@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from pydantic import ValidationError
@@ -39,6 +39,17 @@ from edge.sync.receipts import check_receipt
 from edge.sync.signing import sign_request
 
 log = logging.getLogger("edge.sync")
+
+
+class Recorded(Protocol):
+    """Where the caller durably records what was pulled (the edge's inbox).
+
+    Pull cursors resume from here rather than from the state file, which may
+    run ahead of what was recorded after a crash or a failed write."""
+
+    def last_receipt_height(self) -> int: ...
+
+    def last_price_ts(self) -> int: ...
 
 
 class SyncError(Exception):
@@ -115,6 +126,7 @@ class SyncClient:
         batch_txs: int = 50_000,
         timeout_s: float = 10.0,
         clock: Clock = SYSTEM,
+        recorded: Recorded | None = None,
     ) -> None:
         own = public_id(key.public_key())
         if edge_id is not None and edge_id != own:
@@ -129,6 +141,7 @@ class SyncClient:
         self.batch_blocks = batch_blocks
         self.batch_txs = batch_txs
         self.clock = clock
+        self.recorded = recorded
         self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s)
 
     def close(self) -> None:
@@ -217,6 +230,8 @@ class SyncClient:
     def pull_receipts(self) -> list[dict[str, Any]]:
         """New anchor receipts, each checked against the hub key and our own block hash."""
         hub_id = self._pinned()
+        if self.recorded is not None:
+            self.state.receipts_after = self.recorded.last_receipt_height()
         doc = self._request("GET", f"/v1/edges/{self.edge_id}/receipts",
                             params={"after": self.state.receipts_after})
         out = []
@@ -247,6 +262,8 @@ class SyncClient:
         site = site or self.site
         if not site:
             raise SyncError("no site given for price signals")
+        if self.recorded is not None:
+            self.state.prices_after = self.recorded.last_price_ts()
         doc = self._request("GET", "/v1/prices",
                             params={"site": site, "after": self.state.prices_after})
         out = []
@@ -277,23 +294,41 @@ class SyncClient:
         stop: threading.Event,
         interval_s: float = 10.0,
         on_round: Callable[[dict[str, Any]], None] | None = None,
+        on_status: Callable[[dict[str, Any]], None] | None = None,
         max_backoff_s: float = 300.0,
     ) -> None:
-        """Sync every `interval_s` until `stop` is set; back off exponentially on failure."""
+        """Sync every `interval_s` until `stop` is set, backing off on failure.
+
+        One round is `sync_once` and then `on_round` (the caller records the
+        receipts and prices it pulled); a failure of either is one failure.
+        `on_status` gets the state after every round, for status pages.
+        """
         failures = 0
         while not stop.is_set():
             try:
                 result = self.sync_once()
-                failures = 0
                 if on_round is not None:
                     on_round(result)
+            except Exception as exc:  # noqa: BLE001 - keep syncing; the chain is the backlog
+                failures += 1
+                delay = retry_delay(failures, interval_s, max_backoff_s)
+                status = {"state": "failing", "error": f"{type(exc).__name__}: {exc}"[:300],
+                          "failures": failures, "acked_height": self.state.acked_height,
+                          "retry_s": round(delay, 3)}
+                if isinstance(exc, SyncError):
+                    log.warning("sync failed (%s); retry in %.1f s", exc, delay)
+                else:
+                    log.exception("sync round failed; retry in %.1f s", delay)
+            else:
+                failures = 0
                 delay = interval_s
-            except HubUnavailable as exc:
-                failures += 1
-                delay = min(max_backoff_s, interval_s * 2 ** min(failures, 16))
-                log.warning("hub unavailable (%s); retry in %.1f s", exc, delay)
-            except SyncError as exc:
-                failures += 1
-                delay = max_backoff_s
-                log.error("sync refused (%s); retry in %.1f s", exc, delay)
+                status = {"state": "ok", "acked_height": self.state.acked_height,
+                          "last_ok_ms": self.clock.wall_ms(), "pushed": result["push"].pushed}
+            if on_status is not None:
+                on_status(status)
             stop.wait(delay * (0.9 + 0.2 * random.random()))
+
+
+def retry_delay(failures: int, interval_s: float, max_backoff_s: float = 300.0) -> float:
+    """The one back-off rule: double the interval per failure in a row, up to the cap."""
+    return min(max_backoff_s, interval_s * 2 ** min(max(failures, 0), 16))

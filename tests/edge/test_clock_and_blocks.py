@@ -59,7 +59,8 @@ def parts(tmp_path):
     inbox = Inbox(tmp_path / "inbox.db")
     store = ChainStore(tmp_path / "chain.db")
     key = generate_key()
-    producer = BlockProducer(inbox, store, key, "edge-s1", Trigger(3, 1000), Dispatcher("cpu"))
+    producer = BlockProducer(inbox.pending, store, key, "edge-s1", Trigger(3, 1000),
+                             Dispatcher("cpu"))
     yield inbox, store, key, producer
     inbox.close()
     store.close()
@@ -67,14 +68,14 @@ def parts(tmp_path):
 
 def test_blocks_cut_by_size_then_age_and_verify(parts):
     inbox, store, key, producer = parts
-    inbox.add_txs([{"type": "x", "i": i} for i in range(7)], now_ms=10_000)
+    inbox.pending.add([{"type": "x", "i": i} for i in range(7)], 10_000)
     made = producer.step(10_000)
     assert [b.header.ntx for b in made] == [3, 3]  # size trigger twice; one left, too young
-    assert inbox.pending_stats() == (1, 10_000)
+    assert inbox.pending.stats() == (1, 10_000)
     assert producer.step(10_999) == []
     made = producer.step(11_000)
     assert [b.header.ntx for b in made] == [1]
-    assert store.height() == 2 and producer.flushed_height() == 2
+    assert store.height() == 2 and inbox.pending.flushed_height() == 2
     txs = [t for h in range(3) for t in store.get(h).tx_objects()]
     assert [t["i"] for t in txs] == list(range(7))  # in order, none lost, none twice
     assert verify_store(store, hasher=Dispatcher("cpu")).ok
@@ -82,25 +83,25 @@ def test_blocks_cut_by_size_then_age_and_verify(parts):
 
 def test_recovery_after_a_crash_between_chain_and_inbox(parts):
     inbox, store, key, producer = parts
-    inbox.add_txs([{"type": "x", "i": i} for i in range(5)], now_ms=0)
+    inbox.pending.add([{"type": "x", "i": i} for i in range(5)], 0)
     producer.flush(0)
     # simulate the crash: the next block reached the chain, the inbox never heard of it
-    rows = inbox.pending_head(3)
+    rows = inbox.pending.head(3)
     from edge.chain.block import make_block
     block = make_block(chain="edge-s1", height=1, prev=store.head_hash(),
                        txs=[r.tx for r in rows], ts=1, key=key)
     store.append(block)
     assert producer.recover() == 1
-    assert inbox.pending_stats()[0] == 0 and producer.flushed_height() == 1
+    assert inbox.pending.stats()[0] == 0 and inbox.pending.flushed_height() == 1
     assert producer.recover() == 0  # idempotent
-    inbox.add_txs([{"type": "y"}], now_ms=0)
+    inbox.pending.add([{"type": "y"}], 0)
     producer.step(0, force=True)
     assert verify_store(store).ok and store.height() == 2
 
 
 def test_recovery_refuses_a_chain_that_is_not_ours(parts):
     inbox, store, key, producer = parts
-    inbox.add_txs([{"type": "x", "i": 1}], now_ms=0)
+    inbox.pending.add([{"type": "x", "i": 1}], 0)
     from edge.chain.block import make_block
     store.append(make_block(chain="edge-s1", height=0, prev="00" * 32, txs=[{"other": 1}],
                             ts=1, key=key))

@@ -34,7 +34,7 @@ class Rig:
         self.key = key
         self.sent: list[tuple[str, dict]] = []
         self.market = MarketService(SITE, S, self.inbox, key, Dispatcher("cpu"), self._pub, 300)
-        self.adm = Admitter(SITE, KEYS, Policy(), self.inbox.windows(),
+        self.adm = Admitter(SITE, KEYS, Policy(), self.inbox.messages.windows(),
                             Clock(wall=lambda: int(self.now_s * 1000)), self.market.refusal)
         self.seq = {g: itertools.count(1) for g in KEYS}
         self.market.recover(self.now_s)
@@ -65,7 +65,7 @@ def rig(tmp_path):
 def book_of(rig, interval=T):
     """Rebuild the quotes from the recorded bids, independently of the service."""
     orders, n = {}, 0
-    for raw in rig.inbox.bids(interval):
+    for raw in rig.inbox.messages.bids(interval):
         if raw.get("round", 0) == 0:
             n += 1
             orders.pop(raw["gw"], None)
@@ -109,7 +109,7 @@ def test_rounds_revisions_final_and_settlement(rig):
     [r2] = rig.tick(T - 40)
     assert (r2["round"], r2["final"], r2["price"]) == (1, True, expect1.price)
     assert rig.sent[-1] == (f"site/{SITE}/market/{T}/result", r2)
-    st = rig.inbox.settlements(T)
+    st = rig.inbox.market.settlements(T)
     assert sum(s["energy_wh"] for s in st) == 0
     assert sum(s["amount_micro"] for s in st) == 0  # books balance
     bought = sum(s["energy_wh"] for s in st if s["energy_wh"] > 0)
@@ -118,7 +118,7 @@ def test_rounds_revisions_final_and_settlement(rig):
     assert sum(s["carbon_g"] for s in st if s["energy_wh"] > 0) == expect1.volume_wh * 300 // 1000
     assert rig.tick(T + 10) == [] and rig.market.open_book(T + 10) == []
     # the chain gets bids, every round result and the settlements
-    kinds = [__import__("json").loads(p.tx)["type"] for p in rig.inbox.pending_head(100)]
+    kinds = [__import__("json").loads(p.tx)["type"] for p in rig.inbox.pending.head(100)]
     assert kinds.count("bid") == 6 and kinds.count("result") == 3
     assert kinds.count("settlement") == len(st)
 
@@ -156,7 +156,7 @@ def test_carbon_adders_from_the_price_signal(rig):
                             "valid_to": T + 900, "p_low": 20, "p_high": 40,
                             "intensity_g_kwh": 500, "adders": {"gw1": 30_000, "gw3": 5_000}},
                            hub)
-    assert rig.inbox.add_price(signal, 0) and not rig.inbox.add_price(signal, 0)
+    assert rig.inbox.prices.add(signal, 0) and not rig.inbox.prices.add(signal, 0)
     rig.send("gw1", "sell", 1000, 80_000)
     rig.send("gw2", "sell", 1000, 100_000)
     rig.send("gw3", "buy", 1000, 150_000)
@@ -167,5 +167,5 @@ def test_carbon_adders_from_the_price_signal(rig):
     # gw1 offer became 110,000: gw2 sells all, exactly filled, so the price is the next ask
     assert r["price"] == expect.price == 110_000
     assert [f["gw"] for f in r["fills"] if f["qty_wh"]] == ["gw2", "gw3"]
-    st = {s["gw"]: s for s in rig.inbox.settlements(T)}
+    st = {s["gw"]: s for s in rig.inbox.market.settlements(T)}
     assert st["gw3"]["carbon_g"] == 500 and st["gw2"]["carbon_g"] == -500

@@ -30,10 +30,10 @@ def test_the_receipts_used_here_verify():
 def test_receipts_recorded_once_and_cursor_survives_reopen(tmp_path):
     inbox = Inbox(tmp_path / "inbox.db")
     assert inbox.last_receipt_height() == -1
-    assert inbox.add_receipts([receipt(0), receipt(3)], 1) == 2
+    assert inbox.receipts.add([receipt(0), receipt(3)], 1) == 2
     # Pulled again after a crash that lost the client's cursor file: nothing doubles.
-    assert inbox.add_receipts([receipt(3), receipt(4)], 2) == 1
-    txs = [json.loads(p.tx) for p in inbox.pending_head(100)]
+    assert inbox.receipts.add([receipt(3), receipt(4)], 2) == 1
+    txs = [json.loads(p.tx) for p in inbox.pending.head(100)]
     assert [t["header"]["height"] for t in txs if t["type"] == "anchor_receipt"] == [0, 3, 4]
     assert inbox.counters()["receipts"] == 3
     inbox.close()

@@ -17,9 +17,8 @@ XO = {"sim": {"hash": 100, "clear": 10}}
 
 @pytest.fixture
 def sim_dispatcher(sim_backend):
-    d = Dispatcher("auto", accelerator="sim", crossover=XO)
-    d._accel = sim_backend  # the session-built library, not a second build
-    return d
+    # the session-built library, not a second build
+    return Dispatcher("auto", accelerator="sim", crossover=XO, accelerator_backend=sim_backend)
 
 
 def test_small_batches_go_to_the_cpu_large_ones_to_the_accelerator(sim_dispatcher):
@@ -45,8 +44,7 @@ def test_explicit_backend_overrides(sim_backend):
     d = Dispatcher("cpu", crossover=XO)
     d.sha256_many([b"x"] * 500)
     assert d.last == "cpu"
-    d = Dispatcher("sim", crossover={})
-    d._accel = sim_backend
+    d = Dispatcher("sim", crossover={}, accelerator_backend=sim_backend)
     d.sha256_many([b"x"])
     assert d.last == "sim"
     with pytest.raises(ValueError, match="unknown back end 'gpu'"):
@@ -56,13 +54,13 @@ def test_explicit_backend_overrides(sim_backend):
 def test_no_crossover_means_cpu(sim_backend):
     d = Dispatcher("auto", accelerator="sim", crossover={"sim": {"hash": None, "clear": None}})
     d.sha256_many([b"x"] * 10_000)
-    assert d.last == "cpu" and d._accel is None  # never even built
+    assert d.last == "cpu" and not d.accelerator_built  # never even built
 
 
 def test_unavailable_accelerator_falls_back_in_auto_and_fails_when_explicit():
     d = Dispatcher("auto", accelerator="pynq", crossover={"pynq": {"hash": 1, "clear": 1}})
     assert d.sha256_many([b"a", b"b"]) == dispatch.CpuBackend().sha256_many([b"a", b"b"])
-    assert d.last == "cpu" and "pynq package is not installed" in d._accel_error
+    assert d.last == "cpu" and "pynq package is not installed" in d.accelerator_error
     with pytest.raises(PlUnavailable, match="runs on the board"):
         Dispatcher("pynq").sha256_many([b"a"])
 
@@ -97,5 +95,5 @@ def test_bad_crossover_file(tmp_path):
 
 
 def test_shipped_crossover_is_valid():
-    doc = load_crossover(dispatch.CROSSOVER_PATH)
+    doc = load_crossover(dispatch.SHIPPED_CROSSOVER)
     assert "sim" in doc and "pynq" in doc

@@ -21,8 +21,9 @@ def test_telemetry_digest_is_who_which_when_and_the_hash_of_the_bytes():
     payload = b'{"any":"bytes"}'
     tx = TelemetryDigest.of("gw1", 42, 1_700_000_000_000, payload)
     # the leaf written out by hand, keys sorted, no spaces
-    expect = ('{"gw":"gw1","seq":42,"sha256":"%s","ts":1700000000000,'
-              '"type":"telemetry_digest"}' % hashlib.sha256(payload).hexdigest()).encode()
+    digest = hashlib.sha256(payload).hexdigest()
+    expect = (b'{"gw":"gw1","seq":42,"sha256":"' + digest.encode()
+              + b'","ts":1700000000000,"type":"telemetry_digest"}')
     assert tx_bytes(tx) == expect
 
 

@@ -1,0 +1,162 @@
+"""The inbox database: one SQLite file, one connection, one write transaction.
+
+WAL with synchronous=FULL: a commit is on disk when it returns. Every writer
+of every concept (messages, pending transactions, market records, receipts,
+prices) goes through ``write()``, which is re-entrant on the writing thread,
+so a caller can make several concepts change in one atomic transaction
+(an accepted bid, its window and its chain transaction; a round result, its
+settlements and their chain transactions). Counters and small facts (meta)
+belong to the database as a whole and are written in the same transactions.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from edge.clock import SYSTEM, Clock
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS inbox (
+    id       INTEGER PRIMARY KEY,
+    gw       TEXT NOT NULL,
+    space    TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    type     TEXT NOT NULL,
+    interval INTEGER,
+    round    INTEGER,
+    ts       INTEGER NOT NULL,
+    recv_ms  INTEGER NOT NULL,
+    stored_ms INTEGER NOT NULL,
+    raw      BLOB NOT NULL,
+    UNIQUE (gw, space, seq)
+);
+CREATE INDEX IF NOT EXISTS inbox_bids ON inbox (interval, id) WHERE type = 'bid';
+CREATE INDEX IF NOT EXISTS inbox_recv ON inbox (recv_ms);
+CREATE TABLE IF NOT EXISTS windows (
+    gw TEXT NOT NULL, space TEXT NOT NULL, high INTEGER NOT NULL, mask BLOB NOT NULL,
+    PRIMARY KEY (gw, space)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS gaps (
+    id INTEGER PRIMARY KEY, gw TEXT NOT NULL, space TEXT NOT NULL,
+    first INTEGER NOT NULL, last INTEGER NOT NULL, recv_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pending (
+    id INTEGER PRIMARY KEY, tx BLOB NOT NULL, added_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS flushed (
+    height INTEGER PRIMARY KEY, last_msg INTEGER NOT NULL, flushed_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS results (
+    interval INTEGER NOT NULL, round INTEGER NOT NULL, final INTEGER NOT NULL,
+    raw BLOB NOT NULL, PRIMARY KEY (interval, round)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS settlements (
+    interval INTEGER NOT NULL, gw TEXT NOT NULL, raw BLOB NOT NULL,
+    PRIMARY KEY (interval, gw)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS prices (
+    id INTEGER PRIMARY KEY, valid_from INTEGER NOT NULL, valid_to INTEGER NOT NULL,
+    ts INTEGER NOT NULL, raw BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS receipts (main_height INTEGER PRIMARY KEY, raw BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS main_heads (
+    height INTEGER PRIMARY KEY, hash TEXT NOT NULL, first_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alarms (
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, detail TEXT NOT NULL, at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+#: Columns added after the first release: (table, column, declaration).
+MIGRATIONS = (("pending", "msg_id", "INTEGER"),)
+
+
+class Database:
+    """The connection, its lock and the one write transaction."""
+
+    def __init__(self, path: str | os.PathLike[str], clock: Clock = SYSTEM,
+                 busy_timeout_s: float = 5.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.clock = clock
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                    timeout=busy_timeout_s)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.executescript(SCHEMA)
+        for table, column, decl in MIGRATIONS:
+            have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+        self.lock = threading.RLock()
+        self._depth = 0
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write under the lock: BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error.
+
+        Nested use on the same thread joins the outer transaction, so writers of
+        different concepts compose into one commit.
+        """
+        with self.lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.conn
+                finally:
+                    self._depth -= 1
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield self.conn
+            except BaseException:
+                self._depth = 0
+                self.conn.execute("ROLLBACK")
+                raise
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._depth = 0
+
+    def read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self.lock:
+            return self.conn.execute(sql, args).fetchall()
+
+    # -- counters and small facts ------------------------------------------------
+    def bump(self, counts: Counter[str]) -> None:
+        """Add to counters (inside the caller's write, or as a write of its own)."""
+        rows = [(k, v) for k, v in counts.items() if v]
+        if not rows:
+            return
+        with self.write() as db:
+            db.executemany(
+                "INSERT INTO counters (name, n) VALUES (?, ?) ON CONFLICT (name) DO UPDATE"
+                " SET n = n + excluded.n", rows)
+
+    def counters(self) -> dict[str, int]:
+        return dict(self.read("SELECT name, n FROM counters ORDER BY name"))
+
+    def set_meta(self, k: str, v: str) -> None:
+        with self.write() as db:
+            db.execute("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE"
+                       " SET v = excluded.v", (k, v))
+
+    def meta(self, k: str, default: str | None = None) -> str | None:
+        rows = self.read("SELECT v FROM meta WHERE k = ?", (k,))
+        return default if not rows else rows[0][0]

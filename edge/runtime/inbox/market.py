@@ -1,0 +1,64 @@
+"""Market records: signed round results and settlements, with their chain transactions.
+
+A round result and (when final) its settlements are one write together with
+their chain transactions, so after a crash the market either republishes a
+round it recorded or clears it again, never half of it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from edge.protocol.canonical import canonical
+from edge.runtime.inbox.db import Database
+from edge.runtime.inbox.pending import Pending
+
+
+class MarketRecords:
+    def __init__(self, db: Database, pending: Pending) -> None:
+        self.db = db
+        self.pending = pending
+
+    def record_round(self, interval: int, round_no: int, final: bool, result: dict[str, Any],
+                     settlements: Sequence[dict[str, Any]], now_ms: int,
+                     counts: Counter[str] | None = None) -> None:
+        """A signed round result (and, when final, the settlements) with their chain txs."""
+        with self.db.write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO results (interval, round, final, raw) VALUES (?,?,?,?)",
+                (interval, round_no, int(final), canonical(result)),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO settlements (interval, gw, raw) VALUES (?,?,?)",
+                ((interval, s["gw"], canonical(s)) for s in settlements),
+            )
+            self.pending.add([result, *settlements], now_ms, counts)
+
+    def results(self, interval: int | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """One interval's rounds in order, or the newest ``limit`` rounds of any interval."""
+        if interval is None:
+            rows = self.db.read(
+                "SELECT raw FROM results ORDER BY interval DESC, round DESC LIMIT ?", (limit,))
+        else:
+            rows = self.db.read(
+                "SELECT raw FROM results WHERE interval = ? ORDER BY round", (interval,))
+        return [json.loads(r[0]) for r in rows]
+
+    def final_results(self, limit: int = 1000) -> list[dict[str, Any]]:
+        rows = self.db.read(
+            "SELECT raw FROM results WHERE final = 1 ORDER BY interval DESC LIMIT ?", (limit,))
+        return [json.loads(r[0]) for r in reversed(rows)]
+
+    def settlements(self, interval: int) -> list[dict[str, Any]]:
+        rows = self.db.read(
+            "SELECT raw FROM settlements WHERE interval = ? ORDER BY gw", (interval,))
+        return [json.loads(r[0]) for r in rows]
+
+    def unfinished_intervals(self) -> list[int]:
+        """Intervals with at least one round but no final round."""
+        rows = self.db.read(
+            "SELECT interval FROM results GROUP BY interval HAVING MAX(final) = 0")
+        return [r[0] for r in rows]
