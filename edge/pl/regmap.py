@@ -18,8 +18,50 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-#: Where the map lives in a checkout; CARBON_EDGE_REGMAP overrides (e.g. on a board image).
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "overlays" / "regmap.json"
+#: Environment variables naming the files when no config does (e.g. on a board image).
+REGMAP_ENV = "CARBON_EDGE_REGMAP"
+HLS_ENV = "CARBON_EDGE_HLS"
+
+
+def source_checkout() -> Path | None:
+    """The source checkout this package runs from, if it is one (a development install).
+
+    Recognised by its own layout (pyproject.toml, overlays/regmap.json and hls/
+    next to the ``edge`` package), never assumed: an installed package has none,
+    and then the files must be named by configuration.
+    """
+    root = Path(__file__).resolve().parent.parent.parent
+    if ((root / "pyproject.toml").is_file() and (root / "overlays" / "regmap.json").is_file()
+            and (root / "hls").is_dir() and (root / "edge" / "pl").is_dir()):
+        return root
+    return None
+
+
+def regmap_path(configured: str | os.PathLike[str] | None = None) -> Path:
+    """The register map: configured ([pl] regmap), else $CARBON_EDGE_REGMAP, else the checkout's."""
+    if configured:
+        return Path(configured)
+    env = os.environ.get(REGMAP_ENV)
+    if env:
+        return Path(env)
+    root = source_checkout()
+    if root is None:
+        raise RegmapError(f"no register map configured: set [pl] regmap in the site config "
+                          f"or {REGMAP_ENV} (the release's overlays/regmap.json)")
+    return root / "overlays" / "regmap.json"
+
+
+def hls_path(configured: str | os.PathLike[str] | None = None) -> Path:
+    """The HLS kernel sources (for the sim back end): configured, $CARBON_EDGE_HLS, checkout."""
+    if configured:
+        return Path(configured)
+    env = os.environ.get(HLS_ENV)
+    if env:
+        return Path(env)
+    root = source_checkout()
+    if root is None:
+        raise RegmapError(f"no HLS sources configured: set {HLS_ENV} to the release's hls/ folder")
+    return root / "hls"
 
 
 class RegmapError(ValueError):
@@ -125,7 +167,7 @@ def parse(doc: dict) -> Regmap:
 
 @lru_cache(maxsize=4)
 def load(path: str | None = None) -> Regmap:
-    p = Path(path or os.environ.get("CARBON_EDGE_REGMAP") or DEFAULT_PATH)
+    p = regmap_path(path)
     try:
         return parse(json.loads(p.read_text()))
     except FileNotFoundError:

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from .errors import PlUnavailable
 
-REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("sha256.cpp", "clearing.cpp", "sim_abi.cpp")
 HEADERS = ("sha256.h", "clearing.h")
 #: hls/sim_abi.cpp's ce_abi_version(): 2 since clearing takes 64-bit words and two work buffers.
@@ -30,18 +29,22 @@ FLAGS = ("-std=c++14", "-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror",
 
 
 def hls_dir() -> Path:
-    return Path(os.environ.get("CARBON_EDGE_HLS") or REPO / "hls")
+    """The kernel sources: $CARBON_EDGE_HLS, else the source checkout's hls/ (edge.pl.regmap)."""
+    from .regmap import RegmapError, hls_path
+
+    try:
+        return hls_path()
+    except RegmapError as exc:
+        raise PlUnavailable(str(exc)) from None
 
 
 def cache_dir() -> Path:
-    """CARBON_EDGE_PL_CACHE, else build/pl in the checkout, else ~/.cache/carbon-edge/pl."""
+    """CARBON_EDGE_PL_CACHE, else the user's cache folder: never the package or checkout."""
     env = os.environ.get("CARBON_EDGE_PL_CACHE")
     if env:
         return Path(env)
-    local = REPO / "build" / "pl"
-    if os.access(REPO, os.W_OK):
-        return local
-    return Path.home() / ".cache" / "carbon-edge" / "pl"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "carbon-edge" / "pl"
 
 
 def compiler() -> str:

@@ -160,7 +160,8 @@ class EdgeService:
         self.stopping.set()
         self.link.stop_taking()  # take no more; unacked ones are redelivered
         self.writer.stop()
-        self.writer.join(timeout=10)
+        if self.writer.is_alive():
+            self.writer.join(timeout=10)
         self.link.stop()
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True

@@ -294,8 +294,8 @@ class SyncClient:
         stop: threading.Event,
         interval_s: float = 10.0,
         on_round: Callable[[dict[str, Any]], None] | None = None,
-        on_status: Callable[[dict[str, Any]], None] | None = None,
         max_backoff_s: float = 300.0,
+        on_status: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         """Sync every `interval_s` until `stop` is set, backing off on failure.
 

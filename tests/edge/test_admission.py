@@ -135,3 +135,26 @@ def test_bids_are_admitted_like_the_rest():
     bad = add_tag({"v": 1, "type": "bid", "site": SITE, "gw": "gw1", "seq": 2, "ts": NOW,
                    "interval": 0, "side": "hold", "qty_wh": 1, "price": 1}, KEY)
     assert reason(topic("gw1", "bid"), canonical(bad)) == "bad_format"
+
+
+def test_a_jump_beyond_the_window_resets_it_with_one_gap():
+    # 2**53 - 1 is the largest sequence number the protocol allows; shifting a mask by it
+    # would need a petabyte: the window starts afresh at the new number instead
+    w = SeqWindow(10, 0b111)
+    refusal, after, gap = w.check(2**53 - 1, 64)
+    assert refusal is None and after == SeqWindow(2**53 - 1, 1) and gap == (11, 2**53 - 2)
+    # a jump of exactly the window size also starts afresh; one less still shifts
+    assert w.check(10 + 64, 64)[1] == SeqWindow(74, 1)
+    assert w.check(10 + 63, 64)[1] == SeqWindow(73, (0b111 << 63 | 1) & (2**64 - 1))
+    # after the reset the old numbers are too old to tell from a replay
+    assert after.check(11, 64)[0] == "replay"
+
+
+def test_a_poison_sequence_costs_only_itself():
+    t = topic("gw1", "telemetry")
+    windows = {("gw1", "data"): SeqWindow(5, 1)}
+    # a shift by 2**39 would need 64 GiB (the helper's meter reading grows with seq,
+    # so 2**39 keeps it inside the protocol's energy bound)
+    out = run(t, telemetry("gw1", 2**39, NOW, KEY), windows=windows)
+    assert isinstance(out, Accepted) and out.gap == (6, 2**39 - 1)
+    assert out.window == SeqWindow(2**39, 1)

@@ -138,3 +138,21 @@ def test_check_config_cli_exit_codes(site):
     out = subprocess.run([sys.executable, "-m", "edge.cli", "edge", "run", "--config", str(bad)],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2 and "market.interval_s" in out.stderr
+
+
+@pytest.mark.parametrize("url, allow, ok", [
+    ("https://hub.example.org", False, True),
+    ("http://hub.example.org", False, False),   # plain http needs the explicit test switch
+    ("http://127.0.0.1:8000", True, True),
+    ("ftp://hub.example.org", True, False),
+])
+def test_plain_http_hub_only_when_the_config_says_it_is_a_test(site, url, allow, ok):
+    text = GOOD + (f'\n[sync]\nurl = "{url}"\nhub_key = "{"ab" * 32}"\n'
+                   + ("allow_insecure_http = true\n" if allow else ""))
+    if ok:
+        assert load_config(write(site, text)).sync.url == url
+    else:
+        found = problems(site, text)
+        assert any(p.startswith("sync") for p in found), found
+        if url.startswith("http://"):
+            assert any("allow_insecure_http" in p for p in found), found

@@ -169,3 +169,15 @@ def test_carbon_adders_from_the_price_signal(rig):
     assert [f["gw"] for f in r["fills"] if f["qty_wh"]] == ["gw2", "gw3"]
     st = {s["gw"]: s for s in rig.inbox.market.settlements(T)}
     assert st["gw3"]["carbon_g"] == 500 and st["gw2"]["carbon_g"] == -500
+
+
+def test_new_price_signals_are_stored_once_and_relayed_retained(rig):
+    hub = generate_key()
+    signal = add_signature({"v": 1, "type": "price", "site": SITE, "ts": 7, "valid_from": T,
+                            "valid_to": T + 900, "p_low": 1, "p_high": 2,
+                            "intensity_g_kwh": 100}, hub)
+    assert rig.market.take_prices([signal]) == 1
+    assert rig.market.take_prices([signal]) == 0  # pulled twice: stored and relayed once
+    assert rig.sent == [(f"site/{SITE}/price", signal)]
+    assert rig.inbox.prices.for_interval(T) == signal
+    assert rig.inbox.last_price_ts() == 7

@@ -198,3 +198,31 @@ def test_unreachable_hub_is_unavailable_not_a_crash(edge, tmp_path):
                     tmp_path / "s.json", timeout_s=1) as c:
         with pytest.raises(HubUnavailable):
             c.push_pending()
+
+
+def test_one_back_off_rule():
+    from edge.sync.client import retry_delay
+
+    # doubling per failure in a row, capped (numbers by hand)
+    assert [retry_delay(n, 10.0, 300.0) for n in range(0, 7)] == [10, 20, 40, 80, 160, 300, 300]
+    assert retry_delay(10_000, 0.5, 60.0) == 60.0  # no overflow on a long outage
+
+
+def test_run_reports_failures_and_their_back_off(edge, tmp_path):
+    chain, store = edge
+    from tests.kit.hub import free_port
+
+    statuses, stop = [], threading.Event()
+
+    def on_status(s):
+        statuses.append(s)
+        if len(statuses) == 3:
+            stop.set()
+
+    with SyncClient(f"http://127.0.0.1:{free_port()}", chain.key, None, store,
+                    tmp_path / "s.json", timeout_s=1) as c:
+        c.run(stop, 0.05, max_backoff_s=0.15, on_status=on_status)
+    assert [s["state"] for s in statuses] == ["failing"] * 3
+    assert [s["failures"] for s in statuses] == [1, 2, 3]
+    assert [s["retry_s"] for s in statuses] == [0.1, 0.15, 0.15]
+    assert "HubUnavailable" in statuses[0]["error"]
