@@ -1,8 +1,13 @@
 """The project's one command line: ``carbon-edge <component> <action>``.
 
-Components are listed here by module path and imported only when used, so
-the edge's command line never imports the hub or the simulator (the import
-direction is simulator -> hub -> edge) and ``--help`` stays fast.
+``edge`` is the bottom layer, so this module names no component: each
+installed part registers its own under the ``carbon_edge.commands`` entry-point
+group (``[project.entry-points."carbon_edge.commands"]`` in pyproject.toml,
+``name = "package.module"``), and the command imports a component's module
+only when it is used, so ``--help`` stays fast and the edge's command line
+never imports the hub or the simulator. A new component (``carbon-market``,
+say) is one line in pyproject.toml and a module with ``register(parser)``;
+docs/architecture.md says how.
 
 Each component module exposes ``register(parser)`` which adds its actions to
 an ``argparse`` parser and sets ``func`` on each; ``func(args)`` returns the
@@ -10,30 +15,56 @@ exit code: 0 ok, 1 check failed, 2 usage or input error. Defects of the
 input that surface as exceptions (edge.cliargs.input_error: a directory
 for a file, bytes that are not UTF-8, numbers too long, a file that is not
 SQLite) are input errors too: one line, exit 2. Any other exception is a
-bug and exits 3 (never 1, which scripts read as "the check failed").
+bug and exits 3 (never 1, which scripts read as "the check failed"). The
+module's docstring's first line is its one-line help.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import importlib.util
 import json
 import sys
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from types import ModuleType
 from typing import Any
 
-#: component name -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "protocol": ("edge.protocol.cli", "validate, tag and inspect wire messages"),
-    "chain": ("edge.chain.cli", "keys, blocks, verify, inclusion proofs"),
-    "market": ("edge.market.cli", "clear order books (P5 uniform price, P1 merit order, rounds)"),
-    "pl": ("edge.pl.cli", "PL back ends: info, hash and clear through the dispatcher"),
-    "edge": ("edge.runtime.cli", "run the edge hub service (ingest, market, blocks, sync)"),
-    "hub": ("hub.cli", "central hub: serve, edge registry, main chain, receipts"),
-    "carbon": ("hub.carbon.cli", "carbon-emission flow tracing (P3): a snapshot or a 24 h series"),
-    "owen": ("hub.allocation.cli", "Owen-value carbon allocation (P1), ladder prices, PJM-5 study"),
-    "carbon-market": ("hub.carbonmarket.cli", "P2 carbon market: clear, peg relay, bids"),
-    "devices": ("simulator.devices.cli", "serve simulated SunSpec meters and batteries (Modbus)"),
-}
+#: The entry-point group every component registers under.
+GROUP = "carbon_edge.commands"
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    module: str
+
+    @property
+    def help(self) -> str:
+        """The module docstring's first line, read without importing the module."""
+        try:
+            spec = importlib.util.find_spec(self.module)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            return "(not installed here)"
+        with open(spec.origin, encoding="utf-8") as fh:
+            doc = ast.get_docstring(ast.parse(fh.read())) or ""
+        line = doc.strip().splitlines()[0] if doc.strip() else self.module
+        if line.startswith("`") and ": " in line:  # "``carbon-edge x ...``: what it does"
+            line = line.split(": ", 1)[1]
+        return line.rstrip(".")
+
+
+def components() -> dict[str, Component]:
+    """Every registered component, in registration order (the first of a name wins)."""
+    out: dict[str, Component] = {}
+    for ep in entry_points(group=GROUP):
+        out.setdefault(ep.name, Component(ep.name, ep.value.split(":", 1)[0]))
+    return out
+
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -50,21 +81,26 @@ def emit(obj: Any, as_json: bool, text: str | None = None) -> None:
         print(text if text is not None else json.dumps(obj, indent=2, sort_keys=True))
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(table: dict[str, Component]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="carbon-edge",
         description="Edge stack for meter-driven electricity and carbon trading.",
     )
     sub = p.add_subparsers(dest="component", metavar="COMPONENT")
-    for name, (_, help_) in COMMANDS.items():
-        sub.add_parser(name, help=help_, add_help=False)
+    for name, comp in table.items():
+        sub.add_parser(name, help=comp.help, add_help=False)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    top = _parser()
-    if not argv or argv[0] not in COMMANDS:
+    table = components()
+    top = _parser(table)
+    if not table:
+        print("carbon-edge: no components are registered; reinstall the package "
+              "(`make setup` or pip install -e .)", file=sys.stderr)
+        return EXIT_USAGE
+    if not argv or argv[0] not in table:
         if argv and not argv[0].startswith("-"):
             top.print_usage(sys.stderr)
             print(f"carbon-edge: unknown component {argv[0]!r}", file=sys.stderr)
@@ -72,20 +108,29 @@ def main(argv: list[str] | None = None) -> int:
         top.parse_args(argv)  # prints --help and exits
         top.print_help()
         return EXIT_USAGE
-    name = argv[0]
-    module_name, help_ = COMMANDS[name]
+    comp = table[argv[0]]
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(comp.module)
     except ImportError as exc:
         print(
-            f"carbon-edge {name}: needs a part that is not installed ({exc.name}); "
+            f"carbon-edge {comp.name}: needs a part that is not installed ({exc.name}); "
             "run `make setup` or pip install the matching extra",
             file=sys.stderr,
         )
         return EXIT_USAGE
-    parser = argparse.ArgumentParser(prog=f"carbon-edge {name}", description=help_)
+    return run_component(comp.name, module, argv[1:], comp.help)
+
+
+def run_component(name: str, module: ModuleType, argv: list[str],
+                  help_: str | None = None, prog: str | None = None) -> int:
+    """Parse ``argv`` with the component's actions and run one, with the shared exit codes.
+
+    Also the entry of a component's own ``python -m`` form (``python -m simulator run``).
+    """
+    parser = argparse.ArgumentParser(prog=prog or f"carbon-edge {name}",
+                                     description=help_ or Component(name, module.__name__).help)
     module.register(parser)
-    args = parser.parse_args(argv[1:])
+    args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.print_help()
         return EXIT_USAGE

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.cli import COMMANDS
+from edge.cli import components
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +62,7 @@ def test_edge_imports_nothing_heavy():
     assert not offenders, "\n".join(offenders)
 
 
-@pytest.mark.parametrize("component", sorted(COMMANDS))
+@pytest.mark.parametrize("component", sorted(components()))
 def test_every_component_has_help(component):
     r = subprocess.run([sys.executable, "-m", "edge.cli", component, "--help"],
                        capture_output=True, text=True, cwd=ROOT)
