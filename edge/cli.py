@@ -29,6 +29,7 @@ import json
 import sys
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -43,19 +44,33 @@ class Component:
 
     @property
     def help(self) -> str:
-        """The module docstring's first line, read without importing the module."""
-        try:
-            spec = importlib.util.find_spec(self.module)
-        except (ImportError, ValueError):
-            spec = None
-        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        """The module docstring's first line, read from its file without importing anything."""
+        path = _source_of(self.module)
+        if path is None:
             return "(not installed here)"
-        with open(spec.origin, encoding="utf-8") as fh:
-            doc = ast.get_docstring(ast.parse(fh.read())) or ""
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
         line = doc.strip().splitlines()[0] if doc.strip() else self.module
         if line.startswith("`") and ": " in line:  # "``carbon-edge x ...``: what it does"
             line = line.split(": ", 1)[1]
         return line.rstrip(".")
+
+
+def _source_of(module: str) -> Path | None:
+    """The .py file of a dotted module, found from its top-level package's folder
+    (``find_spec`` of a submodule would import the parent packages)."""
+    top, *rest = module.split(".")
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for base in spec.submodule_search_locations:
+        p = Path(base).joinpath(*rest)
+        for candidate in (p.with_suffix(".py"), p / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    return None
 
 
 def components() -> dict[str, Component]:
@@ -95,12 +110,12 @@ def _parser(table: dict[str, Component]) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     table = components()
-    top = _parser(table)
     if not table:
         print("carbon-edge: no components are registered; reinstall the package "
               "(`make setup` or pip install -e .)", file=sys.stderr)
         return EXIT_USAGE
     if not argv or argv[0] not in table:
+        top = _parser(table)
         if argv and not argv[0].startswith("-"):
             top.print_usage(sys.stderr)
             print(f"carbon-edge: unknown component {argv[0]!r}", file=sys.stderr)
