@@ -178,6 +178,8 @@ def test_new_price_signals_are_stored_once_and_relayed_retained(rig):
                             "intensity_g_kwh": 100}, hub)
     assert rig.market.take_prices([signal]) == 1
     assert rig.market.take_prices([signal]) == 0  # pulled twice: stored and relayed once
-    assert rig.sent == [(f"site/{SITE}/price", signal)]
+    # relayed signed by the edge, the one key the gateways trust (Ed25519 is deterministic)
+    assert rig.sent == [(f"site/{SITE}/price", add_signature(signal, rig.key))]
+    check_signature(rig.sent[0][1], public_id(rig.key.public_key()))
     assert rig.inbox.prices.for_interval(T) == signal
     assert rig.inbox.last_price_ts() == 7
