@@ -94,3 +94,33 @@ def test_overlay_tcl_addresses_come_from_the_map(tmp_path):
     for k in rm.kernels.values():
         assert f"{k.base:#010x}" in text and k.vlnv in text and k.hp_port in text
     assert rm.part in text
+
+
+def test_the_map_and_sources_come_from_config_then_environment_then_checkout(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    import edge.pl
+    from edge.pl.regmap import hls_path, regmap_path, source_checkout
+
+    monkeypatch.delenv("CARBON_EDGE_REGMAP", raising=False)
+    monkeypatch.delenv("CARBON_EDGE_HLS", raising=False)
+    root = source_checkout()  # this test runs from a checkout
+    assert root is not None and regmap_path() == root / "overlays" / "regmap.json"
+    monkeypatch.setenv("CARBON_EDGE_REGMAP", str(tmp_path / "env.json"))
+    monkeypatch.setenv("CARBON_EDGE_HLS", str(tmp_path / "hls"))
+    assert regmap_path() == tmp_path / "env.json" and hls_path() == tmp_path / "hls"
+    assert regmap_path(tmp_path / "cfg.json") == tmp_path / "cfg.json"  # the config wins
+    package = Path(edge.pl.__file__).parent
+    assert package not in regmap_path().parents
+
+
+def test_nothing_is_written_into_the_package(monkeypatch):
+    from pathlib import Path
+
+    import edge.pl
+    from edge.pl import dispatch, simlib
+
+    package = Path(edge.pl.__file__).resolve().parent.parent
+    monkeypatch.delenv("CARBON_EDGE_PL_CACHE", raising=False)
+    assert package not in simlib.cache_dir().resolve().parents
+    assert package not in dispatch.CROSSOVER_PATH.resolve().parents
