@@ -45,7 +45,7 @@ MICROPYTHON = {
     "__future__", "gateway",
 }
 
-DOTTED = re.compile(r"^(%s)(\.[A-Za-z_][A-Za-z0-9_]*)+$" % "|".join(PACKAGES))
+DOTTED = re.compile(r"^({})(\.[A-Za-z_][A-Za-z0-9_]*)+$".format("|".join(PACKAGES)))
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
@@ -87,7 +87,7 @@ def named_modules(path: Path, package: list[str] | None = None) -> list[tuple[in
                     out.append((node.lineno, arg.value))
         elif isinstance(node, (ast.List, ast.Tuple)):
             items = [e.value if isinstance(e, ast.Constant) else None for e in node.elts]
-            for a, b in zip(items, items[1:]):
+            for a, b in zip(items, items[1:], strict=False):
                 if a == "-m" and isinstance(b, str):
                     out.append((node.lineno, b))
         elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
