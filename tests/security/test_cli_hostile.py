@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from edge.chain.keys import generate_key, public_id, save_private_key
-from edge.cli import COMMANDS, main
+from edge.cli import components, main
 from tests.edge.helpers import telemetry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,10 +120,11 @@ LEAVES: dict[tuple[str, str], tuple[list[str], dict[str, str]]] = {
 }
 #: leaves that only run a long job or serve: each is exercised through the leaves above
 #: that share its parsing (pl info/calibrate, hub migrate/list-edges, carbon cases,
-#: owen pjm5, devices serve/clear/map)
+#: owen pjm5, devices serve/clear/map, sim run: a whole simulated day)
 NOT_HOSTILE_HERE = {("pl", "info"), ("pl", "calibrate"), ("hub", "migrate"),
                     ("hub", "list-edges"), ("carbon", "cases"), ("owen", "pjm5"),
-                    ("devices", "serve"), ("devices", "clear"), ("devices", "map")}
+                    ("devices", "serve"), ("devices", "clear"), ("devices", "map"),
+                    ("sim", "run")}
 
 VALUES = {"file": FILE_HOSTILE, "int": INT_HOSTILE, "float": FLOAT_HOSTILE,
           "port": PORT_HOSTILE, "hex": HEX_HOSTILE, "str": STR_HOSTILE, "out": OUT_HOSTILE}
@@ -139,9 +140,9 @@ def discovered() -> dict[tuple[str, str], list]:
     import importlib
 
     leaves = {}
-    for name, (module, _) in COMMANDS.items():
+    for name, comp in components().items():
         p = argparse.ArgumentParser()
-        importlib.import_module(module).register(p)
+        importlib.import_module(comp.module).register(p)
         for a in p._actions:
             if isinstance(a, argparse._SubParsersAction):
                 for leaf, lp in a.choices.items():
@@ -188,8 +189,8 @@ def cases():
 def files(tmp_path_factory):
     import importlib
 
-    for module, _ in COMMANDS.values():  # import cost (pandapower: many seconds) paid once here
-        importlib.import_module(module)
+    for comp in components().values():  # import cost (pandapower: many seconds) paid once here
+        importlib.import_module(comp.module)
     d = tmp_path_factory.mktemp("hostile")
     key = generate_key()
     save_private_key(key, d / "k.pem")
