@@ -74,11 +74,14 @@ def _source_of(module: str) -> Path | None:
 
 
 def components() -> dict[str, Component]:
-    """Every registered component, in registration order (the first of a name wins)."""
-    out: dict[str, Component] = {}
+    """Every registered component (the first of a name wins): the edge's own first, the
+    rest by module path, so the layers read bottom-up whatever order the metadata keeps."""
+    found: dict[str, Component] = {}
     for ep in entry_points(group=GROUP):
-        out.setdefault(ep.name, Component(ep.name, ep.value.split(":", 1)[0]))
-    return out
+        found.setdefault(ep.name, Component(ep.name, ep.value.split(":", 1)[0]))
+    own = __name__.split(".")[0]
+    return dict(sorted(found.items(),
+                       key=lambda kv: (kv[1].module.split(".")[0] != own, kv[1].module)))
 
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
