@@ -65,6 +65,11 @@ def message(gw: int, seq: int, ts: int) -> bytes:
     return canonical(add_tag(body, key_of(gw)))
 
 
+PROBE = 9999  # an extra configured gateway whose messages tell that the edge is listening
+NOT_PROBE = f"gw != '{gw_name(PROBE)}'"
+COUNT = f"SELECT COUNT(*) FROM inbox WHERE {NOT_PROBE}"
+
+
 def start_broker(d: Path) -> tuple[subprocess.Popen, int]:
     """A private Mosquitto on a free loopback port with queues deep enough for a burst."""
     port = free_port()
@@ -84,7 +89,7 @@ def start_broker(d: Path) -> tuple[subprocess.Popen, int]:
 def site_toml(d: Path, port: int, n_gw: int, max_txs: int = 1000) -> Path:
     save_private_key(generate_key(), d / "edge.pem")
     gws = "\n".join(f'[[gateways]]\nid = "{gw_name(i)}"\nkey_hex = "{key_of(i).hex()}"\n'
-                    for i in range(n_gw))
+                    for i in [*range(n_gw), PROBE])
     text = f"""[site]
 id = "{SITE}"
 data_dir = "{d / 'data'}"
@@ -148,11 +153,26 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def edge_ready(d: Path, proc: subprocess.Popen) -> None:
-    """The edge has opened its databases and its MQTT session is subscribed."""
-    time.sleep(2.5)
-    if proc.poll() is not None:
-        raise RuntimeError("the edge did not start: " + (d / "edge.log").read_text()[-2000:])
+def edge_ready(d: Path, proc: subprocess.Popen, port: int) -> None:
+    """Wait until the edge admits and persists: a probe gateway publishes until one lands.
+
+    Needed because messages published before the edge's first subscription are lost to it
+    (its persistent session does not exist yet), and start-up time varies with load.
+    """
+    inbox = d / "data" / "inbox.db"
+    end = time.time() + 120
+    seq = 0
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("the edge did not start: " + (d / "edge.log").read_text()[-2000:])
+        seq += 1
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t",
+                        topic(PROBE), "-m", message(PROBE, seq, int(time.time() * 1000))],
+                       check=True)
+        if query(inbox, f"SELECT COUNT(*) FROM inbox WHERE gw = '{gw_name(PROBE)}'")[0]:
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the edge never persisted a probe message")
 
 
 def bench_rate(n_gw: int, per_gw: int) -> None:
@@ -171,24 +191,24 @@ def bench_rate(n_gw: int, per_gw: int) -> None:
         try:
             edge = start_edge(site_toml(d, port, n_gw))
             sub_out = open(d / "sub.times", "w")
+            topics = [a for g in range(n_gw) for a in ("-t", topic(g))]  # not the probe's
             sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q",
-                                    "1", "-t", f"site/{SITE}/gw/+/telemetry", "-C", str(total),
-                                    "-F", "%U"], stdout=sub_out)
-            edge_ready(d, edge)
+                                    "1", *topics, "-C", str(total), "-F", "%U"], stdout=sub_out)
+            edge_ready(d, edge, port)
             for g, f in enumerate(files):
                 pubs.append(subprocess.Popen(
                     ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
                      "-t", topic(g), "-i", f"pub-{g}", "-l"], stdin=open(f, "rb")))
             inbox, chain = d / "data" / "inbox.db", d / "data" / "chain.db"
-            wait_until("persisted", lambda: query(inbox, "SELECT COUNT(*) FROM inbox")[0],
-                       total, 300, edge)
-            tx_sql = "SELECT COUNT(*) FROM txs WHERE instr(data, 'telemetry') > 0"
+            wait_until("persisted", lambda: query(inbox, COUNT)[0], total, 300, edge)
+            tx_sql = ("SELECT COUNT(*) FROM txs WHERE instr(data, 'telemetry') > 0 "
+                      f"AND instr(data, '{gw_name(PROBE)}') = 0")
             chained_at = wait_until("chained", lambda: query(chain, tx_sql)[0], total, 300,
                                     edge)
             sub.wait(60)
             sub_out.close()
             times = [float(x) for x in (d / "sub.times").read_text().split()]
-            last_ms = query(inbox, "SELECT MAX(stored_ms) FROM inbox")[0]
+            last_ms = query(inbox, f"SELECT MAX(stored_ms) FROM inbox WHERE {NOT_PROBE}")[0]
             for p in pubs:
                 p.wait(30)
         finally:
@@ -234,7 +254,7 @@ def bench_latency(n_gw: int, seconds: int) -> None:
         edge = None
         try:
             edge = start_edge(site_toml(d, port, n_gw))
-            edge_ready(d, edge)
+            edge_ready(d, edge, port)
             start = int(time.time() * 1000) + 3000
             # gateway g sends at phase g/n_gw of every second; ts = the scheduled send time
             schedule = [(t, g, message(g, k + 1, t))
@@ -242,11 +262,11 @@ def bench_latency(n_gw: int, seconds: int) -> None:
                         for t in (start + k * 1000 + g * 1000 // n_gw,)]
             paced_publisher(port, schedule)
             inbox = d / "data" / "inbox.db"
-            wait_until("persisted", lambda: query(inbox, "SELECT COUNT(*) FROM inbox")[0],
-                       len(schedule), 120, edge)
+            wait_until("persisted", lambda: query(inbox, COUNT)[0], len(schedule), 120, edge)
             rss = peak_rss_mb(edge.pid)
             con = sqlite3.connect(inbox)
-            lat = sorted(s - t for s, t in con.execute("SELECT stored_ms, ts FROM inbox"))
+            lat = sorted(s - t for s, t in
+                         con.execute(f"SELECT stored_ms, ts FROM inbox WHERE {NOT_PROBE}"))
             con.close()
         finally:
             stop(edge)
