@@ -27,7 +27,6 @@ from gateway.clock import Clock
 from gateway.devices import Device
 from gateway.dispatch import Dispatcher
 from gateway.downlink import Downlink
-from gateway.downlink import check_price, check_result  # noqa: F401 - their old home
 from gateway.energy import IntervalAccount
 from gateway.fsutil import makedirs
 from gateway.hmac256 import HMAC

@@ -500,7 +500,7 @@ def test_price_signal_checks_name_the_bad_field():
              {**ok, "adders": [7000]}, {**ok, "adders": {"gw-01": True}},
              {**ok, "adders": {"gw-01": 2**31}}, {**ok, "adders": {"gw-01": -1}}]
     out = run_mp(
-        "import json\nfrom gateway.app import check_price\nout = []\n"
+        "import json\nfrom gateway.downlink import check_price\nout = []\n"
         f"for msg in json.loads({json.dumps(json.dumps(cases))}):\n"
         "    try:\n"
         "        out.append(check_price(msg, 'gw-01'))\n"
