@@ -1,8 +1,8 @@
 """The firmware's topics (firmware/gateway/topics.py) on the MicroPython unix port.
 
-Expected strings are the topic contract written out by hand
+Expected strings: the topic contract written out by hand
 (site/{site}/gw/{gw}/telemetry|bid|status, site/{site}/market/{interval}/result,
-site/{site}/price).
+site/{site}/price), then the edge's own edge/protocol/topics.py.
 """
 
 from __future__ import annotations
@@ -37,3 +37,22 @@ def test_topics_are_the_contract():
     assert got["price"] == "site/s-1.a/price"
     assert got["downlink"] == [["site/s-1.a/market/+/result", 1], ["site/s-1.a/price", 1]]
     assert got["kinds"] == ["result", "price", None, None, None, None]
+
+
+def test_topics_equal_the_edges():
+    """The firmware's block and edge/protocol/topics.py give the same strings for a sample."""
+    from edge.protocol import topics
+
+    got = firmware_topics()
+    assert got["gw"] == [topics.gateway(SITE, GW, k) for k in topics.GATEWAY_KINDS]
+    assert got["result"] == topics.result(SITE, IV)
+    assert got["result_filter"] == topics.result_filter(SITE)
+    assert got["price"] == topics.price(SITE)
+    assert got["downlink"] == [[topics.result_filter(SITE), topics.QOS],
+                               [topics.price(SITE), topics.QOS]]
+    # what the edge subscribes to covers exactly what the firmware publishes
+    assert [f for f, _ in topics.gateway_filters(SITE)] == [
+        t.replace(f"/gw/{GW}/", "/gw/+/") for t in got["gw"]]
+    for t in got["gw"]:
+        parsed = topics.parse_gateway(t, SITE)
+        assert (parsed.site, parsed.gw) == (SITE, GW) and t.endswith("/" + parsed.kind)
