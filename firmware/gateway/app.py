@@ -54,7 +54,7 @@ class Gateway:
         self.account = IntervalAccount(cfg["interval_s"], self.clock.now_ms())
         self.downlink = Downlink(self.site, self.gw, cfg["edge_signer"])
         self.bidder = Bidder(self.site, self.gw, cfg["policy"], cfg["interval_s"], self.seq,
-                             self.enqueue, self.c)
+                             self.enqueue, self.c, self.downlink.key_for, cfg["sealed"])
         self.dispatcher = Dispatcher(self.devices, cfg["policy"], cfg["interval_s"], self.gw)
         self.link = Link(cfg, self.queue, HMAC(bytes.fromhex(cfg["key_hex"])), self.clock,
                          PersistentCounter(d + "/bdseq", 1), self.c, self.on_message)
@@ -110,7 +110,8 @@ class Gateway:
     def on_message(self, topic, payload, retain):
         """One downlink message: verified, kept and acted on, or counted and logged; never fatal.
 
-        Refusals count as rx_forged, rx_bad, rx_stale or rx_replay (downlink.py).
+        Refusals count as rx_forged, rx_bad, rx_stale or rx_replay (downlink.py); an organiser
+        key not signed by the edge is rx_forged like any other.
         """
         try:
             kind, msg = self.downlink.accept(topic, payload, self.account.start)
@@ -123,6 +124,8 @@ class Gateway:
         if kind == "result":
             self.bidder.revise(msg, self.downlink.adder_for(msg["interval"]),
                                self.clock.now_ms())
+        elif kind == "key":
+            self.bidder.on_key(msg["interval"], msg["round"], self.clock.now_ms())
 
     # ------------------------------------------------------------------ scheduler
     async def scheduler(self, wdt):

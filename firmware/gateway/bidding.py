@@ -4,9 +4,17 @@ A `Bid` is the quote in force for one interval; `Bidder` opens one when an
 interval closes (from the closed interval's energy, policy.quote) and moves
 it after each non-final result (policy.revise), sending each through
 `send(msg)` (the gateway's enqueue).
+
+Sealed bids (docs/market.md "Sealed bids"): when the edge has announced an
+organiser key for the quote's interval and round (`key_for(interval, round)`,
+the downlink's verified announcements), the price and quantity go sealed to
+that key, each revision to its own round's key. With `sealed` set (the site
+requires sealed bids) a quote whose key has not arrived yet is held and
+sent when it does (`on_key`), never in plain text; without it the quote goes
+in plain text.
 """
 
-from gateway import messages, policy
+from gateway import messages, policy, sealed
 from gateway.log import log
 
 
@@ -20,13 +28,15 @@ class Bid:
         self.price = price
         self.round = round_
         self.reserve = reserve  # the reservation: the quote never goes past it
+        self.held = False  # waiting for the organiser key of its round (sealed sites)
 
     def same_quote(self, side, qty_wh, price):
         return (self.side, self.qty_wh, self.price) == (side, qty_wh, price)
 
 
 class Bidder:
-    def __init__(self, site, gw, pol, interval_s, seq, send, counters):
+    def __init__(self, site, gw, pol, interval_s, seq, send, counters, key_for=None,
+                 sealed_only=False):
         self.site, self.gw = site, gw
         self.pol = pol
         self.behind = bool(pol.get("battery_behind_meter"))
@@ -35,6 +45,8 @@ class Bidder:
         self.send = send
         self.c = counters
         self.bids = {}  # interval -> Bid
+        self.key_for = key_for  # (interval, round) -> (organiser pub, kid) or None
+        self.sealed_only = sealed_only
 
     def count(self, k, n=1):
         self.c[k] = self.c.get(k, 0) + n
@@ -57,10 +69,30 @@ class Bidder:
         self._send(bid, now)
 
     def _send(self, bid, now):
-        self.send(messages.bid(self.site, self.gw, self.seq.take(), now, bid.interval,
-                               bid.side, bid.qty_wh, bid.price, bid.round))
+        key = self.key_for(bid.interval, bid.round) if self.key_for else None
+        if key is None and self.sealed_only:
+            bid.held = True
+            self.count("bid_held")
+            log("bid_held", interval=bid.interval, round=bid.round)
+            return
+        bid.held = False
+        if key is None:
+            msg = messages.bid(self.site, self.gw, self.seq.take(), now, bid.interval,
+                               bid.side, bid.qty_wh, bid.price, bid.round)
+        else:
+            blob = sealed.seal(bid.price, bid.qty_wh, key[0], self.gw, bid.interval, bid.round)
+            msg = messages.sealed_bid(self.site, self.gw, self.seq.take(), now, bid.interval,
+                                      bid.side, blob.hex(), key[1], bid.round)
+            self.count("bids_sealed")
+        self.send(msg)
         log("bid", interval=bid.interval, side=bid.side, qty_wh=bid.qty_wh, price=bid.price,
-            round=bid.round)
+            round=bid.round, sealed=key is not None)
+
+    def on_key(self, interval, round_, now):
+        """A new organiser key: send the quote of that interval and round held for it."""
+        bid = self.bids.get(interval)
+        if bid is not None and bid.held and bid.round == round_:
+            self._send(bid, now)
 
     def revise(self, msg, adder, now):
         """After a non-final round: re-bid for the next round if policy.revise moves the quote

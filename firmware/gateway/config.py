@@ -24,6 +24,8 @@ DEFAULTS = {
     "watchdog_ms": 10000,
     "mem_every_s": 60,
     "log_cycles": False,
+    # the site requires sealed bids: a quote waits for its organiser key, never goes in plain
+    "sealed": False,
 }
 KINDS = ("meter", "pv", "battery")
 
@@ -106,6 +108,8 @@ def check(cfg):
     _int(cfg, "policy.revert_s", 1, 65534)
     if cfg["policy"]["soc_min_pm"] >= cfg["policy"]["soc_max_pm"]:
         raise ConfigError("policy.soc_min_pm must be below policy.soc_max_pm")
+    if not isinstance(cfg.get("sealed"), bool):
+        raise ConfigError("sealed: expected true or false")
     tls = cfg["mqtt"].get("tls")
     if tls is not None and (not isinstance(tls, dict) or "ca" not in tls):
         raise ConfigError("mqtt.tls: expected {\"ca\": path, \"cert\": path, \"key\": path}")

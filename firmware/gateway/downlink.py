@@ -1,4 +1,4 @@
-"""What the edge sends down: clearing results and price signals, verified, checked, kept.
+"""What the edge sends down: results, price signals, organiser keys; verified, checked, kept.
 
 `Downlink.accept(topic, payload, open_interval)` takes one message through,
 in this order, and raises `Refused` with a reason at the first failure:
@@ -7,10 +7,12 @@ in this order, and raises `Refused` with a reason at the first failure:
   Ed25519 signature (over the canonical message without `sig`) that does
   not verify. Nothing in an unverified message is looked at further.
 - "bad": a field the gateway acts on is malformed (the text names it).
-- "stale": it concerns the past: a result of an interval that has ended
-  (before the open interval), a price signal whose validity has ended.
+- "stale": it concerns the past: a result or organiser key of an interval
+  that has ended (before the open interval), a price signal whose validity
+  has ended.
 - "replay": it was accepted before: a result not newer than the one kept
-  for its interval (round, and final after non-final of the same round), a
+  for its interval (round, and final after non-final of the same round), an
+  organiser key whose round is not after the one kept for its interval, a
   price signal whose signature is one of those kept.
 The caller counts `rx_<reason>` and logs it, so one bad message costs only
 itself. Memory is bounded: the newest KEEP_RESULTS results by interval and
@@ -20,7 +22,7 @@ KEEP_PRICES signals.
 import json
 from binascii import unhexlify
 
-from gateway import ed25519, policy, topics
+from gateway import ed25519, policy, sealed, topics
 from gateway.canon import canonical
 from gateway.log import log
 from gateway.sealed import key_id as sealed_key_id
@@ -28,6 +30,8 @@ from gateway.sealed import key_id as sealed_key_id
 KEEP_RESULTS = 8
 KEEP_PRICES = 8
 STATUSES = ("filled", "partial", "unfilled", "excluded")
+#: downlink topic kind -> the message type it must carry
+TYPES = {"result": "result", "price": "price", "key": "organiser_key"}
 
 
 class Refused(ValueError):
@@ -115,6 +119,21 @@ def check_result(msg):
             raise ValueError("result fills[%d] malformed" % i)
 
 
+def check_key(msg):
+    """(interval, round, public key bytes) of an organiser key announcement; ValueError names
+    the bad field. The kid must be the key's own name, as the edge's bids refer to it."""
+    if not _is_int(msg.get("interval")):
+        raise ValueError("organiser key interval must be an integer")
+    if not _is_int(msg.get("round")) or msg["round"] < 0:
+        raise ValueError("organiser key round must be a non-negative integer")
+    if not _is_hex(msg.get("pub"), 64):
+        raise ValueError("organiser key pub must be 64 lowercase hex digits")
+    pub = unhexlify(msg["pub"])
+    if msg.get("kid") != sealed.key_id(pub):
+        raise ValueError("organiser key kid is not the name of its pub")
+    return msg["interval"], msg["round"], pub
+
+
 def check_price(msg, gw):
     """This gateway's adder from a price signal; ValueError names the bad field."""
     for k in ("valid_from", "valid_to", "ts"):
@@ -141,9 +160,10 @@ class Downlink:
         self.verifier = ed25519.Verifier(unhexlify(signer))
         self.prices = []  # (valid_from, valid_to, ts, adder, sig) in arrival order
         self.results = {}  # interval -> latest result dict
+        self.keys = {}  # interval -> (round, organiser public key, kid): the newest announced
 
     def accept(self, topic, payload, open_interval):
-        """A verified, checked message as ("result" | "price", msg); Refused says why not."""
+        """A verified, checked message as ("result" | "price" | "key", msg); Refused says why."""
         try:
             msg = json.loads(payload)
         except ValueError:
@@ -154,11 +174,13 @@ class Downlink:
         if msg.get("site") != self.site:
             raise Refused("bad", "not for site %s" % self.site)
         kind = topics.downlink_kind(self.site, topic)
-        if kind is None or msg.get("type") != kind:
+        if kind is None or msg.get("type") != TYPES[kind]:
             raise Refused("bad", "unexpected message type %r" % (msg.get("type"),))
         try:
             if kind == "price":
                 self._price(msg, open_interval)
+            elif kind == "key":
+                self._key(msg, open_interval)
             else:
                 self._result(msg, open_interval)
         except Refused:
@@ -203,6 +225,25 @@ class Downlink:
         self.results[iv] = msg
         for k in sorted(self.results)[:-KEEP_RESULTS]:
             del self.results[k]
+
+    def _key(self, msg, open_interval):
+        """Keep the organiser key of an interval's newest round: the one bids are sealed to."""
+        iv, rnd, pub = check_key(msg)
+        if iv < open_interval:
+            raise Refused("stale", "organiser key of interval %d, which has ended" % iv)
+        old = self.keys.get(iv)
+        if old is not None and rnd <= old[0]:
+            raise Refused("replay", "organiser key of interval %d round %d is not newer than "
+                                    "the one kept" % (iv, rnd))
+        self.keys[iv] = (rnd, pub, msg["kid"])
+        for k in sorted(self.keys)[:-KEEP_RESULTS]:
+            del self.keys[k]
+        log("organiser_key", interval=iv, round=rnd, kid=msg["kid"])
+
+    def key_for(self, interval, round_):
+        """(organiser public key, kid) announced for (interval, round), or None."""
+        k = self.keys.get(interval)
+        return (k[1], k[2]) if k is not None and k[0] == round_ else None
 
     def adder_for(self, interval):
         return policy.adder_for(self.prices, interval)

@@ -33,6 +33,14 @@ def bid(site, gw, seq, ts, interval, side, qty_wh, price, round_=0):
     return m
 
 
+def sealed_bid(site, gw, seq, ts, interval, side, blob_hex, kid, round_=0):
+    """A bid whose price and quantity travel sealed to the organiser key `kid` (sealed.py)."""
+    m = _base("bid", site, gw, seq, ts)
+    m.update({"interval": interval, "side": side, "sealed": blob_hex, "kid": kid,
+              "round": round_})
+    return m
+
+
 def status(site, gw, seq, ts, state, uptime_s=0, counters=None):
     m = _base("status", site, gw, seq, ts)
     m.update({"state": state, "fw": FW, "uptime_s": uptime_s})

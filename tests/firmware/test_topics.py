@@ -35,7 +35,8 @@ def test_topics_are_the_contract():
     assert got["result"] == "site/s-1.a/market/1718960400/result"
     assert got["result_filter"] == "site/s-1.a/market/+/result"
     assert got["price"] == "site/s-1.a/price"
-    assert got["downlink"] == [["site/s-1.a/market/+/result", 1], ["site/s-1.a/price", 1]]
+    assert got["downlink"] == [["site/s-1.a/market/+/result", 1], ["site/s-1.a/price", 1],
+                               ["site/s-1.a/market/+/key", 1]]
     assert got["kinds"] == ["result", "price", None, None, None, None]
 
 
