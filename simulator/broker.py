@@ -139,7 +139,8 @@ def make_certs(directory: Path, names: list[str]) -> Certs:
 
 
 def acl_text(gateways: list[str], site_pattern: str = "+", readers: tuple[str, ...] = ()) -> str:
-    """Gateway X may write only site/+/gw/X/# and read results and prices; "edge" may do all.
+    """Gateway X may write only site/+/gw/X/# and read results, organiser keys and prices;
+    "edge" may do all.
 
     `readers` (a test's observers) may read everything and write nothing.
     """
@@ -151,6 +152,7 @@ def acl_text(gateways: list[str], site_pattern: str = "+", readers: tuple[str, .
             f"user {gw}",
             f"topic write site/{site_pattern}/gw/{gw}/#",
             f"topic read site/{site_pattern}/market/+/result",
+            f"topic read site/{site_pattern}/market/+/key",
             f"topic read site/{site_pattern}/price",
             "",
         ]

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from edge.protocol.canonical import canonical
 from edge.protocol.errors import ProtocolError, Reason
-from edge.protocol.messages import MESSAGE_TYPES, PROTOCOL_VERSION
+from edge.protocol.messages import MESSAGE_TYPES, PROTOCOL_VERSION, SealedBid
 
 #: Largest payload accepted; a full telemetry message is about 3 KiB.
 MAX_PAYLOAD = 16 * 1024
@@ -124,6 +124,8 @@ def validate(obj: dict[str, Any]) -> Decoded:
         )
     kind = obj.get("type")
     model_cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
+    if kind == "bid" and "sealed" in obj:
+        model_cls = SealedBid
     if model_cls is None:
         raise ProtocolError(Reason.UNKNOWN_TYPE, f"unknown message type {kind!r}", "type")
     try:

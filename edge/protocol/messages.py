@@ -99,6 +99,11 @@ class Telemetry(_FromGateway):
     energy: IntervalEnergy | None = None
 
 
+#: a sealed bid's blob (56 bytes: edge.market.sealed) and an organiser key's short name, in hex
+SealedBlob = Annotated[str, Field(strict=True, pattern=r"^[0-9a-f]{112}$")]
+KidHex = Annotated[str, Field(strict=True, pattern=r"^[0-9a-f]{16}$")]
+
+
 class Bid(_FromGateway):
     """A buy bid or a sell offer for one interval (one per gateway and round)."""
 
@@ -107,6 +112,18 @@ class Bid(_FromGateway):
     side: Side
     qty_wh: QtyWh
     price: Price
+    round: Annotated[int, Field(ge=0, le=1000)] = 0
+
+
+class SealedBid(_FromGateway):
+    """A bid whose price and quantity are sealed to the organiser key ``kid``
+    (docs/market.md "Sealed bids"); a ``bid`` carrying ``sealed`` is read as this."""
+
+    type: Literal["bid"]
+    interval: IntervalStart
+    side: Side
+    sealed: SealedBlob
+    kid: KidHex
     round: Annotated[int, Field(ge=0, le=1000)] = 0
 
 
@@ -152,6 +169,50 @@ class ClearingResult(_Signed):
     volume_wh: Annotated[int, Field(ge=0, le=(1 << 50))]
     regime: Literal["buyers_market", "sellers_market", "balanced", "no_trade"]
     fills: Annotated[list[FillOut], Field(max_length=100_000)]
+    sealed: SealedOpening | None = None
+
+
+class OpenedBid(_Strict):
+    """A sealed bid opened after its gate: its blob, the committed hash and what it opened to."""
+
+    gw: Id
+    seq: Seq
+    round: Annotated[int, Field(ge=0, le=1000)]
+    blob: SealedBlob
+    commitment: Hex32
+    price: Price
+    qty_wh: QtyWh
+
+
+class RefusedSealedBid(_Strict):
+    """A sealed bid that did not enter the book at its opening, with the reason code."""
+
+    gw: Id
+    seq: Seq
+    reason: Literal["does_not_open", "hash_mismatch"]
+    commitment: Hex32
+
+
+class SealedOpening(_Strict):
+    """What a round's result publishes about the sealed bids of that round: the organiser's
+    private key of the round (so anyone can redo the openings) and every opening."""
+
+    round: Annotated[int, Field(ge=0, le=1000)]
+    kid: KidHex
+    private: Hex32
+    opened: Annotated[list[OpenedBid], Field(max_length=100_000)]
+    refused: Annotated[list[RefusedSealedBid], Field(max_length=100_000)] = []
+
+
+class OrganiserKeyMessage(_Signed):
+    """The organiser's X25519 public key for one interval and round, signed by the edge."""
+
+    type: Literal["organiser_key"]
+    site: Id
+    interval: IntervalStart
+    round: Annotated[int, Field(ge=0, le=1000)]
+    pub: Hex32
+    kid: KidHex
 
 
 class Settlement(_Signed):

@@ -6,16 +6,17 @@ The topic contract (the firmware mirrors it as one constant block):
     site/{site}/gw/{gw}/bid            gateway -> edge   Bid           QoS 1
     site/{site}/gw/{gw}/status         gateway -> edge   GatewayStatus QoS 1 (birth; last will)
     site/{site}/market/{interval}/result  edge -> gateways  ClearingResult QoS 1, retained
+    site/{site}/market/{interval}/key     edge -> gateways  OrganiserKeyMessage QoS 1, retained
     site/{site}/price                  edge -> gateways  PriceSignal   QoS 1, retained
 
 ``{site}`` and ``{gw}`` are ids (``edge.protocol.types.ID_PATTERN``: no ``/``,
 ``+`` or ``#``, so an id can never widen a subscription or an ACL);
 ``{interval}`` is the interval start in seconds, in decimal. The edge
 subscribes to ``site/{site}/gw/+/{kind}`` for the three gateway kinds; a
-gateway subscribes to ``site/{site}/market/+/result`` and
-``site/{site}/price``. The broker's ACL gives each gateway write access to
-``site/+/gw/{its id}/#`` only, and the payload's ``site``/``gw`` must agree
-with the topic (checked by admission).
+gateway subscribes to ``site/{site}/market/+/result``,
+``site/{site}/market/+/key`` and ``site/{site}/price``. The broker's ACL
+gives each gateway write access to ``site/+/gw/{its id}/#`` only, and the
+payload's ``site``/``gw`` must agree with the topic (checked by admission).
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ def gateway_filters(site: str) -> list[tuple[str, int]]:
 def result(site: str, interval: int) -> str:
     """``site/{site}/market/{interval}/result``: one interval's round results (retained)."""
     return f"{ROOT}/{_id(site)}/{MARKET}/{int(interval)}/{RESULT}"
+
+
+def organiser_key(site: str, interval: int) -> str:
+    """``site/{site}/market/{interval}/key``: the organiser key of the interval's newest round
+    (retained): what sealed bids are sealed to."""
+    return f"{ROOT}/{_id(site)}/{MARKET}/{int(interval)}/key"
 
 
 def result_filter(site: str) -> str:

@@ -4,12 +4,16 @@ A block's leaves are canonical JSON objects with a ``type``. Four of them are
 wire messages stored as received or as signed (their models are in
 ``messages``): ``bid`` (the gateway's tagged bytes, re-encoded canonically),
 ``result`` and ``settlement`` (signed by the edge), ``price`` (signed by the
-hub). Three exist only on the chain and are declared here:
+hub), and ``organiser_key`` (the sealed-bid key announcement, signed by the
+edge). The others exist only on the chain and are declared here:
 
 - ``telemetry_digest``: one accepted telemetry message as who, which seq, when
   and the SHA-256 of its bytes. Telemetry is the bulk of the traffic; the chain
   commits to it (anyone holding the message can prove it was received) while
   staying small enough for the edge's flash and the sync link.
+- ``sealed_bid``: a sealed bid's commitment (SHA-256 of its blob), written
+  before its gate closes in place of the bid, so the chain holds no quote
+  anyone could read before closure; the blob follows with the round's result.
 - ``meter_reading``: a good reading of a meter wired to the edge itself.
 - ``anchor_receipt``: the hub's proof that a main-chain block commits to one
   of our heads (``edge.sync.receipts`` checks it), so the edge chain records
@@ -27,8 +31,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.protocol.canonical import canonical
-from edge.protocol.messages import MESSAGE_TYPES, Reading
-from edge.protocol.types import Hex32, Hex64, Id, KeyId, Seq, TsMs
+from edge.protocol.messages import (
+    MESSAGE_TYPES,
+    IntervalStart,
+    KidHex,
+    OrganiserKeyMessage,
+    Reading,
+)
+from edge.protocol.types import Hex32, Hex64, Id, KeyId, Seq, Side, TsMs
 
 
 class _Strict(BaseModel):
@@ -46,6 +56,33 @@ class TelemetryDigest(_Strict):
     def of(cls, gw: str, seq: int, ts: int, payload: bytes) -> TelemetryDigest:
         """The digest of one accepted telemetry message's exact bytes."""
         return cls(gw=gw, seq=seq, ts=ts, sha256=hashlib.sha256(payload).hexdigest())
+
+
+class SealedBidCommitment(_Strict):
+    """A sealed bid as the chain records it before its gate closes: who, which seq and round,
+    the organiser key it was sealed to and the SHA-256 of its blob, never the blob or a price.
+
+    The blob is published with the round's result, after closure, so anyone can
+    check it against this commitment (edge.market.sealed.verify_opening).
+    """
+
+    type: Literal["sealed_bid"] = "sealed_bid"
+    gw: Id
+    seq: Seq
+    ts: TsMs
+    interval: IntervalStart
+    round: Annotated[int, Field(ge=0, le=1000)]
+    side: Side
+    kid: KidHex
+    commitment: Hex32
+
+    @classmethod
+    def of(cls, bid: dict[str, Any]) -> SealedBidCommitment:
+        """The commitment of an admitted sealed bid (its ``sealed`` blob, hashed)."""
+        blob = bytes.fromhex(bid["sealed"])
+        return cls(gw=bid["gw"], seq=bid["seq"], ts=bid["ts"], interval=bid["interval"],
+                   round=bid.get("round", 0), side=bid["side"], kid=bid["kid"],
+                   commitment=hashlib.sha256(blob).hexdigest())
 
 
 class MeterReading(Reading):
@@ -99,6 +136,8 @@ class AnchorReceiptTx(AnchorReceipt):
 TX_TYPES: dict[str, type[BaseModel]] = {
     **MESSAGE_TYPES,
     "telemetry_digest": TelemetryDigest,
+    "sealed_bid": SealedBidCommitment,
+    "organiser_key": OrganiserKeyMessage,
     "meter_reading": MeterReading,
     "anchor_receipt": AnchorReceiptTx,
 }

@@ -118,6 +118,10 @@ class MarketConfig(_Section):
     max_rounds: int = Field(3, ge=1, le=50)
     #: g CO2/kWh of traded energy until the hub's first price signal says otherwise
     default_intensity_g_kwh: int = Field(0, ge=0, le=100_000)
+    #: the site requires sealed bids (docs/market.md "Sealed bids"): plain ones are refused
+    sealed: bool = False
+    #: threads that open a round's sealed bids (1: the ticker itself)
+    open_workers: int = Field(1, ge=1, le=64)
 
     @model_validator(mode="after")
     def _fits(self) -> MarketConfig:

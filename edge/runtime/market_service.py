@@ -22,6 +22,13 @@ each verified signal once (with its chain transaction) and relays the new
 ones to the gateways on the retained price topic, since the gateways quote
 with the same adders the market applies. The relayed copy is signed by the
 edge, the one key the gateways trust.
+
+Sealed bids (``market.sealed``): an ``edge.runtime.organiser.Organiser``
+announces the keys, refuses plain or wrongly keyed bids at admission, and
+opens each round's sealed bids from the inbox only when the round clears;
+the opened quotes enter the book in acceptance order (so order numbers are
+those of plain bids) and the round's result carries the openings and the
+round's private key.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from edge.protocol.codec import encode
 from edge.protocol.messages import ClearingResult, Settlement
 from edge.runtime.inbox import Inbox
 from edge.runtime.intervals import Schedule
+from edge.runtime.organiser import Organiser
 
 log = logging.getLogger("carbon_edge.market")
 
@@ -70,6 +78,7 @@ class MarketService:
         publish: Publish,
         default_intensity: int = 0,
         clock: Clock = SYSTEM,
+        organiser: Organiser | None = None,
     ) -> None:
         self.site = site
         self.schedule = schedule
@@ -79,6 +88,8 @@ class MarketService:
         self.publish = publish
         self.default_intensity = default_intensity
         self.clock = clock
+        #: set where the site requires sealed bids
+        self.organiser = organiser
         self.books: dict[int, IntervalRounds] = {}
         self.lock = threading.RLock()
         #: the last interval whose gate this service has handled
@@ -99,21 +110,39 @@ class MarketService:
         why = self.schedule.quote_refusal(
             interval, rnd, now_s, None if book is None else book.cleared_round
         )
+        if why is None and self.organiser is not None:
+            why = self.organiser.refusal(raw)
         if why is None and book is not None:
             why = book.refusal(gw, rnd, raw["side"])
         return why
 
     def accept(self, raw: Mapping[str, Any]) -> None:
-        """Apply a persisted bid to its book."""
+        """Apply a persisted bid to its book (a sealed one waits for its round's opening)."""
         book = self.book(raw["interval"])
-        gw, rnd = raw["gw"], raw.get("round", 0)
+        if "sealed" in raw:
+            return
+        self._apply(book, raw["gw"], raw.get("round", 0), raw["side"], raw["qty_wh"],
+                    raw["price"])
+
+    def _apply(self, book: IntervalRounds, gw: str, rnd: int, side: Any, qty_wh: int,
+               price: int) -> None:
         try:
             if rnd == 0:
-                book.quote(gw, raw["side"], raw["qty_wh"], raw["price"])
+                book.quote(gw, side, qty_wh, price)
             else:
-                book.revise(gw, rnd, raw["side"], raw["qty_wh"], raw["price"])
+                book.revise(gw, rnd, side, qty_wh, price)
         except (BookError, RoundRefused) as exc:  # refusal() ran under the same lock
             log.warning("bid not applied", extra={"interval": book.interval, "error": str(exc)})
+
+    def _open(self, book: IntervalRounds, rnd: int, count: bool = True) -> dict[str, Any]:
+        """Open round ``rnd``'s sealed bids into the book; the result's ``sealed`` part."""
+        assert self.organiser is not None
+        opened = self.organiser.open_round(book.interval, rnd, count)
+        for o in opened:
+            if o.reason is None:
+                assert o.price is not None and o.qty_wh is not None
+                self._apply(book, o.raw["gw"], rnd, o.raw["side"], o.qty_wh, o.price)
+        return self.organiser.opening(book.interval, rnd, opened)
 
     # -- price signals from the hub --------------------------------------------
     def take_prices(self, signals: list[dict[str, Any]]) -> int:
@@ -139,13 +168,24 @@ class MarketService:
                 results = self.inbox.market.results(interval)
                 book = self.book(interval)
                 if results:
-                    book.restore(max(r["round"] for r in results),
-                                 any(r["final"] for r in results))
+                    top = max(r["round"] for r in results)
+                    if self.organiser is not None:  # the rounds' sealed bids, opened again
+                        for r in range(top + 1):
+                            if r:
+                                book.restore(r - 1, False)
+                            self._open(book, r, count=False)
+                    book.restore(top, any(r["final"] for r in results))
                     for r in results:  # retained results are idempotent: publish again
                         self._send(r)
             stored = self.inbox.meta("market_last_gate")
             current = self.schedule.next_open(now_s) - self.schedule.interval_s
             self.last_gate = int(stored) if stored is not None else current
+            if self.organiser is not None:
+                nxt = {i: b.next_round for i, b in self.books.items()
+                       if b.next_round is not None}
+                self.organiser.recover(now_s, nxt)
+                for i, r in nxt.items():
+                    self.organiser.republish(i, r)
             log.info("market recovered", extra={"books": len(self.books),
                                                 "last_gate": self.last_gate})
 
@@ -157,6 +197,8 @@ class MarketService:
         with self.lock:
             if self.last_gate is None:
                 self.last_gate = s.next_open(now_s) - s.interval_s
+            if self.organiser is not None:
+                self.organiser.announce_ahead(now_s, now_ms)
             # every interval whose gate passed gets a book, bids or not
             t = self.last_gate + s.interval_s
             while s.gate(t) <= now_s:
@@ -177,15 +219,21 @@ class MarketService:
         keep_from = self.schedule.start_of(now_s) - 4 * self.schedule.interval_s
         for interval in [i for i, b in self.books.items() if b.final and i < keep_from]:
             del self.books[interval]
+        if self.organiser is not None:
+            self.organiser.forget_before(keep_from)
 
     def _round(self, book: IntervalRounds, now_ms: int) -> dict[str, Any]:
         price = self.inbox.prices.for_interval(book.interval)
         adders = price["adders"] if price else {}
         intensity = price["intensity_g_kwh"] if price else self.default_intensity
         book.max_rounds = self.schedule.max_rounds  # the schedule in force decides the limit
+        opening = None
+        if self.organiser is not None and book.next_round is not None:
+            opening = self._open(book, book.next_round)  # the gate of this round has passed
         r = book.step(self.clearer.clear_uniform, adders)
         round_no, final, cleared, clearing = r.number, r.final, r.orders, r.clearing
-        result = self.result_message(book.interval, round_no, final, cleared, clearing, now_ms)
+        result = self.result_message(book.interval, round_no, final, cleared, clearing, now_ms,
+                                     opening)
         settlements = []
         if final:
             settlements = self.settlement_messages(book.interval, cleared, clearing, intensity,
@@ -194,6 +242,9 @@ class MarketService:
             book.interval, round_no, final, result, settlements, self.clock.wall_ms(),
             Counter({"rounds": 1, "intervals_final": int(final)}),
         )
+        if self.organiser is not None and book.next_round is not None:
+            # the key of the next round first, so a revision answering this result has it
+            self.organiser.announce(book.interval, book.next_round, now_ms)
         self._send(result)
         log.info("round cleared", extra={
             "interval": book.interval, "round": round_no, "final": final,
@@ -205,8 +256,8 @@ class MarketService:
 
     # -- messages ------------------------------------------------------------
     def result_message(self, interval: int, round_no: int, final: bool,
-                       orders: tuple[Order, ...], clearing: Clearing, now_ms: int
-                       ) -> dict[str, Any]:
+                       orders: tuple[Order, ...], clearing: Clearing, now_ms: int,
+                       opening: dict[str, Any] | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "v": 1, "type": "result", "site": self.site, "interval": interval,
             "round": round_no, "final": final, "ts": now_ms,
@@ -222,6 +273,8 @@ class MarketService:
                 fill.update(price=o.price, seq=o.seq, order_wh=o.qty_wh)
         if clearing.price is not None:
             body["price"] = clearing.price
+        if opening is not None:  # after the gate: anyone can check the openings (docs/market.md)
+            body["sealed"] = opening
         msg = add_signature(body, self.key)
         ClearingResult.model_validate(msg)  # our own output obeys the protocol
         return msg

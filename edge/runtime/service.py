@@ -43,6 +43,7 @@ from edge.runtime.ingest import Admitter, BatchOutcome, Link, MqttLink, Writer
 from edge.runtime.intervals import Schedule
 from edge.runtime.market_service import MarketService
 from edge.runtime.metrics import Metrics
+from edge.runtime.organiser import Organiser
 
 log = logging.getLogger("carbon_edge.service")
 
@@ -93,8 +94,11 @@ class EdgeService:
         self.metrics = Metrics()
         self.registry = self.metrics.registry
         self.link: Link = link if link is not None else MqttLink(cfg.mqtt, site, clock=self.clock)
+        organiser = (Organiser(site, self.key, self.schedule, self.inbox, self.link.publish,
+                               m.open_workers) if m.sealed else None)
         self.market = MarketService(site, self.schedule, self.inbox, self.key, self.pl,
-                                    self.link.publish, m.default_intensity_g_kwh, self.clock)
+                                    self.link.publish, m.default_intensity_g_kwh, self.clock,
+                                    organiser)
         self.blocks = BlockProducer(
             self.inbox.pending, self.store, self.key, cfg.site.chain(),
             Trigger(cfg.blocks.max_txs, int(cfg.blocks.max_age_s * 1000)), self.pl, self.clock)
@@ -167,6 +171,8 @@ class EdgeService:
             self._uvicorn.should_exit = True
         for t in self._threads:
             t.join(timeout=10)
+        if self.market.organiser is not None:
+            self.market.organiser.close()
         self.inbox.close()
         self.store.close()
         log.info("edge stopped")

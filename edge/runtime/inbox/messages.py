@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge.protocol.canonical import canonical
-from edge.protocol.transactions import TelemetryDigest, tx_bytes
+from edge.protocol.transactions import SealedBidCommitment, TelemetryDigest, tx_bytes
 from edge.runtime.admission import Accepted, SeqWindow
 from edge.runtime.inbox.db import Database
 from edge.runtime.inbox.pending import Pending
@@ -75,6 +75,13 @@ class Messages:
                 if a.type == "telemetry":
                     txs.append(tx_bytes(TelemetryDigest.of(a.gw, a.seq, raw["ts"], s.payload)))
                     ids.append(cur.lastrowid)
+                elif a.type == "bid" and "sealed" in raw:
+                    # the chain gets the blob's hash now, the blob after the gate closes
+                    c = SealedBidCommitment.of(raw)
+                    db.execute("INSERT INTO commitments (msg_id, interval, commitment)"
+                               " VALUES (?,?,?)", (cur.lastrowid, c.interval, c.commitment))
+                    txs.append(tx_bytes(c))
+                    ids.append(cur.lastrowid)
                 elif a.type == "bid":
                     txs.append(canonical(raw))
                     ids.append(cur.lastrowid)
@@ -95,6 +102,15 @@ class Messages:
         rows = self.db.read(
             "SELECT raw FROM inbox WHERE type = 'bid' AND interval = ? ORDER BY id", (interval,))
         return [json.loads(r[0]) for r in rows]
+
+    def sealed_bids(self, interval: int, round_no: int) -> list[tuple[dict[str, Any], str]]:
+        """The sealed bids of one interval and round in acceptance order, each with the
+        commitment recorded when it was accepted (what went to the chain)."""
+        rows = self.db.read(
+            "SELECT i.raw, c.commitment FROM inbox i JOIN commitments c ON c.msg_id = i.id"
+            " WHERE i.type = 'bid' AND i.interval = ? AND i.round = ? ORDER BY i.id",
+            (interval, round_no))
+        return [(json.loads(r), c) for r, c in rows]
 
     def bid_intervals(self, since: int) -> list[int]:
         rows = self.db.read(
@@ -133,6 +149,8 @@ class Messages:
                 " AND (type != 'bid' OR interval < ?)",
                 (upto, received_before_ms, bids_before_interval))
             n = cur.rowcount
+            db.execute("DELETE FROM commitments WHERE interval < ? AND msg_id NOT IN"
+                       " (SELECT id FROM inbox)", (bids_before_interval,))
             db.execute("DELETE FROM gaps WHERE recv_ms < ?", (received_before_ms,))
             db.execute("DELETE FROM flushed WHERE height < ?", (anchored_height,))
             if n:
