@@ -18,10 +18,11 @@ SNIPPET = (
     f"s, g, iv = {SITE!r}, {GW!r}, {IV}\n"
     "print(json.dumps({'gw': [topics.gateway(s, g, k) for k in topics.GATEWAY_KINDS],"
     " 'result': topics.result(s, iv), 'result_filter': topics.result(s),"
-    " 'price': topics.price(s), 'downlink': topics.downlink(s),"
+    " 'price': topics.price(s), 'downlink': topics.downlink(s), 'key': topics.key(s, iv),"
     " 'kinds': [topics.downlink_kind(s, t) for t in ("
     "topics.result(s, iv), topics.price(s), 'site/other/price', 'site/%s/market/1/2/result' % s,"
-    " 'site/%s/market//result' % s, topics.gateway(s, g, 'bid'))]}))"
+    " 'site/%s/market//result' % s, topics.gateway(s, g, 'bid'), topics.key(s, iv),"
+    " 'site/%s/market/1/2/key' % s)]}))"
 )
 
 
@@ -37,7 +38,8 @@ def test_topics_are_the_contract():
     assert got["price"] == "site/s-1.a/price"
     assert got["downlink"] == [["site/s-1.a/market/+/result", 1], ["site/s-1.a/price", 1],
                                ["site/s-1.a/market/+/key", 1]]
-    assert got["kinds"] == ["result", "price", None, None, None, None]
+    assert got["key"] == "site/s-1.a/market/1718960400/key"
+    assert got["kinds"] == ["result", "price", None, None, None, None, "key", None]
 
 
 def test_topics_equal_the_edges():
@@ -49,8 +51,11 @@ def test_topics_equal_the_edges():
     assert got["result"] == topics.result(SITE, IV)
     assert got["result_filter"] == topics.result_filter(SITE)
     assert got["price"] == topics.price(SITE)
+    assert got["key"] == topics.organiser_key(SITE, IV)
     assert got["downlink"] == [[topics.result_filter(SITE), topics.QOS],
-                               [topics.price(SITE), topics.QOS]]
+                               [topics.price(SITE), topics.QOS],
+                               [topics.organiser_key(SITE, IV).replace(str(IV), "+"),
+                                topics.QOS]]
     # what the edge subscribes to covers exactly what the firmware publishes
     assert [f for f, _ in topics.gateway_filters(SITE)] == [
         t.replace(f"/gw/{GW}/", "/gw/+/") for t in got["gw"]]
