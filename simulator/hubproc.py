@@ -1,0 +1,110 @@
+"""The central hub as a child process on loopback: what the simulator and the test kit run.
+
+`carbon-edge hub serve` in its own process, exactly as an operator starts it,
+on a free port of 127.0.0.1 with its own key and database. `stop()` and
+`start()` keep the port, the database and the key, so a hub outage (a fault
+of the simulated day, or a test of a backlog) is a stop and a start.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from simulator.procs import free_port, stop
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class HubProcess:
+    """One hub process; `stop()` and `start()` keep the port, the database and the key."""
+
+    def __init__(self, db_url: str, workdir: Path, port: int | None = None,
+                 main_interval_s: float = 0, operator: bool = True) -> None:
+        from edge.chain.keys import generate_key, load_private_key, public_id, save_private_key
+
+        self.db_url = db_url
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.key_path = workdir / "hub-key.pem"
+        if not self.key_path.exists():
+            save_private_key(generate_key(), self.key_path)
+        self.key = load_private_key(self.key_path)
+        self.hub_id = public_id(self.key.public_key())
+        self.operator_token = secrets.token_hex(16) if operator else None
+        self.main_interval_s = main_interval_s
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = workdir / f"hub-{self.port}.log"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "edge.cli", "hub", "serve", "--db", self.db_url,
+                "--hub-key", str(self.key_path), "--port", str(self.port),
+                "--main-interval", str(self.main_interval_s), "--log-level", "warning"]
+
+    def env(self) -> dict[str, str]:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        if self.operator_token:
+            env["CARBON_HUB_OPERATOR_TOKEN"] = self.operator_token
+        return env
+
+    def start(self, timeout_s: float = 30.0) -> HubProcess:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(self.command(), cwd=self.workdir, env=self.env(),
+                                         stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited {self.proc.returncode}:\n{self.log.read_text()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"hub did not answer in {timeout_s} s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        stop(self.proc, timeout=10)
+        self.proc = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def database(self):  # noqa: ANN201 - hub.service.db.Database, imported lazily
+        from hub.service.db import Database
+
+        return Database(self.db_url)
+
+    def register(self, key: Any, site: str | None = "site-a") -> str:
+        """Register an edge's key (what an operator does with `hub register`)."""
+        from edge.chain.keys import public_id
+        from hub.service.registry import register_edge
+
+        db = self.database()
+        try:
+            edge_id = public_id(key.public_key())
+            register_edge(db, f"edge-{edge_id[:12]}", edge_id, site)
+        finally:
+            db.close()
+        return edge_id
+
+    def operator(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        return httpx.request(method, self.url + path, json=body, timeout=30,
+                             headers={"Authorization": f"Bearer {self.operator_token}"})
+
+    def make_main_block(self) -> dict[str, Any]:
+        resp = self.operator("POST", "/v1/main/blocks")
+        if resp.status_code != 200:
+            raise RuntimeError(f"the hub refused a main block: {resp.status_code} {resp.text}")
+        return resp.json()
