@@ -56,7 +56,7 @@ class HubProcess:
             env["CARBON_HUB_OPERATOR_TOKEN"] = self.operator_token
         return env
 
-    def start(self, timeout_s: float = 30.0) -> HubProcess:
+    def start(self, timeout_s: float = 120.0) -> HubProcess:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(self.command(), cwd=self.workdir, env=self.env(),
                                          stdout=log, stderr=subprocess.STDOUT)
