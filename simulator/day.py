@@ -217,7 +217,7 @@ class SubstationRun:
             "site": self.id, "gw": g.id, "key_hex": gw_key(g.id).hex(), "data_dir": "data",
             "interval_s": sc.day.interval_s, "poll_ms": 150, "telemetry_every": 4,
             "mem_every_s": 3600, "watchdog_ms": 20000,
-            "clock": {"accel": clock.accel, "start_ms": clock.now_ms() + skew_ms},
+            "clock": {"accel": int(clock.accel), "start_ms": clock.now_ms() + skew_ms},
             "mqtt": {"host": "127.0.0.1", "port": self.broker_port, "keepalive_s": 10,
                      "backoff_ms": [100, 2000], "tls": self.tls_files(g.id)},
             "devices": devices,
