@@ -49,7 +49,7 @@ from simulator.scenario import Gateway, Scenario, Substation
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
-LEAD_IN_INTERVALS = 2
+LEAD_IN_INTERVALS = 3
 GRID_INTENSITY_T_PER_MWH = 0.42   # the upstream grid behind the feeder's slack bus
 
 
@@ -133,7 +133,7 @@ class SubstationRun:
         wait_port(self.broker_port, up=False, timeout=5)
 
     # -- devices ---------------------------------------------------------------------
-    def start_devices(self, sc: Scenario) -> None:
+    def start_devices(self, sc: Scenario, clock: Any) -> None:
         from simulator.devices.config import parse_config
         from simulator.devices.fleet import Fleet
         from simulator.devices.server import FleetHost
@@ -149,11 +149,11 @@ class SubstationRun:
                 devices.append({"kind": "battery", "unit": 100 + i, "name": f"{g.id}/battery",
                                 "capacity_wh": b.capacity_wh, "max_charge_w": b.max_w,
                                 "max_discharge_w": b.max_w, "soc_init_pct": b.soc_init_pct})
-        start = dt.datetime.fromtimestamp(sc.day.start_ms / 1000, dt.timezone.utc)
-        lead = dt.timedelta(seconds=LEAD_IN_INTERVALS * sc.day.interval_s)
+        # the devices' own clock starts where the market clock is now, so both agree
+        start = dt.datetime.fromtimestamp(clock.now_ms() / 1000, dt.timezone.utc)
         cfg = parse_config({
             "seed": sc.seed, "accel": float(sc.day.accel), "latitude": sc.day.latitude,
-            "start": (start - lead).strftime("%Y-%m-%dT%H:%M:%S"),
+            "start": start.strftime("%Y-%m-%dT%H:%M:%S.%f"),
             "servers": [{"name": f"bus-{self.id}", "devices": devices}]})
         self.fleet_host = FleetHost(Fleet(cfg)).start()
 
@@ -378,23 +378,25 @@ class Day:
         db = self.hub_db or f"sqlite:///{self.out / 'hub' / 'hub.db'}"
         self.hub = HubProcess(db, self.out / "hub", main_interval_s=sc.hub.main_block_s).start()
         self.progress.say(f"hub: {self.hub.url}/  (main block every {sc.hub.main_block_s} s)")
-        wall = int(time.time() * 1000)
-        origin = sc.day.start_ms - LEAD_IN_INTERVALS * sc.day.interval_s * 1000
-        self.clock = Clock.make(float(sc.day.accel), wall, origin)
         if sc.grid.trace_every:
             self.feeder = FeederTrace(sc)
-        for sub in sc.substations:
+        for sub in sc.substations:   # the slow parts first: certificates and brokers
             d = self.out / sub.id
             d.mkdir(parents=True, exist_ok=True)
             run = SubstationRun(sub, sc.gateways_of(sub.id), d)
             self.subs[sub.id] = run
             run.start_broker()
-            run.start_devices(sc)
+        # the market clock starts now, LEAD_IN_INTERVALS before the day's first interval,
+        # so that gateways have metered a whole interval and bid before trading starts
+        origin = sc.day.start_ms - LEAD_IN_INTERVALS * sc.day.interval_s * 1000
+        self.clock = Clock.make(float(sc.day.accel), int(time.time() * 1000), origin)
+        skew = {f.target: f.skew_s * 1000 for f in sc.faults if f.kind == "clock-skew"}
+        for run in self.subs.values():
+            run.start_devices(sc, self.clock)
             run.start_edge(sc, self.clock, self.hub)
-            skew = {f.target: f.skew_s * 1000 for f in sc.faults if f.kind == "clock-skew"}
             for g in run.gateways:
                 run.start_gateway(sc, g, self.clock, skew.get(g.id, 0))
-            self.progress.say(f"substation {sub.id}: edge status http://127.0.0.1:"
+            self.progress.say(f"substation {run.id}: edge status http://127.0.0.1:"
                               f"{run.edge.status_port}/  ({len(run.gateways)} gateways)")
 
     # -- the clock ---------------------------------------------------------------------
