@@ -363,6 +363,7 @@ class Day:
         self._traced: set[int] = set()
         self._fault_todo = sorted(sc.faults, key=lambda f: f.at)
         self._restore: list[tuple[float, Any]] = []
+        self.anchors: dict[str, tuple[int, int, bool]] = {}
         self.started_ms = int(time.time() * 1000)
 
     # -- start -----------------------------------------------------------------------
@@ -538,26 +539,21 @@ class Day:
 
     # -- the end -----------------------------------------------------------------------
     def finish(self) -> RunRecord:
-        """Stop the gateways, flush, let the hub anchor the last heads, then gather."""
-        sc = self.sc
+        """Stop gateways and edges, push the last blocks, and check every receipt of the hub."""
         for run in self.subs.values():
             for p in run.firmware.values():
                 stop(p, timeout=5)
+        rec = gather(self, self.sc)
+        for run in self.subs.values():
+            run.record_heights()
+            run.edge.stop()          # flushes the last block
         if self.hub is not None and not self.hub.running:
             self.hub.start()
-        for run in self.subs.values():
-            run.edge.blocks.step(run.edge.clock.wall_ms(), force=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            for run in self.subs.values():
-                run.record_heights()
-            if all(r.heights and r.heights[-1].anchored >= r.edge.store.height() - 1
-                   for r in self.subs.values()):
-                break
-            time.sleep(0.5)
-        rec = gather(self, sc)
-        for run in self.subs.values():
-            run.edge.stop()
+        self.anchors = {s: final_anchor(run, self.hub) for s, run in self.subs.items()}
+        for s, run in self.subs.items():
+            height, anchored, _ = self.anchors[s]
+            run.heights.append(HeightRow(s, int(time.time() * 1000), height, anchored))
+        rec.heights = [h for run in self.subs.values() for h in run.heights]
         rec.invariants += verify_all(self, rec)
         rec.wall_s = time.time() - self.started_ms / 1000
         return rec
@@ -568,6 +564,41 @@ class Day:
                 run.close()
         if self.hub is not None:
             self.hub.stop()
+
+
+def final_anchor(run: SubstationRun, hub: HubProcess | None,
+                 timeout_s: float = 60.0) -> tuple[int, int, bool]:
+    """Push the edge's last blocks and wait until a main block anchors its head.
+
+    Returns (head height, highest anchored height, every receipt checks): each
+    receipt the hub returns is checked against the hub's pinned key and the
+    edge's own block hash by the edge's own sync client.
+    """
+    from edge.chain.store import ChainStore
+    from edge.sync import SyncClient, SyncError
+
+    with ChainStore(run.edge.cfg.chain_path) as store:
+        head = store.height()
+        if hub is None:
+            return head, -1, False
+        client = SyncClient(hub.url, run.edge.key, None, store,
+                            run.workdir / "final-sync.json", hub_id=hub.hub_id, site=run.id)
+        anchored, ok = -1, True
+        try:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline and anchored < head:
+                try:
+                    client.push_pending()
+                    for r in client.pull_receipts():
+                        anchored = max(anchored, int(r["tx"]["height"]))
+                except SyncError as exc:
+                    if "receipt refused" in str(exc):
+                        ok = False
+                        break
+                time.sleep(0.5)
+        finally:
+            client.close()
+    return head, anchored, ok
 
 
 def poison(run: SubstationRun, g: Gateway, clock: Any) -> str:
@@ -668,10 +699,7 @@ def verify_all(day: Day, rec: RunRecord) -> list:
         with ChainStore(run.edge.cfg.chain_path) as store:
             rep = verify_store(store, producers=[run.edge.edge_id])
             reports[s] = (rep.ok, rep.reason or "", rep.blocks)
-            heads[s] = store.height() - 1
-        hs = run.heights
-        anchored[s] = hs[-1].anchored if hs else -1
-        receipts_ok[s] = True
+        heads[s], anchored[s], receipts_ok[s] = day.anchors[s]
     max_w = {g.id: max(40_000, int(g.meter.pv_kwp * 2000), g.meter.load_peak_w * 3)
              for g in day.sc.gateways}
     return [
