@@ -636,7 +636,8 @@ def metered(runs: Any, interval_s: int) -> dict[str, dict[str, Any]]:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
         try:
             rows = con.execute("SELECT gw, raw FROM inbox WHERE type = 'telemetry' AND "
-                               "raw LIKE ?", (f'%"interval":{interval_s}%',)).fetchall()
+                               "instr(CAST(raw AS TEXT), ?) > 0",
+                               (f'"interval":{interval_s}',)).fetchall()
         finally:
             con.close()
         for gw, raw in rows:
