@@ -23,6 +23,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -50,6 +51,8 @@ from simulator.scenario import Gateway, Scenario, Substation
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 LEAD_IN_INTERVALS = 3
+#: wall seconds the parts get to start (devices, edges, firmware) before the first interval
+LEAD_IN_WALL_S = 20.0
 GRID_INTENSITY_T_PER_MWH = 0.42   # the upstream grid behind the feeder's slack bus
 
 
@@ -387,9 +390,10 @@ class Day:
             run = SubstationRun(sub, sc.gateways_of(sub.id), d)
             self.subs[sub.id] = run
             run.start_broker()
-        # the market clock starts now, LEAD_IN_INTERVALS before the day's first interval,
-        # so that gateways have metered a whole interval and bid before trading starts
-        origin = sc.day.start_ms - LEAD_IN_INTERVALS * sc.day.interval_s * 1000
+        # the market clock starts now, some intervals before the day's first one: the parts
+        # start on a loaded machine, and gateways meter a whole interval before they bid
+        lead = max(LEAD_IN_INTERVALS, math.ceil(LEAD_IN_WALL_S / sc.day.wall_s_per_interval))
+        origin = sc.day.start_ms - lead * sc.day.interval_s * 1000
         self.clock = Clock.make(float(sc.day.accel), int(time.time() * 1000), origin)
         skew = {f.target: f.skew_s * 1000 for f in sc.faults if f.kind == "clock-skew"}
         for run in self.subs.values():
