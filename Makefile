@@ -9,11 +9,12 @@ STAMP := $(VENV)/.installed
 SLOW ?= 0
 QUICK ?= 0
 ONLY ?=
+SCENARIO ?= ieee33-pv
 
 .PHONY: setup deps test test-all sim lint bench hls-csim hls overlay firmware flash-gateway clean help
 
 help:
-	@echo "make sim      run a whole simulated substation day (sets itself up)"
+	@echo "make sim      run a whole simulated day (sets itself up); SCENARIO=name for another"
 	@echo "make test     set up and run the tests (SLOW=1 adds the slow ones)"
 	@echo "make setup    virtual environment, Python and Debian packages"
 	@echo "make lint     ruff"
@@ -45,7 +46,7 @@ test-all: setup
 	@$(PY) -m pytest
 
 sim: setup
-	@$(PY) -m simulator run
+	@$(PY) -m simulator run --scenario $(SCENARIO)
 
 lint: setup
 	@$(PY) -m ruff check edge hub simulator tests bench
