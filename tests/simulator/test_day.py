@@ -3,7 +3,7 @@
 Runs the default scenario over a few trading intervals at midday (PV is up, so
 prosumers sell and consumers buy) on loopback: the hub, two substations each
 with its broker, devices, firmware gateways on the MicroPython unix port and
-an edge. Marked slow: about two minutes on two cores.
+an edge. About two minutes on two cores: CI runs it, as the main job deserves.
 """
 
 import json
@@ -15,7 +15,6 @@ from simulator.day import run_scenario
 from simulator.scenario import load_scenario
 
 pytestmark = [
-    pytest.mark.slow,
     pytest.mark.skipif(shutil.which("mosquitto") is None and
                        not shutil.os.path.exists("/usr/sbin/mosquitto"),
                        reason="mosquitto is not installed (apt-get install mosquitto)"),
