@@ -671,7 +671,6 @@ def gather(day: Day, sc: Scenario) -> RunRecord:
             rec.interval_rows.append(IntervalRow(s, r["interval"] * 1000, r["round"] + 1,
                                                  r.get("price"), r["volume_wh"],
                                                  r.get("regime") or "none"))
-            limits = {f["gw"]: f.get("price") for f in r.get("fills", [])}
             sides = {f["gw"]: f.get("side") for f in r.get("fills", [])}
             settled = {x["gw"]: x for x in m.settlements(r["interval"])}
             meter = metered([run], r["interval"])
@@ -682,7 +681,8 @@ def gather(day: Day, sc: Scenario) -> RunRecord:
                     s, g.id, r["interval"] * 1000, me.get("net_wh", 0),
                     st.get("energy_wh", 0), -st.get("amount_micro", 0),
                     me.get("battery_wh", 0), me.get("soc"),
-                    limit=limits.get(g.id), side=sides.get(g.id)))
+                    limit=g.buy_max if sides.get(g.id) == "buy" else g.sell_min,
+                    side=sides.get(g.id)))
         counters = run.edge.inbox.counters()
         rec.accepted[s] = {k.split(":", 1)[1]: v for k, v in counters.items()
                            if k.startswith("accepted:")}
