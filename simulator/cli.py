@@ -1,11 +1,11 @@
-"""``carbon-edge sim run``: a whole simulated substation day (what `make sim` runs).
+"""``carbon-edge sim``: run a whole simulated day of the system and write its report.
 
-A broker, the simulated meters and batteries, N gateways running the firmware
-on the MicroPython unix port, and the edge hub with the simulated PL,
-accelerated so that 96 intervals take a few minutes (simulator/substation.py).
-Prints a report; exit 0 when the chain verifies and every interval cleared,
-1 otherwise, 2 when a part is missing. ``python -m simulator run`` is the
-same command.
+``carbon-edge sim run`` (also ``python -m simulator run`` and ``make sim``)
+starts, on loopback, the hub and per substation a broker, the simulated
+devices, one firmware process per gateway and an edge, runs one scenario's
+day on an accelerated clock, checks the invariants, and writes a run folder
+whose report path it prints last. Exit codes: 0 every invariant holds, 1 an
+invariant broke, 2 a part is missing or the scenario is wrong, 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -13,53 +13,77 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from edge.cli import EXIT_FAIL, EXIT_OK, UsageError
 
+EPILOG = """examples:
+  carbon-edge sim run                                # the default day (ieee33-pv)
+  carbon-edge sim run --scenario green-p2p
+  carbon-edge sim run --intervals 8 --start 10:00    # a short day around noon
+  carbon-edge sim list"""
 
-def _text(r: dict) -> str:
-    p = r["price_micro_per_kwh"]
-    return "\n".join([
-        f"intervals cleared {r['intervals_cleared']}, traded {r['intervals_traded']}",
-        f"energy traded {r['energy_traded_wh'] / 1000:.1f} kWh",
-        f"price (micro-currency/kWh) min {p['min']} mean {p['mean']} max {p['max']}",
-        f"messages accepted {r['accepted']}",
-        f"messages rejected {r['rejected'] or 'none'}",
-        f"blocks {r['blocks']}, chain verify {'ok' if r['chain_verify_ok'] else 'FAILED'}"
-        + (f" ({r['chain_problem']})" if r["chain_problem"] else ""),
-    ])
+
+def cmd_list(a: argparse.Namespace) -> int:
+    from simulator.scenario import load_scenario, shipped
+
+    rows = [(name, load_scenario(name)) for name in shipped()]
+    if a.json:
+        print(json.dumps([{"name": n, "description": s.description,
+                           "substations": len(s.substations), "gateways": len(s.gateways),
+                           "intervals": s.day.intervals} for n, s in rows], indent=2))
+        return EXIT_OK
+    print(f"{'scenario':14} {'substations':>11} {'gateways':>8} {'intervals':>9}  description")
+    for n, s in rows:
+        print(f"{n:14} {len(s.substations):>11} {len(s.gateways):>8} {s.day.intervals:>9}  "
+              f"{s.description}")
+    return EXIT_OK
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from simulator.substation import Scenario, SimError, run_day
+    from simulator.day import Progress, SimError, default_out, run_scenario, summary
+    from simulator.scenario import ScenarioError, load_scenario
 
-    if not 1 <= a.gateways <= 50 or not 0 <= a.batteries <= a.gateways or a.intervals < 1:
-        raise UsageError("need 1-50 gateways, at most one battery per gateway, "
-                         "and at least 1 interval")
-    sc = Scenario(gateways=a.gateways, batteries=a.batteries, intervals=a.intervals,
-                  wall_s_per_interval=a.wall_s_per_interval, status_port=a.status_port)
     try:
-        report = run_day(sc, keep=a.keep, progress=lambda m: print(m, file=sys.stderr,
-                                                                   flush=True))
+        sc = load_scenario(a.scenario)
+        if a.intervals is not None or a.start is not None:
+            sc = sc.shortened(a.intervals, a.start)
+    except (ScenarioError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    out = a.out or default_out(sc)
+    progress = Progress(sc.day.intervals, enabled=not a.quiet)
+    try:
+        rec = run_scenario(sc, out, a.hub_db, progress)
     except SimError as exc:
         raise UsageError(str(exc)) from None
-    print(json.dumps(report, indent=2) if a.json else _text(report))
-    ok = report["chain_verify_ok"] and report["intervals_cleared"] >= a.intervals
-    return EXIT_OK if ok else EXIT_FAIL
+    except KeyboardInterrupt:
+        print("carbon-edge sim: interrupted; every part was stopped", file=sys.stderr)
+        return 130
+    print(json.dumps(rec.to_json(), indent=1) if a.json else summary(rec))
+    print(f"report: {out / 'report.html'}")
+    return EXIT_OK if rec.ok else EXIT_FAIL
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    from simulator.substation import Scenario
+    from simulator.scenario import DEFAULT
 
-    d = Scenario()
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     sub = parser.add_subparsers(metavar="ACTION")
-    p = sub.add_parser("run", help="run a whole simulated substation day")
-    p.add_argument("--gateways", type=int, default=d.gateways)
-    p.add_argument("--batteries", type=int, default=d.batteries)
-    p.add_argument("--intervals", type=int, default=d.intervals, help="96 = one day")
-    p.add_argument("--wall-s-per-interval", type=float, default=d.wall_s_per_interval,
-                   help="wall seconds one 15-minute interval lasts (sets the acceleration)")
-    p.add_argument("--status-port", type=int, default=0, help="status page port (0 = free)")
-    p.add_argument("--keep", action="store_true", help="keep the working folder and logs")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("run", help="run one scenario's day and write its report",
+                       description="Run one scenario's day on loopback and write its report.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scenario", default=DEFAULT,
+                   help=f"a shipped scenario's name (see `list`) or a .toml file "
+                        f"(default: {DEFAULT})")
+    p.add_argument("--intervals", type=int, help="run only this many intervals")
+    p.add_argument("--start", help="HH:MM of the first interval, market time (UTC)")
+    p.add_argument("--hub-db", help="the hub's database URL (default: SQLite in the run folder)")
+    p.add_argument("--out", type=Path, help="run folder (default: sim-out/NAME-TIMESTAMP)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--json", action="store_true", help="print the record as JSON")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("list", help="list the shipped scenarios",
+                       description="List the shipped scenarios.")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
