@@ -41,7 +41,7 @@ class Gateway:
     def __init__(self, cfg):
         self.cfg = cfg
         ck = cfg["clock"]
-        self.clock = Clock(ck.get("accel", 1), ck.get("start_ms"))
+        self.clock = Clock(ck.get("accel", 1), ck.get("start_ms"), ck.get("wall_ms"))
         set_clock(self.clock)
         self.site, self.gw = cfg["site"], cfg["gw"]
         d = cfg["data_dir"]

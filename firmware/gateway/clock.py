@@ -16,9 +16,16 @@ def epoch_ms():
 
 
 class Clock:
-    def __init__(self, accel=1, start_ms=None):
+    def __init__(self, accel=1, start_ms=None, wall_ms=None):
+        """`start_ms` is the clock's time at wall time `wall_ms` (default: at boot).
+
+        With `wall_ms`, a gateway that boots late (a loaded simulator, a slow
+        flash) still agrees with the edge's accelerated clock from its first tick.
+        """
         self.accel = accel
         self.start_ms = epoch_ms() if start_ms is None else start_ms
+        if start_ms is not None and wall_ms is not None:
+            self.start_ms += max(0, epoch_ms() - wall_ms) * accel
         self._t = time.ticks_ms()
         self._elapsed = 0
 

@@ -89,6 +89,9 @@ def check(cfg):
     _int(cfg, "poll_ms", 10, 600000)
     _int(cfg, "telemetry_every", 1, 100000)
     _int(cfg, "clock.accel", 1, 1000000)
+    for k in ("start_ms", "wall_ms"):
+        if k in cfg["clock"]:
+            _int(cfg, "clock." + k, 0, 1 << 50)
     _int(cfg, "mqtt.port", 1, 65535)
     _int(cfg, "mqtt.keepalive_s", 1, 65535)
     _int(cfg, "mqtt.inflight", 1, 64)

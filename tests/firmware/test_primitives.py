@@ -209,3 +209,16 @@ def test_mqtt_packets():
     assert got[6] == want
     assert got[7] == "3309" + "0003612f62" + "000a" + "6869"
     assert got[8] == ["a/b"]
+
+
+def test_clock_anchored_to_a_wall_time_agrees_with_a_late_boot():
+    # a clock that should have read 1,000,000 ms two seconds of wall time ago, at 100x,
+    # reads about 1,000,000 + 2,000 x 100 now, whenever the process actually booted
+    out = mp_json(
+        "import json\nfrom gateway.clock import Clock, epoch_ms\n"
+        "c = Clock(100, 1000000, epoch_ms() - 2000)\n"
+        "late = Clock(100, 1000000)\n"
+        "print(json.dumps([c.now_ms(), late.now_ms()]))\n")
+    anchored, unanchored = out
+    assert 1_000_000 + 2_000 * 100 <= anchored < 1_000_000 + 2_500 * 100
+    assert 1_000_000 <= unanchored < 1_000_000 + 500 * 100
