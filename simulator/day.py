@@ -421,7 +421,7 @@ class Day:
                 run.record_heights()
             self.progress.update(self.interval_of(self.clock.now_ms()), self.facts())
             time.sleep(0.25)
-        self.trace_closed_intervals()
+        self.trace_closed_intervals(final=True)
 
     def facts(self) -> str:
         parts = []
@@ -503,14 +503,18 @@ class Day:
         raise SimError(f"fault kind {f.kind} is not implemented")
 
     # -- carbon --------------------------------------------------------------------------
-    def trace_closed_intervals(self) -> None:
-        """Trace each interval once its metered energy is in, and publish the intensities."""
+    def trace_closed_intervals(self, final: bool = False) -> None:
+        """Trace each interval once its metered energy is in, and publish the intensities.
+
+        An interval's energy arrives with the gateways' first telemetry after it
+        ends, so an interval is traced one interval later, and all of them at the end.
+        """
         if self.feeder is None:
             return
         sc = self.sc
         every = sc.grid.trace_every
-        closed = self.interval_of(self.clock.now_ms()) - 1
-        for k in range(0, min(closed, sc.day.intervals)):
+        upto = self.interval_of(self.clock.now_ms()) - (0 if final else 1)
+        for k in range(0, min(upto, sc.day.intervals)):
             if k in self._traced or k % every:
                 continue
             self._traced.add(k)

@@ -14,8 +14,8 @@ raw quote, and the whole run (cleared books and clearings per round,
 convergence, raw quotes) must equal ``edge.market.rounds.run_rounds`` with the
 same strategy, the raw limits and the adders. The firmware's trial clearing
 (policy.Trial, the book with one order's price as the unknown, which best
-response evaluates) is compared with clear_uniform price by price. The running gateway is then checked against
-hand-made price signals and results over a real broker.
+response evaluates) is compared with clear_uniform price by price. The running
+gateway is then checked against hand-made price signals and results over a real broker.
 """
 
 from __future__ import annotations
