@@ -44,6 +44,7 @@ from edge.runtime.intervals import Schedule
 from edge.runtime.market_service import MarketService
 from edge.runtime.metrics import Metrics
 from edge.runtime.organiser import Organiser
+from edge.web.dashboard import DashboardView, GatewayView
 
 log = logging.getLogger("carbon_edge.service")
 
@@ -320,6 +321,33 @@ class EdgeService:
 
     def sync(self) -> dict[str, Any]:
         return dict(self.sync_info)
+
+    def dashboard(self) -> DashboardView:
+        """The page's facts: now, the gateways, the book, and the series of the last day."""
+        from edge.runtime import history
+
+        wall = self.clock.wall_ms()
+        since_s = self.clock.now_s() - 86_400
+        gws = []
+        for gid, g in self.gateways().items():
+            if gid.startswith("("):
+                continue
+            gws.append(GatewayView(gid, g.get("recv_ms"), g.get("state", "unknown"),
+                                   g.get("readings", [])))
+        energy, soc = history.energy_and_soc(self.inbox.db, wall - history.DAY_MS)
+        counters = self.counters()
+        return DashboardView(
+            site=self.cfg.site.id, edge_id=self.edge_id, wall_ms=wall,
+            market_ms=self.clock.now_ms(), broker_connected=self.link.connected.is_set(),
+            sync_state=str(self.sync_info.get("state", "off")),
+            chain_height=self.store.height(),
+            anchored_height=self.inbox.receipts.anchored_height(),
+            pending_txs=self.inbox.pending.stats()[0], gateways=gws, book=self.book(),
+            results=self.results(10),
+            intervals=history.interval_series(self.inbox.market.results(limit=200),
+                                              int(since_s)),
+            energy=energy, soc=soc, rejections=counters["rejected"],
+            heights=history.heights(self.store, self.inbox.db, wall - history.DAY_MS))
 
     def summary(self) -> dict[str, Any]:
         stall = self.writer.stall

@@ -1,18 +1,22 @@
-"""The local status page, its JSON API and the Prometheus metrics, served by the edge.
+"""The local dashboard, its JSON API, the API docs and the Prometheus metrics of an edge.
 
-Plain HTML with no scripts or external assets: the page is read on a laptop
-plugged into a substation switch with no internet. The JSON API carries the
-same facts for scripts and for ``carbon-edge edge status``.
+The page (edge.web.dashboard) is server-side HTML and SVG with no scripts or
+external assets: it is read on a laptop plugged into a substation switch with
+no internet. `/docs` and `/redoc` serve Swagger UI and ReDoc from assets
+shipped in a package (fastapi-offline), never from a CDN, for the same reason.
+The JSON API carries the same facts for scripts and for ``carbon-edge edge status``.
 """
 
 from __future__ import annotations
 
-import html
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Query
 from fastapi.responses import HTMLResponse, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from edge.web.dashboard import DashboardView, render_dashboard
 
 
 class StatusSource(Protocol):
@@ -32,55 +36,17 @@ class StatusSource(Protocol):
 
     def summary(self) -> dict[str, Any]: ...
 
-
-def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
-    if not rows:
-        return "<p><i>none</i></p>"
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in cols) + "</tr>"
-        for r in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def render_page(src: StatusSource) -> str:
-    s = src.summary()
-    gws = [
-        {"gateway": g, "last seen (ms)": v.get("recv_ms", ""), "seq": v.get("seq", ""),
-         "readings": "; ".join(
-             f"{r['dev']} {r['q']} p={r.get('p_w', '-')}W soc={r.get('soc_pm', '-')}"
-             for r in v.get("readings", []))}
-        for g, v in sorted(src.gateways().items())
-    ]
-    counters = [{"counter": k, "n": v} for k, v in sorted(src.counters()["all"].items())]
-    results = [{k: r.get(k) for k in ("interval", "round", "final", "price", "volume_wh",
-                                       "regime")} for r in src.results(10)]
-    chain, sync = src.chain(), src.sync()
-    return f"""<!doctype html><html><head><meta charset="utf-8">
-<title>carbon-edge {html.escape(str(s['site']))}</title>
-<style>body{{font-family:sans-serif;margin:1em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #999;padding:2px 6px;font-size:90%}}</style></head><body>
-<h1>Edge hub {html.escape(str(s['site']))}</h1>
-<p>market time {s['now_ms']} ms; chain height {chain['height']} ({chain['pending']} txs pending);
-sync: {html.escape(str(sync.get('state', 'off')))}; broker connected: {s['broker_connected']}</p>
-<h2>Gateways</h2>{_table(gws, ["gateway", "last seen (ms)", "seq", "readings"])}
-<h2>Open order book</h2>{_table(src.book(), ["interval", "order_no", "participant", "side",
-                                             "qty_wh", "price", "status", "round"])}
-<h2>Last results</h2>{_table(results, ["interval", "round", "final", "price", "volume_wh",
-                                       "regime"])}
-<h2>Counters</h2>{_table(counters, ["counter", "n"])}
-<p>JSON: <a href="/api/status">/api/status</a> · metrics: <a href="/metrics">/metrics</a></p>
-</body></html>"""
+    def dashboard(self) -> DashboardView: ...
 
 
 def create_app(src: StatusSource) -> FastAPI:
-    app = FastAPI(title="carbon-edge status", version="1",
-                  description="Local status of one edge hub: gateways, counters, market, chain.")
+    app: FastAPI = FastAPIOffline(
+        title="carbon-edge status", version="1",
+        description="Local status of one edge hub: gateways, counters, market, chain.")
 
     @app.get("/", response_class=HTMLResponse, summary="Status page (HTML)")
     def page() -> str:
-        return render_page(src)
+        return render_dashboard(src.dashboard())
 
     @app.get("/api/status", summary="Everything on the page, as JSON")
     def status() -> dict[str, Any]:

@@ -64,8 +64,12 @@ class Browser:
         shot = self._run(url, *common, f"--screenshot={png}")
         if not png.exists():
             raise AssertionError(f"chromium made no screenshot of {url}: {shot.stderr[-500:]}")
-        dom = self._run(url, *common, "--dump-dom")
-        return Rendered(dom=dom.stdout, png=png)
+        return Rendered(dom=self.dom(url, width, height, wait_ms), png=png)
+
+    def dom(self, url: str, width: int = 1280, height: int = 2000, wait_ms: int = 1500) -> str:
+        """The DOM after `wait_ms` of scripts (one browser start, no screenshot)."""
+        return self._run(url, f"--window-size={width},{height}",
+                         f"--virtual-time-budget={wait_ms}", "--dump-dom").stdout
 
 
 @pytest.fixture(scope="session")
