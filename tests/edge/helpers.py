@@ -60,11 +60,13 @@ class Substation:
 
 def substation(broker_factory, device_servers, firmware_factory, edge_factory, gws: list[str],
                max_rounds: int, policy: dict[str, dict] | None = None,
-               tick: int | None = None) -> Substation:
+               tick: int | None = None, sealed: bool = False, hub: Any = None,
+               round_s: float = 10) -> Substation:
     """TLS broker with an ACL, one simulated meter per gateway, the edge (sim PL), the firmware.
 
     The market clock runs x60 and starts 200 s before an interval boundary; gate 60 s, a round
     every 10 s. Meters 1 and 3 carry PV at 09:00 (sellers), meter 2 does not (a buyer).
+    `sealed`: the site requires sealed bids (edge and gateways); `hub`: the edge syncs to it.
     """
     broker = broker_factory(tls=True, acl=True, gateways=gws)
     devices = device_servers(meters=len(gws), batteries=0, accel=ACCEL,
@@ -73,17 +75,26 @@ def substation(broker_factory, device_servers, firmware_factory, edge_factory, g
     wall = int(time.time() * 1000)
     origin = (wall // (INTERVAL * 1000) + 1) * INTERVAL * 1000 - 200_000
     clock = Clock(ACCEL, wall, origin)
+    extra_edge: dict[str, Any] = {}
+    if hub is not None:
+        extra_edge["sync"] = {"url": hub.url, "hub_key": hub.hub_id, "interval_s": 0.3,
+                              "allow_insecure_http": True}
     edge = edge_factory(
-        broker, dict.fromkeys(gws, TEST_KEY_HEX),
+        broker, dict.fromkeys(gws, TEST_KEY_HEX), start=hub is None,
         clock={"accel": ACCEL, "origin_wall_ms": wall, "origin_sim_ms": origin},
         admission={"past_s": 3600, "future_s": 600},
-        market={"interval_s": INTERVAL, "gate_s": 60, "round_s": 10, "max_rounds": max_rounds},
-        pl={"backend": "sim"})
+        market={"interval_s": INTERVAL, "gate_s": 60, "round_s": round_s,
+                "max_rounds": max_rounds, "sealed": sealed},
+        pl={"backend": "sim"}, **extra_edge)
+    if hub is not None:
+        from edge.chain.keys import load_private_key
+        hub.register(load_private_key(edge.key_path), site="s1")
+        edge.start()
     fws = []
     for i, gw in enumerate(gws, start=1):
         dev = [{"name": f"m{i}", "kind": "meter", "unit": i, "host": host, "port": port,
                 "max_w": 40000}]
-        extra: dict[str, Any] = {"edge_signer": edge.edge_id}
+        extra: dict[str, Any] = {"edge_signer": edge.edge_id, "sealed": sealed}
         if policy is not None:
             extra["policy"] = {**policy[gw], "tick": tick}
         cfg = gateway_config(broker, dev, gw=gw, interval_s=INTERVAL, poll_ms=100,
