@@ -65,6 +65,7 @@ class OrderBook:
     def __init__(self, interval: int) -> None:
         self.interval = interval
         self._orders: dict[str, Order] = {}
+        self._owner_of_seq: dict[int, str] = {}  # seq -> id of the live order holding it
         self._next_no = 1
         self._closed = False
         #: refusals by reason ("invalid", "gate_closed"); nothing accepted is lost by one
@@ -95,13 +96,16 @@ class OrderBook:
         self._refuse_if_closed(order.id)
         try:
             validate_order(order, f"quote from {order.id!r}")
-            if any(o.seq == order.seq and o.id != order.id for o in self._orders.values()):
+            if self._owner_of_seq.get(order.seq, order.id) != order.id:  # O(1), not a scan
                 raise ValueError(f"quote from {order.id!r}: seq {order.seq} is taken")
         except ValueError as exc:
             self.rejected["invalid"] += 1
             raise BookError(str(exc)) from None
-        self._orders.pop(order.id, None)  # re-inserted last: dict order == seq order
+        old = self._orders.pop(order.id, None)  # re-inserted last: dict order == seq order
+        if old is not None:
+            del self._owner_of_seq[old.seq]
         self._orders[order.id] = order
+        self._owner_of_seq[order.seq] = order.id
         self._next_no = max(self._next_no, order.seq + 1)
         return order
 

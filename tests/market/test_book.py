@@ -68,6 +68,17 @@ def test_filed_numbers_are_kept_and_must_be_unique():
     assert book.order_of("b") == Order("b", "sell", 100, 40, 2) and book.order_of("z") is None
 
 
+def test_a_replaced_quote_frees_its_number():
+    book = OrderBook(3)
+    book.insert(Order("a", "buy", 100, 50, 7))
+    book.insert(Order("a", "buy", 100, 55, 9))  # a's new quote: 7 is free again
+    assert book.insert(Order("c", "sell", 1, 1, 7)).seq == 7
+    with pytest.raises(BookError, match="quote from 'd': seq 9 is taken"):
+        book.insert(Order("d", "sell", 1, 1, 9))
+    book.insert(Order("a", "buy", 100, 56, 9))  # the holder may re-file its own number
+    assert [o.seq for o in book.orders()] == [7, 9]
+
+
 def test_adders_raise_offers_and_lower_bids_clamped_at_zero():
     orders = [Order("g", "sell", 10, 100, 1), Order("l", "buy", 10, 30, 2),
               Order("x", "buy", 10, 70, 3)]
