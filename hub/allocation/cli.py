@@ -16,6 +16,7 @@ from hub.allocation.ladder import Tiers, ladder, make_tiers
 from hub.allocation.market import MarketGame
 from hub.allocation.report import allocate, ladder_report, owen_report
 from hub.allocation.schema import BAD_INPUT, game_from, parse_game
+from hub.cluster import cluster_args
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +29,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--seed", type=int, default=0, help="sampler seed")
         p.add_argument("--target-se", type=float, default=None, metavar="REL",
                        help="sample until every SE <= REL * |v(N)| (e.g. 0.01)")
+        p.add_argument("--entity-se", type=float, default=None, metavar="REL",
+                       help="sample until 95%% of the entities have SE <= REL * |own value| "
+                            "(e.g. 0.05; entities at v(N)/n are left out and listed)")
+        cluster_args(p)
         p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("value", help="Owen values of a game")
@@ -84,10 +89,20 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def _allocate(args: argparse.Namespace, game: Any) -> Any:
+    from hub.cluster import dask_client
+
+    if args.entity_se is not None and not args.entity_se > 0:
+        raise UsageError("--entity-se must be > 0")
+    if args.workers < 0:
+        raise UsageError("--workers must be >= 0")
     try:
-        return allocate(game, args.method, args.rounds, args.seed, args.target_se)
+        with dask_client(args.workers, args.scheduler) as client:
+            return allocate(game, args.method, args.rounds, args.seed, args.target_se,
+                            args.entity_se, client)
     except GameError as exc:
         raise UsageError(f"{args.game}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"--scheduler: cannot reach {args.scheduler} ({exc})") from None
 
 
 def cmd_value(args: argparse.Namespace) -> int:
@@ -157,7 +172,7 @@ def cmd_pjm5(args: argparse.Namespace) -> int:
     lines.append(f"  hydro the generators' minimum in {len(al['hydro_minimum_hours'])} of "
                  f"{len(rows)} hours; renewables above it in "
                  f"{len(al['renewables_above_hydro_hours'])}")
-    lines.append(f"  allocation vs cleared quantity (mean rank correlation): "
+    lines.append("  allocation vs cleared quantity (mean rank correlation): "
                  + ", ".join(f"{k} {v:+.2f}" for k, v in al["tracking_mean"].items()
                              if v is not None))
     lines.append("  wrote " + ", ".join(str(f) for f in files))

@@ -38,6 +38,9 @@ from hub.allocation.walk import MarketWalk
 
 #: Above this many coalitions the exact sum gives way to the sampler.
 EXACT_LIMIT = 1 << 16
+#: An entity whose estimate is within this of v(N)/n (relative to |v(N)|) has a
+#: value no sampler can tell from the even share; the relative-SE stop leaves it out.
+EVEN_SHARE_TOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,12 @@ class OwenResult:
     se: tuple[float, ...] | None = None
     rounds: int = 0
     evaluations: int = 0
+    #: per-entity relative SE, se_i / |value_i| (0 when both are 0; None when exact)
+    rel_se: tuple[float, ...] | None = None
+    #: entities within EVEN_SHARE_TOL of v(N)/n: left out of the relative-SE stop rule
+    excluded: tuple[str, ...] = ()
+    #: share of the other entities whose relative SE meets the stop rule's target
+    share_within_target: float | None = None
 
     def union_totals(self) -> list[Number | float]:
         return [sum((self.values[i] for i in u), 0) for u in self.structure.unions]
@@ -195,45 +204,133 @@ def _round(memo: Memo, rng: random.Random) -> np.ndarray:
     return est
 
 
+def _round_rng(seed: int, k: int) -> random.Random:
+    """Round k's own generator: rounds are independent of where and in which order they run."""
+    return random.Random(f"owen-round/{seed}/{k}")
+
+
+def _round_task(game: Game, seed: int, k: int) -> tuple[np.ndarray, int]:
+    """One round on a worker (its own memo): the estimate and the values it read."""
+    memo = Memo(game)
+    return _round(memo, _round_rng(seed, k)), memo.evaluations
+
+
+def relative_se(values: np.ndarray, se: np.ndarray, grand: float,
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """se_i / |value_i| per entity, and which entities sit at the even share v(N)/n.
+
+    An entity known exactly (se 0) has relative SE 0, even at value 0; one
+    with value 0 and se > 0 has an infinite relative SE.
+    """
+    n = len(values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(se == 0, 0.0, se / np.abs(values))
+    even = np.abs(values - grand / n) <= EVEN_SHARE_TOL * max(abs(grand), 1.0)
+    return rel, even
+
+
 def owen_sampled(
     game: Game,
     rounds: int = 8,
     seed: int = 0,
     target_se: float | None = None,
     max_rounds: int = 1000,
+    target_rel_se: float | None = None,
+    coverage: float = 0.95,
+    client: object | None = None,
 ) -> OwenResult:
     """Stratified sampling estimate with standard errors (see the module docstring).
 
-    With ``target_se`` the sampler keeps adding rounds (at least ``rounds``,
-    at most ``max_rounds``) until every player's standard error is at most
-    ``target_se``; a fixed number of rounds keeps the estimate strictly
-    unbiased, a data-dependent stop biases it by an amount far below the SE.
+    Stop rules (rounds are added, at least ``rounds``, at most ``max_rounds``):
+    ``target_se`` until every SE is at most that absolute value;
+    ``target_rel_se`` until at least ``coverage`` of the entities have
+    se_i / |value_i| <= target_rel_se, entities within EVEN_SHARE_TOL of
+    v(N)/n left out (and listed in ``excluded``). A max over |v(N)| hides the
+    entities with small values, whose estimates can be mostly noise; the
+    per-entity rule does not. A fixed number of rounds keeps the estimate
+    strictly unbiased; a data-dependent stop biases it far below the SE.
+
+    ``client`` (a dask.distributed Client) computes rounds on its workers, a
+    batch of one per worker at a time. Round k always uses its own generator
+    (seeded by ``seed`` and k) and the stop rule is applied after each round
+    in order, so the result is identical to the serial run for the same seed.
     """
     if rounds < 2:
         raise ValueError("rounds: at least 2 are needed to estimate a standard error")
+    if target_rel_se is not None and not (target_rel_se > 0 and 0 < coverage <= 1):
+        raise ValueError("target_rel_se must be > 0 and coverage in (0, 1]")
     memo = game if isinstance(game, Memo) else Memo(game)
-    rng = random.Random(seed)
+    st = memo.structure
+    grand_value = memo.value(st.grand)  # read once: the stop rule and the report share it
+    grand = float(grand_value)
     ests: list[np.ndarray] = []
+    evaluations = 0
+    batches = _batches(memo, seed, client)
     while True:
-        ests.append(_round(memo, rng))
+        est, ev = next(batches)
+        ests.append(est)
+        evaluations += ev
         b = len(ests)
         if b < rounds:
             continue
         arr = np.array(ests)
         se = arr.std(axis=0, ddof=1) / math.sqrt(b)
-        if target_se is None or float(se.max()) <= target_se or b >= max_rounds:
+        stop = b >= max_rounds
+        if target_se is not None:
+            stop = stop or float(se.max()) <= target_se
+        if target_rel_se is not None:
+            rel, even = relative_se(arr.mean(axis=0), se, grand)
+            share = float(np.mean(rel[~even] <= target_rel_se)) if (~even).any() else 1.0
+            stop = stop or share >= coverage
+        if target_se is None and target_rel_se is None:
+            stop = True
+        if stop:
             break
-    st = memo.structure
+    batches.close()
     mean = arr.mean(axis=0)
+    rel, even = relative_se(mean, se, grand)
+    share = float(np.mean(rel[~even] <= target_rel_se)) if target_rel_se and (~even).any() else (
+        None if target_rel_se is None else 1.0)
     return OwenResult(
         st,
         tuple(float(x) for x in mean),
         "sampled",
-        memo.value(st.grand),
+        grand_value,
         se=tuple(float(x) for x in se),
         rounds=b,
-        evaluations=memo.evaluations,
+        evaluations=evaluations if client is not None else memo.evaluations,
+        rel_se=tuple(float(x) for x in rel),
+        excluded=tuple(p for p, e in zip(st.players, even.tolist(), strict=True) if e),
+        share_within_target=share,
     )
+
+
+def _batches(memo: Memo, seed: int, client: object | None):
+    """Round estimates in round order: in-process, or a batch per worker at a time."""
+    if client is None:
+        k = 0
+        while True:
+            yield _round(memo, _round_rng(seed, k)), 0
+            k += 1
+    from hub.cluster import worker_count
+
+    game = client.scatter(memo.game, broadcast=True)  # type: ignore[attr-defined]
+    width = worker_count(client)
+    k = 0
+    pending = [client.submit(_round_task, game, seed, j, pure=False)  # type: ignore[attr-defined]
+               for j in range(width)]
+    try:
+        while True:
+            # keep every worker busy: submit the next batch before reading this one
+            nxt = [client.submit(_round_task, game, seed, k + width + j,  # type: ignore[attr-defined]
+                                 pure=False) for j in range(width)]
+            for fut in pending:
+                yield fut.result()
+            pending = nxt
+            k += width
+    finally:
+        for fut in pending:
+            fut.cancel()
 
 
 def owen(
@@ -243,6 +340,8 @@ def owen(
     seed: int = 0,
     target_se: float | None = None,
     exact_limit: int = EXACT_LIMIT,
+    target_rel_se: float | None = None,
+    client: object | None = None,
 ) -> OwenResult:
     """Exact when the enumeration reads at most ``exact_limit`` coalitions, else sampled."""
     if method not in ("auto", "exact", "sampled"):
@@ -251,7 +350,8 @@ def owen(
         method = "exact" if exact_cost(game.structure) <= exact_limit else "sampled"
     if method == "exact":
         return owen_exact(game)
-    return owen_sampled(game, rounds=rounds, seed=seed, target_se=target_se)
+    return owen_sampled(game, rounds=rounds, seed=seed, target_se=target_se,
+                        target_rel_se=target_rel_se, client=client)
 
 
 def shapley_of_unions(game: Game) -> list[Fraction]:

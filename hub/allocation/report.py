@@ -24,12 +24,15 @@ def _frac_text(x: Fraction | int) -> str:
 
 
 def allocate(game: Game, method: str = "auto", rounds: int = 8, seed: int = 0,
-             target_rel_se: float | None = None) -> OwenResult:
-    """Owen value with the sampler's SE target given relative to |v(N)|."""
+             target_rel_se: float | None = None, entity_rel_se: float | None = None,
+             client: object | None = None) -> OwenResult:
+    """Owen value; the sampler's stop rules: every SE within ``target_rel_se`` x |v(N)|,
+    and/or 95 % of the entities within ``entity_rel_se`` of their own value."""
     target = None
     if target_rel_se is not None:
         target = abs(float(game.value(game.structure.grand))) * target_rel_se
-    return owen(game, method=method, rounds=rounds, seed=seed, target_se=target)
+    return owen(game, method=method, rounds=rounds, seed=seed, target_se=target,
+                target_rel_se=entity_rel_se, client=client)
 
 
 def owen_report(game: Game, res: OwenResult) -> dict[str, Any]:
@@ -52,6 +55,9 @@ def owen_report(game: Game, res: OwenResult) -> dict[str, Any]:
             row["exact"] = _frac_text(Fraction(res.values[i]) / scale)
         if res.se is not None:
             row["se"] = res.se[i] / scale
+        if res.rel_se is not None:
+            rel = res.rel_se[i]
+            row["rel_se"] = rel if rel != float("inf") else None  # JSON has no infinity
         players.append(row)
     totals = res.union_totals()
     out: dict[str, Any] = {
@@ -71,6 +77,9 @@ def owen_report(game: Game, res: OwenResult) -> dict[str, Any]:
     if res.method == "sampled":
         out["rounds"] = res.rounds
         out["max_se"] = max(res.se or (0.0,)) / scale
+        out["excluded_even_share"] = list(res.excluded)
+        if res.share_within_target is not None:
+            out["share_within_target"] = res.share_within_target
     return out
 
 

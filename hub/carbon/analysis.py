@@ -31,12 +31,14 @@ class Traced:
     vm_pu: np.ndarray
 
 
-def run_power_flow(net: pp.pandapowerNet, **options: Any) -> None:
-    """pandapower's AC power flow (Newton-Raphson), refusals turned into one clear sentence."""
+def run_power_flow(net: pp.pandapowerNet, dc: bool = False, **options: Any) -> None:
+    """pandapower's AC power flow (Newton-Raphson), or with ``dc`` its DC power flow
+    (``rundcpp``: lossless, flat voltages, as the literature's carbon-flow examples),
+    refusals turned into one clear sentence."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pp.runpp(net, **options)
+            (pp.rundcpp if dc else pp.runpp)(net, **options)
     except pp.LoadflowNotConverged:
         raise CarbonInputError(
             Reason.NOT_CONVERGED,
@@ -67,11 +69,12 @@ def trace_network(
     net: pp.pandapowerNet,
     snapshot: Snapshot | dict | None = None,
     solver: LinearSolver | None = None,
+    dc: bool = False,
 ) -> Traced:
-    """Apply the snapshot, run the AC power flow and trace the carbon flow."""
+    """Apply the snapshot, run the AC (or, with ``dc``, DC) power flow and trace."""
     snap = parse_snapshot(snapshot)
     apply_snapshot(net, snap)
-    run_power_flow(net)
+    run_power_flow(net, dc=dc)
     return trace_solved(net, snap, solver)
 
 
@@ -80,7 +83,8 @@ def report_network(
     snapshot: Snapshot | dict | None = None,
     name: str = "network",
     solver: LinearSolver | None = None,
+    dc: bool = False,
 ) -> CarbonFlowReport:
     """Like ``trace_network``, returned as the JSON-ready report."""
-    t = trace_network(net, snapshot, solver)
+    t = trace_network(net, snapshot, solver, dc)
     return build_report(name, t.graph, t.flow, t.vm_pu)

@@ -158,6 +158,8 @@ class NetworkChoice(BaseModel):
 class TraceRequest(NetworkChoice):
     """One snapshot to trace."""
 
+    dc: bool = Field(default=False, description="DC power flow (lossless) instead of AC")
+
 
 class SeriesRequest(NetworkChoice):
     """A day to trace: the snapshot scaled hour by hour by the profile."""
@@ -266,7 +268,7 @@ def trace_endpoint(
 ) -> CarbonFlowReport:
     try:
         net, name = body.load()
-        return report_network(net, body.snapshot, name=name)
+        return report_network(net, body.snapshot, name=name, dc=body.dc)
     except (CarbonInputError, OverLimit) as exc:
         raise _refuse(exc) from None
     except OverflowError:

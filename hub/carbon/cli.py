@@ -21,6 +21,7 @@ from hub.carbon.outsourcing import HonestProvider, OutsourcedSolver
 from hub.carbon.pecc import CoalUnit, coal_consumption_g_per_kwh, coal_intensity_t_per_mwh
 from hub.carbon.report import CarbonFlowReport
 from hub.carbon.series import SeriesReport, trace_series
+from hub.cluster import cluster_args, dask_client
 
 
 def _read_json(path: str, what: str, reason: Reason) -> Any:
@@ -73,7 +74,7 @@ def _trace(args: argparse.Namespace) -> int:
                 raise UsageError("--outsource needs at least 2 providers for the double check")
             solver = OutsourcedSolver([HonestProvider(f"provider-{k}")
                                        for k in range(args.outsource)])
-        rep = report_network(net, snap, name=name, solver=solver)
+        rep = report_network(net, snap, name=name, solver=solver, dc=args.dc)
     except CarbonInputError as exc:
         raise UsageError(str(exc)) from None
     if solver is not None:
@@ -84,7 +85,7 @@ def _trace(args: argparse.Namespace) -> int:
 
 def _series_summary(rep: SeriesReport) -> str:
     d = rep.day
-    lines = [f"network {rep.network}: {d.hours_traced}/24 hours traced"]
+    lines = [f"network {rep.network}: {d.hours_traced}/{len(rep.hours)} hours traced"]
     for h in rep.hours:
         if h.totals is None:
             lines.append(f"  hour {h.hour:2d}: FAILED {h.error}")
@@ -103,9 +104,12 @@ def _series(args: argparse.Namespace) -> int:
         net, name = _network(args)
         prof = _read_json(args.profile, "profile", Reason.BAD_PROFILE)
         snap = _read_json(args.snapshot, "snapshot", Reason.BAD_SNAPSHOT) if args.snapshot else None
-        rep = trace_series(net, prof, snap, name=name)
+        with dask_client(args.workers, args.scheduler) as client:
+            rep = trace_series(net, prof, snap, name=name, dc=args.dc, client=client)
     except CarbonInputError as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"--scheduler: cannot reach {args.scheduler} ({exc})") from None
     emit(rep.model_dump(mode="json"), args.json, _series_summary(rep))
     return 0 if rep.day.hours_traced == len(rep.hours) else 1
 
@@ -140,6 +144,8 @@ def _network_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--case", help="a pandapower built-in case, e.g. case33bw, case118")
     p.add_argument("--network", help="a network as pandapower JSON (pandapower.to_json)")
     p.add_argument("--snapshot", help="snapshot JSON: loads, outputs, intensities")
+    p.add_argument("--dc", action="store_true",
+                   help="DC power flow (pandapower rundcpp: lossless) instead of AC")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
 
 
@@ -152,7 +158,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_trace)
     p = sub.add_parser("series", help="trace 24 hourly scalings of a snapshot")
     _network_args(p)
-    p.add_argument("--profile", required=True, help="profile JSON: 24 load (sgen, gen) scalings")
+    p.add_argument("--profile", required=True,
+                   help="profile JSON: hourly load (sgen, gen) scalings, 1 to 8784 hours")
+    cluster_args(p)
     p.set_defaults(func=_series)
     p = sub.add_parser("pecc", help="intensity of a coal unit from its consumption curve")
     p.add_argument("--unit", required=True, help="coal unit JSON: a, b, c, mu, phi, theta, state")

@@ -122,8 +122,80 @@ class CarbonFlowReport(BaseModel):
     )
 
 
+def _trusted_rows(model: type[BaseModel], rows: list[dict]) -> list[BaseModel]:
+    """Row models built without validation, for rows this module made from typed arrays.
+
+    Validating ~30k row dicts costs about as much as the power flow on a
+    10k-bus case (pydantic's validator), and ``model_construct`` is slower
+    still; these rows come from numpy arrays whose types the code fixes (int,
+    float, None, str), so the validation can never fail. Each object gets
+    exactly what ``model_construct`` would set (a test compares the two).
+    """
+    fields = set(model.model_fields)
+    new, put = object.__new__, object.__setattr__
+    out = []
+    for r in rows:
+        o = new(model)
+        put(o, "__dict__", r)
+        put(o, "__pydantic_fields_set__", fields)
+        put(o, "__pydantic_extra__", None)
+        put(o, "__pydantic_private__", None)
+        out.append(o)
+    return out
+
+
 def _opt(x: float) -> float | None:
     return None if not math.isfinite(x) else float(x)
+
+
+def _grams_split(f: CarbonFlow) -> tuple[int, int, int]:
+    """(generator emissions, load carbon, loss carbon) in whole g/h; load = total - loss."""
+    total_g = grams(f.generator_emissions)
+    loss_total_g = grams(f.loss_carbon)
+    return total_g, total_g - loss_total_g, loss_total_g
+
+
+def _totals(g: FlowGraph, f: CarbonFlow, vm_pu: np.ndarray | None) -> dict:
+    total_g, load_total_g, loss_total_g = _grams_split(f)
+    vm = None if vm_pu is None else vm_pu[np.isfinite(vm_pu)]
+    return {
+        "generation_mw": float(g.source_p.sum()),
+        "load_mw": float(g.sink_p.sum()),
+        "loss_mw": float(g.virtual_loss.sum()),
+        "branch_gain_mw": float(g.virtual_gain.sum()),
+        "generator_emissions_t_per_h": f.generator_emissions,
+        "load_carbon_t_per_h": f.load_carbon,
+        "loss_carbon_t_per_h": f.loss_carbon,
+        "generator_emissions_g_per_h": total_g,
+        "load_carbon_g_per_h": load_total_g,
+        "loss_carbon_g_per_h": loss_total_g,
+        "max_balance_error_mw": f.max_balance_error_mw,
+        "min_vm_pu": None if vm is None or not vm.size else float(vm.min()),
+        "max_vm_pu": None if vm is None or not vm.size else float(vm.max()),
+    }
+
+
+def _sink_grams(f: CarbonFlow) -> np.ndarray:
+    return apportion(np.maximum(f.sink_carbon, 0) * G_PER_T, _grams_split(f)[1])
+
+
+def _bus_columns(g: FlowGraph, f: CarbonFlow):
+    node = g.bus_node
+    alive = node >= 0
+    safe = np.maximum(node, 0)
+    p = np.where(alive, f.through_flow[safe], np.nan)
+    e = np.where(alive, f.intensity[safe], np.nan)
+    r = np.where(alive, f.carbon_rate[safe], np.nan)
+    return p, e, r, np.round(e * G_PER_KWH_PER_T_PER_MWH), np.round(r * G_PER_T)
+
+
+def hour_summary(g: FlowGraph, f: CarbonFlow, vm_pu: np.ndarray | None = None,
+                 ) -> tuple[Totals, np.ndarray, list[int | None]]:
+    """What a series keeps of one trace: the totals, each sink's grams (apportioned as in
+    the full report) and each bus's intensity in g/kWh (None: no flow), without the rows."""
+    e_g = _bus_columns(g, f)[3]
+    bus_g = [None if x != x else int(x) for x in e_g.tolist()]
+    return Totals.model_validate(_totals(g, f, vm_pu)), _sink_grams(f), bus_g
 
 
 def build_report(
@@ -131,26 +203,17 @@ def build_report(
 ) -> CarbonFlowReport:
     """The report of one trace; integers in grams add up exactly (see module doc).
 
-    Rows go in as plain dicts built from whole-array ``tolist()`` calls and the
-    report is validated once: per-row Python work and per-row model calls cost
-    as much as the power flow on a 10k-bus case.
+    Rows are plain dicts built from whole-array ``tolist()`` calls and become
+    models without a second validation (``_trusted_rows``): per-row Python
+    work and validation cost as much as the power flow on a 10k-bus case.
     """
-    total_g = grams(f.generator_emissions)
+    total_g, load_total_g, loss_total_g = _grams_split(f)
     src_g = apportion(np.maximum(f.source_emission, 0) * G_PER_T, total_g)
-    loss_total_g = grams(f.loss_carbon)
-    load_total_g = total_g - loss_total_g
-    sink_g = apportion(np.maximum(f.sink_carbon, 0) * G_PER_T, load_total_g)
+    sink_g = _sink_grams(f)
     br_loss_g = apportion(np.maximum(f.branch_loss_carbon, 0) * G_PER_T, loss_total_g)
     src_loss_g = apportion(np.maximum(f.source_loss_carbon, 0) * G_PER_T, loss_total_g)
 
-    node = g.bus_node
-    alive = node >= 0
-    safe = np.maximum(node, 0)
-    p = np.where(alive, f.through_flow[safe], np.nan)
-    e = np.where(alive, f.intensity[safe], np.nan)
-    r = np.where(alive, f.carbon_rate[safe], np.nan)
-    e_g = np.round(e * G_PER_KWH_PER_T_PER_MWH)
-    r_g = np.round(r * G_PER_T)
+    p, e, r, e_g, r_g = _bus_columns(g, f)
     buses = [
         {"bus": b, "through_flow_mw": _opt(pi), "intensity_t_per_mwh": _opt(ei),
          "intensity_g_per_kwh": None if eg != eg else int(eg),
@@ -177,26 +240,14 @@ def build_report(
         for el, ix, bb, bp, lo, ci, co, cig, lc, lcg, k in zip(
             g.branch_element.tolist(), g.branch_index.tolist(), g.branch_buses.tolist(),
             g.branch_p.tolist(), g.branch_loss.tolist(), f.branch_carbon_in.tolist(),
-            f.branch_carbon_out.tolist(), np.round(f.branch_carbon_in * G_PER_T).tolist(),
+            f.branch_carbon_out.tolist(),
+            np.round(f.branch_carbon_in * G_PER_T).astype(np.int64).tolist(),
             f.branch_loss_carbon.tolist(), br_loss_g.tolist(), n_ends, strict=True)
     ]
-    vm = None if vm_pu is None else vm_pu[np.isfinite(vm_pu)]
-    totals = {
-        "generation_mw": float(g.source_p.sum()),
-        "load_mw": float(g.sink_p.sum()),
-        "loss_mw": float(g.virtual_loss.sum()),
-        "branch_gain_mw": float(g.virtual_gain.sum()),
-        "generator_emissions_t_per_h": f.generator_emissions,
-        "load_carbon_t_per_h": f.load_carbon,
-        "loss_carbon_t_per_h": f.loss_carbon,
-        "generator_emissions_g_per_h": total_g,
-        "load_carbon_g_per_h": load_total_g,
-        "loss_carbon_g_per_h": loss_total_g,
-        "max_balance_error_mw": f.max_balance_error_mw,
-        "min_vm_pu": None if vm is None or not vm.size else float(vm.min()),
-        "max_vm_pu": None if vm is None or not vm.size else float(vm.max()),
-    }
-    return CarbonFlowReport.model_validate({
-        "network": name, "totals": totals, "buses": buses, "sources": sources,
-        "sinks": sinks, "branches": branches,
-    })
+    totals = _totals(g, f, vm_pu)
+    return CarbonFlowReport.model_construct(
+        network=name, totals=Totals.model_validate(totals),
+        buses=_trusted_rows(BusCarbon, buses), sources=_trusted_rows(SourceCarbon, sources),
+        sinks=_trusted_rows(SinkCarbon, sinks), branches=_trusted_rows(BranchCarbon, branches),
+        outsourcing=None,
+    )

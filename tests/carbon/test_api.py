@@ -25,6 +25,16 @@ def test_trace_case(base_url):
     assert t["load_carbon_g_per_h"] + t["loss_carbon_g_per_h"] == t["generator_emissions_g_per_h"]
 
 
+def test_trace_dc(base_url):
+    body = {"case": "case33bw", "dc": True, "snapshot": {"ext_grids": {"0": {"t_per_mwh": 0.55}}}}
+    r = httpx.post(base_url + "/carbon/trace", json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    t = r.json()["totals"]
+    assert t["loss_mw"] == 0  # the DC power flow is lossless
+    assert t["load_mw"] == pytest.approx(3.715)  # case33bw's published total load
+    assert {b["intensity_g_per_kwh"] for b in r.json()["buses"]} == {550}
+
+
 def test_trace_user_network_as_object_and_as_string(base_url):
     text = (EXAMPLES / "network-feeder.json").read_text()
     snap = json.loads((EXAMPLES / "snapshot-feeder.json").read_text())

@@ -103,7 +103,7 @@ def test_bad_input_is_one_sentence_and_exit_2(capsys, tmp_path, argv, message):
     files = {
         "BAD": "{not json",
         "UNKNOWN": json.dumps({"loads": {"12": {"p_mw": 1.0}}}),
-        "SHORT": json.dumps({"load": [1.0] * 3}),
+        "SHORT": json.dumps({"load": []}),
         "UNIT": json.dumps({"a": 0, "b": 0.3, "c": 1, "mu": 3.0}),
         "UNIT_OK": json.dumps({"a": 0, "b": 0.3, "c": 1, "mu": 0.7}),
     }
@@ -142,3 +142,10 @@ def test_entry_point_error_is_exactly_one_line_on_stderr():
     assert proc.stderr.strip().splitlines() == [
         proc.stderr.strip()
     ] and "'case42' is not a pandapower built-in case" in proc.stderr
+
+
+def test_trace_dc_is_lossless(capsys):
+    code, out, err = run(capsys, "trace", "--case", "case33bw", "--dc", "--json")
+    assert code == 0, err
+    t = json.loads(out)["totals"]
+    assert t["loss_mw"] == 0 and t["generator_emissions_g_per_h"] == t["load_carbon_g_per_h"]

@@ -75,7 +75,8 @@ def test_a_failing_hour_is_reported_and_the_others_still_count():
 @pytest.mark.parametrize(
     "profile, field",
     [
-        ({"load": [1.0] * 23}, "profile.load"),
+        ({"load": []}, "profile.load"),
+        ({"load": [1.0] * 8785}, "profile.load"),  # longer than a leap year
         ({"load": [1.0] * 23 + [-0.5]}, "profile.load.23"),
         ({"load": [1.0] * 24, "sgen": [1.0] * 25}, "profile.sgen"),
         ({"load": [1.0] * 23 + [float("inf")]}, "profile.load.23"),
@@ -89,3 +90,26 @@ def test_bad_profiles_are_refused(profile, field):
         trace_series(load_case("case33bw"), profile)
     assert err.value.field == field
     assert rejected_count(Reason.BAD_PROFILE) == before + 1
+
+
+def test_two_workers_give_the_serial_result():
+    """A 30-hour series (two chunks of 24 and 6) on a local cluster of two workers,
+    with one failing hour: exactly the serial report."""
+    from hub.cluster import dask_client
+
+    load = [0.6 + 0.02 * h for h in range(30)]
+    load[7] = 50.0  # this hour's power flow does not converge
+    prof = {"load": load, "sgen": [1.0] * 30}
+    serial = trace_series(load_case("case33bw"), prof, name="x")
+    with dask_client(workers=2) as client:
+        spread = trace_series(load_case("case33bw"), prof, name="x", client=client)
+    assert not serial.hours[7].converged and serial.day.hours_traced == 29
+    assert spread.model_dump() == serial.model_dump()
+
+
+def test_profiles_of_other_lengths_and_dc():
+    rep = trace_series(load_case("case33bw"), {"load": [1.0, 0.5, 0.8]}, dc=True)
+    assert [h.hour for h in rep.hours] == [0, 1, 2]
+    assert all(h.totals.loss_mw == 0 for h in rep.hours)  # DC power flow: lossless
+    with pytest.raises(CarbonInputError, match="sgen has 2 hours"):
+        trace_series(load_case("case33bw"), {"load": [1.0, 0.5, 0.8], "sgen": [1.0, 1.0]})

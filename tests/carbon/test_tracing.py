@@ -282,3 +282,15 @@ def test_switch_with_impedance_is_a_branch():
     assert sw.sum() == 1 and g.branch_loss[sw][0] > 0
     assert f.branch_loss_carbon[sw][0] > 0
     assert balance_gap(f) < REL
+
+
+def test_the_unvalidated_report_rows_equal_validated_ones():
+    """build_report skips re-validating its own rows; a validated copy must be equal."""
+    from hub.carbon.analysis import report_network
+    from hub.carbon.report import CarbonFlowReport
+
+    rep = report_network(load_case("case118"), name="case118")
+    again = CarbonFlowReport.model_validate(rep.model_dump())
+    assert again == rep
+    assert again.model_dump_json() == rep.model_dump_json()
+    assert isinstance(rep.branches[0].carbon_in_g_per_h, int)
