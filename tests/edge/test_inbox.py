@@ -1,0 +1,90 @@
+"""The inbox's parts share one write transaction; anchored raw messages are pruned."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+
+import pytest
+
+from edge.chain.block import GENESIS_PREV, make_block
+from edge.chain.keys import generate_key
+from edge.clock import Clock
+from edge.runtime.admission import Policy
+from edge.runtime.inbox import Inbox
+from edge.runtime.ingest import Admitter, Incoming
+from tests.edge.helpers import SITE, bid, telemetry, topic
+
+KEY = bytes([1]) * 32
+NOW = 1_800_000_000_000
+HUB = generate_key()
+
+
+def anchor(inbox: Inbox, main_height: int, edge_height: int) -> None:
+    tx = {"edge": "e1" * 32, "height": edge_height, "hash": "00" * 32}
+    block = make_block(chain="main", height=main_height, prev=GENESIS_PREV, txs=[tx],
+                       ts=NOW, key=HUB)
+    receipt = {"header": json.loads(block.header.to_bytes()), "index": 0, "tx": tx, "proof": []}
+    assert inbox.receipts.add([receipt], NOW) == 1
+
+
+def admit(inbox: Inbox, msgs: list[bytes], kinds: list[str]) -> None:
+    adm = Admitter(SITE, {"gw1": KEY}, Policy(), inbox.messages.windows(),
+                   Clock(wall=lambda: NOW))
+    out = adm.process([Incoming(topic("gw1", k), m, i, 1, NOW - 10_000)
+                       for i, (m, k) in enumerate(zip(msgs, kinds, strict=True))], inbox)
+    assert not out.rejected
+
+
+def stored_seqs(inbox: Inbox) -> list[int]:
+    db = sqlite3.connect(inbox.path)
+    try:
+        return [r[0] for r in db.execute("SELECT seq FROM inbox ORDER BY seq")]
+    finally:
+        db.close()
+
+
+def test_only_messages_in_anchored_blocks_are_pruned(tmp_path):
+    inbox = Inbox(tmp_path / "inbox.db")
+    old_interval = 1_700_000_100 - 1_700_000_100 % 900
+    admit(inbox, [telemetry("gw1", s, NOW, KEY) for s in (1, 2, 3)]
+          + [bid("gw1", 4, NOW, KEY, old_interval, "buy", 100, 90_000)],
+          ["telemetry"] * 3 + ["bid"])
+    head = inbox.pending.head(100)
+    assert len(head) == 4
+    inbox.pending.drop(head[1].id, 0)  # block 0: seq 1 and 2
+    inbox.pending.drop(head[3].id, 1)  # block 1: seq 3 and the bid
+    admit(inbox, [telemetry("gw1", 5, NOW, KEY)], ["telemetry"])  # still pending
+    # nothing is anchored yet: nothing goes, however old
+    assert inbox.prune(NOW, old_interval + 900) == 0
+    anchor(inbox, 0, 0)  # the hub anchors block 0
+    assert inbox.prune(NOW, old_interval + 900) == 2
+    assert stored_seqs(inbox) == [3, 4, 5]
+    anchor(inbox, 1, 1)
+    # younger than the horizon: kept
+    assert inbox.prune(NOW - 20_000, old_interval + 900) == 0
+    # the bid's interval is still one the market may rebuild: kept
+    assert inbox.prune(NOW, old_interval) == 1
+    assert stored_seqs(inbox) == [4, 5]
+    assert inbox.prune(NOW, old_interval + 900) == 1
+    assert stored_seqs(inbox) == [5]  # on no anchored block yet
+    assert inbox.counters()["pruned_messages"] == 4
+    # pruning never reopens a replay: the window still knows seq 1..5
+    adm = Admitter(SITE, {"gw1": KEY}, Policy(), inbox.messages.windows(),
+                   Clock(wall=lambda: NOW))
+    out = adm.process([Incoming(topic("gw1", "telemetry"), telemetry("gw1", 2, NOW, KEY), 9, 1,
+                                NOW)], inbox)
+    assert [r.reason for _, r in out.rejected] == ["duplicate"]
+    inbox.close()
+
+
+def test_parts_compose_into_one_transaction(tmp_path):
+    """A failure inside a composed write leaves none of its parts behind."""
+    inbox = Inbox(tmp_path / "inbox.db")
+    with pytest.raises(RuntimeError), inbox.db.write():
+        inbox.pending.add([{"type": "x"}], NOW)
+        inbox.db.bump(Counter({"x": 1}))
+        raise RuntimeError("power cut between the parts")
+    assert inbox.pending.stats() == (0, None) and inbox.counters() == {}
+    inbox.close()
