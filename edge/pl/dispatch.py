@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from edge.clock import SYSTEM
 from edge.market.clearing import Clearing, Dispatch, Order, Unit
 
 from .cpu import CpuBackend
@@ -245,7 +246,7 @@ def calibrate(accelerator: Any, sizes: Sequence[int], repeats: int = 3) -> dict[
     cpu = CpuBackend()
     entry: dict[str, Any] = {
         "measured_on": f"{platform.node()} {platform.machine()} {platform.python_version()}",
-        "date": time.strftime("%Y-%m-%d"),
+        "date": time.strftime("%Y-%m-%d", time.gmtime(SYSTEM.wall_ms() / 1000)),
         "sizes": list(sizes),
     }
     for op in OPS:
