@@ -304,7 +304,7 @@ class SyncClient:
         `on_status` gets the state after every round, for status pages.
         """
         failures = 0
-        while not stop.is_set():
+        while not stop.is_set() and not self._http.is_closed:  # close() ends the loop too
             try:
                 result = self.sync_once()
                 if on_round is not None:

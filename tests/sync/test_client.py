@@ -226,3 +226,18 @@ def test_run_reports_failures_and_their_back_off(edge, tmp_path):
     assert [s["failures"] for s in statuses] == [1, 2, 3]
     assert [s["retry_s"] for s in statuses] == [0.1, 0.15, 0.15]
     assert "HubUnavailable" in statuses[0]["error"]
+
+
+def test_closing_the_client_ends_its_loop(edge, tmp_path):
+    chain, store = edge
+    from tests.kit.hub import free_port
+
+    stop = threading.Event()  # never set: close() alone must end the loop
+    c = SyncClient(f"http://127.0.0.1:{free_port()}", chain.key, None, store,
+                   tmp_path / "s.json", timeout_s=1)
+    worker = threading.Thread(target=c.run, args=(stop, 0.05), kwargs={"max_backoff_s": 0.1})
+    worker.start()
+    time.sleep(0.2)
+    c.close()
+    worker.join(5)
+    assert not worker.is_alive()
