@@ -23,10 +23,12 @@ import pytest
 
 from edge.chain.store import ChainStore
 from edge.chain.verify import verify_store
+from edge.clock import Clock
 from edge.market import sealed
 from edge.protocol.auth import check_signature
 from edge.runtime.intervals import Schedule
-from tests.edge.helpers import INTERVAL, substation
+from tests.edge.helpers import ACCEL, INTERVAL, substation
+from tests.kit.firmware import TEST_EDGE_SIGNER, TEST_KEY_HEX, gateway_config
 
 MAX_ROUNDS = 3
 #: a round every 30 s of market time (0.5 s of wall time at x60): room on a loaded machine for
@@ -176,3 +178,58 @@ def test_sealed_rounds_nothing_readable_before_the_gate_and_every_opening_checks
     for fw in fws:
         assert fw.events("bid") and all(b["sealed"] for b in fw.events("bid")), fw.config["gw"]
         assert not fw.events("rx_forged") and not fw.events("rx_bad")
+
+
+@pytest.mark.timeout(180)
+def test_real_gateways_refusals_at_a_sealed_site(broker_factory, device_servers,
+                                                 firmware_factory, edge_factory):
+    """A gateway provisioned with another edge key refuses every organiser key announcement
+    (not signed by the edge it trusts: rx_forged) and, not configured for sealed bids, quotes in
+    plain text, which the sealed site refuses (plaintext_bid); a gateway provisioned right seals
+    and is taken. A third one with `sealed` set and the wrong key holds its quotes: nothing
+    in plain text ever leaves it."""
+    gws = ["gw-01", "gw-02", "gw-03"]
+    broker = broker_factory(tls=True, acl=True, gateways=gws)
+    devices = device_servers(meters=3, batteries=0, accel=ACCEL, start="2024-06-21T09:00:00")
+    host, port = devices.tcp()
+    wall = int(time.time() * 1000)
+    origin = (wall // (INTERVAL * 1000) + 1) * INTERVAL * 1000 - 200_000
+    clock = Clock(ACCEL, wall, origin)
+    edge = edge_factory(
+        broker, dict.fromkeys(gws, TEST_KEY_HEX),
+        clock={"accel": ACCEL, "origin_wall_ms": wall, "origin_sim_ms": origin},
+        admission={"past_s": 3600, "future_s": 600},
+        market={"interval_s": INTERVAL, "gate_s": 60, "round_s": 30, "max_rounds": 1,
+                "sealed": True},
+        pl={"backend": "sim"})
+    assert TEST_EDGE_SIGNER != edge.edge_id  # the kit's fixed test key is not this edge's
+    setup = {"gw-01": (edge.edge_id, True), "gw-02": (TEST_EDGE_SIGNER, False),
+             "gw-03": (TEST_EDGE_SIGNER, True)}
+    fws = {}
+    for i, (gw, (signer, sealed_only)) in enumerate(setup.items(), start=1):
+        dev = [{"name": f"m{i}", "kind": "meter", "unit": i, "host": host, "port": port,
+                "max_w": 40000}]
+        cfg = gateway_config(broker, dev, gw=gw, interval_s=INTERVAL, poll_ms=100,
+                             telemetry_every=5, edge_signer=signer, sealed=sealed_only,
+                             clock={"accel": int(ACCEL), "start_ms": clock.now_ms()})
+        fws[gw] = firmware_factory(cfg)
+    st = edge.wait(lambda s: s["counters"]["rejected"].get("plaintext_bid", 0) >= 1
+                   and s["counters"]["all"].get("accepted:bid", 0) >= 1, 60,
+                   "a plain bid refused and a sealed one taken")
+    fws["gw-02"].wait_for("rx_forged")
+    fws["gw-03"].wait_for("bid_held", timeout=30)
+    assert not fws["gw-01"].events("rx_forged")
+    # only gw-02 sent plain bids; gw-01's were sealed; gw-03 sent none
+    assert all(b["sealed"] for b in fws["gw-01"].events("bid"))
+    assert fws["gw-02"].events("bid") and not any(b["sealed"] for b in fws["gw-02"].events("bid"))
+    assert not fws["gw-03"].events("bid")
+    assert set(st["counters"]["rejected"]) == {"plaintext_bid"}, st["counters"]["rejected"]
+    for fw in fws.values():
+        fw.stop()
+    assert edge.stop() == 0
+    db = sqlite3.connect(edge.data / "inbox.db")
+    try:
+        gws_in = {g for (g,) in db.execute("SELECT DISTINCT gw FROM inbox WHERE type = 'bid'")}
+    finally:
+        db.close()
+    assert gws_in == {"gw-01"}
