@@ -22,6 +22,8 @@ Run: .venv/bin/python bench/bench_firmware.py [--quick]
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,11 +32,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import args, line  # noqa: E402
+from simulator.broker import config_lines  # noqa: E402
 from simulator.devices.config import config_from_flags  # noqa: E402
 from simulator.devices.fleet import Fleet  # noqa: E402
 from simulator.devices.server import FleetHost  # noqa: E402
-from tests.kit.broker import MOSQUITTO, Broker  # noqa: E402
-from tests.kit.firmware import (  # noqa: E402
+from simulator.firmware import (  # noqa: E402
     MICROPYTHON,
     TEST_KEY_HEX,
     Board,
@@ -45,8 +47,29 @@ from tests.kit.firmware import (  # noqa: E402
     run_mp,
     sign_downlink,
 )
+from simulator.procs import free_port, stop, wait_port  # noqa: E402
 
 BENCH = "firmware"
+MOSQUITTO = shutil.which("mosquitto") or (
+    "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+
+
+class Broker:
+    """A plain loopback Mosquitto with the site's settings (simulator.broker), for the gateway."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.host, self.port, self.tls = "127.0.0.1", free_port(), False
+        conf = directory / "mosquitto.conf"
+        conf.write_text("\n".join(config_lines(self.port, directory, None, None, False)) + "\n")
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        if not wait_port(self.port, up=True):
+            self.stop()
+            raise RuntimeError("mosquitto did not start")
+
+    def stop(self) -> None:
+        stop(self.proc)
 
 
 def _devices(host: FleetHost, meters: int, batteries: int) -> list[dict]:
@@ -199,7 +222,7 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        broker = Broker(tmp / "broker", False, False, ["gw-01"]).start() if MOSQUITTO else None
+        broker = Broker(tmp / "broker") if MOSQUITTO else None
         try:
             poll_cycle(tmp, broker, 6 if a.quick else 30)
             memory_day(tmp, broker, 15 if a.quick else 60)
