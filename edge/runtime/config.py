@@ -120,7 +120,7 @@ class MarketConfig(_Section):
     default_intensity_g_kwh: int = Field(0, ge=0, le=100_000)
     #: the site requires sealed bids (docs/market.md "Sealed bids"): plain ones are refused
     sealed: bool = False
-    #: threads that open a round's sealed bids (1: the ticker itself)
+    #: processes that open a round's sealed bids (1: the ticker itself, no pool)
     open_workers: int = Field(1, ge=1, le=64)
 
     @model_validator(mode="after")

@@ -24,9 +24,12 @@ hands this module four duties (docs/market.md "Sealed bids", docs/edge.md):
   (``does_not_open``). Both refusals are counted and published with the
   result, and the round's private key with them, so anyone can redo it.
 
-Opening is one X25519 agreement per bid. ``workers`` > 1 opens in a thread
-pool (``cryptography`` does the work in Rust; bench/bench_market.py measures
-what that buys on the machine at hand).
+Opening is one X25519 agreement per bid, and ``cryptography`` holds the GIL
+while it computes one (bench/bench_market.py: two threads open no faster
+than one). ``workers`` > 1 therefore opens in a pool of that many worker
+processes (spawned, not forked: the service has threads), started with the
+organiser so the first round does not pay for their imports; each gets the
+round's private key and a slice of the blobs.
 """
 
 from __future__ import annotations
@@ -34,9 +37,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import multiprocessing
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +58,7 @@ from edge.runtime.intervals import Schedule
 log = logging.getLogger("carbon_edge.market")
 
 SEED_INFO = b"carbon-edge organiser keys v1"
-#: below this many bids a thread pool costs more than it saves
+#: below this many bids the worker processes cost more than they save
 POOL_FROM = 256
 
 
@@ -94,6 +98,17 @@ def open_one(blob_hex: str, committed: str, key: sealed.OrganiserKey,
         return exc.reason
 
 
+def open_chunk(private: bytes, interval: int, round_no: int,
+               items: Sequence[tuple[str, str, str]]) -> list[tuple[int, int] | str]:
+    """``open_one`` over a slice of a round's bids (in a worker process: the key as bytes)."""
+    key = sealed.OrganiserKey.from_private_bytes(interval, round_no, private)
+    return [open_one(b, c, key, g) for b, c, g in items]
+
+
+def _warm() -> None:
+    """Nothing: a worker process has imported this module (and cryptography) once it ran."""
+
+
 class Organiser:
     def __init__(self, site: str, edge_key: PrivateKey, schedule: Schedule, inbox: Inbox,
                  publish: Callable[[str, bytes, bool], None], workers: int = 1) -> None:
@@ -107,7 +122,11 @@ class Organiser:
         self._keys: dict[tuple[int, int], sealed.OrganiserKey] = {}
         #: kid -> key of every key announced and not yet forgotten (tells stale from unknown)
         self.known: dict[str, sealed.OrganiserKey] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        if workers > 1:
+            self._pool = ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"))
+            for f in [self._pool.submit(_warm) for _ in range(workers)]:
+                f.result()
 
     def key(self, interval: int, round_no: int) -> sealed.OrganiserKey:
         k = self._keys.get((interval, round_no))
@@ -200,14 +219,14 @@ class Organiser:
 
     def open_many(self, items: Sequence[tuple[str, str, str]], key: sealed.OrganiserKey
                   ) -> list[tuple[int, int] | str]:
-        """Open (blob hex, commitment, gw) items with ``key``, in a thread pool when large."""
-        if self.workers <= 1 or len(items) < POOL_FROM:
+        """Open (blob hex, commitment, gw) items with ``key``, in the worker processes when
+        there are many (results in the items' order)."""
+        if self._pool is None or len(items) < POOL_FROM:
             return [open_one(b, c, key, g) for b, c, g in items]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="sealed-open")
         n = -(-len(items) // self.workers)
-        chunks = [items[i:i + n] for i in range(0, len(items), n)]
-        parts = self._pool.map(lambda ch: [open_one(b, c, key, g) for b, c, g in ch], chunks)
+        chunks = [list(items[i:i + n]) for i in range(0, len(items), n)]
+        parts = self._pool.map(open_chunk, [key.private_bytes] * len(chunks),
+                               [key.interval] * len(chunks), [key.round] * len(chunks), chunks)
         return [r for part in parts for r in part]
 
     def opening(self, interval: int, round_no: int, opened: Sequence[Opened]) -> dict[str, Any]:
@@ -225,5 +244,5 @@ class Organiser:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

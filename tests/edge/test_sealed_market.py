@@ -238,3 +238,32 @@ def test_organiser_keys_are_per_interval_and_round_and_independent():
     assert len({k.public for k in ks.values()}) == 6
     assert derive_key(seed, SITE, T, 0).public == ks[(T, 0)].public  # a restart finds it
     assert derive_key(organiser_seed(generate_key()), SITE, T, 0).public != ks[(T, 0)].public
+
+
+def test_worker_processes_open_as_the_ticker_does(tmp_path):
+    """open_many in worker processes (market.open_workers) gives the serial answers in order,
+    refusals included: 300 bids of which every 7th is tampered and every 11th not committed."""
+    key = generate_key()
+    inbox = Inbox(tmp_path / "inbox.db")
+    org = Organiser(SITE, key, S, inbox, lambda *_: None, workers=2)
+    try:
+        k = org.key(T, 0)
+        items, expect = [], []
+        for i in range(300):
+            gw, price, qty = f"g{i}", 40_000 + i, 100 + i
+            blob = sealed.seal(price, qty, k.public, gw, T, 0)
+            committed = sealed.commitment(blob)
+            if i % 7 == 0:  # a flipped tag bit: committed as sent, does not open
+                blob = blob[:-1] + bytes([blob[-1] ^ 1])
+                committed = sealed.commitment(blob)
+                expect.append("does_not_open")
+            elif i % 11 == 0:  # another blob than the committed one
+                committed = sealed.commitment(b"x" + blob[1:])
+                expect.append("hash_mismatch")
+            else:
+                expect.append((price, qty))
+            items.append((blob.hex(), committed, gw))
+        assert org.open_many(items, k) == expect
+    finally:
+        org.close()
+        inbox.close()
