@@ -1,14 +1,16 @@
-"""Hub ingest benchmark (issue 7): verified edge blocks per second, 1,000 transactions each.
+"""Hub ingest benchmark: verified edge blocks per second, 1,000 transactions each.
 
 Each block goes through exactly what POST /v1/edges/{id}/blocks does after
 authentication: canonical encoding of header and transactions,
 edge.chain.verify.check_block (signature, producer, Merkle root, link, time
-order) and one transaction per batch writing the header and the 1,000
-transaction rows. Measured on SQLite (file, WAL, synchronous=FULL) and on
-PostgreSQL (a fresh database, skipped with a JSON note when none is
-reachable). The baseline is the bare verification of the same blocks with no
-database, so `ratio` = stored rate / verify-only rate, i.e. the share of time
-not spent on storage.
+order) and one transaction per request (batch of 10 blocks) writing the
+headers and the transaction rows in bulk (COPY on PostgreSQL, executemany on
+SQLite). Measured in the same run on SQLite (file, WAL, synchronous=FULL),
+whose rate is the baseline of the PostgreSQL case (a fresh database at
+127.0.0.1:5432; skipped with the reason when none is reachable), so that
+case's `ratio` is PostgreSQL / SQLite (target >= 1). The SQLite case's
+baseline is bare verification of the same blocks with no database: its
+ratio is the share of time not spent on storage.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from edge.protocol.canonical import canonical  # noqa: E402
 TXS = 1000
 BATCH = 10
 TARGET = "blocks/s>=20"  # = the chain's 20,000 tx/s target at 1,000 tx per block
+PG_TARGET = "ratio>=1 (PostgreSQL at least SQLite's rate)"
+NOW_MS = 1_700_000_100_000
 
 
 def make_chain(n: int):
@@ -65,10 +69,10 @@ def ingest_rate(url: str, key, blocks) -> float:
 
     db = Database(url)
     edge_id = public_id(key.public_key())
-    registry.register_edge(db, f"bench-{edge_id[:8]}", edge_id)
+    registry.register_edge(db, f"bench-{edge_id[:8]}", edge_id, now_ms=NOW_MS)
     t = time.perf_counter()
     for i in range(0, len(blocks), BATCH):
-        res = ingest.ingest_batch(db, edge_id, blocks[i:i + BATCH])
+        res = ingest.ingest_batch(db, edge_id, blocks[i:i + BATCH], now_ms=NOW_MS)
         assert res.accepted == len(blocks[i:i + BATCH])
     rate = len(blocks) / (time.perf_counter() - t)
     db.close()
@@ -101,19 +105,19 @@ def main() -> None:
     base = verify_only(blocks, edge_id)
     line("hub_ingest", f"verify_only_{TXS}tx", base, "blocks/s", target=None, blocks=n)
     with tempfile.TemporaryDirectory() as d:
-        rate = ingest_rate(f"sqlite:///{d}/hub.db", key, blocks)
-    line("hub_ingest", f"sqlite_{TXS}tx_batch{BATCH}", rate, "blocks/s", baseline=base,
-         target=TARGET, blocks=n, tx_per_s=round(rate * TXS))
+        lite = ingest_rate(f"sqlite:///{d}/hub.db", key, blocks)
+    line("hub_ingest", f"sqlite_{TXS}tx_batch{BATCH}", lite, "blocks/s", baseline=base,
+         target=TARGET, blocks=n, tx_per_s=round(lite * TXS), baseline_is="verify_only")
     url, admin, why = postgres_url()
     if url is None:
         print(json.dumps({"bench": "hub_ingest", "case": f"postgres_{TXS}tx_batch{BATCH}",
-                          "value": None, "unit": "blocks/s", "baseline": None, "ratio": None,
-                          "target": TARGET, "skipped": why}), flush=True)
+                          "value": None, "unit": "blocks/s", "baseline": round(lite, 6),
+                          "ratio": None, "target": PG_TARGET, "skipped": why}), flush=True)
         return
     try:
         rate = ingest_rate(url, key, blocks)
-        line("hub_ingest", f"postgres_{TXS}tx_batch{BATCH}", rate, "blocks/s", baseline=base,
-             target=TARGET, blocks=n, tx_per_s=round(rate * TXS))
+        line("hub_ingest", f"postgres_{TXS}tx_batch{BATCH}", rate, "blocks/s", baseline=lite,
+             target=PG_TARGET, blocks=n, tx_per_s=round(rate * TXS), baseline_is="sqlite")
     finally:
         conn, name = admin
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

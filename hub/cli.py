@@ -17,6 +17,7 @@ from edge import cliargs
 from edge.chain.keys import KeyFileError, load_private_key, public_id
 from edge.cli import EXIT_FAIL, EXIT_OK, UsageError, emit
 from edge.sync.receipts import check_anchored_tx, check_receipt
+from hub.service.clock import SYSTEM
 
 
 def _db(url: str):  # noqa: ANN202
@@ -49,7 +50,8 @@ def cmd_register(args: argparse.Namespace) -> int:
     from hub.service.registry import register_edge
 
     try:
-        info = register_edge(_db(args.db), args.name, args.pubkey, args.site)
+        info = register_edge(_db(args.db), args.name, args.pubkey, args.site,
+                             now_ms=SYSTEM.now_ms())
     except HubError as exc:
         raise _hub_error(exc) from None
     emit(info.as_dict(), args.json, f"registered {info.name} {info.edge_id}")
@@ -61,7 +63,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     from hub.service.registry import revoke_edge
 
     try:
-        info = revoke_edge(_db(args.db), args.edge)
+        info = revoke_edge(_db(args.db), args.edge, now_ms=SYSTEM.now_ms())
     except HubError as exc:
         raise _hub_error(exc) from None
     emit(info.as_dict(), args.json, f"revoked {info.name} {info.edge_id}")
@@ -86,9 +88,13 @@ def _hub_key(path: str):  # noqa: ANN202
 
 
 def cmd_make_main(args: argparse.Namespace) -> int:
+    from hub.service.errors import HubError
     from hub.service.mainchain import make_main_block
 
-    made = make_main_block(_db(args.db), _hub_key(args.hub_key))
+    try:
+        made = make_main_block(_db(args.db), _hub_key(args.hub_key), SYSTEM.now_ms())
+    except HubError as exc:  # another key than the chain's: refused, nothing appended
+        raise _hub_error(exc) from None
     if made is None:
         emit({"created": False}, args.json, "no edge head moved; no main block made")
     else:
@@ -126,21 +132,40 @@ def _read_json(path: str) -> Any:
         return json.loads(Path(path).read_text())
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path} is not JSON: {exc.msg} at char {exc.pos}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: {exc.__class__.__name__}: {exc}") from None
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from hub.service.errors import HubError
-    from hub.service.prices import fields_from_allocation, publish
+    """Allocate, sign and publish in one step (what POST /v1/prices/allocate does)."""
+    from pydantic import ValidationError
 
-    doc = _read_json(args.allocation)
-    if isinstance(doc, dict) and isinstance(doc.get("signal"), dict):
-        doc = doc["signal"]  # the whole POST /allocation/prices answer
-    if not isinstance(doc, dict):
-        raise UsageError(f"{args.allocation} holds no allocation signal object")
+    from hub.allocation.api import PricesRequest, price_ladder
+    from hub.allocation.game import GameError
+    from hub.allocation.schema import parse_game
+    from hub.allocation.signal import protocol_signal
+    from hub.service.errors import HubError
+    from hub.service.identity import check_key
+    from hub.service.mainchain import producer
+    from hub.service.prices import publish
+
+    doc = _read_json(args.game)
     try:
-        fields = fields_from_allocation(doc, site=args.site, valid_from=args.valid_from,
-                                        valid_to=args.valid_to, intensity_g_kwh=args.intensity)
-        signal = publish(_db(args.db), _hub_key(args.hub_key), fields)
+        req = PricesRequest(game=parse_game(doc), p_low=args.p_low, p_high=args.p_high,
+                            method=args.method)
+    except GameError as exc:
+        raise UsageError(f"{args.game}: {exc}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UsageError(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+    try:
+        _game, _res, lad, tiers = price_ladder(req)
+        fields = protocol_signal(lad, tiers, site=args.site, valid_from=args.valid_from,
+                                 valid_to=args.valid_to, intensity_g_kwh=args.intensity)
+        db = _db(args.db)
+        key = _hub_key(args.hub_key)
+        check_key(key, producer(db))
+        signal = publish(db, key, fields, now_ms=SYSTEM.now_ms())
     except HubError as exc:
         raise _hub_error(exc) from None
     emit(signal, args.json, f"published price signal for {args.site} at ts {signal['ts']}")
@@ -148,30 +173,40 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from pydantic import ValidationError
 
-    from hub.service.settings import Settings
+    from hub.service.errors import HubError
+    from hub.service.identity import hub_key
+    from hub.service.server import serve
+    from hub.service.settings import Settings, SettingsError
 
     try:
-        settings = Settings.from_env(
+        settings = Settings.load(
             database_url=args.db, hub_key_path=args.hub_key, main_interval_s=args.main_interval,
-            operator_token=args.operator_token)
-    except ValueError as exc:
-        raise UsageError(f"bad setting: {exc}") from None
-    _db(settings.database_url).close()  # migrate once before the workers start
-    from hub.service.app import load_or_create_hub_key
-
-    try:
-        hub_id = public_id(load_or_create_hub_key(settings.hub_key_path).public_key())
-    except KeyFileError as exc:
+            operator_token_file=args.operator_token_file, ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile)
+        settings.token()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        raise UsageError(f"bad setting {where}: {err['msg']}") from None
+    except SettingsError as exc:
         raise UsageError(str(exc)) from None
+    for path in (settings.ssl_certfile, settings.ssl_keyfile):
+        if path is not None and not path.is_file():
+            raise UsageError(f"TLS file {path} does not exist")
+    db = _db(settings.database_url)  # migrate once before the workers start
+    try:
+        hub_id = public_id(hub_key(db, settings.hub_key_path).public_key())
+    except (KeyFileError, HubError) as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        db.close()
+    scheme = "https" if settings.ssl_certfile else "http"
     print(json.dumps({"event": "serve", "hub_id": hub_id, "host": args.host, "port": args.port,
-                      "database": settings.database_url.split("@")[-1]}), flush=True)
-    for name, value in settings.model_dump().items():
-        if value is not None:
-            os.environ["CARBON_HUB_" + name.upper()] = str(value)
-    uvicorn.run("hub.service.app:app_from_env", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level)
+                      "scheme": scheme, "database": settings.database_url.split("@")[-1]}),
+          flush=True)
+    serve(settings, args.host, args.port, workers=args.workers, log_level=args.log_level)
     return EXIT_OK
 
 
@@ -188,18 +223,22 @@ def register(parser: argparse.ArgumentParser) -> None:
         p.set_defaults(func=func)
         return p
 
-    p = action("serve", cmd_serve, "serve the hub API under uvicorn")
-    p.add_argument("--hub-key", default=os.environ.get("CARBON_HUB_HUB_KEY_PATH", "hub-key.pem"),
-                   help="hub Ed25519 key (PEM); created when absent")
+    p = action("serve", cmd_serve, "serve the hub API under uvicorn (settings: CARBON_HUB_* "
+               "variables, overridden by these options)")
+    p.add_argument("--hub-key", help="hub Ed25519 key (PEM); created only for a database "
+                   "without main blocks (default hub-key.pem)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=cliargs.port, default=8000)
     p.add_argument("--workers", type=cliargs.bounded_int(1, 256), default=1,
                    help="uvicorn worker processes")
     p.add_argument("--main-interval", type=cliargs.nonneg_float,
                    help="seconds between main blocks (0: off)")
-    p.add_argument("--operator-token", help="enable operator endpoints with this bearer token "
-                   "(or set CARBON_HUB_OPERATOR_TOKEN)")
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--operator-token-file", help="file holding the operator bearer token "
+                   "(or set CARBON_HUB_OPERATOR_TOKEN); never on the command line")
+    p.add_argument("--ssl-certfile", help="serve HTTPS with this certificate chain (PEM)")
+    p.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
+    p.add_argument("--log-level", default="info",
+                   choices=["critical", "error", "warning", "info", "debug", "trace"])
     action("migrate", cmd_migrate, "create or upgrade the hub's schema (Alembic)")
     p = action("register-edge", cmd_register, "register an edge's public key")
     p.add_argument("--name", required=True, help="operator's name for the edge (unique)")
@@ -217,10 +256,16 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--hub", required=True, help="the hub's public id (pinned)")
     p.add_argument("--edge", help="require the receipt to be for this edge id")
     p = action("publish-prices", cmd_publish,
-               "sign and publish an allocation's adders as a site's price signal")
+               "allocate a market's carbon (Owen ladder) and publish the adders as a site's "
+               "signed price signal")
     p.add_argument("--hub-key", required=True)
-    p.add_argument("--allocation", required=True,
-                   help="JSON: the `signal` of `owen prices` / POST /allocation/prices")
+    p.add_argument("--game", required=True,
+                   help="JSON: a game in market form (as for `owen prices`)")
+    p.add_argument("--p-low", type=cliargs.bounded_int(0, 1_000_000), default=20,
+                   help="$/t between a_min and a_avg")
+    p.add_argument("--p-high", type=cliargs.bounded_int(0, 1_000_000), default=40,
+                   help="$/t above a_avg")
+    p.add_argument("--method", choices=("auto", "exact", "sampled"), default="auto")
     p.add_argument("--site", required=True)
     p.add_argument("--valid-from", type=int, required=True, help="interval start (unix s)")
     p.add_argument("--valid-to", type=int, required=True)

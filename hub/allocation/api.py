@@ -2,11 +2,12 @@
 
 The hub's service mounts ``router`` (``app.include_router(router)``). Bodies
 are the same game JSON as the command line (docs/owen.md). Pydantic rejects
-malformed bodies with FastAPI's usual 422; checks that need the whole game
-(unknown bus, missing coalition, duplicate id...) answer 422 with
-``{"detail": "<field>: <what was wrong>"}``. Both kinds are counted in
-``carbon_owen_bad_input_total`` by field (the route class below counts the
-ones FastAPI rejects before our handler runs).
+malformed bodies with a 422; checks that need the whole game (unknown bus,
+missing coalition, duplicate id...) answer 422. Every refusal has the hub's
+one shape, ``{"detail": {"reason", "message", "field", "limit"}}``
+(hub.service.errors). Both kinds are counted in
+``carbon_owen_bad_input_total`` by field (the hub's route class counts the
+ones refused before our handler runs).
 
 Every request is priced before it runs (hub.allocation.limits): a body over
 ``max_body_bytes`` answers 413, a game or a piece of work over a limit answers
@@ -18,64 +19,36 @@ thread pool and the event loop stays free.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.allocation.game import GameError, Memo, TableGame
-from hub.allocation.ladder import ladder, make_tiers
+from hub.allocation.ladder import LadderResult, Tiers, ladder, make_tiers
 from hub.allocation.limits import LIMITS, sampled_reads_per_round, table_values_needed
 from hub.allocation.market import MarketGame
 from hub.allocation.owen import EXACT_LIMIT, OwenResult, exact_cost, owen_exact, owen_sampled
 from hub.allocation.report import ladder_report, owen_report
 from hub.allocation.schema import BAD_INPUT, GameIn, MarketGameIn, TableGameIn, bad, game_from
-from hub.service.limits import read_body_within
+from hub.service.errors import HubError
+from hub.service.routing import hub_route
+from hub.service.schemas import ErrorOut
 
 
-class _CountingRoute(APIRoute):
-    """Refuses oversized bodies (413) and counts the bodies FastAPI rejects, by field."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def counted(request: Request) -> Response:
-            size = await read_body_within(request, LIMITS.max_body_bytes)
-            if size is not None:
-                raise _refuse(bad("body", f"body: {size} bytes; at most "
-                                          f"{LIMITS.max_body_bytes} (limit max_body_bytes)"), 413)
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                errs = exc.errors()
-                loc = [str(p) for p in errs[0]["loc"][1:]] if errs else []
-                BAD_INPUT.labels(field=".".join(loc) or "body").inc()
-                raise
-            except StarletteHTTPException as exc:
-                if exc.status_code == 400:  # a body that is not JSON
-                    BAD_INPUT.labels(field="body").inc()
-                raise
-
-        return counted
+def _count(refusal: HubError) -> None:
+    """Refusals the hub's route class makes here (body, JSON, schema), by field."""
+    BAD_INPUT.labels(field=refusal.extra.get("field") or "body").inc()
 
 
-router = APIRouter(prefix="/allocation", tags=["allocation"], route_class=_CountingRoute)
-
-
-class Refused(BaseModel):
-    """A refusal: "<field>: <what was wrong>" from our checks, or FastAPI's list of errors."""
-
-    detail: str | list[dict[str, Any]]
+router = APIRouter(prefix="/allocation", tags=["allocation"],
+                   route_class=hub_route(LIMITS.max_body_bytes, _count))
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": Refused, "description": "the body is not JSON"},
-    413: {"model": Refused, "description": "body larger than max_body_bytes (docs/hub.md)"},
-    422: {"model": Refused, "description": "a bad field, or work beyond an API limit: the "
+    413: {"model": ErrorOut, "description": "body larger than max_body_bytes (docs/hub.md)"},
+    422: {"model": ErrorOut, "description": "a bad field, or work beyond an API limit: the "
                                             "detail names the field and the limit"},
 }
 
@@ -176,8 +149,14 @@ class PricesResponse(BaseModel):
     signal: dict[str, Any] = Field(description="price-signal payload for the edges")
 
 
-def _refuse(exc: GameError, status: int = 422) -> HTTPException:
-    return HTTPException(status_code=status, detail=str(exc))
+def _refuse(exc: GameError, status: int = 422) -> HubError:
+    """The hub's one refusal shape from a GameError's "<field>: <what was wrong>"."""
+    message = str(exc)
+    field, sep, _ = message.partition(": ")
+    limit = re.search(r"\(limit (\w+)", message)
+    return HubError("bad_input", message, status=status,
+                    field=field if sep and " " not in field else None,
+                    limit=limit.group(1) if limit else None)
 
 
 def _check_size(model: MarketGameIn | TableGameIn) -> None:
@@ -279,11 +258,13 @@ def post_owen(req: OwenRequest) -> dict[str, Any]:
     return owen_report(game, res)
 
 
-@router.post("/prices", response_model=PricesResponse, responses=_ERRORS,
-             summary="Ladder carbon price, adders, revised quotations and re-clearing",
-             description="Carbon costs from the Owen allocation, per-entity adders and the "
-                         "price signal. " + _LIMITS_TEXT)
-def post_prices(req: PricesRequest) -> dict[str, Any]:
+def price_ladder(req: PricesRequest) -> tuple[MarketGame, OwenResult, LadderResult, Tiers]:
+    """The ladder of a prices request within the limits; HubError refusals name the field.
+
+    Shared by POST /allocation/prices and the operator's one-call publish
+    (hub.service.routes.prices), which turns the result into a signed
+    PriceSignal with hub.allocation.signal.protocol_signal.
+    """
     try:
         tiers = make_tiers(req.p_low, req.p_high,
                            [list(t) for t in req.tiers] if req.tiers is not None else None)
@@ -292,7 +273,7 @@ def post_prices(req: PricesRequest) -> dict[str, Any]:
     try:
         game, res = _run(req, req.game)
         assert isinstance(game, MarketGame)
-        lad = ladder(game.market, res, tiers)
+        return game, res, ladder(game.market, res, tiers), tiers
     except GameError as exc:
         raise _refuse(exc) from None
     except ValueError as exc:  # an offer plus adder beyond 2^31
@@ -300,4 +281,12 @@ def post_prices(req: PricesRequest) -> dict[str, Any]:
     except RuntimeError as exc:  # the revised market's network LP failed
         raise _refuse(bad("game.network", f"game.network: the clearing LP failed for the "
                                           f"revised quotations ({exc})")) from None
+
+
+@router.post("/prices", response_model=PricesResponse, responses=_ERRORS,
+             summary="Ladder carbon price, adders, revised quotations and re-clearing",
+             description="Carbon costs from the Owen allocation, per-entity adders and the "
+                         "price signal. " + _LIMITS_TEXT)
+def post_prices(req: PricesRequest) -> dict[str, Any]:
+    game, res, lad, tiers = price_ladder(req)
     return ladder_report(game, res, lad, tiers, req.interval)

@@ -23,6 +23,11 @@ buyer's bid falls by it (clamped at 0), which is what
 ``edge.market.book`` applies per participant id. ``allocation_mg`` and
 ``carbon_cost_micro`` are rounded half up for information; ``adder`` is the
 number that matters and is the one computed in ``ladder``.
+
+What reaches the edges is the protocol's own message: ``protocol_signal``
+gives the fields of an ``edge.protocol.messages.PriceSignal`` for a site and
+validity (all but ``ts`` and ``sig``, which the hub adds when it signs and
+stores it, hub.service.prices.publish).
 """
 
 from __future__ import annotations
@@ -59,4 +64,23 @@ def price_signal(
             }
             for r in result.rows
         ],
+    }
+
+
+def protocol_signal(
+    result: LadderResult, tiers: Tiers, *, site: str, valid_from: int, valid_to: int,
+    intensity_g_kwh: int,
+) -> dict[str, Any]:
+    """The unsigned edge.protocol PriceSignal fields of a ladder result.
+
+    p_low / p_high are the first and last tiers' $/t, which is micro-currency
+    per g CO2, rounded half up; the adders are the per-entity ``adder``
+    (micro-currency per kWh) keyed by entity id.
+    """
+    return {
+        "v": 1, "type": "price", "site": site, "valid_from": valid_from, "valid_to": valid_to,
+        "p_low": round_half_up(Fraction(tiers[0][1])),
+        "p_high": round_half_up(Fraction(tiers[-1][1])),
+        "intensity_g_kwh": intensity_g_kwh,
+        "adders": {r.entity.id: r.adder for r in result.rows},
     }

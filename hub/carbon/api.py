@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
 from functools import lru_cache
 from typing import Annotated, Any
 
 import pandapower as pp
-from fastapi import APIRouter, Body, HTTPException, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.carbon.analysis import report_network
 from hub.carbon.errors import REJECTED, CarbonInputError, Reason
@@ -33,35 +29,19 @@ from hub.carbon.networks import load_case, load_network_json
 from hub.carbon.report import CarbonFlowReport
 from hub.carbon.series import Profile, SeriesReport, trace_series
 from hub.carbon.snapshot import Snapshot
-from hub.service.limits import read_body_within
+from hub.service.errors import HubError
+from hub.service.routing import hub_route
+from hub.service.schemas import ErrorOut
 
 
-class _CountingRoute(APIRoute):
-    """Refuses oversized bodies (413) and counts bodies FastAPI refuses before our handler."""
-
-    def get_route_handler(self) -> Callable:
-        handler = super().get_route_handler()
-
-        async def counted(request: Request) -> Response:
-            size = await read_body_within(request, LIMITS.max_body_bytes)
-            if size is not None:
-                raise _refuse(OverLimit("body", "max_body_bytes",
-                                        f"{size} bytes; at most {LIMITS.max_body_bytes}",
-                                        status=413))
-            try:
-                return await handler(request)
-            except RequestValidationError:
-                REJECTED.labels(reason=Reason.BAD_REQUEST.value).inc()
-                raise
-            except StarletteHTTPException as exc:
-                if exc.status_code == 400:  # a body that is not JSON
-                    REJECTED.labels(reason=Reason.BAD_REQUEST.value).inc()
-                raise
-
-        return counted
+def _count(refusal: HubError) -> None:
+    """Refusals the hub's route class makes here (body, JSON, schema) in the tracer's counter."""
+    REJECTED.labels(reason="over_limit" if refusal.status == 413
+                    else Reason.BAD_REQUEST.value).inc()
 
 
-router = APIRouter(prefix="/carbon", tags=["carbon"], route_class=_CountingRoute)
+router = APIRouter(prefix="/carbon", tags=["carbon"],
+                   route_class=hub_route(LIMITS.max_body_bytes, _count))
 
 
 #: Case names, listed in OpenAPI as enums of the served cases. The model still takes any
@@ -173,29 +153,12 @@ class SeriesRequest(NetworkChoice):
                                          "(series_hours)")
 
 
-class Refusal(BaseModel):
-    """Why a request was refused."""
-
-    field: str | None
-    reason: str
-    message: str
-    limit: str | None = Field(default=None, description="the API limit exceeded, if one was")
-
-
-class Refused(BaseModel):
-    """A refusal: ours (field, reason, message), FastAPI's list of errors, or a sentence."""
-
-    detail: Refusal | list[dict[str, Any]] | str
-
-
-def _refuse(exc: CarbonInputError | OverLimit) -> HTTPException:
+def _refuse(exc: CarbonInputError | OverLimit) -> HubError:
+    """The hub's one refusal shape: reason, message, field and the limit if one was passed."""
     if isinstance(exc, OverLimit):
-        body = Refusal(field=exc.field, reason=exc.reason, message=exc.detail, limit=exc.limit)
-        return HTTPException(status_code=exc.status, detail=body.model_dump())
-    return HTTPException(
-        status_code=422,
-        detail=Refusal(field=exc.field, reason=exc.reason.value, message=exc.detail).model_dump(),
-    )
+        return HubError(exc.reason, exc.detail, status=exc.status, field=exc.field,
+                        limit=exc.limit)
+    return HubError(exc.reason.value, exc.detail, status=422, field=exc.field)
 
 
 _TRACE_EXAMPLES = {
@@ -239,9 +202,8 @@ def _too_much_carbon() -> CarbonInputError:
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": Refused, "description": "the body is not JSON"},
-    413: {"model": Refused, "description": "body larger than max_body_bytes (docs/hub.md)"},
-    422: {"model": Refused, "description": "refused input, or beyond an API limit: which field, "
+    413: {"model": ErrorOut, "description": "body larger than max_body_bytes (docs/hub.md)"},
+    422: {"model": ErrorOut, "description": "refused input, or beyond an API limit: which field, "
                                             "what was wrong, and the limit if one was exceeded"},
 }
 _LIMITS_TEXT = (

@@ -10,17 +10,16 @@ one of them win, and the others find nothing left to anchor.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from edge.chain.block import GENESIS_PREV, BlockHeader, make_block
-from edge.chain.keys import PrivateKey
+from edge.chain.keys import PrivateKey, public_id
 from edge.sync.receipts import MAIN_CHAIN
 from hub.service.db import Database
-from hub.service.errors import NotFound
+from hub.service.errors import IdentityError, NotFound
 from hub.service.models import EdgeBlock, MainBlock, MainEntry
 
 MAIN_LOCK = 0x6875625F6D61696E  # "hub_main"
@@ -63,13 +62,14 @@ def pending_heads(s) -> list[dict[str, object]]:  # noqa: ANN001
     )
 
 
-def make_main_block(
-    db: Database, key: PrivateKey, now_ms: int | None = None
-) -> MainBlockInfo | None:
-    """Anchor every moved edge head in a new signed main block; None when nothing moved."""
+def make_main_block(db: Database, key: PrivateKey, now_ms: int) -> MainBlockInfo | None:
+    """Anchor every moved edge head in a new signed main block; None when nothing moved.
+
+    IdentityError when `key` is not the key that signed the chain so far.
+    """
     for _ in range(3):
         try:
-            return _make_once(db, key, int(time.time() * 1000) if now_ms is None else now_ms)
+            return _make_once(db, key, now_ms)
         except IntegrityError:
             continue  # another worker made this height: look again
     return None
@@ -89,6 +89,11 @@ def _make_once(db: Database, key: PrivateKey, now_ms: int) -> MainBlockInfo | No
             height, prev, ts = 0, GENESIS_PREV, now_ms
         else:
             prev_header = BlockHeader.from_bytes(bytes(last.header))
+            own = public_id(key.public_key())
+            if prev_header.producer != own:
+                raise IdentityError("wrong_hub_key", f"the main chain is signed by "
+                                    f"{prev_header.producer}, this key is {own}: use the hub's "
+                                    "own key")
             height, prev, ts = last.height + 1, last.hash, max(now_ms, prev_header.ts)
         block = make_block(chain=MAIN_CHAIN, height=height, prev=prev, txs=txs, ts=ts, key=key)
         h = block.header
@@ -119,6 +124,13 @@ def main_block(db: Database, height: int) -> MainBlockInfo:
         if row is None:
             raise NotFound("no_main_block", f"no main block at height {height}")
         return MainBlockInfo(BlockHeader.from_bytes(bytes(row.header)), _entries(s, height))
+
+
+def producer(db: Database) -> str | None:
+    """The public id that signed the genesis main block; None before the first one."""
+    with db.session() as s:
+        row = s.execute(select(MainBlock.header).where(MainBlock.height == 0)).first()
+    return None if row is None else BlockHeader.from_bytes(bytes(row[0])).producer
 
 
 def main_head(db: Database) -> BlockHeader | None:

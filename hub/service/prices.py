@@ -1,6 +1,8 @@
 """Price signals: carbon adders from the Owen allocation, signed by the hub, served per site.
 
-A signal is an edge.protocol.messages.PriceSignal signed with
+The fields come from the operator (POST /v1/prices) or from an allocation
+(hub.allocation.signal.protocol_signal, POST /v1/prices/allocate). A signal
+is an edge.protocol.messages.PriceSignal signed with
 edge.protocol.auth.add_signature, so an edge checks it with the hub's
 pinned id and the same code it uses for every other signed message. Each
 site's signals have strictly increasing `ts` (the hub bumps a clash by 1 ms),
@@ -10,8 +12,6 @@ which is what makes `?after=<ts>` a complete cursor.
 from __future__ import annotations
 
 import json
-import time
-from fractions import Fraction
 from typing import Any
 
 from pydantic import ValidationError
@@ -35,41 +35,6 @@ class PriceInputError(HubError):
     status = 400
 
 
-def _integer(text: Any, what: str) -> int:
-    """An allocation figure (int or "a/b" string) as an integer, rounded half up."""
-    try:
-        value = Fraction(str(text))
-    except (ValueError, ZeroDivisionError):
-        raise PriceInputError("bad_allocation", f"{what} is not a number: {text!r}") from None
-    return int((value + Fraction(1, 2)) // 1)
-
-
-def fields_from_allocation(
-    payload: dict[str, Any], *, site: str, valid_from: int, valid_to: int, intensity_g_kwh: int
-) -> dict[str, Any]:
-    """The unsigned PriceSignal fields for an allocation payload (hub.allocation.signal).
-
-    p_low / p_high are the first and last ladder tiers in $/t, which equals
-    micro-currency per g CO2; the adders are the per-entity `adder` values
-    (micro-currency per kWh), keyed by entity id.
-    """
-    try:
-        tiers = payload["tiers"]
-        rows = payload["adders"]
-        prices = [_integer(t["price_per_t"], "tier price") for t in tiers]
-        adders = {str(r["entity"]): int(r["adder"]) for r in rows}
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PriceInputError("bad_allocation",
-                              f"not an allocation signal payload: missing or bad {exc}") from None
-    if not prices:
-        raise PriceInputError("bad_allocation", "allocation has no ladder tiers")
-    return {
-        "v": 1, "type": "price", "site": site, "valid_from": valid_from, "valid_to": valid_to,
-        "p_low": prices[0], "p_high": prices[-1], "intensity_g_kwh": intensity_g_kwh,
-        "adders": adders,
-    }
-
-
 def sign_signal(fields: dict[str, Any], key: PrivateKey, ts_ms: int) -> dict[str, Any]:
     """Sign and validate; PriceInputError names the first field that is wrong."""
     signal = add_signature({**fields, "ts": ts_ms}, key)
@@ -85,10 +50,10 @@ def sign_signal(fields: dict[str, Any], key: PrivateKey, ts_ms: int) -> dict[str
 
 
 def publish(db: Database, key: PrivateKey, fields: dict[str, Any],
-            now_ms: int | None = None) -> dict[str, Any]:
-    """Sign `fields` with a ts after the site's last signal and store it."""
+            now_ms: int) -> dict[str, Any]:
+    """Sign `fields` with a ts after the site's last signal (the hub clock's `now_ms`), store it."""
     for _ in range(3):
-        now = int(time.time() * 1000) if now_ms is None else now_ms
+        now = now_ms
         try:
             with db.session() as s:
                 last = s.execute(

@@ -8,7 +8,6 @@ key never comes back; a replaced edge gets a new key and a new entry.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -50,7 +49,8 @@ def _check_pubkey(pubkey: str) -> str:
     return pubkey
 
 
-def register_edge(db: Database, name: str, pubkey: str, site: str | None = None) -> EdgeInfo:
+def register_edge(db: Database, name: str, pubkey: str, site: str | None = None, *,
+                  now_ms: int) -> EdgeInfo:
     if not _NAME.fullmatch(name):
         raise RegistryError("bad_name", "name must be 1-100 of A-Z a-z 0-9 _ . : -")
     if site is not None and not _SITE.fullmatch(site):
@@ -64,7 +64,7 @@ def register_edge(db: Database, name: str, pubkey: str, site: str | None = None)
         if s.scalar(select(Edge).where(Edge.name == name)) is not None:
             raise RegistryError("exists", f"name {name!r} is taken by another key")
         row = Edge(edge_id=edge_id, name=name, site=site, status="active",
-                   registered_ms=int(time.time() * 1000), revoked_ms=None)
+                   registered_ms=now_ms, revoked_ms=None)
         s.add(row)
     return _info(row)
 
@@ -78,14 +78,14 @@ def find_edge(db: Database, ref: str) -> EdgeInfo:
         return _info(row)
 
 
-def revoke_edge(db: Database, ref: str) -> EdgeInfo:
+def revoke_edge(db: Database, ref: str, *, now_ms: int) -> EdgeInfo:
     edge = find_edge(db, ref)
     with db.session() as s:
         row = s.get(Edge, edge.edge_id)
         assert row is not None
         if row.status != "revoked":
             row.status = "revoked"
-            row.revoked_ms = int(time.time() * 1000)
+            row.revoked_ms = now_ms
         return _info(row)
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from edge.chain.block import BLOCK_VERSION
+
 MAX_INT = (1 << 53) - 1
+#: Hard ceilings of the schema; the settings (hub.service.settings) set the limits below them.
+MAX_BLOCKS = 256
+MAX_TXS_PER_BLOCK = 100_000  # the edge's own ceiling (edge.runtime.config blocks.max_txs)
 Hex32 = Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$")]
 Hex64 = Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{128}$")]
 NonNeg = Annotated[StrictInt, Field(ge=0, le=MAX_INT)]
@@ -26,7 +31,8 @@ class Header(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [HEADER_EXAMPLE]})
 
-    version: NonNeg
+    version: Literal[BLOCK_VERSION] = Field(  # type: ignore[valid-type]
+        description="the block format version the hub reads (edge.chain.block.BLOCK_VERSION)")
     chain: Annotated[StrictStr, Field(min_length=1, max_length=64)]
     height: NonNeg
     prev: Hex32
@@ -41,7 +47,7 @@ class BlockIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     header: Header
-    txs: Annotated[list[dict[str, Any]], Field(max_length=100_000)] = Field(
+    txs: Annotated[list[dict[str, Any]], Field(max_length=MAX_TXS_PER_BLOCK)] = Field(
         description="transaction objects; each one's canonical bytes is a Merkle leaf")
 
 
@@ -53,7 +59,10 @@ class BlocksIn(BaseModel):
             {"kind": "settlement", "gw": "gw2", "energy_wh": -1200}]}]}]},
     )
 
-    blocks: Annotated[list[BlockIn], Field(min_length=1, max_length=10_000)]
+    blocks: Annotated[list[BlockIn], Field(
+        min_length=1, max_length=MAX_BLOCKS,
+        description="at most max_blocks_per_request blocks (default 64) and "
+                    "max_txs_per_request transactions in all (default 100,000)")]
 
 
 class HeadOut(BaseModel):
@@ -73,10 +82,16 @@ class IngestOut(BaseModel):
 
 
 class ErrorDetail(BaseModel):
+    """The one refusal shape of every hub route (hub.service.errors)."""
+
     model_config = ConfigDict(extra="allow")
 
     reason: str = Field(description="machine-readable reason, e.g. bad_signature, equivocation")
-    message: str = ""
+    message: str = Field("", description="one sentence for people")
+    field: str | None = Field(None, description="the field to blame, when one is")
+    limit: str | None = Field(None, description="the API limit exceeded, when one was")
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="schema errors (loc, msg, type, ctx), the input never echoed")
 
 
 class ErrorOut(BaseModel):
@@ -169,17 +184,6 @@ class PublishIn(BaseModel):
     intensity_g_kwh: Annotated[StrictInt, Field(ge=0, le=100_000)]
     adders: dict[str, Price] = Field(default_factory=dict, max_length=10_000,
                                      description="participant -> micro-currency per kWh")
-
-
-class PublishAllocationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    site: SiteId
-    valid_from: Interval
-    valid_to: Interval
-    intensity_g_kwh: Annotated[StrictInt, Field(ge=0, le=100_000)]
-    allocation: dict[str, Any] = Field(
-        description="the `signal` payload of POST /allocation/prices (hub.allocation.signal)")
 
 
 class HubOut(BaseModel):

@@ -67,19 +67,19 @@ async def test_bad_bodies_are_422_and_counted(client):
         bad["regions"] = ["north", "south"]
         r = await client.post("/allocation/owen", json={"game": bad})
         assert r.status_code == 422
-        assert "region 'nowhere-bus'" in r.json()["detail"]
+        assert "region 'nowhere-bus'" in r.json()["detail"]["message"]
         assert count("generators") == before + 1
 
         before = count("values")
         r = await client.post("/allocation/owen", json={"game": {
             "kind": "table", "unions": {"u": ["a", "b"]}, "values": {"a": 1, "a,b": 2}}})
-        assert r.status_code == 422 and "'b' is missing" in r.json()["detail"]
+        assert r.status_code == 422 and "'b' is missing" in r.json()["detail"]["message"]
         assert count("values") == before + 1
 
         before = count("tiers")
         r = await client.post("/allocation/prices", json={"game": market(),
                                                           "tiers": [[1, 20], [0, 40]]})
-        assert r.status_code == 422 and "increase" in r.json()["detail"]
+        assert r.status_code == 422 and "increase" in r.json()["detail"]["message"]
         assert count("tiers") == before + 1
 
 

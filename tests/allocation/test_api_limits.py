@@ -63,9 +63,10 @@ async def refused(client, path: str, body: object, field: str, limit: str,
     r = await client.post(path, json=body)
     assert r.status_code == status, r.text[:500]
     detail = r.json()["detail"]
-    assert detail.startswith(f"{field}:") and f"limit {limit}" in detail, detail
+    assert (detail["reason"], detail["field"], detail["limit"]) == ("bad_input", field, limit)
+    assert detail["message"].startswith(f"{field}:"), detail
     assert count(field) == before + 1
-    return detail
+    return detail["message"]
 
 
 # -- the cost model --------------------------------------------------------------------
@@ -102,7 +103,7 @@ async def test_players_above_the_limit(client):
         # One list beyond the limit is refused by the schema (OpenAPI maxItems), also counted.
         before = count("game.market.generators")
         r = await client.post("/allocation/owen", json={"game": market(65, 1, 1)})
-        assert r.status_code == 422 and r.json()["detail"][0]["ctx"]["max_length"] == 64
+        assert r.status_code == 422 and r.json()["detail"]["errors"][0]["ctx"]["max_length"] == 64
         assert count("game.market.generators") == before + 1
 
 
@@ -125,14 +126,14 @@ async def test_table_values_bounded_in_count_and_magnitude(client):
                 "values": {f"k{i}": 0 for i in range(LIMITS.max_table_values + 1)}}
         before = count("game.table.values")
         r = await client.post("/allocation/owen", json={"game": many})
-        assert r.status_code == 422 and "at most 65536" in r.json()["detail"][0]["msg"]
+        assert r.status_code == 422 and "at most 65536" in r.json()["detail"]["errors"][0]["msg"]
         assert count("game.table.values") == before + 1
         # "1e9999999" as Fraction text takes seconds to read and overflows float reports.
         for bad in ("1e9999999", 10**19, 1e300):
             game = {"kind": "table", "unions": {"u": ["a"]}, "values": {"a": bad}}
             r = await client.post("/allocation/owen", json={"game": game})
             assert r.status_code == 422, (bad, r.text)
-            assert r.json()["detail"][0]["loc"][:4] == ["body", "game", "table", "values"]
+            assert r.json()["detail"]["errors"][0]["loc"][:4] == ["body", "game", "table", "values"]
         game = {"kind": "table", "unions": {"u": ["a", "b"]},
                 "values": {"a": "1/3", "b": "-0.25", "a,b": 10**18}}
         r = await client.post("/allocation/owen", json={"game": game})
@@ -143,15 +144,15 @@ async def test_table_values_bounded_in_count_and_magnitude(client):
 async def test_network_size_and_ladder_size(client):
     async with client:
         r = await client.post("/allocation/owen", json={"game": market(2, 2, 1, 65, 70)})
-        assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "buses"
+        assert r.status_code == 422 and r.json()["detail"]["errors"][0]["loc"][-1] == "buses"
         r = await client.post("/allocation/owen", json={"game": market(2, 2, 1, 10, 129)})
-        assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "lines"
+        assert r.status_code == 422 and r.json()["detail"]["errors"][0]["loc"][-1] == "lines"
         g = json.loads((EXAMPLES / "market.json").read_text())
         r = await client.post("/allocation/prices",
                               json={"game": g, "tiers": [[i, 10] for i in range(65)]})
-        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "tiers"]
+        assert r.status_code == 422 and r.json()["detail"]["errors"][0]["loc"] == ["body", "tiers"]
         r = await client.post("/allocation/prices", json={"game": g, "p_high": 1e300})
-        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "p_high"]
+        assert r.status_code == 422 and r.json()["detail"]["errors"][0]["loc"] == ["body", "p_high"]
 
 
 async def test_bodies_above_max_body_bytes_are_413(client):
@@ -162,7 +163,7 @@ async def test_bodies_above_max_body_bytes_are_413(client):
         r = await client.post("/allocation/owen", content=big,
                               headers={"content-type": "application/json"})
         assert r.status_code == 413
-        assert "limit max_body_bytes" in r.json()["detail"]
+        assert "limit max_body_bytes" in r.json()["detail"]["message"]
         assert count("body") == before + 1
 
         async def chunks():  # no Content-Length: the reader must stop on its own
@@ -208,7 +209,7 @@ async def test_rounds_times_players_beyond_the_budget(client):
         before = count("rounds")
         r = await client.post("/allocation/owen",
                               json={"game": market(2, 2, 1), "rounds": LIMITS.max_rounds + 1})
-        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "rounds"]
+        assert r.status_code == 422 and r.json()["detail"]["errors"][0]["loc"] == ["body", "rounds"]
         assert count("rounds") == before + 1
 
 
@@ -256,7 +257,7 @@ async def test_a_failing_network_lp_is_a_422_not_a_500(client):
         r = await client.post("/allocation/owen", json={"game": market(5, 5, 2, 64, 128, 19)})
         assert r.status_code in (200, 422), r.text
         if r.status_code == 422:
-            assert r.json()["detail"].startswith("game.network: the clearing LP failed")
+            assert r.json()["detail"]["message"].startswith("game.network: the clearing LP failed")
             assert count("game.network") == before + 1
 
 

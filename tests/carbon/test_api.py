@@ -90,7 +90,7 @@ def test_bodies_fastapi_refuses_are_counted_too(base_url, path, body):
     before = rejected_count(Reason.BAD_REQUEST)
     r = httpx.post(base_url + path, json=body, timeout=60)
     assert r.status_code == 422
-    assert r.json()["detail"][0]["loc"][0] == "body"
+    assert r.json()["detail"]["errors"][0]["loc"][0] == "body"
     assert rejected_count(Reason.BAD_REQUEST) == before + 1
 
 

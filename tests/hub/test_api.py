@@ -11,7 +11,10 @@ import pytest
 from edge.chain.keys import generate_key
 from edge.protocol.auth import check_signature
 from edge.sync.receipts import check_anchored_tx, check_receipt
+from hub.service.clock import SYSTEM
 from tests.kit.hub import REPO, EdgeChain, block_json, push, signed_request
+
+now = SYSTEM.now_ms
 
 
 def reason(resp: httpx.Response) -> str:
@@ -51,7 +54,7 @@ def test_registry_refusals(hub_server, edge_on_hub):
     from hub.service.registry import revoke_edge
 
     db = hub_server.database()
-    revoke_edge(db, chain.edge_id)
+    revoke_edge(db, chain.edge_id, now_ms=now())
     db.close()
     r = push(hub_server, chain.key, chain.blocks)
     assert (r.status_code, reason(r)) == (403, "revoked")
@@ -212,19 +215,19 @@ def test_prices_publish_and_poll(hub_server):
     assert (r.status_code, reason(r)) == (401, "bad_operator_token")
     r = hub_server.operator("POST", "/v1/prices", body)
     assert r.status_code == 200, r.text
-    allocation = {"tiers": [{"from": "0", "price_per_t": "20"}, {"from": "1", "price_per_t": "40"}],
-                  "adders": [{"entity": "coal-B", "side": "sell", "region": "A", "adder": 9}]}
-    r = hub_server.operator("POST", "/v1/prices/from-allocation",
+    game = json.loads((REPO / "docs/examples/owen/market.json").read_text())
+    r = hub_server.operator("POST", "/v1/prices/allocate",
                             {"site": site, "valid_from": 7200, "valid_to": 10800,
-                             "intensity_g_kwh": 400, "allocation": allocation})
+                             "intensity_g_kwh": 400, "game": game, "p_low": 20, "p_high": 41})
     assert r.status_code == 200, r.text
-    r = hub_server.operator("POST", "/v1/prices/from-allocation",
+    allocated = {e["id"]: e["adder"] for e in r.json()["allocation"]["entities"]}
+    r = hub_server.operator("POST", "/v1/prices/allocate",
                             {"site": site, "valid_from": 7200, "valid_to": 10800,
-                             "intensity_g_kwh": 400, "allocation": {"tiers": []}})
-    assert (r.status_code, reason(r)) == (400, "bad_allocation")
+                             "intensity_g_kwh": 400, "game": {"kind": "market"}})
+    assert (r.status_code, reason(r)) == (422, "invalid_request")
     signals = httpx.get(hub_server.url + "/v1/prices", params={"site": site}).json()["signals"]
-    assert [s["adders"] for s in signals] == [{"coal-A": 31250}, {"coal-B": 9}]
-    assert (signals[1]["p_low"], signals[1]["p_high"]) == (20, 40)
+    assert [s["adders"] for s in signals] == [{"coal-A": 31250}, allocated]
+    assert (signals[1]["p_low"], signals[1]["p_high"]) == (20, 41)
     for s in signals:
         check_signature(s, signer=hub_server.hub_id)
     later = httpx.get(hub_server.url + "/v1/prices",
@@ -260,20 +263,29 @@ def test_scheduled_main_blocks(hub_factory, interval):
                          chain.blocks[1].header.hash()) == []
 
 
-def test_allocation_prices_are_published_to_edges_through_v1_prices(hub_server):
-    """POST /allocation/prices (Owen ladder) -> from-allocation -> a signed PriceSignal."""
+def test_allocating_and_publishing_prices_is_one_operator_call(hub_server):
+    """POST /v1/prices/allocate: the Owen ladder of POST /allocation/prices, signed, stored."""
     paths = httpx.get(hub_server.url + "/openapi.json").json()["paths"]
     assert "/carbon/trace" in paths and "/allocation/prices" in paths
+    assert "/v1/prices/from-allocation" not in paths  # no round trip through a second call
     game = json.loads((REPO / "docs/examples/owen/market.json").read_text())
     r = httpx.post(hub_server.url + "/allocation/prices", json={"game": game}, timeout=120)
     assert r.status_code == 200, r.text
-    signal = r.json()["signal"]
+    computed = r.json()
     site = f"s{time.time_ns() % 10**9}"
-    r = hub_server.operator("POST", "/v1/prices/from-allocation", {
+    r = hub_server.operator("POST", "/v1/prices/allocate", {
         "site": site, "valid_from": 3600, "valid_to": 7200, "intensity_g_kwh": 500,
-        "allocation": signal})
+        "game": game})
     assert r.status_code == 200, r.text
+    assert r.json()["allocation"]["entities"] == computed["entities"]
     [published] = httpx.get(hub_server.url + "/v1/prices", params={"site": site}).json()["signals"]
+    assert published == r.json()["signal"]
     check_signature(published, signer=hub_server.hub_id)
-    assert published["adders"] == {row["entity"]: row["adder"] for row in signal["adders"]}
+    assert published["adders"] == {e["id"]: e["adder"] for e in computed["entities"]}
     assert (published["p_low"], published["p_high"]) == (20, 40)
+    assert (published["type"], published["site"], published["intensity_g_kwh"]) == (
+        "price", site, 500)
+    r = httpx.post(hub_server.url + "/v1/prices/allocate", json={
+        "site": site, "valid_from": 3600, "valid_to": 7200, "intensity_g_kwh": 500,
+        "game": game})
+    assert (r.status_code, reason(r)) == (401, "bad_operator_token")

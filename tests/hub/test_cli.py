@@ -11,7 +11,10 @@ import pytest
 
 from edge.chain.keys import generate_key, public_id, save_private_key
 from hub.service import ingest
+from hub.service.clock import SYSTEM
 from tests.kit.hub import REPO, EdgeChain, block_json
+
+now = SYSTEM.now_ms
 
 
 def hub(*args, cwd):
@@ -47,7 +50,7 @@ def test_registry_main_block_and_receipt_from_the_command_line(db_url, tmp_path)
 
     db = Database(db_url)
     chain.extend(2)
-    ingest.ingest_batch(db, chain.edge_id, [block_json(b) for b in chain.blocks])
+    ingest.ingest_batch(db, chain.edge_id, [block_json(b) for b in chain.blocks], now_ms=now())
     db.close()
     hub_key = generate_key()
     save_private_key(hub_key, tmp_path / "hub.pem")
@@ -80,24 +83,30 @@ def test_registry_main_block_and_receipt_from_the_command_line(db_url, tmp_path)
     assert r.returncode == 2 and "no edge" in r.stderr
 
 
-def test_publish_prices_from_an_allocation_file(tmp_path):
+def test_publish_prices_allocates_and_signs_in_one_command(tmp_path):
+    from edge.protocol.auth import check_signature
+    from hub.allocation.api import PricesRequest, price_ladder
+    from hub.allocation.schema import parse_game
+
     db_url = f"sqlite:///{tmp_path / 'hub.db'}"
-    save_private_key(generate_key(), tmp_path / "hub.pem")
-    alloc = {"signal": {"tiers": [{"from": "0", "price_per_t": "20"},
-                                  {"from": "1", "price_per_t": "81/2"}],
-                        "adders": [{"entity": "coal-A", "adder": 31250}]}}
-    (tmp_path / "a.json").write_text(json.dumps(alloc))
-    args = ["publish-prices", "--db", db_url, "--hub-key", "hub.pem", "--allocation", "a.json",
+    key = generate_key()
+    save_private_key(key, tmp_path / "hub.pem")
+    game = json.loads((REPO / "docs/examples/owen/market.json").read_text())
+    (tmp_path / "g.json").write_text(json.dumps(game))
+    args = ["publish-prices", "--db", db_url, "--hub-key", "hub.pem", "--game", "g.json",
             "--site", "site-a", "--valid-from", "3600", "--valid-to", "7200", "--intensity",
-            "410", "--json"]
+            "410", "--p-high", "41", "--json"]
     r = hub(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     signal = json.loads(r.stdout)
-    assert (signal["p_low"], signal["p_high"], signal["adders"]) == (20, 41, {"coal-A": 31250})
-    (tmp_path / "a.json").write_text(json.dumps({"tiers": "nope"}))
+    check_signature(signal, signer=public_id(key.public_key()))
+    _, _, lad, _ = price_ladder(PricesRequest(game=parse_game(game), p_high=41))
+    assert (signal["p_low"], signal["p_high"]) == (20, 41)
+    assert signal["adders"] == {row.entity.id: row.adder for row in lad.rows}
+    (tmp_path / "g.json").write_text(json.dumps({"kind": "market", "generators": "nope"}))
     r = hub(*args, cwd=tmp_path)
-    assert r.returncode == 2 and "allocation" in r.stderr
-    (tmp_path / "a.json").write_text("{not json")
+    assert r.returncode == 2 and "generators" in r.stderr
+    (tmp_path / "g.json").write_text("{not json")
     assert hub(*args, cwd=tmp_path).returncode == 2
 
 

@@ -5,7 +5,7 @@ Fixtures:
   keep apart by using their own fresh edge keys.
 - `hub_factory`: fresh hubs a test may stop and start again (same port, same
   database), e.g. to show a backlog surviving a hub outage.
-- `hub_pg_url`: a fresh PostgreSQL database for this session (skips with the
+- `hub_pg_url`: a fresh PostgreSQL database for this test (skips with the
   reason when none can be created); `hub_db`: a migrated Database on SQLite
   and on PostgreSQL (parametrized).
 - `edge_on_hub`: a fresh edge key registered on `hub_server`.
@@ -31,6 +31,7 @@ import pytest
 from edge.chain.block import GENESIS_PREV, Block, make_block
 from edge.chain.keys import PrivateKey, generate_key, public_id, save_private_key
 from edge.sync.signing import sign_request
+from hub.service.clock import SYSTEM
 from simulator.procs import free_port, stop
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,11 +43,15 @@ class HubProcess:
     """One hub process; `stop()` and `start()` keep the port, the database and the key."""
 
     def __init__(self, db_url: str, workdir: Path, port: int | None = None,
-                 main_interval_s: float = 0, operator: bool = True) -> None:
+                 main_interval_s: float = 0, operator: bool = True,
+                 extra_args: list[str] | None = None, scheme: str = "http",
+                 verify: Any = True) -> None:
         self.db_url = db_url
         self.workdir = workdir
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.extra_args = list(extra_args or [])
+        self.verify = verify
         self.key_path = workdir / "hub-key.pem"
         if not self.key_path.exists():
             save_private_key(generate_key(), self.key_path)
@@ -59,12 +64,16 @@ class HubProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / f"hub-{self.port}.log"
 
-    def start(self, timeout_s: float = 30.0) -> HubProcess:
+    def start(self, timeout_s: float = 60.0) -> HubProcess:
         cmd = [sys.executable, "-m", "edge.cli", "hub", "serve", "--db", self.db_url,
                "--hub-key", str(self.key_path), "--port", str(self.port),
                "--main-interval", str(self.main_interval_s), "--log-level", "warning"]
-        if self.operator_token:
-            cmd += ["--operator-token", self.operator_token]
+        if self.operator_token:  # from a file: a token on the command line is visible in ps
+            token_file = self.workdir / "operator-token"
+            token_file.write_text(self.operator_token + "\n")
+            token_file.chmod(0o600)
+            cmd += ["--operator-token-file", str(token_file)]
+        cmd += self.extra_args
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=log,
@@ -74,7 +83,8 @@ class HubProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"hub exited {self.proc.returncode}:\n{self.log.read_text()}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(self.url + "/healthz", timeout=1,
+                             verify=self.verify).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
@@ -97,7 +107,7 @@ class HubProcess:
         db = self.database()
         try:
             edge_id = public_id(key.public_key())
-            register_edge(db, f"edge-{edge_id[:12]}", edge_id, site)
+            register_edge(db, f"edge-{edge_id[:12]}", edge_id, site, now_ms=SYSTEM.now_ms())
         finally:
             db.close()
         return edge_id
@@ -105,6 +115,11 @@ class HubProcess:
     def operator(self, method: str, path: str, body: Any = None) -> httpx.Response:
         return httpx.request(method, self.url + path, json=body, timeout=30,
                              headers={"Authorization": f"Bearer {self.operator_token}"})
+
+    def operator_raw(self, method: str, path: str, content: bytes) -> httpx.Response:
+        return httpx.request(method, self.url + path, content=content, timeout=30,
+                             headers={"Authorization": f"Bearer {self.operator_token}",
+                                      "Content-Type": "application/json"})
 
     def make_main_block(self) -> dict[str, Any]:
         resp = self.operator("POST", "/v1/main/blocks")
@@ -189,8 +204,10 @@ def _pg_admin() -> tuple[str, Any] | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def hub_pg_url():
+    """A fresh PostgreSQL database per test: a hub's main chain binds its database to one
+    hub key, so tests with their own keys do not share one."""
     admin = _pg_admin()
     if admin is None:
         pytest.skip(f"no PostgreSQL at {PG_HOST} (users {', '.join(PG_USERS)}, db test)")
@@ -252,3 +269,86 @@ def edge_on_hub(hub_server) -> EdgeChain:
     chain = EdgeChain()
     hub_server.register(chain.key)
     return chain
+
+
+# -- raw HTTP for body-limit tests -------------------------------------------------
+def raw_post(port: int, path: str, headers: dict[str, str], total: int,
+             declare_length: bool = False, chunk: int = 1 << 16) -> tuple[int, int]:
+    """POST `total` filler bytes chunk by chunk over a plain socket; (status, bytes sent).
+
+    Sends until the server answers (or closes), so the count shows how much of
+    the body the server took before refusing. Chunked transfer unless
+    `declare_length`, when a Content-Length of `total` is sent instead.
+    """
+    import select
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    head.append(f"Content-Length: {total}" if declare_length else "Transfer-Encoding: chunked")
+    sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+    filler = b" " * chunk
+    sent, answer = 0, b""
+    try:
+        while True:
+            readable, writable, _ = select.select([sock], [sock] if sent < total else [], [], 30)
+            if readable:
+                answer = sock.recv(65536)
+                break
+            if not writable:
+                break
+            piece = filler[:min(chunk, total - sent)]
+            if declare_length:
+                sock.sendall(piece)
+            else:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+                if sent + len(piece) >= total:
+                    sock.sendall(b"0\r\n\r\n")
+            sent += len(piece)
+    except (BrokenPipeError, ConnectionResetError):
+        try:
+            answer = sock.recv(65536)
+        except OSError:
+            answer = b""
+    finally:
+        sock.close()
+    status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
+    return status, sent
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+class ServedApp:
+    """An app object (e.g. `create_app(settings, clock=ManualClock(...))`) under uvicorn in a
+    thread on a free loopback port: real HTTP for apps a test builds itself."""
+
+    def __init__(self, app: Any) -> None:
+        import threading
+
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServedApp:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)

@@ -1,0 +1,1 @@
+"""The hub's /v1 API as FastAPI routers, one per concept (mounted by hub.service.app)."""
