@@ -215,7 +215,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     default_db = os.environ.get("CARBON_HUB_DATABASE_URL", "sqlite:///hub.db")
 
     def action(name: str, func, help_: str, db: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_)
+        p = sub.add_parser(name, help=help_, description=help_, allow_abbrev=False)
         p.add_argument("--json", action="store_true", help="machine-readable output")
         if db:
             p.add_argument("--db", default=default_db,

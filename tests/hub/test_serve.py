@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 
@@ -113,10 +114,11 @@ def test_settings_come_from_the_environment_and_the_token_from_it(tmp_path, monk
 
 def test_the_hub_serves_https_with_the_given_certificate(hub_factory, tmp_path):
     certs = make_certs(tmp_path / "tls", [])
+    trust = ssl.create_default_context(cafile=str(certs.ca))
     hub_ = hub_factory(extra_args=["--ssl-certfile", str(certs.server_cert),
                                    "--ssl-keyfile", str(certs.server_key)],
-                       scheme="https", verify=str(certs.ca)).start()
-    r = httpx.get(hub_.url + "/v1/hub", verify=str(certs.ca))
+                       scheme="https", verify=trust).start()
+    r = httpx.get(hub_.url + "/v1/hub", verify=trust)
     assert r.status_code == 200 and r.json()["hub_id"] == hub_.hub_id
     with pytest.raises(httpx.ConnectError):  # an unknown CA is not trusted
         httpx.get(hub_.url + "/v1/hub")
@@ -129,7 +131,7 @@ def test_the_hub_serves_https_with_the_given_certificate(hub_factory, tmp_path):
     body = json.dumps({"blocks": [block_json(b) for b in chain.blocks]}).encode()
     headers = {**sign_request(chain.key, "POST", path, chain.ts, body),
                "Content-Type": "application/json"}
-    r = httpx.post(hub_.url + path, content=body, headers=headers, verify=str(certs.ca))
+    r = httpx.post(hub_.url + path, content=body, headers=headers, verify=trust)
     assert r.status_code == 200 and r.json()["accepted"] == 2
     r = hub("serve", "--ssl-certfile", str(certs.server_cert), cwd=tmp_path)
     assert r.returncode == 2 and "go together" in r.stderr
