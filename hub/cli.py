@@ -267,6 +267,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                    help="$/t above a_avg")
     p.add_argument("--method", choices=("auto", "exact", "sampled"), default="auto")
     p.add_argument("--site", required=True)
-    p.add_argument("--valid-from", type=int, required=True, help="interval start (unix s)")
-    p.add_argument("--valid-to", type=int, required=True)
-    p.add_argument("--intensity", type=int, required=True, help="grid intensity, g CO2 per kWh")
+    p.add_argument("--valid-from", type=cliargs.bounded_int(0, 1 << 40), required=True,
+                   help="interval start (unix s)")
+    p.add_argument("--valid-to", type=cliargs.bounded_int(0, 1 << 40), required=True)
+    p.add_argument("--intensity", type=cliargs.bounded_int(0, 100_000), required=True,
+                   help="grid intensity, g CO2 per kWh")

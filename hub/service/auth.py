@@ -15,12 +15,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from edge.protocol.types import KEY_ID_RE
 from edge.sync.signing import HEADER_ID, HEADER_SIG, HEADER_TS, request_signature_ok
 from hub.service.db import Database
 from hub.service.errors import AuthError
 from hub.service.registry import EdgeInfo, active_edge
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TS = re.compile(r"^[0-9]{1,16}$")
 
 
@@ -39,7 +39,7 @@ def check_headers(db: Database, window_s: int, headers: Mapping[str, str],
     if not edge_id or not ts or not sig:
         raise AuthError("missing_auth",
                         f"signed requests need {HEADER_ID}, {HEADER_TS}, {HEADER_SIG}")
-    if not _HEX64.fullmatch(edge_id):
+    if not KEY_ID_RE.fullmatch(edge_id):
         raise AuthError("unknown_edge", f"{HEADER_ID} is not 64 lowercase hex digits")
     if not _TS.fullmatch(ts):
         raise AuthError("stale_request", f"{HEADER_TS} is not unix milliseconds")

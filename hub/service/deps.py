@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from edge.chain.keys import PrivateKey
+from edge.protocol.types import KEY_ID_PATTERN
 from hub.service import auth
 from hub.service.clock import Clock
 from hub.service.db import Database
@@ -23,7 +24,7 @@ from hub.service.errors import AuthError, ForbiddenError
 from hub.service.registry import EdgeInfo
 from hub.service.settings import Settings
 
-EdgeIdPath = Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$",
+EdgeIdPath = Annotated[str, PathParam(pattern=KEY_ID_PATTERN,
                                       description="the edge's public id (hex Ed25519 key)")]
 
 

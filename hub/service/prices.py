@@ -37,7 +37,10 @@ class PriceInputError(HubError):
 
 def sign_signal(fields: dict[str, Any], key: PrivateKey, ts_ms: int) -> dict[str, Any]:
     """Sign and validate; PriceInputError names the first field that is wrong."""
-    signal = add_signature({**fields, "ts": ts_ms}, key)
+    try:
+        signal = add_signature({**fields, "ts": ts_ms}, key)
+    except (TypeError, ValueError) as exc:  # not canonical: e.g. an integer beyond 64 bits
+        raise PriceInputError("bad_signal", f"price signal: {exc}") from None
     try:
         PriceSignal.model_validate(signal)
     except ValidationError as exc:

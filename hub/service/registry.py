@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from edge.chain.keys import KeyFileError, public_key_from_id
+from edge.protocol.types import is_id, is_key_id
 from hub.service.db import Database
 from hub.service.errors import AuthError, ForbiddenError, NotFound, RegistryError
 from hub.service.models import Edge
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
-_SITE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")  # edge.protocol.messages.Id
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def _info(row: Edge) -> EdgeInfo:
 
 def _check_pubkey(pubkey: str) -> str:
     pubkey = pubkey.strip().lower()
-    if not re.fullmatch(r"[0-9a-f]{64}", pubkey):
+    if not is_key_id(pubkey):
         raise RegistryError("bad_pubkey", "pubkey must be 64 hex digits (raw Ed25519 public key)")
     try:
         public_key_from_id(pubkey)
@@ -53,7 +53,7 @@ def register_edge(db: Database, name: str, pubkey: str, site: str | None = None,
                   now_ms: int) -> EdgeInfo:
     if not _NAME.fullmatch(name):
         raise RegistryError("bad_name", "name must be 1-100 of A-Z a-z 0-9 _ . : -")
-    if site is not None and not _SITE.fullmatch(site):
+    if site is not None and not is_id(site):
         raise RegistryError("bad_site", "site must be 1-32 of A-Z a-z 0-9 _ . -")
     edge_id = _check_pubkey(pubkey)
     with db.session() as s:

@@ -7,17 +7,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from edge.chain.block import BLOCK_VERSION
+from edge.protocol.types import MAX_SEQ, Hex32, Hex64, Id, Price
 
-MAX_INT = (1 << 53) - 1
+MAX_INT = MAX_SEQ  # heights, timestamps: exact in every JSON implementation
 #: Hard ceilings of the schema; the settings (hub.service.settings) set the limits below them.
 MAX_BLOCKS = 256
 MAX_TXS_PER_BLOCK = 100_000  # the edge's own ceiling (edge.runtime.config blocks.max_txs)
-Hex32 = Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$")]
-Hex64 = Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{128}$")]
 NonNeg = Annotated[StrictInt, Field(ge=0, le=MAX_INT)]
-Price = Annotated[StrictInt, Field(ge=0, le=(1 << 31) - 1)]  # edge.protocol.messages.MAX_PRICE
 Interval = Annotated[StrictInt, Field(ge=0, le=1 << 40)]
-SiteId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
+SiteId = Id
 
 HEX_A = "a" * 64
 HEADER_EXAMPLE = {

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from edge.protocol.types import KEY_ID_PATTERN
 from hub.service import alarms
 from hub.service.deps import DbDep
 from hub.service.routing import SettingsRoute
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/v1", tags=["alarms"], route_class=SettingsRoute)
             description="Oldest first, after the alarm id `after`; filter by `edge`.")
 def get_alarms(
     db: DbDep,
-    edge: Annotated[str | None, Query(pattern=r"^[0-9a-f]{64}$")] = None,
+    edge: Annotated[str | None, Query(pattern=KEY_ID_PATTERN)] = None,
     after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
