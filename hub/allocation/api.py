@@ -146,7 +146,9 @@ class PricesResponse(BaseModel):
     entities: list[EntityPrice]
     blind: dict[str, Any]
     revised: dict[str, Any]
-    signal: dict[str, Any] = Field(description="price-signal payload for the edges")
+    signal: dict[str, Any] = Field(description="the allocation behind the adders (tiers, "
+                                   "per-entity adder); edges receive it as a signed PriceSignal "
+                                   "published by POST /v1/prices/allocate")
 
 
 def _refuse(exc: GameError, status: int = 422) -> HubError:

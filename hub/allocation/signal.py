@@ -1,4 +1,9 @@
-"""The price-signal payload the hub publishes to edges (topic ``site/{site}/price``).
+"""An allocation's adders: the report payload, and the protocol PriceSignal edges receive.
+
+``price_signal`` is the allocation's own account (the ``signal`` member of
+POST /allocation/prices); ``protocol_signal`` is the one message that reaches
+the edges (topic ``site/{site}/price``): the fields of an
+edge.protocol.messages.PriceSignal, which the hub signs and serves.
 
 Shape (every number an integer, so the payload can be put in canonical bytes,
 hashed and signed like any other message; fractions are written as strings):
