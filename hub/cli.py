@@ -16,8 +16,8 @@ from typing import Any
 from edge import cliargs
 from edge.chain.keys import KeyFileError, load_private_key, public_id
 from edge.cli import EXIT_FAIL, EXIT_OK, UsageError, emit
+from edge.clock import SYSTEM
 from edge.sync.receipts import check_anchored_tx, check_receipt
-from hub.service.clock import SYSTEM
 
 
 def _db(url: str):  # noqa: ANN202
@@ -51,7 +51,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
     try:
         info = register_edge(_db(args.db), args.name, args.pubkey, args.site,
-                             now_ms=SYSTEM.now_ms())
+                             now_ms=SYSTEM.wall_ms())
     except HubError as exc:
         raise _hub_error(exc) from None
     emit(info.as_dict(), args.json, f"registered {info.name} {info.edge_id}")
@@ -63,7 +63,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     from hub.service.registry import revoke_edge
 
     try:
-        info = revoke_edge(_db(args.db), args.edge, now_ms=SYSTEM.now_ms())
+        info = revoke_edge(_db(args.db), args.edge, now_ms=SYSTEM.wall_ms())
     except HubError as exc:
         raise _hub_error(exc) from None
     emit(info.as_dict(), args.json, f"revoked {info.name} {info.edge_id}")
@@ -92,7 +92,7 @@ def cmd_make_main(args: argparse.Namespace) -> int:
     from hub.service.mainchain import make_main_block
 
     try:
-        made = make_main_block(_db(args.db), _hub_key(args.hub_key), SYSTEM.now_ms())
+        made = make_main_block(_db(args.db), _hub_key(args.hub_key), SYSTEM.wall_ms())
     except HubError as exc:  # another key than the chain's: refused, nothing appended
         raise _hub_error(exc) from None
     if made is None:
@@ -165,7 +165,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         db = _db(args.db)
         key = _hub_key(args.hub_key)
         check_key(key, producer(db))
-        signal = publish(db, key, fields, now_ms=SYSTEM.now_ms())
+        signal = publish(db, key, fields, now_ms=SYSTEM.wall_ms())
     except HubError as exc:
         raise _hub_error(exc) from None
     emit(signal, args.json, f"published price signal for {args.site} at ts {signal['ts']}")

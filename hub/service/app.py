@@ -25,9 +25,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edge.chain.keys import PrivateKey
+from edge.clock import SYSTEM, Clock
 from hub.allocation.api import router as allocation_router
 from hub.carbon.api import router as carbon_router
-from hub.service.clock import SYSTEM, Clock
 from hub.service.db import Database
 from hub.service.errors import HubError
 from hub.service.identity import hub_key

@@ -16,9 +16,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from edge.chain.keys import PrivateKey
+from edge.clock import Clock
 from edge.protocol.types import KEY_ID_PATTERN
 from hub.service import auth
-from hub.service.clock import Clock
 from hub.service.db import Database
 from hub.service.errors import AuthError, ForbiddenError
 from hub.service.registry import EdgeInfo
@@ -54,7 +54,7 @@ async def authenticate_headers(request: Request) -> None:
     settings: Settings = request.app.state.settings
     request.state.claimed = await run_in_threadpool(
         auth.check_headers, request.app.state.db, settings.request_window_s, request.headers,
-        request.app.state.clock.now_ms())
+        request.app.state.clock.wall_ms())
 
 
 async def authenticate_body(request: Request) -> None:

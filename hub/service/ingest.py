@@ -119,7 +119,7 @@ def ingest_batch(
 ) -> IngestResult:
     """Store the new blocks of a batch; raise BadBlock/Conflict after keeping the good prefix.
 
-    `now_ms` is the hub clock's time (hub.service.clock): receipt stamps and the
+    `now_ms` is the hub clock's wall time (edge.clock.Clock): receipt stamps and the
     future-timestamp check.
     """
     for attempt in range(RETRIES):

@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from edge.chain.keys import generate_key
+from edge.clock import SYSTEM
 from edge.protocol.auth import check_signature
 from edge.sync.receipts import check_anchored_tx, check_receipt
-from hub.service.clock import SYSTEM
 from tests.kit.hub import REPO, EdgeChain, block_json, push, signed_request
 
-now = SYSTEM.now_ms
+now = SYSTEM.wall_ms
 
 
 def reason(resp: httpx.Response) -> str:

@@ -10,11 +10,11 @@ import sys
 import pytest
 
 from edge.chain.keys import generate_key, public_id, save_private_key
+from edge.clock import SYSTEM
 from hub.service import ingest
-from hub.service.clock import SYSTEM
 from tests.kit.hub import REPO, EdgeChain, block_json
 
-now = SYSTEM.now_ms
+now = SYSTEM.wall_ms
 
 
 def hub(*args, cwd):

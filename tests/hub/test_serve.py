@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from edge.chain.keys import generate_key, public_id, save_private_key
+from edge.clock import Clock, SteppedWall
 from edge.sync.signing import sign_request
 from hub.service import ingest, mainchain, registry
-from hub.service.clock import ManualClock
 from tests.kit.broker import make_certs
 from tests.kit.hub import REPO, EdgeChain, ServedApp, block_json, signed_request
 
@@ -143,33 +143,34 @@ def test_time_in_the_hub_is_its_injected_clock(tmp_path):
     from hub.service.settings import Settings
 
     chain = EdgeChain()
-    clock = ManualClock(chain.ts - 6 * YEAR_MS)
+    wall = SteppedWall(chain.ts - 6 * YEAR_MS)
+    clock = Clock(wall=wall)
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'hub.db'}",
                         hub_key_path=str(tmp_path / "hub.pem"), main_interval_s=0,
                         operator_token="o" * 20)
     app = create_app(settings, clock=clock)
-    registry.register_edge(app.state.db, "e", chain.edge_id, now_ms=clock.now_ms())
+    registry.register_edge(app.state.db, "e", chain.edge_id, now_ms=clock.wall_ms())
     chain.extend(1)
     head = f"/v1/edges/{chain.edge_id}/head"
     with ServedApp(app) as served:
         r = signed_request(served.url, chain.key, "GET", head)  # stamped with the wall clock
         assert (r.status_code, r.json()["detail"]["reason"]) == (401, "stale_request")
-        r = signed_request(served.url, chain.key, "GET", head, ts_ms=clock.now_ms())
+        r = signed_request(served.url, chain.key, "GET", head, ts_ms=clock.wall_ms())
         assert r.status_code == 200 and r.json()["height"] == -1
         path = f"/v1/edges/{chain.edge_id}/blocks"
         r = signed_request(served.url, chain.key, "POST", path,
-                           {"blocks": [block_json(chain.blocks[0])]}, ts_ms=clock.now_ms())
+                           {"blocks": [block_json(chain.blocks[0])]}, ts_ms=clock.wall_ms())
         assert r.status_code == 400 and r.json()["detail"]["problem"] == \
             "timestamp in the future"
-        clock.advance(6 * YEAR_MS + 60_000)
+        wall.advance(6 * YEAR_MS + 60_000)
         r = signed_request(served.url, chain.key, "POST", path,
-                           {"blocks": [block_json(chain.blocks[0])]}, ts_ms=clock.now_ms())
+                           {"blocks": [block_json(chain.blocks[0])]}, ts_ms=clock.wall_ms())
         assert r.status_code == 200, r.text
         made = httpx.post(served.url + "/v1/main/blocks",
                           headers={"Authorization": "Bearer " + "o" * 20}).json()
-        assert made["block"]["header"]["ts"] == clock.now_ms()
+        assert made["block"]["header"]["ts"] == clock.wall_ms()
     from hub.service.models import EdgeBlock
 
     with app.state.db.session() as s:
-        assert s.get(EdgeBlock, (chain.edge_id, 0)).received_ms == clock.now_ms()
+        assert s.get(EdgeBlock, (chain.edge_id, 0)).received_ms == clock.wall_ms()
     app.state.db.close()

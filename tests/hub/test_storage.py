@@ -10,15 +10,15 @@ import pytest
 from sqlalchemy import func, select
 
 from edge.chain.keys import generate_key, public_id
+from edge.clock import SYSTEM
 from edge.sync.receipts import check_anchored_tx, check_receipt
 from hub.service import alarms, ingest, mainchain, prices, receipts, registry
-from hub.service.clock import SYSTEM
 from hub.service.db import current_revision, migrate
 from hub.service.errors import AuthError, BadBlock, Conflict, ForbiddenError, RegistryError
 from hub.service.models import EdgeTx
 from tests.kit.hub import EdgeChain, block_json
 
-now = SYSTEM.now_ms
+now = SYSTEM.wall_ms
 
 
 def registered(db, chain: EdgeChain) -> str:

@@ -30,8 +30,8 @@ import pytest
 
 from edge.chain.block import GENESIS_PREV, Block, make_block
 from edge.chain.keys import PrivateKey, generate_key, public_id, save_private_key
+from edge.clock import SYSTEM
 from edge.sync.signing import sign_request
-from hub.service.clock import SYSTEM
 from simulator.procs import free_port, stop
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,7 +107,7 @@ class HubProcess:
         db = self.database()
         try:
             edge_id = public_id(key.public_key())
-            register_edge(db, f"edge-{edge_id[:12]}", edge_id, site, now_ms=SYSTEM.now_ms())
+            register_edge(db, f"edge-{edge_id[:12]}", edge_id, site, now_ms=SYSTEM.wall_ms())
         finally:
             db.close()
         return edge_id
@@ -326,8 +326,8 @@ def rss_bytes(pid: int) -> int:
 
 
 class ServedApp:
-    """An app object (e.g. `create_app(settings, clock=ManualClock(...))`) under uvicorn in a
-    thread on a free loopback port: real HTTP for apps a test builds itself."""
+    """An app object under uvicorn in a thread on a free loopback port: real HTTP for apps a
+    test builds itself (e.g. `create_app(settings, clock=Clock(wall=SteppedWall(...)))`)."""
 
     def __init__(self, app: Any) -> None:
         import threading

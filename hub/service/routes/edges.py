@@ -62,7 +62,7 @@ def post_blocks(edge_id: EdgeIdPath, body: BlocksIn, _edge: Signed, db: DbDep,
                        f"{settings.max_txs_per_request} per request (limit max_txs_per_request)",
                        field="blocks", limit="max_txs_per_request")
     raw = [b.model_dump() for b in body.blocks]
-    res = ingest.ingest_batch(db, edge_id, raw, now_ms=clock.now_ms())
+    res = ingest.ingest_batch(db, edge_id, raw, now_ms=clock.wall_ms())
     ACCEPTED.inc(res.accepted)
     DUPLICATES.inc(res.duplicates)
     return {"accepted": res.accepted, "duplicates": res.duplicates, "head": res.head.as_dict()}

@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from fastapi import Path as PathParam
 
 from edge.chain.keys import PrivateKey
+from edge.clock import Clock
 from hub.service import mainchain
-from hub.service.clock import Clock
 from hub.service.db import Database
 from hub.service.deps import ClockDep, DbDep, HubKey, Operator
 from hub.service.errors import NotFound
@@ -26,7 +26,7 @@ _404 = {404: {"model": ErrorOut, "description": "no such main block"}}
 
 def make_main(db: Database, key: PrivateKey, clock: Clock) -> mainchain.MainBlockInfo | None:
     """One main block now (the schedule and the operator call), counted and logged."""
-    made = mainchain.make_main_block(db, key, clock.now_ms())
+    made = mainchain.make_main_block(db, key, clock.wall_ms())
     if made is not None:
         MAIN_BLOCKS.inc()
         log.info("main block %d anchors %d edge heads", made.header.height, len(made.entries))

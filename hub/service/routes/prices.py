@@ -58,7 +58,7 @@ def get_prices(db: DbDep, site: Annotated[SiteId, Query()],
 def post_prices(body: PublishIn, _op: Operator, db: DbDep, key: HubKey,
                 clock: ClockDep) -> dict[str, Any]:
     fields = {"v": 1, "type": "price", **body.model_dump()}
-    return prices.publish(db, key, fields, now_ms=clock.now_ms())
+    return prices.publish(db, key, fields, now_ms=clock.wall_ms())
 
 
 @router.post("/allocate", response_model=AllocatedOut, responses=_OPERATOR,
@@ -73,5 +73,5 @@ def post_allocate(body: PublishAllocationIn, _op: Operator, db: DbDep, key: HubK
     game, res, lad, tiers = price_ladder(body)
     fields = protocol_signal(lad, tiers, site=body.site, valid_from=body.valid_from,
                              valid_to=body.valid_to, intensity_g_kwh=body.intensity_g_kwh)
-    signal = prices.publish(db, key, fields, now_ms=clock.now_ms())
+    signal = prices.publish(db, key, fields, now_ms=clock.wall_ms())
     return {"signal": signal, "allocation": ladder_report(game, res, lad, tiers, body.interval)}
