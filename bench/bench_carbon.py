@@ -25,6 +25,7 @@ case33bw.
 
 from __future__ import annotations
 
+import argparse
 import math
 import statistics
 import sys
@@ -34,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import args, line  # noqa: E402
+from bench._common import line  # noqa: E402
 from hub.carbon.analysis import run_power_flow, trace_solved  # noqa: E402
 from hub.carbon.networks import load_case  # noqa: E402
 from hub.carbon.outsourcing import HonestProvider, OutsourcedSolver  # noqa: E402
@@ -54,7 +55,11 @@ def median_time(fn, repeat: int) -> float:
 
 
 def main() -> None:
-    a = args(__doc__)
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="small sizes: runs in seconds")
+    ap.add_argument("--series-hours", type=int, default=None,
+                    help="hours of the series (default: 8760 in full mode, 48 quick)")
+    a = ap.parse_args()
     warnings.simplefilter("ignore")
     case = "case118" if a.quick else "case9241pegase"
     repeat = 7
@@ -83,12 +88,13 @@ def main() -> None:
     out = median_time(lambda: trace_solved(net, snap, solver), 3)
     assert all(au.decided_by == "providers" for au in solver.audits)
     line("carbon", f"outsourced_{case}", out, "s", baseline=tr)
-    series(a.quick)
+    series(a.quick, a.series_hours)
 
 
-def series(quick: bool) -> None:
+def series(quick: bool, hours: int | None = None) -> None:
     """Serial vs 2 local Dask workers on the same series (identical results checked)."""
-    case, hours = ("case33bw", 48) if quick else ("case9241pegase", 8760)
+    case, default = ("case33bw", 48) if quick else ("case9241pegase", 8760)
+    hours = hours or default
     prof = {"load": [0.8 + 0.2 * math.sin(2 * math.pi * (h % 24) / 24) for h in range(hours)]}
     t = time.perf_counter()
     serial = trace_series(load_case(case), prof, name=case, bus_intensities=False)

@@ -10,7 +10,10 @@ rounding would break by a few grams and make the books look wrong.
 
 from __future__ import annotations
 
+import gc
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -198,7 +201,33 @@ def hour_summary(g: FlowGraph, f: CarbonFlow, vm_pu: np.ndarray | None = None,
     return Totals.model_validate(_totals(g, f, vm_pu)), _sink_grams(f), bus_g
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a report's rows are built.
+
+    A 10k-bus report allocates ~30k dicts and ~60k small lists; every few
+    hundred allocations trigger a collection that walks the whole heap,
+    pandapower's network included, which cost more than half the report's
+    time (measured: 4.0 s -> 0.9-1.4 s on case9241pegase under load). The rows
+    hold no reference cycles, so nothing is lost by collecting later.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def build_report(
+    name: str, g: FlowGraph, f: CarbonFlow, vm_pu: np.ndarray | None = None
+) -> CarbonFlowReport:
+    with _no_cyclic_gc():
+        return _build_report(name, g, f, vm_pu)
+
+
+def _build_report(
     name: str, g: FlowGraph, f: CarbonFlow, vm_pu: np.ndarray | None = None
 ) -> CarbonFlowReport:
     """The report of one trace; integers in grams add up exactly (see module doc).
