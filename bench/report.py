@@ -65,11 +65,15 @@ def render(lines: list[dict]) -> str:
         machines = sorted({(r.get("run") or {}).get("machine", "?") for r in cases.values()})
         out.append(f"\n## {bench}\n")
         out.append(f"Measured {', '.join(runs)} on {'; '.join(machines)}.\n")
+        if any(r.get("estimate") for r in cases.values()):
+            out.append("Cases marked * are estimates derived from measurements (see the "
+                       "script's docstring), not measurements; an empty value means none "
+                       "exists (e.g. no crossover).\n")
         out.append("| case | value | unit | baseline | ratio | target | baseline is |")
         out.append("|---|---:|---|---:|---:|---|---|")
         for case, r in cases.items():
             out.append("| " + " | ".join([
-                f"`{case}`", fmt(r["value"]), fmt(r["unit"]), fmt(r.get("baseline")),
+                f"`{case}`" + (" *" if r.get("estimate") else ""), fmt(r["value"]), fmt(r["unit"]), fmt(r.get("baseline")),
                 fmt(r.get("ratio")), fmt(r.get("target")), fmt(r.get("baseline_is"))]) + " |")
     return "\n".join(out) + "\n"
 
