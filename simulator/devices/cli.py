@@ -57,7 +57,8 @@ def _fleet_config(args: argparse.Namespace) -> FleetConfig:
         raise UsageError(f"bad device configuration: {exc}") from None
 
 
-def _add_fleet_args(p: argparse.ArgumentParser) -> None:
+def _add_fleet_args(p: argparse.ArgumentParser,
+                    accel_help: str = "simulated seconds per wall second") -> None:
     p.add_argument("--config", help="devices JSON file (see docs/devices.md)")
     p.add_argument("--meters", type=int, help="number of meters without --config (default 2)")
     p.add_argument("--batteries", type=int, help="number of batteries without --config (default 1)")
@@ -66,7 +67,7 @@ def _add_fleet_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--transport", choices=("tcp", "rtu"), default="tcp")
     p.add_argument("--per-device", action="store_true", help="one server per device")
     p.add_argument("--seed", type=int, help="random seed (overrides the config's)")
-    p.add_argument("--accel", type=float, help="simulated seconds per wall second")
+    p.add_argument("--accel", type=float, help=accel_help)
     p.add_argument("--start", help="simulated start, ISO 8601 (naive = UTC = solar time)")
 
 
@@ -94,7 +95,12 @@ def _call(args: argparse.Namespace, req: dict) -> dict:
 def _serve(args: argparse.Namespace) -> int:
     from simulator.devices.server import start_fleet
 
+    stopped = args.accel == 0   # --accel 0: the clock moves only by `advance`
+    if stopped:
+        args.accel = None
     cfg = _fleet_config(args)
+    if cfg.accel is None and not stopped:  # served devices live in real time by default
+        cfg = cfg.model_copy(update={"accel": 1.0})
     fleet = Fleet(cfg)
 
     async def run() -> None:
@@ -277,7 +283,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
 
     p = sub.add_parser("serve", help="serve simulated devices over Modbus TCP/RTU")
-    _add_fleet_args(p)
+    _add_fleet_args(p, accel_help="simulated seconds per wall second (default: the config's, "
+                                   "else 1, real time; 0: the clock moves only by `devices "
+                                   "advance`)")
     p.add_argument("--control-port", type=cliargs.port_or_zero, default=0,
                    help="control channel port (0 = any)")
     p.add_argument("--duration", type=float, help="stop after this many wall seconds")

@@ -132,7 +132,7 @@ def test_serve_fault_and_status_through_the_cli():
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     cli = [sys.executable, "-m", "edge.cli", "devices"]
     serve = subprocess.Popen(
-        [*cli, "serve", "--meters", "1", "--batteries", "1", "--duration", "60"],
+        [*cli, "serve", "--meters", "1", "--batteries", "1", "--accel", "0", "--duration", "60"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
     )  # fmt: skip
     try:
@@ -170,3 +170,31 @@ def test_serve_fault_and_status_through_the_cli():
         assert serve.wait(timeout=20) == 0
         serve.stdout.close()
         serve.stderr.close()
+
+
+def test_served_devices_live_in_real_time_by_default():
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.Popen([sys.executable, "-m", "edge.cli", "devices", "serve", "--meters", "1",
+                          "--batteries", "0", "--duration", "30"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         cwd=ROOT)
+    try:
+        line = p.stdout.readline()
+        assert line, "serve printed nothing"
+        info = json.loads(line)
+        assert info["accel"] == 1.0
+        ctl = f"{info['control']['host']}:{info['control']['port']}"
+        time.sleep(1.0)
+        r = subprocess.run([sys.executable, "-m", "edge.cli", "devices", "status", "--control",
+                            ctl, "--json"], capture_output=True, text=True, timeout=30, env=env,
+                           cwd=ROOT)
+        assert r.returncode == 0, r.stderr
+        moved = json.loads(r.stdout)["now_ms"] - info["start_ms"]
+        assert moved >= 1000, moved          # at least the second we waited
+    finally:
+        p.terminate()
+        p.wait(10)
