@@ -7,6 +7,7 @@ import os
 import ssl
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -174,3 +175,18 @@ def test_time_in_the_hub_is_its_injected_clock(tmp_path):
     with app.state.db.session() as s:
         assert s.get(EdgeBlock, (chain.edge_id, 0)).received_ms == clock.wall_ms()
     app.state.db.close()
+
+
+def test_several_workers_get_the_settings_without_the_environment(hub_factory):
+    """uvicorn's workers build the app from the pickled settings: the token file still rules."""
+    hub_ = hub_factory(extra_args=["--workers", "2"]).start()
+    for _ in range(4):  # whichever worker answers knows the token and the hub key
+        assert httpx.get(hub_.url + "/v1/hub").json()["hub_id"] == hub_.hub_id
+        r = httpx.post(hub_.url + "/v1/main/blocks", headers={"Authorization": "Bearer wrong"})
+        assert (r.status_code, r.json()["detail"]["reason"]) == (401, "bad_operator_token")
+        assert hub_.operator("POST", "/v1/main/blocks").status_code == 200
+    pid = hub_.proc.pid
+    workers = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    assert len(workers) >= 2
+    for worker in workers:  # nothing was put into the environment the workers started with
+        assert b"CARBON_HUB_" not in Path(f"/proc/{worker}/environ").read_bytes()
