@@ -58,8 +58,9 @@ def make_certs(directory: Path, names: list[str]) -> Certs:
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
-    later = now + datetime.timedelta(days=2)
+    # valid from a day back: a test may run a process with its clock set minutes behind
+    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
+    later = now + datetime.timedelta(days=3)
 
     def key():
         return ec.generate_private_key(ec.SECP256R1())
