@@ -92,6 +92,9 @@ class BlockProducer:
 
     def flush(self, now_ms: int) -> Block | None:
         """Cut one block from the oldest pending txs (None when nothing is pending)."""
+        # a block whose inbox update failed (a disk error after the chain append) is
+        # reconciled first, as at start-up: its txs must not go into a second block
+        self.recover()
         rows = self.pending.head(self.trigger.max_txs)
         if not rows:
             return None
