@@ -96,9 +96,22 @@ def operator(
         raise AuthError("bad_operator_token", "missing or wrong operator bearer token")
 
 
+async def edge_or_operator(
+    request: Request, edge_id: EdgeIdPath,
+    cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Reads of an edge's blocks: the operator's bearer token, or a request signed by that
+    edge. Nobody else reads them (sealed bids: docs/market.md, what is public when)."""
+    if cred is not None:
+        operator(request, cred)
+    else:
+        await signed_edge(request, edge_id)
+
+
 DbDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 HubKey = Annotated[PrivateKey, Depends(get_hub_key)]
 Signed = Annotated[EdgeInfo, Depends(signed_edge)]
 Operator = Annotated[None, Depends(operator)]
+EdgeOrOperator = Annotated[None, Depends(edge_or_operator)]

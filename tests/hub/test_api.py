@@ -38,9 +38,31 @@ def test_push_then_head_then_duplicates(hub_server, edge_on_hub):
     assert head.json() == {"height": 2, "hash": chain.blocks[2].header.hash()}
     r = push(hub_server, chain.key, chain.blocks)  # a retry plus one new block
     assert r.json()["accepted"] == 1 and r.json()["duplicates"] == 3
-    got = httpx.get(f"{hub_server.url}/v1/edges/{chain.edge_id}/blocks/3").json()
+    got = signed_request(hub_server.url, chain.key, "GET",
+                         f"/v1/edges/{chain.edge_id}/blocks/3").json()
     assert got["hash"] == chain.blocks[3].header.hash()
     assert got["txs"] == chain.blocks[3].tx_objects()
+    assert hub_server.operator("GET", f"/v1/edges/{chain.edge_id}/blocks/3").json() == got
+
+
+def test_block_reads_need_the_edge_or_the_operator(hub_server, edge_on_hub):
+    """A competitor must not read an edge's blocks (sealed bids' commitments, results):
+    anonymous, another edge's signature and a wrong operator token are refused."""
+    chain = edge_on_hub
+    chain.extend(1, txs=2)
+    assert push(hub_server, chain.key, chain.blocks).status_code == 200
+    other = EdgeChain()
+    hub_server.register(other.key)
+    for path in (f"/v1/edges/{chain.edge_id}/blocks/0",
+                 f"/v1/edges/{chain.edge_id}/blocks/0/txs/1/proof"):
+        r = httpx.get(hub_server.url + path)
+        assert r.status_code == 401, r.text
+        r = signed_request(hub_server.url, other.key, "GET", path)
+        assert (r.status_code, reason(r)) == (403, "wrong_edge")
+        r = httpx.get(hub_server.url + path, headers={"Authorization": "Bearer nope"})
+        assert (r.status_code, reason(r)) == (401, "bad_operator_token")
+    r = signed_request(hub_server.url, chain.key, "GET", f"/v1/edges/{chain.edge_id}/blocks/0")
+    assert r.status_code == 200 and r.json()["hash"] == chain.blocks[0].header.hash()
 
 
 def test_registry_refusals(hub_server, edge_on_hub):
@@ -174,7 +196,8 @@ def test_receipts_and_tx_proofs_check_offline(hub_server, edge_on_hub, tmp_path)
     assert head["header"]["height"] >= main_height
     assert httpx.get(f"{hub_server.url}/v1/main/blocks/{main_height}").json()["hash"] == \
         made["block"]["hash"]
-    proof = httpx.get(f"{hub_server.url}/v1/edges/{chain.edge_id}/blocks/0/txs/4/proof").json()
+    proof = signed_request(hub_server.url, chain.key, "GET",
+                           f"/v1/edges/{chain.edge_id}/blocks/0/txs/4/proof").json()
     assert check_anchored_tx(proof, hub_server.hub_id, chain.edge_id) == []
 
     def check(doc) -> subprocess.CompletedProcess:
@@ -201,7 +224,7 @@ def test_receipts_and_tx_proofs_check_offline(hub_server, edge_on_hub, tmp_path)
 
 def test_not_found_answers(hub_server, edge_on_hub):
     url = hub_server.url
-    r = httpx.get(f"{url}/v1/edges/{edge_on_hub.edge_id}/blocks/99")
+    r = signed_request(url, edge_on_hub.key, "GET", f"/v1/edges/{edge_on_hub.edge_id}/blocks/99")
     assert (r.status_code, reason(r)) == (404, "no_block")
     r = httpx.get(f"{url}/v1/main/blocks/999999")
     assert (r.status_code, reason(r)) == (404, "no_main_block")

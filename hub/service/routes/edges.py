@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 
 from hub.service import ingest, receipts
-from hub.service.deps import ClockDep, DbDep, EdgeIdPath, SettingsDep, Signed
+from hub.service.deps import ClockDep, DbDep, EdgeIdPath, EdgeOrOperator, SettingsDep, Signed
 from hub.service.errors import TooLarge
 from hub.service.metrics import ACCEPTED, DUPLICATES
-from hub.service.routing import SettingsRoute
+from hub.service.routing import SIGNED_REFUSALS, SettingsRoute
 from hub.service.schemas import (
     MAX_INT,
     BlocksIn,
@@ -77,18 +77,24 @@ def get_receipts(edge_id: EdgeIdPath, _edge: Signed, db: DbDep,
 
 
 @router.get("/blocks/{height}", response_model=EdgeBlockOut,
-            responses={404: {"model": ErrorOut, "description": "no such block"}},
+            responses={404: {"model": ErrorOut, "description": "no such block"},
+                       **SIGNED_REFUSALS},
             summary="One stored edge block",
-            description="The header and transactions as the edge signed them.")
-def get_edge_block(edge_id: EdgeIdPath, height: Height, db: DbDep) -> dict[str, Any]:
+            description="The header and transactions as the edge signed them. A request "
+                        "signed by that edge, or the operator's bearer token.")
+def get_edge_block(edge_id: EdgeIdPath, height: Height, db: DbDep,
+                   _reader: EdgeOrOperator) -> dict[str, Any]:
     return receipts.edge_block(db, edge_id, height)
 
 
 @router.get("/blocks/{height}/txs/{idx}/proof", response_model=TxProofOut,
-            responses={404: {"model": ErrorOut, "description": "no such block or transaction"}},
+            responses={404: {"model": ErrorOut, "description": "no such block or transaction"},
+                       **SIGNED_REFUSALS},
             summary="A transaction with its proof up to an anchor",
             description="Inclusion proof to the edge header, the edge headers up to the first "
-                        "anchored head, and the receipt of that head in a main block.")
+                        "anchored head, and the receipt of that head in a main block. A "
+                        "request signed by that edge, or the operator's bearer token.")
 def get_tx_proof(edge_id: EdgeIdPath, height: Height,
-                 idx: Annotated[int, PathParam(ge=0, le=1_000_000)], db: DbDep) -> dict[str, Any]:
+                 idx: Annotated[int, PathParam(ge=0, le=1_000_000)], db: DbDep,
+                 _reader: EdgeOrOperator) -> dict[str, Any]:
     return receipts.tx_proof(db, edge_id, height, idx)
