@@ -18,6 +18,41 @@ INT_LIMIT = 1 << 63
 
 
 def _check(value: Any, path: str) -> None:
+    """``_check_slow`` with a fast walk over plain JSON (exact dict, list, str, int, bool,
+    None): every hash, tag and signature pays for this walk, and most of the slow one's
+    time went to isinstance chains. Anything else is handed to ``_check_slow`` at its own
+    path, so the errors are exactly the slow walk's."""
+    t = type(value)
+    if t is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return _check_slow(value, path)  # raises at this key, as the slow walk does
+            ti = type(item)
+            if ti is str or ti is bool or item is None:
+                continue
+            if ti is int and -INT_LIMIT <= item < INT_LIMIT:
+                continue
+            sub = f"{path}.{key}" if path else key
+            if ti is dict or ti is list:
+                _check(item, sub)
+            else:
+                _check_slow(item, sub)
+    elif t is list:
+        for i, item in enumerate(value):
+            ti = type(item)
+            if ti is str or ti is bool or item is None:
+                continue
+            if ti is int and -INT_LIMIT <= item < INT_LIMIT:
+                continue
+            if ti is dict or ti is list:
+                _check(item, f"{path}[{i}]")
+            else:
+                _check_slow(item, f"{path}[{i}]")
+    else:
+        _check_slow(value, path)
+
+
+def _check_slow(value: Any, path: str) -> None:
     if value is None or isinstance(value, (bool, str)):
         return
     if isinstance(value, int):
