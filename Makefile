@@ -11,10 +11,11 @@ QUICK ?= 0
 ONLY ?=
 SCENARIO ?= ieee33-pv
 
-.PHONY: setup deps test test-all sim lint bench hls-csim hls overlay firmware flash-gateway clean help
+.PHONY: setup deps test test-all sim demo lint bench hls-csim hls overlay firmware flash-gateway clean help
 
 help:
 	@echo "make sim      run a whole simulated day (sets itself up); SCENARIO=name for another"
+	@echo "make demo     the whole system live and slow enough to watch, until Ctrl-C"
 	@echo "make test     set up and run the tests (SLOW=1 adds the slow ones)"
 	@echo "make setup    virtual environment, Python and Debian packages"
 	@echo "make lint     ruff"
@@ -47,6 +48,9 @@ test-all: setup
 
 sim: setup
 	@$(PY) -m simulator run --scenario $(SCENARIO)
+
+demo: setup
+	@$(PY) -m simulator run --scenario demo
 
 lint: setup
 	@$(PY) -m ruff check edge hub simulator tests bench
