@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -31,7 +32,7 @@ from hub.carbon.api import router as carbon_router
 from hub.service.db import Database
 from hub.service.errors import HubError
 from hub.service.identity import hub_key
-from hub.service.routes import alarms, edges, main, ops, prices
+from hub.service.routes import alarms, edges, main, ops, pages, prices
 from hub.service.routing import from_http, from_validation, refusal_response
 from hub.service.settings import Settings
 
@@ -64,7 +65,7 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock = SY
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    app = FastAPI(
+    app: FastAPI = FastAPIOffline(  # /docs and /redoc from shipped assets, never a CDN
         title="carbon-edge central hub",
         version="1",
         description="Edge registry, block ingest, main chain and anchor receipts, price "
@@ -89,7 +90,7 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock = SY
     async def _hub_error(_req: Request, exc: HubError) -> Response:
         return refusal_response(exc)
 
-    for router in (ops.router, main.router, edges.router, prices.router, alarms.router,
-                   carbon_router, allocation_router):
+    for router in (pages.router, ops.router, main.router, edges.router, prices.router,
+                   alarms.router, carbon_router, allocation_router):
         app.include_router(router)
     return app

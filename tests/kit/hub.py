@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,102 +26,14 @@ import httpx
 import pytest
 
 from edge.chain.block import GENESIS_PREV, Block, make_block
-from edge.chain.keys import PrivateKey, generate_key, public_id, save_private_key
-from edge.clock import SYSTEM
+from edge.chain.keys import PrivateKey, generate_key, public_id
 from edge.sync.signing import sign_request
-from simulator.procs import free_port, stop
+from simulator.hubproc import HubProcess
+from simulator.procs import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PG_USERS = ("postgres", "root")
 PG_HOST = os.environ.get("HUB_TEST_PG_HOST", "127.0.0.1:5432")
-
-
-class HubProcess:
-    """One hub process; `stop()` and `start()` keep the port, the database and the key."""
-
-    def __init__(self, db_url: str, workdir: Path, port: int | None = None,
-                 main_interval_s: float = 0, operator: bool = True,
-                 extra_args: list[str] | None = None, scheme: str = "http",
-                 verify: Any = True) -> None:
-        self.db_url = db_url
-        self.workdir = workdir
-        self.port = port or free_port()
-        self.url = f"{scheme}://127.0.0.1:{self.port}"
-        self.extra_args = list(extra_args or [])
-        self.verify = verify
-        self.key_path = workdir / "hub-key.pem"
-        if not self.key_path.exists():
-            save_private_key(generate_key(), self.key_path)
-        from edge.chain.keys import load_private_key
-
-        self.key = load_private_key(self.key_path)
-        self.hub_id = public_id(self.key.public_key())
-        self.operator_token = secrets.token_hex(16) if operator else None
-        self.main_interval_s = main_interval_s
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = workdir / f"hub-{self.port}.log"
-
-    def start(self, timeout_s: float = 60.0) -> HubProcess:
-        cmd = [sys.executable, "-m", "edge.cli", "hub", "serve", "--db", self.db_url,
-               "--hub-key", str(self.key_path), "--port", str(self.port),
-               "--main-interval", str(self.main_interval_s), "--log-level", "warning"]
-        if self.operator_token:  # from a file: a token on the command line is visible in ps
-            token_file = self.workdir / "operator-token"
-            token_file.write_text(self.operator_token + "\n")
-            token_file.chmod(0o600)
-            cmd += ["--operator-token-file", str(token_file)]
-        cmd += self.extra_args
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdout=log,
-                                         stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"hub exited {self.proc.returncode}:\n{self.log.read_text()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1,
-                             verify=self.verify).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"hub did not answer in {timeout_s} s:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        stop(self.proc, timeout=10)
-        self.proc = None
-
-    def database(self):  # noqa: ANN201
-        from hub.service.db import Database
-
-        return Database(self.db_url)
-
-    def register(self, key: PrivateKey, site: str | None = "site-a") -> str:
-        from hub.service.registry import register_edge
-
-        db = self.database()
-        try:
-            edge_id = public_id(key.public_key())
-            register_edge(db, f"edge-{edge_id[:12]}", edge_id, site, now_ms=SYSTEM.wall_ms())
-        finally:
-            db.close()
-        return edge_id
-
-    def operator(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        return httpx.request(method, self.url + path, json=body, timeout=30,
-                             headers={"Authorization": f"Bearer {self.operator_token}"})
-
-    def operator_raw(self, method: str, path: str, content: bytes) -> httpx.Response:
-        return httpx.request(method, self.url + path, content=content, timeout=30,
-                             headers={"Authorization": f"Bearer {self.operator_token}",
-                                      "Content-Type": "application/json"})
-
-    def make_main_block(self) -> dict[str, Any]:
-        resp = self.operator("POST", "/v1/main/blocks")
-        assert resp.status_code == 200, resp.text
-        return resp.json()
 
 
 @dataclass
