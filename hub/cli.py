@@ -172,6 +172,17 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_loop_file(path: Path | None) -> None:
+    """The allocation loop's file, read before any worker starts (SettingsError when bad)."""
+    from hub.period.config import LoopConfigError, load_loop_file
+    from hub.service.settings import SettingsError
+
+    try:
+        load_loop_file(path)
+    except LoopConfigError as exc:
+        raise SettingsError(str(exc)) from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -184,8 +195,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = Settings.load(
             database_url=args.db, hub_key_path=args.hub_key, main_interval_s=args.main_interval,
             operator_token_file=args.operator_token_file, ssl_certfile=args.ssl_certfile,
-            ssl_keyfile=args.ssl_keyfile)
+            ssl_keyfile=args.ssl_keyfile, allocation_config=args.allocation_config,
+            allocation_schedule=args.allocation_schedule, scoring_schedule=args.scoring_schedule)
         settings.token()
+        _check_loop_file(settings.allocation_config)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "settings"
@@ -237,6 +250,12 @@ def register(parser: argparse.ArgumentParser) -> None:
                    "(or set CARBON_HUB_OPERATOR_TOKEN); never on the command line")
     p.add_argument("--ssl-certfile", help="serve HTTPS with this certificate chain (PEM)")
     p.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
+    p.add_argument("--allocation-config", help="the allocation loop's file (JSON, "
+                   "docs/hub.md); default: built-in defaults")
+    p.add_argument("--allocation-schedule", action="store_const", const=True, default=None,
+                   help="run the allocation loop every market period")
+    p.add_argument("--scoring-schedule", action="store_const", const=True, default=None,
+                   help="record the validator scoring every epoch")
     p.add_argument("--log-level", default="info",
                    choices=["critical", "error", "warning", "info", "debug", "trace"])
     action("migrate", cmd_migrate, "create or upgrade the hub's schema (Alembic)")

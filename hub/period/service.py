@@ -39,6 +39,23 @@ class PeriodLoop:
     periods: bool = False
     epochs: bool = False
 
+    @classmethod
+    def from_settings(cls, db: Database, key: PrivateKey, clock: Clock,
+                      settings: Any) -> PeriodLoop:
+        """The loop as the hub settings say; SettingsError when its file cannot be used."""
+        from hub.period.config import LoopConfigError, load_loop_file
+        from hub.service.settings import SettingsError
+
+        try:
+            loop = load_loop_file(settings.allocation_config)
+        except LoopConfigError as exc:
+            raise SettingsError(str(exc)) from None
+        return cls(db, key, clock, loop, settings.allocation_schedule, settings.scoring_schedule)
+
+    @property
+    def scheduled(self) -> bool:
+        return self.periods or self.epochs
+
     def due_period(self, now_ms: int) -> int:
         """The newest period whose start is at least delay_s before now."""
         t = now_ms // 1000 - self.loop.delay_s

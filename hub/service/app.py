@@ -29,6 +29,8 @@ from edge.chain.keys import PrivateKey
 from edge.clock import SYSTEM, Clock
 from hub.allocation.api import router as allocation_router
 from hub.carbon.api import router as carbon_router
+from hub.period.api import router as period_router
+from hub.period.service import PeriodLoop
 from hub.service.db import Database
 from hub.service.errors import HubError
 from hub.service.identity import hub_key
@@ -45,6 +47,7 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock = SY
     db = db or Database(settings.database_url)
     key = key or hub_key(db, settings.hub_key_path)
     token = settings.token()
+    loop = PeriodLoop.from_settings(db, key, clock, settings)
 
     async def schedule() -> None:
         while True:
@@ -57,9 +60,14 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock = SY
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(schedule()) if settings.main_interval_s > 0 else None
+        period_task = asyncio.create_task(loop.schedule()) if loop.scheduled else None
         try:
             yield
         finally:
+            if period_task is not None:
+                period_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await period_task
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -76,6 +84,7 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock = SY
     )
     app.state.settings, app.state.db, app.state.clock = settings, db, clock
     app.state.hub_key, app.state.operator_token = key, token
+    app.state.period_loop = loop
 
     # What never reaches a route (unknown path, wrong method) is refused in the same shape.
     @app.exception_handler(StarletteHTTPException)
@@ -91,6 +100,6 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock = SY
         return refusal_response(exc)
 
     for router in (pages.router, ops.router, main.router, edges.router, prices.router,
-                   alarms.router, carbon_router, allocation_router):
+                   alarms.router, period_router, carbon_router, allocation_router):
         app.include_router(router)
     return app

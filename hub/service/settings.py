@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     #: TLS for `hub serve`: certificate chain and private key (PEM); both or neither.
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
+    #: The allocation loop's file (JSON; docs/hub.md, "The allocation loop"); None: defaults.
+    allocation_config: Path | None = None
+    #: Run the allocation loop every market period (off by default).
+    allocation_schedule: bool = False
+    #: Record the validator scoring every epoch (off by default).
+    scoring_schedule: bool = False
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

@@ -33,7 +33,7 @@ def db_url(request, tmp_path):
 def test_registry_main_block_and_receipt_from_the_command_line(db_url, tmp_path):
     r = hub("migrate", "--db", db_url, "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["revision"] == "0001"
+    assert json.loads(r.stdout)["revision"] == "0002"
     chain = EdgeChain()
     name = f"edge-{chain.edge_id[:8]}"
     r = hub("register-edge", "--db", db_url, "--name", name, "--pubkey", chain.edge_id,

@@ -31,9 +31,9 @@ def as_json(blocks):
 
 
 def test_schema_is_migrated_and_migrating_again_is_a_no_op(hub_db):
-    assert current_revision(hub_db.engine) == "0001"
+    assert current_revision(hub_db.engine) == "0002"
     migrate(hub_db.engine)
-    assert current_revision(hub_db.engine) == "0001"
+    assert current_revision(hub_db.engine) == "0002"
 
 
 def test_ingest_stores_verified_blocks_and_retries_are_duplicates(hub_db):
