@@ -21,9 +21,9 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from edge.chain.keys import PrivateKey
+from edge.clock import Clock
 from hub.period.config import LoopFile
 from hub.period.store import run_epoch_now, run_period_now
-from hub.service.clock import Clock
 from hub.service.db import Database
 from hub.service.errors import HubError
 
@@ -57,28 +57,34 @@ class PeriodLoop:
         return self.periods or self.epochs
 
     def due_period(self, now_ms: int) -> int:
-        """The newest period whose start is at least delay_s before now."""
+        """The newest period whose start is at least delay_s before now (market time)."""
         t = now_ms // 1000 - self.loop.delay_s
         return t - t % self.loop.period_s
 
     def due_epoch(self, now_ms: int) -> int:
-        """The newest scoring epoch that is over."""
+        """The newest scoring epoch that is over (wall time: what the blocks are stamped in)."""
         e = self.loop.scoring.epoch_s
         t = now_ms // 1000
         return t - t % e - e
 
     def run_period(self, period: int) -> dict[str, Any]:
-        return run_period_now(self.db, self.key, self.loop, period, self.clock.now_ms())
+        market_ms = (period - self.loop.lookback_periods * self.loop.period_s) * 1000
+        return run_period_now(self.db, self.key, self.loop, period, self.clock.now_ms(),
+                              self.clock.wall_ms(), self.wall_at(market_ms))
+
+    def wall_at(self, market_ms: int) -> int:
+        """The wall time at which the clock's market time is ``market_ms``."""
+        c = self.clock
+        return int(c.origin_wall_ms + (market_ms - c.origin_sim_ms) / c.accel)
 
     def run_epoch(self, epoch: int) -> dict[str, Any]:
-        return run_epoch_now(self.db, self.key, self.loop, epoch, self.clock.now_ms())
+        return run_epoch_now(self.db, self.key, self.loop, epoch, self.clock.wall_ms())
 
     def tick(self) -> None:
         """One round of the schedule: the due period, then the due epoch."""
-        now = self.clock.now_ms()
         for on, what, start, run in (
-            (self.periods, "period", self.due_period(now), self.run_period),
-            (self.epochs, "epoch", self.due_epoch(now), self.run_epoch),
+            (self.periods, "period", self.due_period(self.clock.now_ms()), self.run_period),
+            (self.epochs, "epoch", self.due_epoch(self.clock.wall_ms()), self.run_epoch),
         ):
             if not on or start < 0:
                 continue
@@ -90,15 +96,15 @@ class PeriodLoop:
                 log.exception("scheduled %s %d failed", what, start)
 
     def seconds_to_next(self) -> float:
-        """Until the next period or epoch becomes due (at most one period, at least 1 s)."""
-        now_s = self.clock.now_ms() / 1000
+        """Wall seconds until the next period or epoch becomes due (at least 1 s)."""
         waits = []
         if self.periods:
             p = self.loop.period_s
-            waits.append(p - (now_s - self.loop.delay_s) % p)
+            market_s = self.clock.now_ms() / 1000
+            waits.append(self.clock.wall_seconds(p - (market_s - self.loop.delay_s) % p))
         if self.epochs:
             e = self.loop.scoring.epoch_s
-            waits.append(e - now_s % e)
+            waits.append(e - self.clock.wall_ms() / 1000 % e)
         return max(min(waits, default=60.0), 1.0)
 
     async def schedule(self) -> None:

@@ -143,9 +143,9 @@ def loop_config(loop: LoopFile) -> LoopConfig:
                       rounds=loop.rounds, max_entities=loop.max_entities)
 
 
-def compute_period(db: Database, loop: LoopFile, period: int) -> PeriodOutcome | None:
-    """The pipeline on what the edges pushed (nothing written)."""
-    since_ms = (period - loop.lookback_periods * loop.period_s) * 1000
+def compute_period(db: Database, loop: LoopFile, period: int,
+                   since_ms: int) -> PeriodOutcome | None:
+    """The pipeline on what the edges pushed from wall time ``since_ms`` on (nothing written)."""
     txs = list(pushed_txs(db, since_ms))
     grouping = Grouping(loop.regions, loop.intensities, loop.default_intensity_g_kwh)
     reports, skipped = collect(txs, period, grouping)
@@ -185,15 +185,20 @@ def _network(name: str):  # noqa: ANN202 - a pandapowerNet
 
 
 def run_period_now(db: Database, key: PrivateKey, loop: LoopFile, period: int,
-                   now_ms: int) -> dict[str, Any]:
-    """Compute, record and publish one period; a recorded period is answered as it is."""
-    _aligned(period, loop.period_s, "period", now_ms)
+                   market_ms: int, now_ms: int, since_ms: int) -> dict[str, Any]:
+    """Compute, record and publish one period; a recorded period is answered as it is.
+
+    ``market_ms`` decides whether the period has started; ``now_ms`` (wall time)
+    stamps the block and the signals; blocks received from wall time ``since_ms``
+    on are read.
+    """
+    _aligned(period, loop.period_s, "period", market_ms)
     with db.session() as s:
         done = s.get(MainRun, ("period", period))
     if done is not None:
         return {"created": False, **period_view(db, period)}
     try:
-        out = compute_period(db, loop, period)
+        out = compute_period(db, loop, period, since_ms)
     except PeriodError as exc:
         RUNS.labels(kind="period", outcome="refused").inc()
         raise PeriodRefused("bad_period", str(exc)) from None

@@ -20,11 +20,11 @@ import httpx
 import pytest
 
 from edge.chain.block import make_block
+from edge.clock import Clock, SteppedWall
 from edge.protocol.auth import check_signature
 from edge.protocol.canonical import canonical
 from hub.period.proofs import check_record
 from hub.service import registry
-from hub.service.clock import ManualClock
 from tests.kit.hub import EdgeChain, ServedApp, block_json, push, signed_request
 
 PERIOD_S = 900
@@ -259,7 +259,8 @@ def _app(tmp_path, clock, **settings):
 def test_the_schedule_records_the_due_period_and_publishes(tmp_path):
     now_ms = int(time.time() * 1000)
     period = now_ms // 1000 - (now_ms // 1000) % PERIOD_S
-    clock = ManualClock(now_ms)
+    wall = SteppedWall(now_ms)
+    clock = Clock(wall=wall)
     cfg = _config(tmp_path, delay_s=0)
     app = _app(tmp_path, clock, allocation_config=cfg)
     a, b = EdgeChain(chain="site-a"), EdgeChain(chain="site-b")
@@ -293,7 +294,8 @@ def test_each_epoch_records_scoring_inputs_and_the_supervisors_come_from_it(tmp_
     cfg.write_text(json.dumps({"scoring": {"epoch_s": epoch_s, "s": 2, "gamma": 1.5}}))
     now_ms = int(time.time() * 1000)
     epoch = now_ms // 1000 - (now_ms // 1000) % epoch_s
-    clock = ManualClock(epoch * 1000 + 1000)
+    wall = SteppedWall(epoch * 1000 + 1000)
+    clock = Clock(wall=wall)
     app = _app(tmp_path, clock, allocation_config=str(cfg))
     token = {"Authorization": "Bearer " + "t" * 32}
     e1, e2, e3 = EdgeChain(), EdgeChain(), EdgeChain()
@@ -314,7 +316,7 @@ def test_each_epoch_records_scoring_inputs_and_the_supervisors_come_from_it(tmp_
         assert r.status_code == 409
         r = httpx.post(f"{url}/v1/epochs/{epoch}/run", headers=token)
         assert r.status_code == 400 and r.json()["detail"]["reason"] == "epoch_not_over"
-        clock.advance(epoch_s * 1000)
+        wall.advance(epoch_s * 1000)
         r = httpx.post(f"{url}/v1/epochs/{epoch}/run", headers=token)
         assert r.status_code == 200, r.text
         got = httpx.get(f"{url}/v1/main/supervisors").json()
@@ -360,7 +362,8 @@ def test_the_trace_publishes_nodal_intensities_from_metered_draws(tmp_path):
     (tmp_path / "net.json").write_text(pp.to_json(net))
     now_ms = int(time.time() * 1000)
     period = now_ms // 1000 - (now_ms // 1000) % PERIOD_S
-    clock = ManualClock(now_ms)
+    wall = SteppedWall(now_ms)
+    clock = Clock(wall=wall)
     cfg = _config(tmp_path, delay_s=0, trace={"network": str(tmp_path / "net.json"),
                                               "buses": {"site-a/m1": b1, "site-a/m2": b1}})
     app = _app(tmp_path, clock, allocation_config=cfg)
@@ -394,3 +397,25 @@ def test_the_trace_publishes_nodal_intensities_from_metered_draws(tmp_path):
     # 2.0 MW metered at bus 1 at 0.5 t/MWh: 1.0 t/h = 1,000,000 g/h, plus a little line loss
     assert 1_000_000 < nodal["generator_emissions_g_per_h"] < 1_010_000
     assert sig[0]["intensity_g_kwh"] == 500
+
+
+def test_periods_are_market_time_and_reads_go_back_in_wall_time():
+    """A simulated clock 60x fast whose market day starts at 2024-06-01 00:00 when the wall
+    reads 1_800_000_000_000 ms: period 2024-06-01 01:00 (market) is due at 01:02 with the
+    default delay of 120 s; its blocks are read from market 00:00 (4 periods of 15 min
+    back), which is the wall clock's origin, and market 01:00 is 3600 s / 60 = 60 wall
+    seconds after it."""
+    from hub.period.config import LoopFile
+    from hub.period.service import PeriodLoop
+
+    day = 1_717_200_000  # 2024-06-01 00:00 UTC
+    wall = SteppedWall(1_800_000_000_000)
+    clock = Clock(accel=60.0, origin_wall_ms=1_800_000_000_000, origin_sim_ms=day * 1000,
+                  wall=wall)
+    loop = PeriodLoop(None, None, clock, LoopFile(), periods=True)  # type: ignore[arg-type]
+    wall.advance(62 * 60 * 1000 // 60)  # market 01:02
+    assert loop.due_period(clock.now_ms()) == day + 3600
+    assert loop.wall_at((day + 3600 - 4 * 900) * 1000) == 1_800_000_000_000
+    assert loop.wall_at((day + 3600) * 1000) == 1_800_000_000_000 + 60_000
+    # the next period (01:15) is due at market 01:17, 15 market minutes = 15 wall seconds on
+    assert abs(loop.seconds_to_next() - 15.0) < 1e-6
