@@ -419,3 +419,37 @@ def test_periods_are_market_time_and_reads_go_back_in_wall_time():
     assert loop.wall_at((day + 3600) * 1000) == 1_800_000_000_000 + 60_000
     # the next period (01:15) is due at market 01:17, 15 market minutes = 15 wall seconds on
     assert abs(loop.seconds_to_next() - 15.0) < 1e-6
+
+
+def test_period_and_anchoring_blocks_share_one_chain_on_both_databases(hub_db):
+    """The library path on SQLite and PostgreSQL: a period block, then an anchoring block
+    linked to it, the period recorded once, and the receipt code untouched by it."""
+    from edge.chain.keys import generate_key
+    from hub.period.config import LoopFile
+    from hub.period.store import run_period_now
+    from hub.service import ingest, mainchain, receipts
+
+    key = generate_key()
+    now_ms = int(time.time() * 1000)
+    period = now_ms // 1000 - (now_ms // 1000) % PERIOD_S
+    loop = LoopFile(period_s=PERIOD_S, intensities={"site-a/coal": 900, "site-b": 400})
+    a, b = EdgeChain(chain="site-a"), EdgeChain(chain="site-b")
+    for chain, site, txs in ((a, "site-a", [bid(*COAL[:5], period), bid(*HOME[:5], period)]),
+                             (b, "site-b", [bid(*GAS[:5], period)])):
+        registry.register_edge(hub_db, f"e-{site}", chain.edge_id, site, now_ms=now_ms)
+        ingest.ingest_batch(hub_db, chain.edge_id,
+                            [block_json(x) for x in blocks_with(chain, txs)], now_ms=now_ms)
+    got = run_period_now(hub_db, key, loop, period, now_ms, now_ms, now_ms - 1)
+    assert got["created"] and got["main_height"] == 0
+    assert {r["id"]: r["allocation_mg"] for r in got["block"]["txs"][2]["tx"]["rows"]} == {
+        "site-a/coal": 280_000, "site-a/home": 440_000, "site-b/gas": 0}
+    assert run_period_now(hub_db, key, loop, period, now_ms, now_ms, 0)["created"] is False
+    made = mainchain.make_main_block(hub_db, key, now_ms)
+    assert made.header.height == 1 and made.header.prev == block_hash(got["block"]["header"])
+    assert len(receipts.receipts_for(hub_db, a.edge_id)) == 1
+    # blocks received before since_ms are not read
+    earlier = period - PERIOD_S
+    ingest.ingest_batch(hub_db, a.edge_id, [block_json(x) for x in blocks_with(
+        a, [bid(*COAL[:5], earlier), bid(*HOME[:5], earlier)])], now_ms=now_ms)
+    assert run_period_now(hub_db, key, loop, earlier, now_ms, now_ms, now_ms + 1)["block"] is None
+    assert run_period_now(hub_db, key, loop, earlier, now_ms, now_ms, now_ms)["created"] is True
