@@ -1,6 +1,9 @@
 """One market period, computed: reports -> game -> Owen -> ladder -> revised clearing.
 
-Pure: the inputs are the regional reports (and, when the carbon-flow trace
+Pure: the game, the Owen value, the ladder and the revised clearing are
+hub.allocation.period.allocate_period; this module turns the hub's reports
+into its entities and its result into chain records and signals. The inputs
+are the regional reports (and, when the carbon-flow trace
 runs, its nodal intensities); the outputs are the main-chain records of the
 period, in block order, and the unsigned price-signal fields per site. The
 service signs, stores and publishes them (hub.period.store).
@@ -30,10 +33,10 @@ from typing import Any
 
 from edge.protocol.canonical import canonical
 from edge.protocol.types import MAX_PRICE
-from hub.allocation.game import GameError
-from hub.allocation.ladder import MG_PER_G, ladder, make_tiers, round_half_up
-from hub.allocation.market import Entity, Market, MarketGame
-from hub.allocation.owen import owen
+from hub.allocation.ladder import MG_PER_G, make_tiers, round_half_up
+from hub.allocation.market import Entity
+from hub.allocation.period import RegionalReport as AllocReport
+from hub.allocation.period import allocate_period
 from hub.period.records import (
     AdderRow,
     Adders,
@@ -78,17 +81,12 @@ def digest(report: RegionalReport) -> ReportDigest:
                         sha256=hashlib.sha256(canonical(report.tx())).hexdigest())
 
 
-def build_market(reports: list[RegionalReport]) -> Market:
-    ents = sorted((e for r in reports for e in r.entities), key=lambda e: e.id)
-    region = {e.id: r.region for r in reports for e in r.entities}
-    gens = tuple(Entity(e.id, "gen", region[e.id], e.qmin_wh, e.qmax_wh, e.price,
-                        e.intensity_g_kwh) for e in ents if e.side == "sell")
-    loads = tuple(Entity(e.id, "load", region[e.id], e.qmin_wh, e.qmax_wh, e.price)
-                  for e in ents if e.side == "buy")
-    try:
-        return Market(gens, loads, regions=tuple(r.region for r in reports))
-    except GameError as exc:
-        raise PeriodError(f"game: {exc}") from None
+def allocation_reports(reports: list[RegionalReport]) -> list[AllocReport]:
+    """The reports as hub.allocation's game entities: sellers generators, buyers loads."""
+    return [AllocReport(r.region, tuple(
+        Entity(e.id, "gen", r.region, e.qmin_wh, e.qmax_wh, e.price, e.intensity_g_kwh)
+        if e.side == "sell" else Entity(e.id, "load", r.region, e.qmin_wh, e.qmax_wh, e.price)
+        for e in sorted(r.entities, key=lambda e: e.id))) for r in reports]
 
 
 def run_period(
@@ -105,15 +103,14 @@ def run_period(
     n = sum(len(r.entities) for r in reports)
     if n > cfg.max_entities:
         raise PeriodError(f"period {period}: {n} entities; at most {cfg.max_entities} "
-                          "(setting allocation_max_entities)")
-    market = build_market(reports)
-    game = MarketGame(market)
-    res = owen(game, rounds=cfg.rounds, seed=period)
-    tiers = make_tiers(cfg.p_low, cfg.p_high)
+                          "(max_entities in the allocation config)")
     try:
-        lad = ladder(market, res, tiers)
-    except ValueError as exc:
+        got = allocate_period(allocation_reports(reports), str(period),
+                              tiers=make_tiers(cfg.p_low, cfg.p_high), rounds=cfg.rounds,
+                              seed=period, interval_s=cfg.period_s)
+    except ValueError as exc:  # GameError included; an offer plus adder past 2^31
         raise PeriodError(f"period {period}: {exc}") from None
+    market, res, lad = got.market, got.allocation, got.ladder
     ents = market.entities
     side = {e.id: ("sell" if e.side == "gen" else "buy") for e in ents}
     allocation = Allocation(
