@@ -202,8 +202,13 @@ class SubstationRun:
         cfg = self.edge_config(sc, clock, hub)
         self.edge = EdgeService(cfg, clock=clock)
         if hub is not None:
-            with contextlib.suppress(Exception):  # already registered after a restart
+            from hub.service.errors import RegistryError
+
+            try:
                 hub.register(self.edge.key, site=self.id)
+            except RegistryError as exc:  # registered before: this edge restarted
+                if exc.reason != "exists":
+                    raise SimError(f"the hub refused to register edge {self.id}: {exc}") from None
         self.edge.start()
 
     # -- gateways ----------------------------------------------------------------------
@@ -368,6 +373,7 @@ class Day:
         self._fault_todo = sorted(sc.faults, key=lambda f: f.at)
         self._restore: list[tuple[float, Any]] = []
         self.anchors: dict[str, tuple[int, int, bool]] = {}
+        self.rebooting: set[str] = set()
         self.started_ms = int(time.time() * 1000)
 
     # -- start -----------------------------------------------------------------------
@@ -377,6 +383,7 @@ class Day:
         sc = self.sc
         mosquitto(), micropython()   # fail early, in one sentence, when a part is missing
         logging.getLogger().setLevel(logging.WARNING)
+        logging.getLogger("pymodbus").setLevel(logging.ERROR)  # its frame dumps are not news
         if sc.hub.url:
             raise SimError("a real hub (hub.url) needs its operator to register the edges; "
                            "run with the simulated hub (leave hub.url empty) for now")
@@ -433,14 +440,12 @@ class Day:
         return "; ".join(parts)
 
     def check_alive(self) -> None:
-        restarting = {id(x) for _, x in self._restore}
         for run in self.subs.values():
             for gw, p in run.firmware.items():
-                if p.poll() is not None and id(p) not in restarting:
+                if p.poll() is not None and gw not in self.rebooting:
                     raise SimError(f"gateway {gw} exited (code {p.returncode}); see "
                                    f"{run.fw_dirs[gw] / 'firmware.log'}")
-            if run.broker is not None and run.broker.poll() is not None and \
-                    id(run.broker) not in restarting:
+            if run.broker is not None and run.broker.poll() is not None:
                 raise SimError(f"the broker of {run.id} exited (code {run.broker.returncode})")
 
     # -- faults ------------------------------------------------------------------------
@@ -487,8 +492,14 @@ class Day:
             return f"hub stopped for {(f.duration_s or 3600) // 60} min of market time"
         if f.kind == "gateway-reboot":
             run, g = self._gateway(f.target)
+            self.rebooting.add(g.id)
             stop(run.firmware[g.id], timeout=1)
-            self._later(f.duration_s or 60, lambda: run.start_gateway(sc, g, self.clock))
+
+            def back() -> None:
+                run.start_gateway(sc, g, self.clock)
+                self.rebooting.discard(g.id)
+
+            self._later(f.duration_s or 60, back)
             return f"firmware process killed, restarted after {f.duration_s or 60} s"
         if f.kind == "meter-garbage":
             run, g = self._gateway(f.target)
