@@ -57,3 +57,17 @@ def test_report_folder_and_chromium(day, browser):
     for key in ("price", "volume", "intensity", "heights"):
         assert f'id="chart-{key}"' in shot.dom
     assert shot.distinct_colours() > 50
+
+
+@pytest.mark.slow
+def test_faults_scenario_keeps_every_invariant(tmp_path):
+    """Broker killed, hub down an hour, a gateway rebooted, a garbage meter, a skewed clock
+    and a poison message, all in one shortened day: nothing breaks, each fault is reported."""
+    rec = run_scenario(load_scenario("faults"), tmp_path / "faults")
+    broken = [i for i in rec.invariants if not i.ok]
+    assert not broken, broken
+    assert sorted(f.kind for f in rec.faults) == sorted(
+        ["broker-restart", "hub-down", "gateway-reboot", "meter-garbage", "clock-skew",
+         "poison"])
+    assert all(f.effect for f in rec.faults)
+    assert sum(r.volume_wh for r in rec.interval_rows) > 0
