@@ -24,7 +24,8 @@ from edge.sync.signing import sign_request
 _KEY = load_private_key(os.environ["HUB_FUZZ_EDGE_KEY"])
 _EDGE = public_id(_KEY.public_key())
 SIGNED = ("/v1/edges/{edge_id}/head", "/v1/edges/{edge_id}/blocks",
-          "/v1/edges/{edge_id}/receipts")
+          "/v1/edges/{edge_id}/receipts", "/v1/edges/{edge_id}/blocks/{height}",
+          "/v1/edges/{edge_id}/blocks/{height}/txs/{idx}/proof")
 
 
 @schemathesis.hook
