@@ -63,6 +63,10 @@ class LoopFile(_Strict):
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
 
 
+#: The file is read up to this size and refused above it (a device or a huge file ends fast).
+MAX_FILE_BYTES = 4 << 20
+
+
 class LoopConfigError(ValueError):
     """The loop's configuration file cannot be used (one sentence naming the field)."""
 
@@ -71,8 +75,12 @@ def load_loop_file(path: Path | None) -> LoopFile:
     if path is None:
         return LoopFile()
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise LoopConfigError(f"allocation config {path}: more than {MAX_FILE_BYTES} bytes")
+        data = json.loads(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise LoopConfigError(f"allocation config {path}: {exc}") from None
     try:
         return LoopFile.model_validate(data)

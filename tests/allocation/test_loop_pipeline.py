@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -105,3 +106,8 @@ def test_the_loop_file_is_checked_field_by_field(tmp_path):
         load_loop_file(f)
     with pytest.raises(LoopConfigError):
         load_loop_file(tmp_path / "missing.json")
+    with pytest.raises(LoopConfigError, match="more than"):
+        load_loop_file(Path("/dev/zero"))  # read up to the bound, never to the end
+    f.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(LoopConfigError):
+        load_loop_file(f)
