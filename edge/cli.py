@@ -99,11 +99,23 @@ def emit(obj: Any, as_json: bool, text: str | None = None) -> None:
         print(text if text is not None else json.dumps(obj, indent=2, sort_keys=True))
 
 
+def version() -> str:
+    """The installed distribution's version (pyproject.toml's), not a second copy in code."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("carbon-edge")
+    except PackageNotFoundError:  # a bare checkout on PYTHONPATH, never installed
+        return "(not installed)"
+
+
 def _parser(table: dict[str, Component]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="carbon-edge",
         description="Edge stack for meter-driven electricity and carbon trading.",
     )
+    p.add_argument("--version", action="version", version=f"carbon-edge {version()}")
     sub = p.add_subparsers(dest="component", metavar="COMPONENT")
     for name, comp in table.items():
         sub.add_parser(name, help=comp.help, add_help=False)
