@@ -49,6 +49,9 @@ from hub.period.records import (
     ReportDigest,
 )
 
+#: The protocol's bound on a signal's intensity (g/kWh); a traced value past it is capped.
+MAX_SIGNAL_INTENSITY = 100_000
+
 
 class PeriodError(ValueError):
     """A period that cannot be allocated as reported; the message says why."""
@@ -159,6 +162,7 @@ def _signals(period: int, reports: list[RegionalReport], cfg: LoopConfig, adders
         bus = site_bus.get(site)
         if nodal is not None and bus is not None and bus in nodal.buses:
             intensity = nodal.buses[bus]
+        intensity = min(intensity, MAX_SIGNAL_INTENSITY)
         out[site] = {"v": 1, "type": "price", "site": site, "valid_from": period,
                      "valid_to": period + cfg.period_s, "p_low": cfg.p_low,
                      "p_high": cfg.p_high, "intensity_g_kwh": intensity, "adders": gws}
