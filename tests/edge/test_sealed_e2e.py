@@ -19,6 +19,7 @@ import re
 import sqlite3
 import time
 
+import httpx
 import pytest
 
 from edge.chain.store import ChainStore
@@ -116,6 +117,9 @@ def test_sealed_rounds_nothing_readable_before_the_gate_and_every_opening_checks
             snap, iv = taken, cand
     assert snap is not None, "no interval with three sealed quotes seen before its gate"
     assert commitments_in(hub_db_path(hub), iv) >= len(GWS), "not on the hub before the gate"
+    # and the hub serves an edge's blocks to that edge and the operator only
+    assert httpx.get(f"{hub.url}/v1/edges/{edge.edge_id}/blocks/0").status_code == 401
+    assert hub.operator("GET", f"/v1/edges/{edge.edge_id}/blocks/0").status_code == 200
 
     # -- the interval clears; wait for an interval settled after sealed revisions too -----
     def done(s: dict) -> bool:
