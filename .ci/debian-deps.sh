@@ -11,6 +11,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 command -v fiu-run >/dev/null 2>&1 || need+=(fiu-utils)
+# libcrypto's headers: the native SHA-256 loop of the chain (setup.py) is built against them
+[ -f /usr/include/openssl/sha.h ] || need+=(libssl-dev)
 command -v pg_ctlcluster >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 \
   || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
