@@ -374,6 +374,8 @@ class Day:
         self._restore: list[tuple[float, Any]] = []
         self.anchors: dict[str, tuple[int, int, bool]] = {}
         self.rebooting: set[str] = set()
+        #: interval index -> (main height of its allocation block or None, signals published)
+        self.periods: dict[int, tuple[int | None, int]] = {}
         self.started_ms = int(time.time() * 1000)
 
     # -- start -----------------------------------------------------------------------
@@ -389,7 +391,14 @@ class Day:
             raise SimError("a real hub (hub.url) needs its operator to register the edges; "
                            "run with the simulated hub (leave hub.url empty) for now")
         db = self.hub_db or f"sqlite:///{self.out / 'hub' / 'hub.db'}"
-        self.hub = HubProcess(db, self.out / "hub", main_interval_s=sc.hub.main_block_s).start()
+        extra = []
+        if sc.hub.allocation:
+            loop_file = self.out / "hub" / "allocation.json"
+            loop_file.parent.mkdir(parents=True, exist_ok=True)
+            loop_file.write_text(json.dumps(allocation_config(sc)))
+            extra = ["--allocation-config", str(loop_file)]
+        self.hub = HubProcess(db, self.out / "hub", main_interval_s=sc.hub.main_block_s,
+                              extra_args=extra).start()
         self.progress.say(f"hub: {self.hub.url}/  (main block every {sc.hub.main_block_s} s)")
         if sc.grid.trace_every:
             self.feeder = FeederTrace(sc)
@@ -425,6 +434,7 @@ class Day:
             self.check_alive()
             self.inject_faults()
             self.trace_closed_intervals()
+            self.run_allocation_periods()
             for run in self.subs.values():
                 run.record_heights()
             self.progress.update(self.interval_of(self.clock.now_ms()), self.facts())
@@ -513,6 +523,33 @@ class Day:
             run, g = self._gateway(f.target)
             return poison(run, g, self.clock)
         raise SimError(f"fault kind {f.kind} is not implemented")
+
+    # -- the allocation loop ---------------------------------------------------------------
+    def run_allocation_periods(self) -> None:
+        """Ask the hub to run the allocation loop for every interval whose rounds are over.
+
+        The hub's own schedule follows its wall clock; the simulated market runs
+        faster, so the simulator calls the loop's operator endpoint as each period
+        closes, as an operator would by hand. Each run records one main block and
+        publishes the signals for two periods later (the edges pull them in time).
+        """
+        sc = self.sc
+        if not sc.hub.allocation or self.hub is None or not self.hub.running:
+            return
+        done_ms = (sc.market.gate_s - (sc.market.max_rounds + 1) * sc.market.round_s) * 1000
+        upto = self.interval_of(self.clock.now_ms() + done_ms)
+        for k in range(0, min(upto, sc.day.intervals)):
+            if k in self.periods:
+                continue
+            p = (sc.day.start_ms // 1000) + k * sc.day.interval_s
+            try:
+                r = self.hub.operator("POST", f"/v1/periods/{p}/run")
+            except Exception as exc:  # noqa: BLE001 - a hub outage is a fault, not an end
+                self.progress.say(f"allocation period {p}: {exc}")
+                continue
+            if r.status_code == 200:
+                body = r.json()
+                self.periods[k] = (body.get("main_height"), len(body.get("signals") or []))
 
     # -- carbon --------------------------------------------------------------------------
     def trace_closed_intervals(self, final: bool = False) -> None:
@@ -622,6 +659,21 @@ def final_anchor(run: SubstationRun, hub: HubProcess | None,
     return head, anchored, ok
 
 
+def allocation_config(sc: Scenario) -> dict[str, Any]:
+    """The hub's allocation loop for this scenario: one period per market interval.
+
+    A seller's intensity: 0 g/kWh for a gateway with PV (its surplus is PV), the
+    market's default for one without (what it sells comes from its battery,
+    charged from the grid).
+    """
+    return {
+        "period_s": sc.day.interval_s, "signal_offset": 2, "delay_s": 0,
+        "default_intensity_g_kwh": sc.market.default_intensity_g_kwh,
+        "intensities": {f"{g.substation}/{g.id}": 0 if g.meter.pv_kwp > 0 else
+                        sc.market.default_intensity_g_kwh for g in sc.gateways},
+    }
+
+
 def poison(run: SubstationRun, g: Gateway, clock: Any) -> str:
     """A validly tagged telemetry message from `g` with an absurd sequence jump."""
     import paho.mqtt.client as mqtt
@@ -724,7 +776,10 @@ def verify_all(day: Day, rec: RunRecord) -> list:
         heads[s], anchored[s], receipts_ok[s] = day.anchors[s]
     max_w = {g.id: max(40_000, int(g.meter.pv_kwp * 2000), g.meter.load_peak_w * 3)
              for g in day.sc.gateways}
-    return [
+    checks = []
+    if day.sc.hub.allocation:
+        checks.append(inv.allocation_recorded(day.periods, day.sc.day.intervals))
+    return checks + [
         inv.chains_verify(reports),
         inv.heads_anchored(heads, anchored, receipts_ok),
         inv.money_balances(rec),

@@ -147,3 +147,20 @@ def sealed_before_closure(leaks: Iterable[str]) -> Invariant:
     if leaks:
         return Invariant(name, False, f"{len(leaks)} leaks; first: {leaks[0]}")
     return Invariant(name, True, "chains, inboxes, retained topics and the hub checked")
+
+
+def allocation_recorded(periods: Mapping[int, tuple[int | None, int]],
+                        intervals: int) -> Invariant:
+    """The hub's allocation loop ran for every interval and recorded each on its main chain.
+
+    `periods` maps an interval index to (main height of its block, signals published);
+    a period nobody quoted has no block and is fine; a period the loop never ran is not.
+    """
+    name = "the allocation loop recorded every period on the main chain"
+    missing = [k for k in range(intervals) if k not in periods]
+    if missing:
+        return Invariant(name, False, f"{len(missing)} periods never ran; first index "
+                                      f"{missing[0]}")
+    blocks = sum(1 for h, _ in periods.values() if h is not None)
+    signals = sum(n for _, n in periods.values())
+    return Invariant(name, True, f"{blocks} period blocks, {signals} price signals published")

@@ -72,3 +72,9 @@ def test_chain_and_anchor_checks():
     assert inv.fixed_points([("n", T, "book")], lambda b: True).ok
     assert not inv.fixed_points([("n", T, "book")], lambda b: False).ok
     assert not inv.sealed_before_closure(["retained topic site/n/gw/a/bid"]).ok
+
+
+def test_allocation_periods_must_all_run():
+    assert inv.allocation_recorded({0: (5, 2), 1: (None, 0)}, 2).ok
+    r = inv.allocation_recorded({0: (5, 2)}, 3)
+    assert not r.ok and "2 periods never ran; first index 1" in r.detail
