@@ -376,6 +376,7 @@ class Day:
         self.rebooting: set[str] = set()
         #: interval index -> (main height of its allocation block or None, signals published)
         self.periods: dict[int, tuple[int | None, int]] = {}
+        self.period_errors: dict[int, str] = {}
         self.started_ms = int(time.time() * 1000)
 
     # -- start -----------------------------------------------------------------------
@@ -440,6 +441,7 @@ class Day:
             self.progress.update(self.interval_of(self.clock.now_ms()), self.facts())
             time.sleep(0.25)
         self.trace_closed_intervals(final=True)
+        self.run_allocation_periods()
 
     def facts(self) -> str:
         parts = []
@@ -550,6 +552,10 @@ class Day:
             if r.status_code == 200:
                 body = r.json()
                 self.periods[k] = (body.get("main_height"), len(body.get("signals") or []))
+            elif k not in self.period_errors:
+                self.period_errors[k] = f"{r.status_code} {r.text[:200]}"
+                self.progress.say(f"allocation period {p}: the hub answered "
+                                  f"{self.period_errors[k]}")
 
     # -- carbon --------------------------------------------------------------------------
     def trace_closed_intervals(self, final: bool = False) -> None:
