@@ -108,6 +108,44 @@ def hex_key(text: str, nbytes: int = 32, what: str = "key") -> bytes:
         raise InputError(f"{what} must be hex digits only (0-9, a-f)") from None
 
 
+# -- help ------------------------------------------------------------------------
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help as people know it from other tools: each option's default shown after its text
+    (unless it has none or the text names it already) and the epilog's examples kept as
+    written. Like argparse's ArgumentDefaultsHelpFormatter without its "(default: None)"."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if not action.help and _has_default(action):
+            import copy
+
+            action = copy.copy(action)
+            action.help = "(default: %(default)s)"
+        return super()._format_action(action)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = (action.help or "").strip()
+        if not _has_default(action) or "default" in text:
+            return action.help
+        return f"{action.help or ''} (default: %(default)s)".strip()
+
+
+def _has_default(action: argparse.Action) -> bool:
+    d = action.default
+    return (bool(action.option_strings) and d is not None and d is not False
+            and d is not argparse.SUPPRESS and d != "" and not isinstance(d, bool))
+
+
+def leaf(sub: Any, name: str, summary: str, *examples: str,
+         **kwargs: Any) -> argparse.ArgumentParser:
+    """A leaf command: the one-line ``summary`` as its help and description, defaults shown,
+    and ``examples`` (command lines) in its epilog, so every leaf reads the same way."""
+    description = summary[:1].upper() + summary[1:]
+    epilog = ("examples:\n" if len(examples) > 1 else "example:\n") + \
+        "\n".join(f"  {e}" for e in examples)
+    return sub.add_parser(name, help=summary, description=description, epilog=epilog,
+                          formatter_class=HelpFormatter, **kwargs)
+
+
 # -- input files ----------------------------------------------------------------
 def read_input(path: str | Path, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
     """The bytes of a regular file (or stdin for "-"), refusing directories and huge files."""

@@ -227,8 +227,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(metavar="ACTION")
     default_db = os.environ.get("CARBON_HUB_DATABASE_URL", "sqlite:///hub.db")
 
-    def action(name: str, func, help_: str, db: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_, allow_abbrev=False)
+    def action(name: str, func, help_: str, example: str,
+               db: bool = True) -> argparse.ArgumentParser:
+        p = cliargs.leaf(sub, name, help_, f"carbon-edge hub {name} {example}".rstrip(),
+                         allow_abbrev=False)
         p.add_argument("--json", action="store_true", help="machine-readable output")
         if db:
             p.add_argument("--db", default=default_db,
@@ -237,11 +239,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         return p
 
     p = action("serve", cmd_serve, "serve the hub API under uvicorn (settings: CARBON_HUB_* "
-               "variables, overridden by these options)")
+               "variables, overridden by these options)",
+               "--db sqlite:///hub.db --hub-key hub.pem --port 8000")
     p.add_argument("--hub-key", help="hub Ed25519 key (PEM); created only for a database "
                    "without main blocks (default hub-key.pem)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=cliargs.port, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=cliargs.port, default=8000, help="TCP port")
     p.add_argument("--workers", type=cliargs.bounded_int(1, 256), default=1,
                    help="uvicorn worker processes")
     p.add_argument("--main-interval", type=cliargs.nonneg_float,
@@ -258,25 +261,30 @@ def register(parser: argparse.ArgumentParser) -> None:
                    help="record the validator scoring every epoch")
     p.add_argument("--log-level", default="info",
                    choices=["critical", "error", "warning", "info", "debug", "trace"])
-    action("migrate", cmd_migrate, "create or upgrade the hub's schema (Alembic)")
-    p = action("register-edge", cmd_register, "register an edge's public key")
+    action("migrate", cmd_migrate, "create or upgrade the hub's schema (Alembic)",
+           "--db sqlite:///hub.db")
+    p = action("register-edge", cmd_register, "register an edge's public key",
+               "--name edge-1 --pubkey \"$(carbon-edge chain pubkey --key edge.pem)\"")
     p.add_argument("--name", required=True, help="operator's name for the edge (unique)")
     p.add_argument("--pubkey", required=True, help="edge public id (64 hex, `chain pubkey`)")
     p.add_argument("--site", help="site id the edge serves")
-    p = action("revoke-edge", cmd_revoke, "revoke an edge key for good")
+    p = action("revoke-edge", cmd_revoke, "revoke an edge key for good", "--edge edge-1")
     p.add_argument("--edge", required=True, help="edge id or name")
-    action("list-edges", cmd_list, "list registered edges")
-    p = action("make-main-block", cmd_make_main, "anchor every moved edge head now")
+    action("list-edges", cmd_list, "list registered edges", "--json")
+    p = action("make-main-block", cmd_make_main, "anchor every moved edge head now",
+               "--hub-key hub.pem")
     p.add_argument("--hub-key", required=True, help="hub Ed25519 key (PEM)")
     p = action("check-receipt", cmd_check_receipt,
                "check a receipt (or a tx proof with anchor) offline; exit 1 when invalid",
-               db=False)
+               "--file receipt.json --hub HUB_ID", db=False)
     p.add_argument("--file", required=True)
     p.add_argument("--hub", required=True, help="the hub's public id (pinned)")
     p.add_argument("--edge", help="require the receipt to be for this edge id")
     p = action("publish-prices", cmd_publish,
                "allocate a market's carbon (Owen ladder) and publish the adders as a site's "
-               "signed price signal")
+               "signed price signal",
+               "--hub-key hub.pem --game docs/examples/owen/market.json --site site-1 "
+               "--valid-from 1700000000 --valid-to 1700000900 --intensity 400")
     p.add_argument("--hub-key", required=True)
     p.add_argument("--game", required=True,
                    help="JSON: a game in market form (as for `owen prices`)")
@@ -284,7 +292,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                    help="$/t between a_min and a_avg")
     p.add_argument("--p-high", type=cliargs.bounded_int(0, 1_000_000), default=40,
                    help="$/t above a_avg")
-    p.add_argument("--method", choices=("auto", "exact", "sampled"), default="auto")
+    p.add_argument("--method", choices=("auto", "exact", "sampled"), default="auto",
+                   help="Owen values: exact, sampled, or by the game's size")
     p.add_argument("--site", required=True)
     p.add_argument("--valid-from", type=cliargs.bounded_int(0, 1 << 40), required=True,
                    help="interval start (unix s)")

@@ -84,6 +84,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the record as JSON")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("list", help="list the shipped scenarios",
-                       description="List the shipped scenarios.")
+                       description="List the shipped scenarios.",
+                       epilog="example:\n  carbon-edge sim list --json",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)

@@ -20,7 +20,7 @@ from edge.chain.store import AppendError, ChainStore, StoreError
 from edge.chain.trust import TrustRecord, head_problem, inbox_heads, load_trust, save_trust
 from edge.chain.verify import VerifyReport, verify_store
 from edge.cli import EXIT_FAIL, EXIT_OK, UsageError, emit
-from edge.cliargs import bounded_int, nonneg_int
+from edge.cliargs import bounded_int, leaf, nonneg_int
 
 
 def _store(path: str, must_exist: bool = True) -> ChainStore:
@@ -217,30 +217,35 @@ def cmd_check_proof(args: argparse.Namespace) -> int:
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(metavar="ACTION")
 
-    def action(name: str, func, help_: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_)
+    def action(name: str, func, help_: str, example: str) -> argparse.ArgumentParser:
+        p = leaf(sub, name, help_, f"carbon-edge chain {name} {example}")
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.set_defaults(func=func)
         return p
 
-    p = action("keygen", cmd_keygen, "generate an Ed25519 producer key (PEM, mode 0600)")
+    p = action("keygen", cmd_keygen, "generate an Ed25519 producer key (PEM, mode 0600)",
+               "--out edge.pem")
     p.add_argument("--out", required=True, help="where to write the private key")
     p.add_argument("--force", action="store_true", help="overwrite an existing key file")
-    p = action("pubkey", cmd_pubkey, "print the public id (hex) of a private key")
+    p = action("pubkey", cmd_pubkey, "print the public id (hex) of a private key",
+               "--key edge.pem")
     p.add_argument("--key", required=True)
-    p = action("append-demo", cmd_append_demo, "append demo blocks to a chain store")
+    p = action("append-demo", cmd_append_demo, "append demo blocks to a chain store",
+               "--db chain.db --key edge.pem --blocks 3")
     p.add_argument("--db", required=True, help="chain store (SQLite), created if absent")
     p.add_argument("--key", required=True, help="producer private key (PEM)")
     p.add_argument("--chain", default="demo", help="chain id")
-    p.add_argument("--blocks", type=bounded_int(1, 10_000), default=1)
+    p.add_argument("--blocks", type=bounded_int(1, 10_000), default=1, help="blocks to append")
     p.add_argument("--txs", type=bounded_int(0, 100_000), default=10,
                    help="transactions per block")
-    p = action("show", cmd_show, "show a block header (the head by default)")
+    p = action("show", cmd_show, "show a block header (the head by default)",
+               "--db chain.db --height 1 --txs")
     p.add_argument("--db", required=True)
     p.add_argument("--height", type=nonneg_int)
     p.add_argument("--txs", action="store_true", help="include the transactions")
     p = action("verify", cmd_verify,
-               "verify a whole stored chain read-only; exit 1 and one line on any defect")
+               "verify a whole stored chain read-only; exit 1 and one line on any defect",
+               "--db chain.db --trust chain.trust")
     p.add_argument("--db", required=True)
     p.add_argument("--producer", action="append",
                    help="allowed producer public id (repeatable; default: the genesis block's)")
@@ -248,11 +253,13 @@ def register(parser: argparse.ArgumentParser) -> None:
                    "created on first use, advanced after each successful verify")
     p.add_argument("--inbox", help="the edge's inbox.db whose written and anchored heads the "
                    "chain must still hold (default: inbox.db next to --db; 'none' to skip)")
-    p = action("export", cmd_export, "export a block with an inclusion proof per transaction")
+    p = action("export", cmd_export, "export a block with an inclusion proof per transaction",
+               "--db chain.db --height 1 --out block.json")
     p.add_argument("--db", required=True)
     p.add_argument("--height", type=nonneg_int, required=True)
     p.add_argument("--out", help="file to write (stdout by default)")
-    p = action("check-proof", cmd_check_proof, "check an exported block's signature and proofs")
+    p = action("check-proof", cmd_check_proof, "check an exported block's signature and proofs",
+               "--file block.json")
     p.add_argument("--file", required=True)
     p.add_argument("--producer", help="require this producer public id")
     p.add_argument("--tx", type=nonneg_int, help="check only this transaction index")

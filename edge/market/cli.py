@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.cli import EXIT_OK, UsageError, emit
+from edge.cliargs import leaf
 
 from .book import apply_adders
 from .clearing import Clearing, Order, Unit, clear_uniform, merit_order
@@ -229,13 +230,16 @@ def cmd_rounds(args: argparse.Namespace) -> int:
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
-    p = sub.add_parser("clear", help="clear one order book (P5 uniform price or P1 merit order)")
+    p = leaf(sub, "clear", "clear one order book (P5 uniform price or P1 merit order)",
+             "carbon-edge market clear --book docs/examples/market/book.json",
+             "carbon-edge market clear --book docs/examples/market/merit.json --rules merit")
     p.add_argument("--book", required=True, help="book JSON (docs/market.md)")
     p.add_argument("--rules", choices=("p5", "merit"), default="p5",
                    help="p5: uniform-price double auction of orders; merit: P1 merit order")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.set_defaults(func=cmd_clear)
-    p = sub.add_parser("rounds", help="P5 iterative bidding rounds (best response by default)")
+    p = leaf(sub, "rounds", "P5 iterative bidding rounds (best response by default)",
+             "carbon-edge market rounds --book docs/examples/market/rounds.json --max-rounds 5")
     p.add_argument("--book", required=True, help="book JSON with optional reservations and tick")
     p.add_argument("--max-rounds", type=int, required=True,
                    help="most rounds cleared, numbered from 0 (>= 1)")

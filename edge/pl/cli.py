@@ -19,6 +19,7 @@ from typing import Any
 
 from edge.chain import native
 from edge.cli import EXIT_OK, UsageError, emit
+from edge.cliargs import leaf
 
 from .dispatch import (
     BACKENDS,
@@ -184,22 +185,28 @@ def register(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--bitstream", help="overlay .bit for the pynq back end")
         p.add_argument("--json", action="store_true", help="JSON output")
 
-    p = sub.add_parser("info", help="register map, back ends available here, crossover")
+    p = leaf(sub, "info", "register map, back ends available here, crossover",
+             "carbon-edge pl info --json")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.set_defaults(func=cmd_info)
-    p = sub.add_parser("hash", help="SHA-256 of messages (plain, RFC 6962 leaf/node, root)")
+    p = leaf(sub, "hash", "SHA-256 of messages (plain, RFC 6962 leaf/node, root)",
+             "carbon-edge pl hash --input messages.json --mode root --backend sim")
     p.add_argument("--input", required=True,
                    help='JSON {"messages_hex": [...]} (node mode: {"digests_hex": [...]})')
-    p.add_argument("--mode", choices=("plain", "leaf", "node", "root"), default="plain")
+    p.add_argument("--mode", choices=("plain", "leaf", "node", "root"), default="plain",
+                   help="what to hash: messages, Merkle leaves or nodes, or the root")
     common(p)
     p.set_defaults(func=cmd_hash)
-    p = sub.add_parser("clear", help="clear a book (P5 or merit) on the chosen back end")
+    p = leaf(sub, "clear", "clear a book (P5 or merit) on the chosen back end",
+             "carbon-edge pl clear --book docs/examples/market/book.json --backend sim")
     p.add_argument("--book", required=True, help="book JSON, as for `carbon-edge market`")
-    p.add_argument("--rules", choices=("p5", "merit"), default="p5")
+    p.add_argument("--rules", choices=("p5", "merit"), default="p5", help="as for `market clear`")
     common(p)
     p.set_defaults(func=cmd_clear)
-    p = sub.add_parser("calibrate", help="measure the cpu/accelerator crossover, write it")
-    p.add_argument("--accelerator", choices=("sim", "pynq"), default="sim")
+    p = leaf(sub, "calibrate", "measure the cpu/accelerator crossover, write it",
+             "carbon-edge pl calibrate --quick --out crossover.json")
+    p.add_argument("--accelerator", choices=("sim", "pynq"), default="sim",
+                   help="sim: the C++ model; pynq: the board's overlay")
     p.add_argument("--quick", action="store_true", help="small sizes only (seconds)")
     p.add_argument("--out", help=f"crossover file (default {CROSSOVER_PATH})")
     common(p, backend=False)

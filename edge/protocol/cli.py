@@ -7,7 +7,7 @@ import json
 
 from edge.cli import EXIT_FAIL, EXIT_OK, UsageError, emit
 from edge.cliargs import hex_key as hex_key_arg
-from edge.cliargs import positive_int, read_input
+from edge.cliargs import leaf, positive_int, read_input
 from edge.protocol.auth import add_tag, check_signature, check_tag
 from edge.protocol.canonical import canonical
 from edge.protocol.codec import MAX_PAYLOAD, decode, loads
@@ -63,17 +63,22 @@ def cmd_canonical(args: argparse.Namespace) -> int:
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(metavar="ACTION")
-    p = sub.add_parser("validate", help="validate a message (and its tag or signature)")
+    p = leaf(sub, "validate", "validate a message (and its tag or signature)",
+             "carbon-edge protocol validate --file docs/examples/protocol/telemetry.json --key "
+             "$(cat docs/examples/protocol/gateway.key)")
     p.add_argument("--file", required=True, help="message JSON file, or - for stdin")
     p.add_argument("--key", help="gateway HMAC key (hex) to check the tag")
     p.add_argument("--signer", help="required signer public id for signed messages")
     p.add_argument("--max-size", type=positive_int, default=MAX_PAYLOAD)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_validate)
-    p = sub.add_parser("tag", help="print a gateway message with its HMAC tag (canonical)")
+    p = leaf(sub, "tag", "print a gateway message with its HMAC tag (canonical)",
+             "carbon-edge protocol tag --file docs/examples/protocol/telemetry.json --key "
+             "$(cat docs/examples/protocol/gateway.key)")
     p.add_argument("--file", required=True)
     p.add_argument("--key", required=True, help="gateway HMAC key (hex)")
     p.set_defaults(func=cmd_tag)
-    p = sub.add_parser("canonical", help="print the canonical bytes of a JSON value")
+    p = leaf(sub, "canonical", "print the canonical bytes of a JSON value",
+             "carbon-edge protocol canonical --file docs/examples/protocol/telemetry.json")
     p.add_argument("--file", required=True)
     p.set_defaults(func=cmd_canonical)

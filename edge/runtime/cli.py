@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 
 from edge.cli import EXIT_FAIL, EXIT_OK, UsageError, emit
+from edge.cliargs import leaf
 from edge.runtime.config import ConfigError, check_runtime_files, load_config
 
 
@@ -87,15 +88,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(metavar="ACTION")
-    p = sub.add_parser("run", help="run the edge hub service until SIGTERM")
+    p = leaf(sub, "run", "run the edge hub service until SIGTERM",
+             "carbon-edge edge run --config docs/examples/site-local.toml")
     p.add_argument("--config", required=True, help="site TOML file")
     p.add_argument("--json-logs", action="store_true", help="JSON-lines logs (or [log] json)")
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("check-config", help="validate a site TOML file and its key files")
+    p = leaf(sub, "check-config", "validate a site TOML file and its key files",
+             "carbon-edge edge check-config --config docs/examples/site-local.toml")
     p.add_argument("--config", required=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
-    p = sub.add_parser("status", help="ask a running edge for its status")
+    p = leaf(sub, "status", "ask a running edge for its status",
+             "carbon-edge edge status --url http://127.0.0.1:8080")
     p.add_argument("--config", help="site TOML (finds the status page via the data folder)")
     p.add_argument("--url", help="status page base URL, e.g. http://127.0.0.1:8080")
     p.add_argument("--json", action="store_true")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.cli import EXIT_OK, UsageError, emit
+from edge.cliargs import leaf
 from hub.allocation.game import GameError
 from hub.allocation.ladder import Tiers, ladder, make_tiers
 from hub.allocation.market import MarketGame
@@ -24,7 +25,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--game", required=True, type=Path, help="game JSON (market or table)")
-        p.add_argument("--method", choices=("auto", "exact", "sampled"), default="auto")
+        p.add_argument("--method", choices=("auto", "exact", "sampled"), default="auto",
+                       help="exact, sampled, or chosen by the game's size")
         p.add_argument("--rounds", type=int, default=8, help="sampler rounds (at least 2)")
         p.add_argument("--seed", type=int, default=0, help="sampler seed")
         p.add_argument("--target-se", type=float, default=None, metavar="REL",
@@ -35,20 +37,25 @@ def register(parser: argparse.ArgumentParser) -> None:
         cluster_args(p)
         p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = sub.add_parser("value", help="Owen values of a game")
+    p = leaf(sub, "value", "Owen values of a game",
+             "carbon-edge owen value --game docs/examples/owen/market.json",
+             "carbon-edge owen value --game docs/examples/owen/table.json --method sampled")
     common(p)
     p.set_defaults(func=cmd_value)
 
-    p = sub.add_parser("prices", help="ladder carbon price, adders, revised quotations")
+    p = leaf(sub, "prices", "ladder carbon price, adders, revised quotations",
+             "carbon-edge owen prices --game docs/examples/owen/market.json --p-low 20 --p-high 40")
     common(p)
     _tier_args(p)
     p.add_argument("--interval", default="", help="interval label put in the price signal")
     p.set_defaults(func=cmd_prices)
 
-    p = sub.add_parser("pjm5", help="24 hourly PJM-5 markets with and without carbon adders")
+    p = leaf(sub, "pjm5", "24 hourly PJM-5 markets with and without carbon adders",
+             "carbon-edge owen pjm5 --out pjm5-out --hours 8,12,18")
     p.add_argument("--out", required=True, type=Path, help="folder for CSV, JSON and PNG")
     p.add_argument("--hours", default="0-23", help="hours, e.g. 0-23 or 8,12,18")
-    p.add_argument("--method", choices=("auto", "exact", "sampled"), default="auto")
+    p.add_argument("--method", choices=("auto", "exact", "sampled"), default="auto",
+                   help="exact, sampled, or chosen by the game's size")
     p.add_argument("--renewable-offer", default=None, metavar="USD_PER_MWH",
                    help="offer of every PV and wind unit in $/MWh (default: the data's)")
     _tier_args(p)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from edge.cli import UsageError, emit
+from edge.cliargs import leaf
 from hub.carbon.analysis import report_network
 from hub.carbon.errors import CarbonInputError, Reason
 from hub.carbon.networks import builtin_cases, load_case, load_network_json
@@ -151,22 +152,26 @@ def _network_args(p: argparse.ArgumentParser) -> None:
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
-    p = sub.add_parser("trace", help="trace one snapshot (AC power flow + proportional sharing)")
+    p = leaf(sub, "trace", "trace one snapshot (AC power flow + proportional sharing)",
+             "carbon-edge carbon trace --case case33bw",
+             "carbon-edge carbon trace --snapshot docs/examples/carbon/snapshot-case9-coal.json")
     _network_args(p)
     p.add_argument("--outsource", type=int, default=0, metavar="N",
                    help="solve through N masked in-process providers with the double check")
     p.set_defaults(func=_trace)
-    p = sub.add_parser("series", help="trace 24 hourly scalings of a snapshot")
+    p = leaf(sub, "series", "trace 24 hourly scalings of a snapshot",
+             "carbon-edge carbon series --case case9 --profile docs/examples/carbon/profile-day.json")
     _network_args(p)
     p.add_argument("--profile", required=True,
                    help="profile JSON: hourly load (sgen, gen) scalings, 1 to 8784 hours")
     cluster_args(p)
     p.set_defaults(func=_series)
-    p = sub.add_parser("pecc", help="intensity of a coal unit from its consumption curve")
+    p = leaf(sub, "pecc", "intensity of a coal unit from its consumption curve",
+             "carbon-edge carbon pecc --unit docs/examples/carbon/coal-unit.json --p-mw 300")
     p.add_argument("--unit", required=True, help="coal unit JSON: a, b, c, mu, phi, theta, state")
     p.add_argument("--p-mw", type=float, required=True, help="the unit's output, MW")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_pecc)
-    p = sub.add_parser("cases", help="list pandapower's built-in cases")
+    p = leaf(sub, "cases", "list pandapower's built-in cases", "carbon-edge carbon cases")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cases)

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.cli import EXIT_FAIL, EXIT_OK, UsageError, emit
+from edge.cliargs import leaf
 
 from .clearing import MAX_PRICE, MAX_QTY_G, Participant, clear_bilateral
 
@@ -247,25 +248,30 @@ def cmd_check_proof(args: argparse.Namespace) -> int:
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
-    p = sub.add_parser("clear", help="clear a carbon book: CEC surpluses first, then PVP quotas")
+    p = leaf(sub, "clear", "clear a carbon book: CEC surpluses first, then PVP quotas",
+             "carbon-edge carbon-market clear --book docs/examples/carbon-market/book.json")
     p.add_argument("--book", required=True, help="book JSON (docs/carbon-market.md)")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.set_defaults(func=cmd_clear)
-    p = sub.add_parser("relay", help="run the peg relayer (carries SPV proofs between chains)")
+    p = leaf(sub, "relay", "run the peg relayer (carries SPV proofs between chains)",
+             "carbon-edge carbon-market relay --config docs/examples/carbon-market/relayer.json --once")
     p.add_argument("--config", required=True, help="relayer JSON (docs/carbon-market.md)")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between passes")
     p.set_defaults(func=cmd_relay)
-    p = sub.add_parser("advise", help="carbon bid range given the electricity price (copula)")
+    p = leaf(sub, "advise", "carbon bid range given the electricity price (copula)",
+             "carbon-edge carbon-market advise --synthetic 720 --electricity 50000")
     p.add_argument("--csv", help="operator CSV with columns electricity,carbon")
     p.add_argument("--synthetic", type=int, metavar="HOURS", help="use the synthetic series")
     p.add_argument("--electricity", type=int, required=True, help="price, micro-currency/kWh")
     p.add_argument("--level", type=int, default=900, help="coverage in per mille (900 = 90 %%)")
     p.add_argument("--draws", type=int, default=20_000, help="Monte Carlo draws")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="random seed of the draws")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.set_defaults(func=cmd_advise)
-    p = sub.add_parser("quota", help="a PVP's quota from anchored meter evidence")
+    p = leaf(sub, "quota", "a PVP's quota from anchored meter evidence",
+             "carbon-edge carbon-market quota --evidence evidence.json --hub HUB_ID --gw gw-01 "
+             "--start 1700000000 --end 1700086400")
     p.add_argument("--evidence", required=True, help="JSON list of {payload, proof}")
     p.add_argument("--hub", required=True, help="the hub's public id (pinned)")
     p.add_argument("--edge", action="append", help="a registered edge id (repeat; default: any)")
@@ -277,11 +283,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--estimate", type=int, help="the PVP's published estimate, g")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.set_defaults(func=cmd_quota)
-    for name, func, help_ in (
-            ("verify", cmd_verify, "verify a two-subtree chain store; exit 1 when invalid"),
-            ("export-proof", cmd_export_proof, "print one transaction's two-subtree proof"),
-            ("check-proof", cmd_check_proof, "check a two-subtree proof; exit 1 when invalid")):
-        p = sub.add_parser(name, help=help_)
+    for name, func, help_, example in (
+            ("verify", cmd_verify, "verify a two-subtree chain store; exit 1 when invalid",
+             "--layout carbon --db carbon.db"),
+            ("export-proof", cmd_export_proof, "print one transaction's two-subtree proof",
+             "--layout carbon --db carbon.db --height 1 --index 0"),
+            ("check-proof", cmd_check_proof, "check a two-subtree proof; exit 1 when invalid",
+             "--layout carbon --file proof.json")):
+        p = leaf(sub, name, help_, f"carbon-edge carbon-market {name} {example}")
         p.add_argument("--layout", choices=("carbon", "electricity"), required=True)
         p.add_argument("--json", action="store_true", help="JSON output")
         p.set_defaults(func=func)

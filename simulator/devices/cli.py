@@ -282,7 +282,8 @@ def _day(args: argparse.Namespace) -> int:
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
 
-    p = sub.add_parser("serve", help="serve simulated devices over Modbus TCP/RTU")
+    p = cliargs.leaf(sub, "serve", "serve simulated devices over Modbus TCP/RTU",
+                     "carbon-edge devices serve --meters 2 --batteries 1")
     _add_fleet_args(p, accel_help="simulated seconds per wall second (default: the config's, "
                                    "else 1, real time; 0: the clock moves only by `devices "
                                    "advance`)")
@@ -295,7 +296,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         q.add_argument("--control", required=True, help="HOST:PORT printed by serve")
         q.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("fault", help="inject a fault into a running device (or reboot it)")
+    p = cliargs.leaf(sub, "fault", "inject a fault into a running device (or reboot it)",
+                     "carbon-edge devices fault --control 127.0.0.1:5020 --device meter-1 "
+                     "--kind offline --duration 60")
     with_control(p)
     p.add_argument("--device", required=True, help="device name, e.g. bus/3")
     p.add_argument("--kind", required=True, choices=ACTIONS)
@@ -304,22 +307,26 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--down", type=float, default=0.0, help="reboot: silent for this many s")
     p.set_defaults(func=_fault)
 
-    p = sub.add_parser("clear", help="clear one fault kind, or all, on a device")
+    p = cliargs.leaf(sub, "clear", "clear one fault kind, or all, on a device",
+                     "carbon-edge devices clear --control 127.0.0.1:5020 --device meter-1")
     with_control(p)
     p.add_argument("--device", required=True)
     p.add_argument("--kind", choices=FAULT_KINDS)
     p.set_defaults(func=_clear)
 
-    p = sub.add_parser("advance", help="move simulated time forward")
+    p = cliargs.leaf(sub, "advance", "move simulated time forward",
+                     "carbon-edge devices advance --control 127.0.0.1:5020 --seconds 900")
     with_control(p)
-    p.add_argument("--seconds", type=float, required=True)
+    p.add_argument("--seconds", type=float, required=True, help="simulated seconds")
     p.set_defaults(func=_advance)
 
-    p = sub.add_parser("status", help="time, physics, faults and counters of every device")
+    p = cliargs.leaf(sub, "status", "time, physics, faults and counters of every device",
+                     "carbon-edge devices status --control 127.0.0.1:5020")
     with_control(p)
     p.set_defaults(func=_status)
 
-    p = sub.add_parser("read", help="scan and decode a SunSpec device (any, not only ours)")
+    p = cliargs.leaf(sub, "read", "scan and decode a SunSpec device (any, not only ours)",
+                     "carbon-edge devices read --host 127.0.0.1 --port 5020 --unit 1")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=cliargs.port, default=502)
     p.add_argument("--serial", help="serial port path (RTU) instead of TCP")
@@ -329,12 +336,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_read)
 
-    p = sub.add_parser("map", help="print the register map of a device kind")
+    p = cliargs.leaf(sub, "map", "print the register map of a device kind",
+                     "carbon-edge devices map --kind battery")
     p.add_argument("--kind", choices=sorted(LAYOUTS), default="meter")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_map)
 
-    p = sub.add_parser("day", help="simulate offline and print energy totals per device")
+    p = cliargs.leaf(sub, "day", "simulate offline and print energy totals per device",
+                     "carbon-edge devices day --meters 2 --batteries 1 --hours 24")
     _add_fleet_args(p)
     p.add_argument("--hours", type=cliargs.finite_float, default=24.0)
     p.add_argument("--json", action="store_true")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import os
 import subprocess
 import sys
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.cli import main
+from edge.cli import components, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,3 +32,45 @@ def test_version_from_the_console_script():
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"carbon-edge {expected}"
+
+
+def leaves() -> dict[tuple[str, str], argparse.ArgumentParser]:
+    """Every leaf parser, found as the hostile-input test finds them (entry points)."""
+    found = {}
+    for name, comp in components().items():
+        p = argparse.ArgumentParser()
+        importlib.import_module(comp.module).register(p)
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                found.update({(name, leaf): lp for leaf, lp in a.choices.items()})
+    return found
+
+
+LEAVES = leaves()
+
+
+def test_leaves_are_found():
+    assert ("edge", "check-config") in LEAVES and ("sim", "run") in LEAVES
+    assert len(LEAVES) >= 40
+
+
+@pytest.mark.parametrize("key", sorted(LEAVES), ids=lambda k: " ".join(k))
+def test_every_leaf_has_a_description_an_example_and_shows_its_defaults(key):
+    lp = LEAVES[key]
+    assert lp.description and "\n" not in lp.description.strip()
+    assert lp.epilog and "example" in lp.epilog
+    # the example runs this very leaf
+    assert f"carbon-edge {key[0]} {key[1]}" in lp.epilog
+    text = " ".join(lp.format_help().split())  # wrapping undone
+    for a in lp._actions:
+        d = a.default
+        if not a.option_strings or d is None or isinstance(d, bool) or d == "" \
+                or d is argparse.SUPPRESS:
+            continue
+        assert f"default: {d}" in text or f"default {d}" in text, (a.option_strings, d)
+
+
+def test_no_none_default_is_shown():
+    text = LEAVES[("chain", "show")].format_help()
+    assert "None" not in text and "False" not in text
+    assert "(default: 10)" in " ".join(LEAVES[("chain", "append-demo")].format_help().split())
