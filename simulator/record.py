@@ -54,6 +54,34 @@ class CarbonRow:
 
 
 @dataclass(frozen=True)
+class CarbonAccountRow:
+    """One participant of the carbon market's cycle: its metered basis and verified value."""
+
+    participant: str
+    role: str                  # "pvp" or "cec"
+    bus: int
+    basis_wh: int              # verified generation (pvp) or import (cec)
+    emissions_g: int           # verified emissions (cec), 0 for a pvp
+    allowance_g: int           # benchmark allowance (cec), 0 for a pvp
+    verified_g: int            # pvp: quota; cec: allowance - emissions (< 0 buys)
+    price: int                 # ask (sellers) or bid (buyers), micro-currency per kg
+
+
+@dataclass(frozen=True)
+class CarbonTradeRow:
+    """One carbon trade of the cycle and whether its payment crossed the peg."""
+
+    seller: str
+    buyer: str
+    qty_g: int
+    price: int                 # micro-currency per kg
+    turnover_micro: int
+    phase: int                 # 1: CEC to CEC, 2: PVP to CEC
+    transfer: str              # the peg transfer id, "" when no money moved
+    minted: bool               # the electricity side minted exactly the lock
+
+
+@dataclass(frozen=True)
 class HeightRow:
     """Chain and anchored heights of one edge at one wall-clock moment."""
 
@@ -95,6 +123,8 @@ class RunRecord:
     rejections: dict[str, dict[str, int]] = field(default_factory=dict)
     accepted: dict[str, dict[str, int]] = field(default_factory=dict)
     faults: list[FaultRow] = field(default_factory=list)
+    carbon_accounts: list[CarbonAccountRow] = field(default_factory=list)
+    carbon_trades: list[CarbonTradeRow] = field(default_factory=list)
     invariants: list[Invariant] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
 

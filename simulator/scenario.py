@@ -143,6 +143,21 @@ class Fault(_Strict):
         return self
 
 
+class CarbonMarket(_Strict):
+    """One clearing cycle of the carbon market after the day (simulator/carbontrade.py)."""
+
+    enabled: bool = False
+    delta_g_per_kwh: int = Field(820, ge=0, le=5000, description="g CO2 avoided per PV kWh "
+                                 "(default: IPCC AR5 coal median, docs/carbon-market.md)")
+    cec_allowance_g: int = Field(40_000, ge=0, le=10**12, description="a consumer's "
+                                 "benchmark allowance for a whole day; a shorter run gets its share")
+    cec_allowance: dict[str, Annotated[int, Field(ge=0, le=10**12)]] = Field(
+        default_factory=dict, description="per-consumer allowances for a day (gateway id -> g)")
+    pvp_ask: int = Field(50_000, ge=0, le=10**9, description="micro-currency per kg CO2")
+    cec_bid: int = Field(80_000, ge=0, le=10**9, description="a short consumer's bid")
+    cec_ask: int = Field(60_000, ge=0, le=10**9, description="a long consumer's ask")
+
+
 class Scenario(_Strict):
     name: str
     description: str = ""
@@ -154,6 +169,7 @@ class Scenario(_Strict):
     substations: Annotated[list[Substation], Field(min_length=1, max_length=16)]
     gateways: Annotated[list[Gateway], Field(min_length=1, max_length=200)]
     faults: list[Fault] = []
+    carbon_market: CarbonMarket = CarbonMarket()
 
     @model_validator(mode="after")
     def _links(self) -> Scenario:
@@ -178,6 +194,11 @@ class Scenario(_Strict):
             if f.kind == "broker-restart" and f.target and f.target not in subs:
                 raise ValueError(f"fault broker-restart at {f.at}: target {f.target!r} is not "
                                  f"a substation id ({subs})")
+        roles = {g.id: g.role for g in self.gateways}
+        for gw in self.carbon_market.cec_allowance:
+            if roles.get(gw) != "cec":
+                raise ValueError(f"carbon_market.cec_allowance names {gw!r}, which is not a "
+                                 f"gateway with role cec")
         return self
 
     def gateways_of(self, substation: str) -> list[Gateway]:

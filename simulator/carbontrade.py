@@ -1,0 +1,302 @@
+"""The carbon market after a simulated day: quotas, positions, clearing, settlement, the peg.
+
+One clearing cycle of hub.carbonmarket over the scenario's PV prosumers
+(role "pvp") and carbon-and-electricity consumers (role "cec"):
+
+1. Meter evidence. Every telemetry message of a PVP or CEC that the edge
+   accepted (its raw bytes in the edge's inbox) is located on the edge chain
+   by its telemetry digest, and the hub serves its proof (RFC 6962 inclusion
+   + link + main-chain receipt, ``hub.service.receipts.tx_proof``); each piece
+   is checked by ``verify_meter_evidence`` exactly as the command line does.
+   A reading whose block is not anchored by the hub is not evidence and is
+   counted as refused.
+2. Quotas. The formula is annual (M = delta x twelve months of metered PV
+   generation); a cycle here covers the simulated day, so a PVP's quota is
+   delta x the day's verified generation (``pvp_quota`` over the day's
+   period), not an annualised guess: one day of meters earns one day of quota.
+3. Positions. A CEC's verified emissions are its verified import per interval
+   times the nodal intensity of its bus traced for that interval
+   (``rec.carbon_rows``, rounded up to a g/kWh: rounding goes against the
+   claimant); an interval without a trace uses the upstream grid's intensity,
+   the highest on a feeder whose other sources are zero-carbon PV. Position =
+   the scenario's benchmark allowance - emissions.
+4. Clearing by ``clear_bilateral`` (CEC surpluses first, then PVP quotas,
+   midpoint prices), settled as one block of a carbon chain in the run folder
+   (``CarbonSide.settle_cycle``).
+5. The peg. Each trade's payment is locked on the carbon chain; the relayer
+   (``relayer.run_once``) carries an SPV proof to the electricity side, which
+   asks three oracles and mints once; a second relayer pass must mint nothing.
+   The books (``peg.balance``) must hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from simulator.record import CarbonAccountRow, CarbonRow, CarbonTradeRow
+
+PVP_SEQ, CEC_SEQ = 1_000, 0  # CECs submit first: ties go to them (docs/carbon-market.md)
+
+
+@dataclass
+class CarbonMarketResult:
+    """What one cycle produced: the record's rows, the peg's books and what was refused."""
+
+    accounts: list[CarbonAccountRow] = field(default_factory=list)
+    trades: list[CarbonTradeRow] = field(default_factory=list)
+    balance: dict[str, Any] = field(default_factory=dict)
+    refused_evidence: dict[str, int] = field(default_factory=dict)
+    second_pass_mints: int = 0
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def books_ok(self) -> bool:
+        return bool(self.balance.get("ok")) and self.second_pass_mints == 0 and all(
+            t.minted for t in self.trades if t.turnover_micro > 0)
+
+
+@dataclass(frozen=True)
+class Participant:
+    """One scenario gateway in the carbon market."""
+
+    gw: str
+    role: str          # "pvp" or "cec"
+    bus: int
+    price: int         # micro-currency per kg: a PVP's ask, a CEC's bid when short
+    allowance_g: int = 0
+    ask: int = 0       # a CEC's ask when its position is long
+
+
+def evidence_of(day: Any, gws: Iterable[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The hub-served evidence of every accepted telemetry with energy of ``gws``.
+
+    Returns (evidence documents, registered edge ids). Each edge's chain is
+    scanned for telemetry digests; the hub's database serves the proofs.
+    """
+    from edge.chain.store import ChainStore
+    from hub.service.receipts import tx_proof
+
+    wanted = set(gws)
+    docs: list[dict[str, Any]] = []
+    edges: list[str] = []
+    db = day.hub.database()
+    try:
+        for run in day.subs.values():
+            edge_id = run.edge.edge_id
+            edges.append(edge_id)
+            where: dict[str, tuple[int, int]] = {}
+            with ChainStore(run.edge.cfg.chain_path, readonly=True) as store:
+                for h in range(store.height() + 1):
+                    for i, raw in enumerate(store.tx_bytes(h)):
+                        tx = json.loads(raw)
+                        if tx.get("type") == "telemetry_digest" and tx.get("gw") in wanted:
+                            where[tx["sha256"]] = (h, i)
+            con = sqlite3.connect(f"file:{run.edge.cfg.inbox_path}?mode=ro", uri=True,
+                                  timeout=5)
+            try:
+                rows = con.execute("SELECT gw, raw FROM inbox WHERE type = 'telemetry'").fetchall()
+            finally:
+                con.close()
+            for gw, raw in rows:
+                if gw not in wanted:
+                    continue
+                payload = bytes(raw).decode("utf-8") if not isinstance(raw, str) else raw
+                if '"energy"' not in payload:
+                    continue
+                at = where.get(hashlib.sha256(payload.encode("utf-8")).hexdigest())
+                if at is None:
+                    continue  # accepted but not on the chain: no evidence (counted by the caller)
+                try:
+                    proof = tx_proof(db, edge_id, *at)
+                except Exception:  # noqa: BLE001 - the hub does not have that block: no proof
+                    continue
+                docs.append({"payload": payload, "proof": proof})
+    finally:
+        db.close()
+    return docs, edges
+
+
+def verified_readings(docs: Sequence[Any], hub_id: str, edges: Sequence[str]
+                      ) -> tuple[list[Any], dict[str, int]]:
+    """The readings whose evidence checks; the rest counted by refusal reason."""
+    from hub.carbonmarket.errors import Refused
+    from hub.carbonmarket.quota import verify_meter_evidence
+
+    out, refused = [], {}
+    for d in docs:
+        try:
+            out.append(verify_meter_evidence(d, hub_id, edges))
+        except Refused as exc:
+            key = exc.reason.value
+            refused[key] = refused.get(key, 0) + 1
+    return out, refused
+
+
+def bus_intensities(rows: Sequence[CarbonRow], bus: int, interval_s: int) -> dict[int, int]:
+    """interval start (s) -> the bus's traced intensity, rounded up to a g/kWh."""
+    return {r.interval_ms // 1000: math.ceil(r.intensity_g_kwh[bus])
+            for r in rows if bus in r.intensity_g_kwh}
+
+
+def carbon_cycle_core(
+    participants: Sequence[Participant], readings: Sequence[Any], carbon_rows: Sequence[CarbonRow],
+    start_s: int, end_s: int, interval_s: int, delta_g_per_kwh: int, fallback_g_per_kwh: int,
+    folder: Path, now_ms: int, refused: Mapping[str, int] | None = None,
+) -> CarbonMarketResult:
+    """Quotas, positions, clearing, settlement and the peg for verified readings (pure inputs)."""
+    from edge.chain.keys import generate_key, public_id
+    from hub.carbonmarket import relayer
+    from hub.carbonmarket.clearing import Participant as Bid
+    from hub.carbonmarket.clearing import clear_bilateral
+    from hub.carbonmarket.oracle import Oracle
+    from hub.carbonmarket.peg import CarbonSide, ElectricitySide, balance
+    from hub.carbonmarket.quota import (
+        QuotaConfig,
+        accounting_entry,
+        cec_position,
+        emissions_g,
+        interval_energy,
+        pvp_quota,
+    )
+    from hub.carbonmarket.submissions import Submissions
+
+    config = QuotaConfig(delta_g_per_kwh)
+    res = CarbonMarketResult(refused_evidence=dict(refused or {}))
+    entries, bids = [], []
+    for n, p in enumerate(participants):
+        if p.role == "pvp":
+            q = pvp_quota(readings, p.gw, start_s, end_s, config)
+            verified, basis_wh, emitted = q.quota_g, q.gen_wh, 0
+            basis = {"gen_wh": q.gen_wh, "intervals": q.intervals,
+                     "delta_g_per_kwh": q.delta_g_per_kwh, "delta_source": q.delta_source}
+            seq = PVP_SEQ + n
+        else:
+            imp = interval_energy(readings, p.gw, start_s, end_s, "imp_wh")
+            inten = bus_intensities(carbon_rows, p.bus, interval_s)
+            ks = sorted(imp)
+            emitted = emissions_g([imp[k] for k in ks],
+                                  [inten.get(k, fallback_g_per_kwh) for k in ks])
+            pos = cec_position(p.gw, p.allowance_g, emitted)
+            verified, basis_wh = pos.position_g, sum(imp.values())
+            basis = {"imp_wh": basis_wh, "intervals": len(ks), "allowance_g": p.allowance_g,
+                     "emissions_g": emitted,
+                     "untraced_intervals": sum(1 for k in ks if k not in inten)}
+            seq = CEC_SEQ + n
+        entries.append(accounting_entry(p.gw, p.role, start_s, end_s, verified, verified, basis))
+        price = p.ask if p.role == "cec" and verified > 0 else p.price
+        bids.append(Bid(p.gw, p.role, verified, price, seq))  # type: ignore[arg-type]
+        res.accounts.append(CarbonAccountRow(p.gw, p.role, p.bus, basis_wh, emitted,
+                                             p.allowance_g, verified, price))
+    clearing = clear_bilateral(bids)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    c_key, e_key = generate_key(), generate_key()
+    requesters = {"carbon": public_id(c_key.public_key()),
+                  "electricity": public_id(e_key.public_key())}
+    sides: dict[str, Any] = {}
+    oracles = [Oracle(generate_key(), requesters,
+                      {"carbon": lambda h: sides["c"].hash_at(h),
+                       "electricity": lambda h: sides["e"].hash_at(h)}) for _ in range(3)]
+
+    def ask(request: dict[str, Any]) -> list[Any]:
+        return [o.answer(request) for o in oracles]
+
+    ids = [o.id for o in oracles]
+    c = CarbonSide(folder / "carbon.db", "carbon", c_key, "electricity",
+                   requesters["electricity"], ids, ask)
+    e = ElectricitySide(folder / "electricity-peg.db", "electricity", e_key, "carbon",
+                        requesters["carbon"], ids, ask)
+    sides.update(c=c, e=e)
+    cfg = relayer.Config(str(folder / "carbon.db"), str(folder / "electricity-peg.db"),
+                         str(folder / "carbon-box.db"), str(folder / "electricity-box.db"),
+                         str(folder / "relayer.db"))
+    try:
+        transfers = c.settle_cycle(1, entries, clearing, now_ms)
+
+        def relay_pass() -> int:
+            made = relayer.run_once(cfg)
+            for side, path in ((e, cfg.electricity_box), (c, cfg.carbon_box)):
+                box = Submissions(path)
+                try:
+                    side.process(box, now_ms)
+                finally:
+                    box.close()
+            return made["mint"]
+
+        relay_pass()
+        before = dict(e.minted)
+        relay_pass()   # a second pass finds nothing left to carry
+        res.second_pass_mints = len(e.minted) - len(before)
+        b = balance(c, e)
+        res.balance = b.as_dict() | {"refusals_c": dict(c.refusals.counts),
+                                     "refusals_e": dict(e.refusals.counts)}
+        locked = set(transfers)
+        for n, t in enumerate(clearing.trades):
+            tid = f"c1-{n}"
+            m = e.minted.get(tid)
+            res.trades.append(CarbonTradeRow(
+                t.seller, t.buyer, t.qty_g, t.price, t.turnover_micro, t.phase,
+                tid if tid in locked else "", m is not None and m.amount == t.turnover_micro))
+    finally:
+        c.close()
+        e.close()
+    res.files = {"carbon chain": str(folder / "carbon.db"),
+                 "electricity peg chain": str(folder / "electricity-peg.db")}
+    return res
+
+
+def participants_of(sc: Any) -> list[Participant]:
+    """The scenario's PVPs and CECs; a day's allowance is shared pro rata by a shorter run."""
+    cm = sc.carbon_market
+    day_s = 86_400
+    run_s = sc.day.intervals * sc.day.interval_s
+    out = []
+    for g in sc.gateways:
+        if g.role == "pvp":
+            out.append(Participant(g.id, "pvp", g.bus, cm.pvp_ask))
+        elif g.role == "cec":
+            allowance = cm.cec_allowance.get(g.id, cm.cec_allowance_g) * run_s // day_s
+            out.append(Participant(g.id, "cec", g.bus, cm.cec_bid, allowance, cm.cec_ask))
+    return out
+
+
+def carbon_cycle(day: Any, rec: Any) -> CarbonMarketResult:
+    """One cycle of the carbon market over the finished day (the hub still running)."""
+    from simulator.day import GRID_INTENSITY_T_PER_MWH
+
+    sc = day.sc
+    parts = participants_of(sc)
+    docs, edges = evidence_of(day, [p.gw for p in parts])
+    readings, refused = verified_readings(docs, day.hub.hub_id, edges)
+    start = sc.day.start_ms // 1000
+    end = start + sc.day.intervals * sc.day.interval_s
+    return carbon_cycle_core(parts, readings, rec.carbon_rows, start, end, sc.day.interval_s,
+                             sc.carbon_market.delta_g_per_kwh,
+                             round(GRID_INTENSITY_T_PER_MWH * 1000), day.out / "carbon",
+                             end * 1000, refused)
+
+
+def apply(rec: Any, res: CarbonMarketResult, out: Path) -> None:
+    """Put a cycle's rows, files and invariant into the record."""
+    from simulator.record import Invariant
+
+    rec.carbon_accounts = res.accounts
+    rec.carbon_trades = res.trades
+    for k, v in res.files.items():
+        rec.files[k] = str(Path(v).relative_to(out)) if Path(v).is_relative_to(out) else v
+    b = res.balance
+    detail = (f"{len(res.trades)} trades; locked {b.get('locked_c')} = released "
+              f"{b.get('released_c')} + outstanding {b.get('outstanding_e')} + spent "
+              f"{b.get('spent_e')} + in transit {b.get('to_mint', 0) + b.get('to_release', 0)}"
+              f"; second relayer pass minted {res.second_pass_mints}")
+    if b.get("problems"):
+        detail += "; " + "; ".join(b["problems"][:3])
+    rec.invariants.append(Invariant("peg books balance, no asset on both chains",
+                                    res.books_ok, detail))
