@@ -807,6 +807,10 @@ def run_scenario(sc: Scenario, out: Path, hub_db: str | None = None,
         day.start()
         day.run()
         rec = day.finish()
+        if sc.carbon_market.enabled:
+            from simulator.carbontrade import apply, carbon_cycle
+
+            apply(rec, carbon_cycle(day, rec), out)
     finally:
         day.close()
         if day.progress:

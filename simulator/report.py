@@ -111,6 +111,26 @@ def charts(rec: RunRecord) -> dict[str, str]:
     return out
 
 
+def carbon_market(rec: RunRecord) -> str:
+    """The carbon market's cycle: its trades, then every participant's quota or position."""
+    if not rec.carbon_accounts and not rec.carbon_trades:
+        return ""
+    trades = [[t.seller, t.buyer, t.phase, t.qty_g, t.price, t.turnover_micro,
+               t.transfer, "yes" if t.minted else "no"] for t in rec.carbon_trades]
+    accounts = [[a.participant, a.role, a.bus, a.basis_wh, a.allowance_g, a.emissions_g,
+                 a.verified_g, a.price] for a in rec.carbon_accounts]
+    g = sum(t.qty_g for t in rec.carbon_trades)
+    money = sum(t.turnover_micro for t in rec.carbon_trades)
+    return f"""<h2>Carbon market</h2>
+<p>One clearing cycle over the day: {len(rec.carbon_trades)} trades, {g} g CO2,
+turnover {money} micro-currency; each payment locked on the carbon chain and minted on
+the electricity side from its proof.</p>
+{_table(["seller", "buyer", "phase", "g CO2", "price (micro/kg)", "turnover (micro)",
+         "peg transfer", "minted"], trades)}
+{_table(["participant", "role", "bus", "metered (Wh)", "allowance (g)", "emissions (g)",
+         "quota / position (g)", "ask / bid (micro/kg)"], accounts)}"""
+
+
 def render_html(rec: RunRecord) -> str:
     c = charts(rec)
     traded = sum(r.volume_wh for r in rec.interval_rows)
@@ -149,6 +169,7 @@ Chart times are simulated market time (UTC).</p>
 <h2>Market</h2><div class="grid">{fig("price")}{fig("volume")}</div>
 <h2>Batteries and settlement</h2><div class="grid">{fig("soc")}{fig("energy")}{fig("money")}</div>
 <h2>Carbon</h2><div class="grid">{fig("intensity")}{fig("emissions")}</div>
+{carbon_market(rec)}
 <h2>Chains and messages</h2><div class="grid">{fig("heights")}{fig("rejections")}</div>
 <h2>Faults</h2>{_table(["at (market time)", "fault", "target", "effect"], faults)}
 <h2>Files</h2>{_table(["what", "file"], files)}

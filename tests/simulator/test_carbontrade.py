@@ -8,6 +8,8 @@ real ones, on files of the test's own directory.
 Hand-worked numbers (interval_s 900, period [900, 2700), delta 820 g/kWh):
 - pvp-6: 5,000 + 7,250 Wh = 12,250 Wh -> 820 x 12.25 = 10,045 g, ask 50,000
 - pvp-14: 1,000 Wh -> 820 g, ask 62,000 (a forged second reading is refused)
+- pvp-18 has no PV meter: 3,000 Wh exported, 500 Wh of it from the battery ->
+  2,500 Wh -> 2,050 g, ask 90,000 (above every bid: it sells nothing)
 - cec-5 on bus 4: 10,000 Wh at ceil(400.2) = 401 g/kWh + 20,000 Wh at 390
   = 4,010 + 7,800 = 11,810 g; allowance 3,000 -> -8,810 g, bid 80,000
 - cec-12 on bus 11: 2,000 Wh at 410 + 1,000 Wh untraced at the grid's 420
@@ -33,15 +35,24 @@ from simulator.carbontrade import (
     verified_readings,
 )
 from simulator.record import CarbonRow, RunRecord
+from simulator.report import render_html
 from simulator.scenario import load_scenario
 from tests.carbonmarket.meterkit import evidence, telemetry
 
 PARTS = [Participant("cec-5", "cec", 4, 80_000, 3_000, 60_000),
          Participant("cec-12", "cec", 11, 80_000, 2_000, 60_000),
          Participant("pvp-6", "pvp", 5, 50_000),
-         Participant("pvp-14", "pvp", 13, 62_000)]
+         Participant("pvp-14", "pvp", 13, 62_000),
+         Participant("pvp-18", "pvp", 17, 90_000)]
 ROWS = [CarbonRow(900_000, {4: 400.2, 11: 410.0}, 0.0, 0.0, 0.0),
         CarbonRow(1_800_000, {4: 390.0}, 0.0, 0.0, 0.0)]
+
+
+def no_pv_meter(gw: str, seq: int, interval: int, exp_wh: int, dis_wh: int) -> str:
+    """Telemetry of a gateway that meters its connection and battery, not its inverter."""
+    msg = json.loads(telemetry(gw, seq, interval, 0))
+    msg["energy"].update(exp_wh=exp_wh, dis_wh=dis_wh, gen_wh=0)
+    return json.dumps(msg)
 
 
 @pytest.fixture()
@@ -50,7 +61,8 @@ def cycle(tmp_path):
     payloads = [telemetry("pvp-6", 1, 900, 5_000), telemetry("pvp-6", 2, 1_800, 7_250),
                 telemetry("pvp-14", 1, 900, 1_000),
                 telemetry("cec-5", 1, 900, 0, 10_000), telemetry("cec-5", 2, 1_800, 0, 20_000),
-                telemetry("cec-12", 1, 900, 0, 2_000), telemetry("cec-12", 2, 1_800, 0, 1_000)]
+                telemetry("cec-12", 1, 900, 0, 2_000), telemetry("cec-12", 2, 1_800, 0, 1_000),
+                no_pv_meter("pvp-18", 1, 900, exp_wh=3_000, dis_wh=500)]
     docs = evidence(payloads, edge_key, hub_key)
     forged = dict(docs[2], payload=docs[2]["payload"].replace("1000", "9999"))
     readings, refused = verified_readings(docs + [forged], public_id(hub_key.public_key()),
@@ -65,6 +77,8 @@ def test_quotas_and_positions_are_the_hand_worked_ones(cycle):
     acc = {a.participant: a for a in res.accounts}
     assert (acc["pvp-6"].basis_wh, acc["pvp-6"].verified_g) == (12_250, 10_045)
     assert acc["pvp-14"].verified_g == 820
+    # no PV meter: 3,000 Wh exported - 500 Wh from the battery = 2,500 Wh -> 2,050 g
+    assert (acc["pvp-18"].basis_wh, acc["pvp-18"].verified_g) == (2_500, 2_050)
     assert (acc["cec-5"].emissions_g, acc["cec-5"].verified_g, acc["cec-5"].price) == \
         (11_810, -8_810, 80_000)
     assert (acc["cec-12"].emissions_g, acc["cec-12"].verified_g, acc["cec-12"].price) == \
@@ -98,6 +112,9 @@ def test_the_record_gets_rows_and_the_peg_invariant(cycle):
     assert rec.ok and len(rec.carbon_trades) == 2
     assert rec.files["carbon chain"] == "carbon/carbon.db"
     json.dumps(rec.to_json())  # the record stays plain data
+    page = render_html(rec)
+    assert "<h2>Carbon market</h2>" in page and "<td>cec-12</td><td>cec-5</td>" in page
+    assert "<td>523250</td>" in page
 
 
 def test_a_shortened_day_gets_its_share_of_the_daily_allowance():

@@ -71,3 +71,12 @@ def test_faults_scenario_keeps_every_invariant(tmp_path):
          "poison"])
     assert all(f.effect for f in rec.faults)
     assert sum(r.volume_wh for r in rec.interval_rows) > 0
+
+
+def test_the_carbon_market_ran_over_the_day(day):
+    """PVPs earned quota from proven generation, CECs bought it, every payment was minted."""
+    rec, _ = day
+    assert any(a.role == "pvp" and a.basis_wh > 0 and a.verified_g > 0
+               for a in rec.carbon_accounts)
+    assert rec.carbon_trades and all(t.minted for t in rec.carbon_trades if t.turnover_micro)
+    assert any(i.name.startswith("peg books balance") and i.ok for i in rec.invariants)
