@@ -150,7 +150,7 @@ class CarbonMarket(_Strict):
     delta_g_per_kwh: int = Field(820, ge=0, le=5000, description="g CO2 avoided per PV kWh "
                                  "(default: IPCC AR5 coal median, docs/carbon-market.md)")
     cec_allowance_g: int = Field(40_000, ge=0, le=10**12, description="a consumer's "
-                                 "benchmark allowance for a whole day; a shorter run gets its share")
+                                 "benchmark allowance for a day; a shorter run gets its share")
     cec_allowance: dict[str, Annotated[int, Field(ge=0, le=10**12)]] = Field(
         default_factory=dict, description="per-consumer allowances for a day (gateway id -> g)")
     pvp_ask: int = Field(50_000, ge=0, le=10**9, description="micro-currency per kg CO2")
