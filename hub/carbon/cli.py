@@ -160,7 +160,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                    help="solve through N masked in-process providers with the double check")
     p.set_defaults(func=_trace)
     p = leaf(sub, "series", "trace 24 hourly scalings of a snapshot",
-             "carbon-edge carbon series --case case9 --profile docs/examples/carbon/profile-day.json")
+             "carbon-edge carbon series --case case9 "
+             "--profile docs/examples/carbon/profile-day.json")
     _network_args(p)
     p.add_argument("--profile", required=True,
                    help="profile JSON: hourly load (sgen, gen) scalings, 1 to 8784 hours")

@@ -254,7 +254,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="JSON output")
     p.set_defaults(func=cmd_clear)
     p = leaf(sub, "relay", "run the peg relayer (carries SPV proofs between chains)",
-             "carbon-edge carbon-market relay --config docs/examples/carbon-market/relayer.json --once")
+             "carbon-edge carbon-market relay --once "
+             "--config docs/examples/carbon-market/relayer.json")
     p.add_argument("--config", required=True, help="relayer JSON (docs/carbon-market.md)")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between passes")
