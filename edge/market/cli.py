@@ -219,7 +219,9 @@ def cmd_rounds(args: argparse.Namespace) -> int:
     res = {"rules": "p5", "interval": book.interval, "strategy": args.strategy,
            "converged": result.converged, "rounds": summary, "binding": final}
     text = "\n".join(
-        [f"round {s['round']}: price {s['price']}, volume {s['volume_wh']} Wh, "
+        [f"round {s['round']}: price "
+         f"{'none' if s['price'] is None else str(s['price']) + ' micro/kWh'}, "
+         f"volume {s['volume_wh']} Wh, "
          f"{s['quotes_changed']} quotes changed" for s in summary]
         + [("converged" if result.converged else "round limit reached")
            + f"; binding round {last.number}:", _clearing_text(final)]

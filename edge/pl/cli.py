@@ -76,8 +76,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     text += [f"  back end {b:<5} {s}" for b, s in res["backends"].items()]
     text.append(f"  cpu hasher    {res['cpu_hasher']}")
     for accel, e in res["crossover"].items():
-        text.append(f"  crossover {accel}: hash from {e.get('hash')} messages, "
-                    f"clear from {e.get('clear')} orders")
+        text.append(f"  crossover {accel}: hash from {_from(e.get('hash'), 'messages')}, "
+                    f"clear from {_from(e.get('clear'), 'orders')}")
     emit(res, args.json, "\n".join(text))
     return EXIT_OK
 
@@ -145,14 +145,15 @@ def cmd_clear(args: argparse.Namespace) -> int:
 
             r = d.merit_order(units(book.generators), units(book.loads))
             res = {"rules": "merit", **asdict(r)}
-            text = f"merit order: price {r.price}, volume {r.volume_wh} Wh, relaxed {r.relaxed}"
+            text = (f"merit order: price {_micro(r.price)}, volume {r.volume_wh} Wh, "
+                    f"relaxed {r.relaxed}")
         else:
             orders = list(apply_adders(book_orders(book, args.book), book.adders))
             c = d.clear_uniform(orders)
             res = {"rules": "p5", "price": c.price, "volume_wh": c.volume_wh,
                    "regime": c.regime, "fills": [asdict(f) for f in c.fills]}
             text = "\n".join(
-                [f"{c.regime}: price {c.price}, volume {c.volume_wh} Wh"]
+                [f"{c.regime}: price {_micro(c.price)}, volume {c.volume_wh} Wh"]
                 + [f"  {f.order_id:<16}{f.side:<6}{f.qty_wh:>12}  {f.status}" for f in c.fills])
     except (PlUnavailable, ValueError) as exc:
         raise UsageError(f"{args.book}: {exc}") from None
@@ -170,9 +171,18 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     path = save_crossover(args.accelerator, entry, Path(args.out) if args.out else None)
     emit({"accelerator": args.accelerator, "file": str(path), **entry}, args.json,
-         f"{args.accelerator}: hash from {entry['hash']} messages, clear from "
-         f"{entry['clear']} orders (None = never faster); written to {path}")
+         f"{args.accelerator}: hash from {_from(entry['hash'], 'messages')}, clear from "
+         f"{_from(entry['clear'], 'orders')}; written to {path}")
     return EXIT_OK
+
+
+def _from(size: int | None, what: str) -> str:
+    """A crossover batch size for people: None means the accelerator never wins."""
+    return "never (the cpu is always faster)" if size is None else f"{size} {what}"
+
+
+def _micro(price: int | None) -> str:
+    return "none" if price is None else f"{price} micro/kWh"
 
 
 def register(parser: argparse.ArgumentParser) -> None:

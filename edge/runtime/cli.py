@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from edge.cli import EXIT_FAIL, EXIT_OK, UsageError, emit
-from edge.cliargs import leaf
+from edge.cliargs import leaf, read_text
 from edge.runtime.config import ConfigError, check_runtime_files, load_config
 
 
@@ -21,6 +21,7 @@ def _load(path: str):
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    read_text(args.config)  # a missing or unreadable file is an input error (exit 2), not a check
     try:
         cfg = load_config(args.config)
         problems = check_runtime_files(cfg)
@@ -65,6 +66,17 @@ def _status_url(args: argparse.Namespace) -> str:
     return json.loads(f.read_text())["url"]
 
 
+def _counts(counts: object) -> str:
+    """``kind n, kind n`` for a counter table (never a Python dict's repr)."""
+    if isinstance(counts, dict):
+        return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+    return str(counts)
+
+
+def _price(price: object) -> str:
+    return "no price" if price is None else f"{price} micro/kWh"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     url = _status_url(args)
     try:
@@ -76,11 +88,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     text = (
         f"site {doc['site']}: broker connected {doc['broker_connected']}, "
         f"chain height {chain['height']} ({chain['pending']} pending), "
-        f"sync {doc['sync'].get('state')}\n"
-        f"accepted {counters['accepted']}\nrejected {counters['rejected']}\n"
+        f"sync {(doc.get('sync') or {}).get('state') or 'off'}\n"
+        f"accepted {_counts(counters['accepted'])}\nrejected {_counts(counters['rejected'])}\n"
         f"open orders {len(doc['book'])}, last results "
-        + ", ".join(f"{r['interval']}/{r['round']}{'*' if r['final'] else ''}"
-                    f"@{r.get('price')}" for r in doc["results"][:5])
+        + (", ".join(f"{r['interval']}/{r['round']}{'*' if r['final'] else ''}"
+                     f" at {_price(r.get('price'))}" for r in doc["results"][:5]) or "none")
     )
     emit(doc, args.json, text)
     return EXIT_OK

@@ -154,7 +154,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     p = leaf(sub, "trace", "trace one snapshot (AC power flow + proportional sharing)",
              "carbon-edge carbon trace --case case33bw",
-             "carbon-edge carbon trace --snapshot docs/examples/carbon/snapshot-case9-coal.json")
+             "carbon-edge carbon trace --case case9 "
+             "--snapshot docs/examples/carbon/snapshot-case9-coal.json")
     _network_args(p)
     p.add_argument("--outsource", type=int, default=0, metavar="N",
                    help="solve through N masked in-process providers with the double check")

@@ -235,7 +235,9 @@ def _writable(kind: str) -> dict[int, frozenset[str]]:
 
 def _map(args: argparse.Namespace) -> int:
     rows = register_map(args.kind)
-    text = "\n".join(
+    header = f"{'addr':>5} {'model':>5} {'point':<18} {'type':<10} {'sz':>2} {'sf':<16} " \
+        f"{'units':<5} access"
+    text = header + "\n" + "\n".join(
         f"{r['address']:>5} {str(r['model'] or ''):>5} {r['point']:<18} {r['type']:<10} "
         f"{r['size']:>2} {r['sf'] or '':<16} {r['units'] or '':<5} {r['access']}"
         for r in rows

@@ -74,3 +74,22 @@ def test_no_none_default_is_shown():
     text = LEAVES[("chain", "show")].format_help()
     assert "None" not in text and "False" not in text
     assert "(default: 10)" in " ".join(LEAVES[("chain", "append-demo")].format_help().split())
+
+
+@pytest.mark.parametrize("config", ["missing.toml", "."])
+def test_check_config_on_a_missing_or_unreadable_file_is_an_input_error(config, tmp_path,
+                                                                       monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["edge", "check-config", "--config", config]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and config in err
+
+
+def test_text_output_has_no_python_reprs(capsys):
+    from edge.runtime.cli import _counts
+
+    assert main(["pl", "info"]) == 0
+    out = capsys.readouterr().out
+    assert "None" not in out and "{" not in out
+    assert _counts({"telemetry": 3, "bid": 1}) == "bid 1, telemetry 3"
+    assert _counts({}) == "none"
