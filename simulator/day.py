@@ -192,7 +192,7 @@ class SubstationRun:
             "gateways": [{"id": g.id, "key_hex": gw_key(g.id).hex()} for g in self.gateways],
         }
         if hub is not None:
-            data["sync"] = {"url": hub.url, "hub_key": hub.hub_id, "interval_s": 1.0,
+            data["sync"] = {"url": hub.url, "hub_id": hub.hub_id, "interval_s": 1.0,
                             "allow_insecure_http": True}
         return parse_config(data)
 

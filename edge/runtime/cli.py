@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import httpx
 
 from edge.cli import EXIT_FAIL, EXIT_OK, UsageError, emit
 from edge.cliargs import leaf, read_text
-from edge.runtime.config import ConfigError, check_runtime_files, load_config
+from edge.runtime.config import ConfigError, check_runtime_files, config_warnings, load_config
 
 
 def _load(path: str):
@@ -21,7 +22,7 @@ def _load(path: str):
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    read_text(args.config)  # a missing or unreadable file is an input error (exit 2), not a check
+    text = read_text(args.config)  # missing or unreadable: an input error (exit 2), not a check
     try:
         cfg = load_config(args.config)
         problems = check_runtime_files(cfg)
@@ -29,12 +30,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         problems = exc.problems
         cfg = None
     ok = not problems
-    out = {"ok": ok, "problems": problems}
+    warnings = config_warnings(text)
+    out = {"ok": ok, "problems": problems, "warnings": warnings}
     if cfg is not None:
         out.update(site=cfg.site.id, gateways=len(cfg.gateways), meters=len(cfg.meters),
                    interval_s=cfg.market.interval_s, sync=cfg.sync is not None)
-    text = "config ok" if ok else "config has problems:\n  " + "\n  ".join(problems)
-    emit(out, args.json, text)
+    if not args.json:
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr)
+    emit(out, args.json, "config ok" if ok else "config has problems:\n  " + "\n  ".join(problems))
     return EXIT_OK if ok else EXIT_FAIL
 
 

@@ -47,12 +47,19 @@ FIXES: dict[str, str] = {
     "max_age_s": "use a block age between 0.05 s and 86400 s",
     "backend": "choose one of auto, cpu, sim, pynq",
     "url": "give the hub's base URL, e.g. https://hub.example.org",
-    "hub_key": "give the hub's Ed25519 public id (64 hex digits) to pin receipts and prices",
+    "hub_id": "give the hub's Ed25519 public id (64 hex digits) to pin receipts and prices",
     "gateways": "list at least one [[gateways]] table with id and key_hex",
     "level": "choose one of debug, info, warning, error",
     "unit": "give the Modbus unit id (1-247)",
     "base": "give the SunSpec base register (40000 for the 'SunS' marker)",
 }
+
+
+#: old key name -> new one, read for one release with a warning
+DEPRECATED: dict[str, str] = {"hub_key": "hub_id"}
+
+#: hosts of documentation examples (RFC 2606): a config still naming one was not filled in
+EXAMPLE_HOSTS = ("example.org", "example.com", "example.net")
 
 
 class ConfigError(ValueError):
@@ -167,11 +174,24 @@ class StatusConfig(_Section):
 
 class SyncConfig(_Section):
     url: str = Field(pattern=r"^https?://")
-    hub_key: KeyId
+    #: the hub's public id (``carbon-edge chain pubkey`` of its key), pinned
+    hub_id: KeyId
     interval_s: float = Field(30.0, gt=0)
     #: plain http:// only on a closed test network: requests are signed but not private,
     #: and receipts and prices would come from whoever answers
     allow_insecure_http: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        """``hub_key`` was this field's name (it holds an id, not a key): still read for one
+        release, with a warning from ``config_warnings``."""
+        if isinstance(data, dict) and "hub_key" in data:
+            if "hub_id" in data:
+                raise ValueError("give hub_id only (hub_key is its old name)")
+            data = {**data, "hub_id": data["hub_key"]}
+            del data["hub_key"]
+        return data
 
     @model_validator(mode="after")
     def _tls(self) -> SyncConfig:
@@ -327,6 +347,38 @@ def load_config(path: str | Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"(file): {path} is not valid TOML: {exc}"]) from None
     return parse_config(raw, path.resolve().parent)
+
+
+def config_warnings(text: str) -> list[str]:
+    """Lines for what loads but is surely not meant: an old key name, or a value copied
+    from an example and never filled in (an all-zero key or id, an example.org host).
+    Warnings, not problems: a test site may use them on purpose."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return []
+    out: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                key = f"{where}.{k}" if where else str(k)
+                if k in DEPRECATED and isinstance(v, str):
+                    out.append(f"{key} is deprecated: rename it {DEPRECATED[k]} "
+                               "(the old name is read for one more release)")
+                walk(v, key)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{where}[{i}]")
+        elif isinstance(node, str):
+            if len(node) >= 32 and set(node) == {"0"}:
+                out.append(f"{where} is all zeros: a placeholder, not a real key or id")
+            host = node.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+            if any(host == h or host.endswith("." + h) for h in EXAMPLE_HOSTS):
+                out.append(f"{where} names the example host {host}: a placeholder")
+
+    walk(raw, "")
+    return out
 
 
 def check_runtime_files(cfg: Config) -> list[str]:

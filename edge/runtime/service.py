@@ -235,7 +235,7 @@ class EdgeService:
         assert sc is not None
         store = ChainStore(self.cfg.chain_path)  # its own connection
         client = SyncClient(sc.url, self.key, self.edge_id, store, self.cfg.sync_state_path,
-                            hub_id=sc.hub_key, site=self.cfg.site.id, clock=self.clock,
+                            hub_id=sc.hub_id, site=self.cfg.site.id, clock=self.clock,
                             recorded=self.inbox)
         try:
             client.run(self.stopping, sc.interval_s, on_round=self._record_sync,

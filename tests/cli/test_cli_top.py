@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -93,3 +94,63 @@ def test_text_output_has_no_python_reprs(capsys):
     assert "None" not in out and "{" not in out
     assert _counts({"telemetry": 3, "bid": 1}) == "bid 1, telemetry 3"
     assert _counts({}) == "none"
+
+
+def _site(tmp_path: Path, sync: str) -> Path:
+    """The loopback example site, made runnable in tmp_path, with a [sync] section."""
+    from edge.chain.keys import generate_key, save_private_key
+
+    if not (tmp_path / "edge.pem").exists():
+        save_private_key(generate_key(), tmp_path / "edge.pem")
+    text = (ROOT / "docs/examples/site-local.toml").read_text()
+    text = text.replace('"../../edge-data"', '"data"').replace('"../../edge.pem"', '"edge.pem"')
+    (tmp_path / "site.toml").write_text(text + "\n" + sync)
+    return tmp_path / "site.toml"
+
+
+def test_the_loopback_example_site_has_no_warnings(tmp_path, capsys):
+    cfg = _site(tmp_path, "")
+    assert main(["edge", "check-config", "--config", str(cfg)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == "config ok" and "warning" not in err
+
+
+def test_hub_id_is_read_and_the_old_name_hub_key_warns(tmp_path, capsys):
+    from edge.runtime.config import load_config
+
+    hub = "ab" * 32
+    cfg = _site(tmp_path, f'[sync]\nurl = "https://hub.site-7.net"\nhub_id = "{hub}"\n')
+    assert load_config(cfg).sync.hub_id == hub
+    assert main(["edge", "check-config", "--config", str(cfg)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    cfg = _site(tmp_path, f'[sync]\nurl = "https://hub.site-7.net"\nhub_key = "{hub}"\n')
+    assert load_config(cfg).sync.hub_id == hub
+    assert main(["edge", "check-config", "--config", str(cfg)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == "config ok"
+    assert err.splitlines() == ["warning: sync.hub_key is deprecated: rename it hub_id "
+                                "(the old name is read for one more release)"]
+    both = _site(tmp_path, f'[sync]\nurl = "https://h.net"\nhub_key = "{hub}"\nhub_id = "{hub}"\n')
+    assert main(["edge", "check-config", "--config", str(both)]) == 1
+
+
+def test_placeholder_values_warn_but_pass(tmp_path, capsys):
+    cfg = _site(tmp_path, '[sync]\nurl = "https://hub.example.org"\nhub_id = "' + "0" * 64
+                + '"\n')
+    assert main(["edge", "check-config", "--config", str(cfg)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == "config ok"
+    lines = err.splitlines()
+    assert all(ln.startswith("warning: ") for ln in lines) and len(lines) == 2, lines
+    assert "sync.url" in lines[0] and "example.org" in lines[0]
+    assert "sync.hub_id" in lines[1] and "all zeros" in lines[1]
+    assert main(["edge", "check-config", "--json", "--config", str(cfg)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] and len(doc["warnings"]) == 2
+
+
+def test_the_site_template_warns_on_its_placeholders(capsys):
+    assert main(["edge", "check-config", "--config",
+                 str(ROOT / "docs/examples/site.toml")]) == 1  # its key files are not here
+    err = capsys.readouterr().err
+    assert "warning: sync.hub_id is all zeros" in err and "example.org" in err

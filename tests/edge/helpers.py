@@ -77,7 +77,7 @@ def substation(broker_factory, device_servers, firmware_factory, edge_factory, g
     clock = Clock(ACCEL, wall, origin)
     extra_edge: dict[str, Any] = {}
     if hub is not None:
-        extra_edge["sync"] = {"url": hub.url, "hub_key": hub.hub_id, "interval_s": 0.3,
+        extra_edge["sync"] = {"url": hub.url, "hub_id": hub.hub_id, "interval_s": 0.3,
                               "allow_insecure_http": True}
     edge = edge_factory(
         broker, dict.fromkeys(gws, TEST_KEY_HEX), start=hub is None,

@@ -147,7 +147,7 @@ def test_check_config_cli_exit_codes(site):
     ("ftp://hub.example.org", True, False),
 ])
 def test_plain_http_hub_only_when_the_config_says_it_is_a_test(site, url, allow, ok):
-    text = GOOD + (f'\n[sync]\nurl = "{url}"\nhub_key = "{"ab" * 32}"\n'
+    text = GOOD + (f'\n[sync]\nurl = "{url}"\nhub_id = "{"ab" * 32}"\n'
                    + ("allow_insecure_http = true\n" if allow else ""))
     if ok:
         assert load_config(write(site, text)).sync.url == url

@@ -33,7 +33,7 @@ def test_push_prices_and_receipts_with_a_real_hub(broker_factory, edge_factory, 
         clock={"accel": ACCEL, "origin_wall_ms": wall, "origin_sim_ms": origin},
         admission={"past_s": 3600, "future_s": 600},
         market={"interval_s": 300, "gate_s": 30, "round_s": 10, "max_rounds": 1},
-        sync={"url": hub.url, "hub_key": hub.hub_id, "interval_s": 0.3,
+        sync={"url": hub.url, "hub_id": hub.hub_id, "interval_s": 0.3,
               "allow_insecure_http": True})
     hub.register(load_private_key(edge.key_path), site="s1")
     relayed: list[dict] = []
