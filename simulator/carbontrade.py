@@ -77,11 +77,13 @@ class Participant:
     ask: int = 0       # a CEC's ask when its position is long
 
 
-def evidence_of(day: Any, gws: Iterable[str]) -> tuple[list[dict[str, Any]], list[str]]:
+def evidence_of(day: Any, gws: Iterable[str]
+                ) -> tuple[list[dict[str, Any]], list[str], dict[str, int]]:
     """The hub-served evidence of every accepted telemetry with energy of ``gws``.
 
-    Returns (evidence documents, registered edge ids). Each edge's chain is
-    scanned for telemetry digests; the hub's database serves the proofs.
+    Returns (evidence documents, registered edge ids, readings without
+    evidence by reason). Each edge's chain is scanned for telemetry digests;
+    the hub's database serves the proofs.
     """
     from edge.chain.store import ChainStore
     from hub.service.receipts import tx_proof
@@ -89,6 +91,7 @@ def evidence_of(day: Any, gws: Iterable[str]) -> tuple[list[dict[str, Any]], lis
     wanted = set(gws)
     docs: list[dict[str, Any]] = []
     edges: list[str] = []
+    missing = {"not_on_chain": 0, "not_at_hub": 0}
     db = day.hub.database()
     try:
         for run in day.subs.values():
@@ -114,16 +117,18 @@ def evidence_of(day: Any, gws: Iterable[str]) -> tuple[list[dict[str, Any]], lis
                 if '"energy"' not in payload:
                     continue
                 at = where.get(hashlib.sha256(payload.encode("utf-8")).hexdigest())
-                if at is None:
-                    continue  # accepted but not on the chain: no evidence (counted by the caller)
+                if at is None:  # accepted but not on the chain: no evidence
+                    missing["not_on_chain"] += 1
+                    continue
                 try:
                     proof = tx_proof(db, edge_id, *at)
                 except Exception:  # noqa: BLE001 - the hub does not have that block: no proof
+                    missing["not_at_hub"] += 1
                     continue
                 docs.append({"payload": payload, "proof": proof})
     finally:
         db.close()
-    return docs, edges
+    return docs, edges, {k: v for k, v in missing.items() if v}
 
 
 def verified_readings(docs: Sequence[Any], hub_id: str, edges: Sequence[str]
@@ -292,8 +297,9 @@ def carbon_cycle(day: Any, rec: Any) -> CarbonMarketResult:
 
     sc = day.sc
     parts = participants_of(sc)
-    docs, edges = evidence_of(day, [p.gw for p in parts])
+    docs, edges, missing = evidence_of(day, [p.gw for p in parts])
     readings, refused = verified_readings(docs, day.hub.hub_id, edges)
+    refused.update(missing)
     start = sc.day.start_ms // 1000
     end = start + sc.day.intervals * sc.day.interval_s
     return carbon_cycle_core(parts, readings, rec.carbon_rows, start, end, sc.day.interval_s,
@@ -308,6 +314,7 @@ def apply(rec: Any, res: CarbonMarketResult, out: Path) -> None:
 
     rec.carbon_accounts = res.accounts
     rec.carbon_trades = res.trades
+    rec.carbon_evidence_refused = dict(res.refused_evidence)
     for k, v in res.files.items():
         rec.files[k] = str(Path(v).relative_to(out)) if Path(v).is_relative_to(out) else v
     b = res.balance

@@ -125,6 +125,7 @@ class RunRecord:
     faults: list[FaultRow] = field(default_factory=list)
     carbon_accounts: list[CarbonAccountRow] = field(default_factory=list)
     carbon_trades: list[CarbonTradeRow] = field(default_factory=list)
+    carbon_evidence_refused: dict[str, int] = field(default_factory=dict)  # reason -> readings
     invariants: list[Invariant] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
 

@@ -121,10 +121,12 @@ def carbon_market(rec: RunRecord) -> str:
                  a.verified_g, a.price] for a in rec.carbon_accounts]
     g = sum(t.qty_g for t in rec.carbon_trades)
     money = sum(t.turnover_micro for t in rec.carbon_trades)
+    refused = ", ".join(f"{k} {v}" for k, v in sorted(rec.carbon_evidence_refused.items()))
     return f"""<h2>Carbon market</h2>
 <p>One clearing cycle over the day: {len(rec.carbon_trades)} trades, {g} g CO2,
 turnover {money} micro-currency; each payment locked on the carbon chain and minted on
-the electricity side from its proof.</p>
+the electricity side from its proof. Meter readings without valid evidence (not
+counted): {html.escape(refused or "none")}.</p>
 {_table(["seller", "buyer", "phase", "g CO2", "price (micro/kg)", "turnover (micro)",
          "peg transfer", "minted"], trades)}
 {_table(["participant", "role", "bus", "metered (Wh)", "allowance (g)", "emissions (g)",
@@ -205,6 +207,13 @@ def write_report(rec: RunRecord, folder: Path) -> Path:
                round(c.load_g, 3), round(c.loss_g, 3),
                *[round(c.intensity_g_kwh.get(b, float("nan")), 3) for b in buses]]
               for c in rec.carbon_rows])
+    if rec.carbon_accounts:
+        _csv(folder / "carbon-trades.csv",
+             ["seller", "buyer", "phase", "qty_g", "price_micro_per_kg", "turnover_micro",
+              "transfer", "minted"],
+             [[t.seller, t.buyer, t.phase, t.qty_g, t.price, t.turnover_micro, t.transfer,
+               t.minted] for t in rec.carbon_trades])
+        rec.files["carbon trades (CSV)"] = "carbon-trades.csv"
     rec.files.update({"intervals (CSV)": "intervals.csv", "gateways (CSV)": "gateways.csv",
                       "everything (JSON)": "report.json"})
     if rec.carbon_rows:

@@ -114,7 +114,7 @@ def test_the_record_gets_rows_and_the_peg_invariant(cycle):
     json.dumps(rec.to_json())  # the record stays plain data
     page = render_html(rec)
     assert "<h2>Carbon market</h2>" in page and "<td>cec-12</td><td>cec-5</td>" in page
-    assert "<td>523250</td>" in page
+    assert "<td>523250</td>" in page and "not\ncounted): bad_evidence 1." in page
 
 
 def test_a_shortened_day_gets_its_share_of_the_daily_allowance():
