@@ -100,6 +100,26 @@ def _series_summary(rep: SeriesReport) -> str:
     return "\n".join(lines)
 
 
+#: the columns of `series --csv` before the per-bus intensities (units in the names)
+CSV_COLUMNS = ("hour", "converged", "generation_mw", "load_mw", "loss_mw",
+               "generator_emissions_g_per_h", "load_carbon_g_per_h", "loss_carbon_g_per_h")
+
+
+def _write_series_csv(rep: SeriesReport, path: str) -> None:
+    """One row per hour (blank cells for an hour that did not trace), then one column per
+    bus: its intensity in g/kWh; for a spreadsheet, not for reading back."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow([*CSV_COLUMNS, *(f"bus_{b}_g_per_kwh" for b in rep.buses)])
+        for h in rep.hours:
+            t = h.totals.model_dump() if h.totals is not None else {}
+            ints = h.bus_intensity_g_per_kwh or [None] * len(rep.buses)
+            w.writerow([h.hour, int(h.converged), *(t.get(c, "") for c in CSV_COLUMNS[2:]),
+                        *("" if v is None else v for v in ints)])
+
+
 def _series(args: argparse.Namespace) -> int:
     try:
         net, name = _network(args)
@@ -111,6 +131,8 @@ def _series(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"--scheduler: cannot reach {args.scheduler} ({exc})") from None
+    if args.csv:
+        _write_series_csv(rep, args.csv)
     emit(rep.model_dump(mode="json"), args.json, _series_summary(rep))
     return 0 if rep.day.hours_traced == len(rep.hours) else 1
 
@@ -162,11 +184,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_trace)
     p = leaf(sub, "series", "trace 24 hourly scalings of a snapshot",
              "carbon-edge carbon series --case case9 "
-             "--profile docs/examples/carbon/profile-day.json")
+             "--profile docs/examples/carbon/profile-day.json --csv day.csv")
     _network_args(p)
     p.add_argument("--profile", required=True,
                    help="profile JSON: hourly load (sgen, gen) scalings, 1 to 8784 hours")
     cluster_args(p)
+    p.add_argument("--csv", metavar="FILE", help="also write the hours as CSV to FILE")
     p.set_defaults(func=_series)
     p = leaf(sub, "pecc", "intensity of a coal unit from its consumption curve",
              "carbon-edge carbon pecc --unit docs/examples/carbon/coal-unit.json --p-mw 300")
