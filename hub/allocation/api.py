@@ -31,7 +31,15 @@ from hub.allocation.limits import LIMITS, sampled_reads_per_round, table_values_
 from hub.allocation.market import MarketGame
 from hub.allocation.owen import EXACT_LIMIT, OwenResult, exact_cost, owen_exact, owen_sampled
 from hub.allocation.report import ladder_report, owen_report
-from hub.allocation.schema import BAD_INPUT, GameIn, MarketGameIn, TableGameIn, bad, game_from
+from hub.allocation.schema import (
+    BAD_INPUT,
+    GameIn,
+    MarketGameIn,
+    TableGameIn,
+    bad,
+    count,
+    game_from,
+)
 from hub.service.errors import HubError
 from hub.service.routing import hub_route
 from hub.service.schemas import ErrorOut
@@ -152,7 +160,11 @@ class PricesResponse(BaseModel):
 
 
 def _refuse(exc: GameError, status: int = 422) -> HubError:
-    """The hub's one refusal shape from a GameError's "<field>: <what was wrong>"."""
+    """The hub's one refusal shape from a GameError's "<field>: <what was wrong>".
+
+    Answering the refusal is where it is counted (once, under the error's field).
+    """
+    count(exc)
     message = str(exc)
     field, sep, _ = message.partition(": ")
     limit = re.search(r"\(limit (\w+)", message)

@@ -16,7 +16,7 @@ from hub.allocation.game import GameError
 from hub.allocation.ladder import Tiers, ladder, make_tiers
 from hub.allocation.market import MarketGame
 from hub.allocation.report import allocate, ladder_report, owen_report
-from hub.allocation.schema import BAD_INPUT, game_from, parse_game
+from hub.allocation.schema import BAD_INPUT, count, game_from, parse_game
 from hub.cluster import cluster_args
 
 
@@ -92,6 +92,7 @@ def _load(args: argparse.Namespace) -> Any:
     try:
         return game_from(parse_game(data))
     except GameError as exc:
+        count(exc)
         raise UsageError(f"{args.game}: {exc}") from None
 
 
@@ -107,6 +108,7 @@ def _allocate(args: argparse.Namespace, game: Any) -> Any:
             return allocate(game, args.method, args.rounds, args.seed, args.target_se,
                             args.entity_se, client)
     except GameError as exc:
+        count(exc)
         raise UsageError(f"{args.game}: {exc}") from None
     except OSError as exc:
         raise UsageError(f"--scheduler: cannot reach {args.scheduler} ({exc})") from None

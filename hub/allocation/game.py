@@ -21,7 +21,15 @@ Number = int | Fraction
 
 
 class GameError(ValueError):
-    """A game that cannot be built as given; the message names the field."""
+    """A game that cannot be built as given; the message names the field.
+
+    ``field`` is the input field it is counted under when the refusal is answered
+    (the API's refusal or the command line's error); building one counts nothing.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Both entry points read the same pydantic models, so a file that the command
 line accepts is a body that the API accepts, and the errors name the same
 fields. Every rejection is counted in ``BAD_INPUT`` by the field that was
-wrong (the first one pydantic reports, or the one our own checks name).
+wrong (the first one pydantic reports, or the one our own checks name), once,
+where it is answered: the API's refusal or the command line's error.
 """
 
 from __future__ import annotations
@@ -113,9 +114,13 @@ class GameFile(_Model):
 
 
 def bad(field: str, message: str) -> GameError:
-    """Count a rejection under ``field`` and return the error to raise."""
-    BAD_INPUT.labels(field=field).inc()
-    return GameError(message)
+    """The error to raise for ``field`` (counted under it when the refusal is answered)."""
+    return GameError(message, field)
+
+
+def count(exc: GameError, default: str = "game") -> None:
+    """Count one answered refusal under its field."""
+    BAD_INPUT.labels(field=exc.field or default).inc()
 
 
 def parse_game(data: object) -> MarketGameIn | TableGameIn:

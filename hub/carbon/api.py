@@ -23,7 +23,7 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from hub.carbon.analysis import report_network
-from hub.carbon.errors import REJECTED, CarbonInputError, Reason
+from hub.carbon.errors import REJECTED, CarbonInputError, Reason, count
 from hub.carbon.limits import BRANCH_TABLES, CASE_BUSES, LIMITS, OverLimit, foreign_module
 from hub.carbon.networks import load_case, load_network_json
 from hub.carbon.report import CarbonFlowReport
@@ -154,7 +154,11 @@ class SeriesRequest(NetworkChoice):
 
 
 def _refuse(exc: CarbonInputError | OverLimit) -> HubError:
-    """The hub's one refusal shape: reason, message, field and the limit if one was passed."""
+    """The hub's one refusal shape: reason, message, field and the limit if one was passed.
+
+    Answering the refusal is where it is counted (once).
+    """
+    count(exc)
     if isinstance(exc, OverLimit):
         return HubError(exc.reason, exc.detail, status=exc.status, field=exc.field,
                         limit=exc.limit)

@@ -16,7 +16,7 @@ import numpy as np
 from edge.cli import UsageError, emit
 from edge.cliargs import leaf
 from hub.carbon.analysis import report_network
-from hub.carbon.errors import CarbonInputError, Reason
+from hub.carbon.errors import CarbonInputError, Reason, count
 from hub.carbon.networks import builtin_cases, load_case, load_network_json
 from hub.carbon.outsourcing import HonestProvider, OutsourcedSolver
 from hub.carbon.pecc import CoalUnit, coal_consumption_g_per_kwh, coal_intensity_t_per_mwh
@@ -77,6 +77,7 @@ def _trace(args: argparse.Namespace) -> int:
                                        for k in range(args.outsource)])
         rep = report_network(net, snap, name=name, solver=solver, dc=args.dc)
     except CarbonInputError as exc:
+        count(exc)
         raise UsageError(str(exc)) from None
     if solver is not None:
         rep.outsourcing = solver.audits
@@ -128,6 +129,7 @@ def _series(args: argparse.Namespace) -> int:
         with dask_client(args.workers, args.scheduler) as client:
             rep = trace_series(net, prof, snap, name=name, dc=args.dc, client=client)
     except CarbonInputError as exc:
+        count(exc)
         raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"--scheduler: cannot reach {args.scheduler} ({exc})") from None
@@ -145,6 +147,7 @@ def _pecc(args: argparse.Namespace) -> int:
         except Exception as exc:
             raise CarbonInputError(Reason.BAD_SNAPSHOT, str(exc).splitlines()[-1], "unit") from None
     except CarbonInputError as exc:
+        count(exc)
         raise UsageError(str(exc)) from None
     if not np.isfinite(args.p_mw) or args.p_mw < 0:
         raise UsageError("--p-mw must be a finite output >= 0")

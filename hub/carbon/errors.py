@@ -38,17 +38,24 @@ REJECTED = Counter(
 class CarbonInputError(ValueError):
     """A refused input: `reason` for counters, `field` and `detail` for people.
 
-    Creating one counts it, so that no path can refuse an input without the
-    counter seeing it.
+    Creating one counts nothing: a library may build and catch errors on its way
+    (a failed hour of a series is not a refused request). The places that answer
+    a refusal count it once with `count`: the API's refusal, the command line's
+    error, a series hour marked failed.
     """
 
     def __init__(self, reason: Reason, detail: str, field: str | None = None) -> None:
         self.reason = reason
         self.field = field
         self.detail = detail
-        REJECTED.labels(reason=reason.value).inc()
         where = f"{field}: " if field else ""
         super().__init__(f"{where}{detail}")
+
+
+def count(exc: Exception) -> None:
+    """Count one answered refusal under its reason (a CarbonInputError or an OverLimit)."""
+    reason = getattr(exc, "reason", Reason.BAD_REQUEST)
+    REJECTED.labels(reason=getattr(reason, "value", reason)).inc()
 
 
 def rejected_count(reason: Reason) -> float:

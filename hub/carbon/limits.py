@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from hub.carbon.errors import REJECTED
 from hub.carbon.series import HOURS
 
 #: pandapower's built-in cases and their bus counts (pandapower 3.5).
@@ -71,8 +70,8 @@ LIMITS = CarbonLimits()
 class OverLimit(ValueError):
     """A request beyond a limit: the field, the limit's name and one sentence.
 
-    Creating one counts it in ``carbon_input_rejected_total{reason="over_limit"}``,
-    next to the tracer's own refusals.
+    Refusing one is counted in ``carbon_input_rejected_total{reason="over_limit"}`` by
+    whoever answers it (``hub.carbon.errors.count``), next to the tracer's own refusals.
     """
 
     reason = "over_limit"
@@ -82,7 +81,6 @@ class OverLimit(ValueError):
         self.limit = limit
         self.detail = f"{detail} (limit {limit})"
         self.status = status
-        REJECTED.labels(reason=self.reason).inc()
         super().__init__(f"{field}: {self.detail}")
 
 

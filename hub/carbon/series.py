@@ -26,7 +26,7 @@ import pandapower as pp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hub.carbon.analysis import run_power_flow, trace_solved
-from hub.carbon.errors import CarbonInputError, Reason
+from hub.carbon.errors import CarbonInputError, Reason, count
 from hub.carbon.report import Totals, hour_summary
 from hub.carbon.snapshot import Snapshot, apply_snapshot, parse_snapshot
 from hub.carbon.tracing import LinearSolver
@@ -154,6 +154,7 @@ def _trace_hours(
                 run_power_flow(net, dc=dc)
                 traced = trace_solved(net, snap, solver)
             except CarbonInputError as exc:
+                count(exc)  # the hour is answered as failed: counted here, once
                 out.append((HourCarbon(hour=h, converged=False, error=str(exc)), None))
                 continue
             totals, sink_g, bus_g = hour_summary(traced.graph, traced.flow, traced.vm_pu)

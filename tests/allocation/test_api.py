@@ -88,3 +88,14 @@ async def test_openapi_documents_both_routes(client):
         r = await client.get("/openapi.json")
         paths = r.json()["paths"]
         assert {"/allocation/owen", "/allocation/prices"} <= set(paths)
+
+
+def test_building_a_game_error_counts_nothing_answering_it_counts_once():
+    from hub.allocation.schema import bad
+    from hub.allocation.schema import count as answer
+
+    before = count("rounds")
+    exc = bad("rounds", "rounds: made but never answered")
+    assert count("rounds") == before
+    answer(exc)
+    assert count("rounds") == before + 1

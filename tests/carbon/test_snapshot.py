@@ -55,7 +55,7 @@ def test_negative_load_feeds_in_with_the_other_intensity():
         ([1, 2], "snapshot", Reason.BAD_SNAPSHOT),
     ],
 )
-def test_bad_snapshots_are_refused_by_field_and_counted(snap, field, reason):
+def test_bad_snapshots_are_refused_by_field_and_counted_when_answered(snap, field, reason):
     net = load_case("case9")
     before = rejected_count(reason)
     load_before = net.load.p_mw.copy()
@@ -64,7 +64,7 @@ def test_bad_snapshots_are_refused_by_field_and_counted(snap, field, reason):
     assert err.value.field == field
     assert err.value.reason == reason
     assert str(err.value).startswith(field)
-    assert rejected_count(reason) == before + 1
+    assert rejected_count(reason) == before
     assert net.load.p_mw.equals(load_before)  # nothing half-applied
 
 
@@ -73,13 +73,13 @@ def test_unknown_case_and_bad_network_json_are_refused():
     before = rejected_count(Reason.UNKNOWN_CASE)
     with pytest.raises(CarbonInputError, match="'case33' is not a pandapower built-in case"):
         load_case("case33")
-    assert rejected_count(Reason.UNKNOWN_CASE) == before + 1
+    assert rejected_count(Reason.UNKNOWN_CASE) == before
     before = rejected_count(Reason.BAD_NETWORK)
     with pytest.raises(CarbonInputError, match="not a pandapower network"):
         load_network_json('{"bus": 1}')
     with pytest.raises(CarbonInputError, match="not a pandapower network"):
         load_network_json("not json")
-    assert rejected_count(Reason.BAD_NETWORK) == before + 2
+    assert rejected_count(Reason.BAD_NETWORK) == before
 
 
 def test_network_json_round_trip_traces_the_same():
@@ -91,3 +91,18 @@ def test_network_json_round_trip_traces_the_same():
 
 def test_parse_snapshot_accepts_nothing_as_empty():
     assert parse_snapshot(None).loads == {}
+
+
+def test_building_a_refusal_counts_nothing_answering_it_counts_once():
+    from hub.carbon.errors import count
+    from hub.carbon.limits import OverLimit
+
+    before = rejected_count(Reason.BAD_SNAPSHOT)
+    exc = CarbonInputError(Reason.BAD_SNAPSHOT, "made but never answered", "snapshot")
+    over = OverLimit("case", "max_trace_buses", "too big")
+    assert rejected_count(Reason.BAD_SNAPSHOT) == before
+    count(exc)
+    assert rejected_count(Reason.BAD_SNAPSHOT) == before + 1
+    over_before = sum(rejected_count(r) for r in Reason)
+    count(over)
+    assert sum(rejected_count(r) for r in Reason) == over_before  # counted as over_limit
