@@ -102,6 +102,27 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _when(text: str) -> int:
+    from edge.runtime.export import parse_when
+
+    try:
+        return parse_when(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from edge.runtime.export import export
+
+    if args.csv == "-":
+        n = export(args.db_dir, args.start, args.end, sys.stdout)
+    else:
+        with open(args.csv, "w", newline="", encoding="utf-8") as fh:
+            n = export(args.db_dir, args.start, args.end, fh)
+        print(f"wrote {n} rows to {args.csv}")
+    return EXIT_OK
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(metavar="ACTION")
     p = leaf(sub, "run", "run the edge hub service until SIGTERM",
@@ -120,3 +141,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--url", help="status page base URL, e.g. http://127.0.0.1:8080")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+    p = leaf(sub, "export", "export intervals (orders, results, settlements) as CSV, read-only",
+             "carbon-edge edge export --db-dir edge-data --from 2026-06-21 --to 2026-06-22 "
+             "--csv day.csv")
+    p.add_argument("--db-dir", required=True, help="the edge's data folder (holds inbox.db)")
+    p.add_argument("--from", dest="start", type=_when, required=True,
+                   help="first interval start, ISO date or time (UTC unless a zone is given)")
+    p.add_argument("--to", dest="end", type=_when, required=True,
+                   help="end, exclusive (same form as --from)")
+    p.add_argument("--csv", required=True, metavar="FILE", help="CSV file to write, - for stdout")
+    p.set_defaults(func=cmd_export)

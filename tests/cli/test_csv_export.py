@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from edge.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,3 +39,62 @@ def test_carbon_series_csv_into_a_missing_folder_is_an_input_error(tmp_path, cap
                str(EX / "carbon/profile-day.json"), "--csv", str(tmp_path / "no" / "x.csv")])
     assert rc == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+T0 = 1_781_913_600  # 2026-06-20T00:00:00Z, by hand: 20624 days * 86400
+
+
+def _inbox(folder: Path) -> Path:
+    """A real edge inbox (the edge's own schema) holding two intervals of one market."""
+    from edge.runtime.inbox.db import Database
+
+    db = Database(folder / "inbox.db")
+    with db.write() as c:
+        for i, (t, gw, side, qty, price) in enumerate([(T0, "gw-1", "sell", 1500, 120000),
+                                                        (T0, "gw-2", "buy", 1000, 150000),
+                                                        (T0 + 86_400, "gw-1", "sell", 9, 1)]):
+            msg = {"type": "bid", "gw": gw, "interval": t, "side": side, "qty_wh": qty,
+                   "price": price, "round": 0}
+            c.execute("INSERT INTO inbox (gw, space, seq, type, interval, round, ts, recv_ms, "
+                      "stored_ms, raw) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                      (gw, "m", i, "bid", t, 0, 0, 0, 0, json.dumps(msg).encode()))
+        res = {"type": "result", "interval": T0, "round": 0, "final": True, "price": 135000,
+               "volume_wh": 1000, "regime": "buyers_market",
+               "fills": [{"gw": "gw-1", "side": "sell", "qty_wh": 1000, "status": "partial"},
+                         {"gw": "gw-2", "side": "buy", "qty_wh": 1000, "status": "filled"}]}
+        c.execute("INSERT INTO results VALUES (?,?,?,?)", (T0, 0, 1, json.dumps(res).encode()))
+        for gw, e, a in (("gw-1", -1000, -135000), ("gw-2", 1000, 135000)):
+            st = {"type": "settlement", "interval": T0, "gw": gw, "energy_wh": e,
+                  "amount_micro": a, "carbon_g": 0, "price": 135000}
+            c.execute("INSERT INTO settlements VALUES (?,?,?)", (T0, gw, json.dumps(st).encode()))
+    db.close()
+    return folder
+
+
+def test_edge_export_writes_the_days_orders_results_and_settlements(tmp_path, capsys):
+    data = _inbox(tmp_path / "data")
+    before = (data / "inbox.db").read_bytes()
+    out = tmp_path / "day.csv"
+    assert main(["edge", "export", "--db-dir", str(data), "--from", "2026-06-20",
+                 "--to", "2026-06-21", "--csv", str(out)]) == 0
+    # by hand: two orders of the 20th (the 21st's is outside), one result with its two fills,
+    # two settlements
+    assert capsys.readouterr().out.strip() == f"wrote 7 rows to {out}"
+    rows = list(csv.DictReader(out.open(newline="")))
+    assert [r["record"] for r in rows] == ["order", "order", "result", "fill", "fill",
+                                           "settlement", "settlement"]
+    assert rows[5]["energy_wh"] == "-1000" and rows[5]["amount_micro"] == "-135000"
+    assert rows[2]["final"] == "1" and rows[2]["volume_wh"] == "1000"
+    assert {r["interval_start_utc"] for r in rows} == {"2026-06-20T00:00:00Z"}
+    assert rows[0]["price_micro_per_kwh"] == "120000" and rows[0]["qty_wh"] == "1500"
+    assert (data / "inbox.db").read_bytes() == before  # read-only
+
+
+def test_edge_export_refuses_a_folder_without_an_inbox_and_bad_dates(tmp_path, capsys):
+    argv = ["edge", "export", "--db-dir", str(tmp_path), "--from", "2026-06-20",
+            "--to", "2026-06-21", "--csv", "-"]
+    assert main(argv) == 2
+    assert "no inbox.db" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main([*argv[:5], "21/06/2026", *argv[6:]])
+    assert exc.value.code == 2
