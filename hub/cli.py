@@ -74,8 +74,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     from hub.service.registry import list_edges
 
     edges = [e.as_dict() for e in list_edges(_db(args.db))]
-    text = "\n".join(f"{e['name']:20} {e['status']:8} {e['site'] or '-':12} {e['edge_id']}"
-                     for e in edges) or "no edges registered"
+    header = f"{'name':20} {'status':8} {'site':12} edge id"
+    text = "\n".join([header] + [f"{e['name']:20} {e['status']:8} {e['site'] or '-':12} "
+                                 f"{e['edge_id']}" for e in edges]) \
+        if edges else "no edges registered"
     emit({"edges": edges}, args.json, text)
     return EXIT_OK
 
