@@ -112,13 +112,14 @@ def _when(text: str) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from edge.runtime.export import export
+    from edge.runtime.export import export, open_inbox
 
+    db = open_inbox(args.db_dir, args.start, args.end)
     if args.csv == "-":
-        n = export(args.db_dir, args.start, args.end, sys.stdout)
+        n = export(db, args.start, args.end, sys.stdout)
     else:
         with open(args.csv, "w", newline="", encoding="utf-8") as fh:
-            n = export(args.db_dir, args.start, args.end, fh)
+            n = export(db, args.start, args.end, fh)
         print(f"wrote {n} rows to {args.csv}")
     return EXIT_OK
 

@@ -78,8 +78,9 @@ def rows(db: sqlite3.Connection, start: int, end: int) -> Iterator[dict[str, Any
                "amount_micro": m.get("amount_micro"), "carbon_g": m.get("carbon_g")}
 
 
-def export(db_dir: str | Path, start: int, end: int, out: IO[str]) -> int:
-    """Write the CSV of [start, end) to ``out``; the number of rows written."""
+def open_inbox(db_dir: str | Path, start: int, end: int) -> sqlite3.Connection:
+    """The data folder's inbox, read-only, after the checks (so no output file is begun
+    for an export that cannot run)."""
     inbox = Path(db_dir) / "inbox.db"
     if not Path(db_dir).is_dir():
         raise InputError(f"{db_dir} is not a folder (give the edge's data folder)")
@@ -88,6 +89,12 @@ def export(db_dir: str | Path, start: int, end: int, out: IO[str]) -> int:
     if end <= start:
         raise InputError("--to must be after --from")
     db = sqlite3.connect(readonly_uri(inbox), uri=True)
+    db.execute("SELECT 1 FROM results LIMIT 1").fetchall()  # not an inbox: fails here
+    return db
+
+
+def export(db: sqlite3.Connection, start: int, end: int, out: IO[str]) -> int:
+    """Write the CSV of [start, end) to ``out``; the number of rows written."""
     try:
         w = csv.DictWriter(out, COLUMNS, restval="", extrasaction="ignore")
         w.writeheader()

@@ -95,6 +95,8 @@ def test_edge_export_refuses_a_folder_without_an_inbox_and_bad_dates(tmp_path, c
             "--to", "2026-06-21", "--csv", "-"]
     assert main(argv) == 2
     assert "no inbox.db" in capsys.readouterr().err
+    assert main([*argv[:-1], str(tmp_path / "x.csv")]) == 2
+    assert not (tmp_path / "x.csv").exists()  # nothing begun for an export that cannot run
     with pytest.raises(SystemExit) as exc:
         main([*argv[:5], "21/06/2026", *argv[6:]])
     assert exc.value.code == 2
