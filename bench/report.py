@@ -73,7 +73,8 @@ def render(lines: list[dict]) -> str:
         out.append("|---|---:|---|---:|---:|---|---|")
         for case, r in cases.items():
             out.append("| " + " | ".join([
-                f"`{case}`" + (" *" if r.get("estimate") else ""), fmt(r["value"]), fmt(r["unit"]), fmt(r.get("baseline")),
+                f"`{case}`" + (" *" if r.get("estimate") else ""), fmt(r["value"]), fmt(r["unit"]),
+                fmt(r.get("baseline")),
                 fmt(r.get("ratio")), fmt(r.get("target")), fmt(r.get("baseline_is"))]) + " |")
     return "\n".join(out) + "\n"
 

@@ -1,4 +1,4 @@
-"""The edge's side of the hub sync contract (/work/shared sync-contract, docs/hub.md).
+"""The edge's side of the hub sync contract (docs/hub.md).
 
 `SyncClient` pushes the chain to the central hub and pulls receipts and
 price signals; `signing` signs requests; `receipts` checks anchor receipts
