@@ -258,7 +258,7 @@ def test_worker_processes_open_as_the_ticker_does(tmp_path):
                 committed = sealed.commitment(blob)
                 expect.append("does_not_open")
             elif i % 11 == 0:  # another blob than the committed one
-                committed = sealed.commitment(b"x" + blob[1:])
+                committed = sealed.commitment(bytes([blob[0] ^ 1]) + blob[1:])  # never blob
                 expect.append("hash_mismatch")
             else:
                 expect.append((price, qty))
