@@ -391,6 +391,10 @@ class Day:
         if sc.hub.url:
             raise SimError("a real hub (hub.url) needs its operator to register the edges; "
                            "run with the simulated hub (leave hub.url empty) for now")
+        real_edges = [s.id for s in sc.substations if s.edge_url]
+        if real_edges:
+            raise SimError(f"substations {real_edges} name a real edge (edge_url), which the "
+                           "simulator cannot drive yet; leave edge_url empty")
         db = self.hub_db or f"sqlite:///{self.out / 'hub' / 'hub.db'}"
         extra = []
         if sc.hub.allocation:
