@@ -1,4 +1,4 @@
-"""PL benchmarks (issue 4): throughput of each back end, and the HLS design's estimates.
+"""PL benchmarks: throughput of each back end, and the HLS design's estimates.
 
 Measured here, per back end (cpu always; sim when g++ is there; pynq on the board):
   * hashing: bytes/s of sha256_many on 100-byte messages, and Merkle leaves/s

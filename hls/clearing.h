@@ -1,6 +1,6 @@
 // Market clearing kernel for the PL: the P5 uniform-price double auction and
 // the P1 merit order, on 32-bit integers with 64-bit sums. Bit-exact with
-// edge/market/clearing.py (rules in /work/briefs/clearing-spec.md).
+// edge/market/clearing.py (both follow the clearing rules of docs/market.md).
 //
 // Memory layout (little-endian 64-bit words, one AXI beat each on a 64-bit HP port):
 //   in   uniform: n_a sells then n_b buys, EACH SIDE IN SUBMISSION ORDER (the driver sorts by

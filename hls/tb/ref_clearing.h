@@ -1,5 +1,5 @@
 // Independent reference for the clearing test bench, written straight from the spec
-// (/work/briefs/clearing-spec.md) in a deliberately different style from the kernel:
+// (the clearing rules of docs/market.md) in a deliberately different style from the kernel:
 // std::vector of structs, std::sort with a comparator, every round recomputed from scratch.
 #ifndef CARBON_EDGE_REF_CLEARING_H
 #define CARBON_EDGE_REF_CLEARING_H

@@ -1,4 +1,4 @@
-"""Simulated SunSpec meters and batteries behind real Modbus servers (issue 5).
+"""Simulated SunSpec meters and batteries behind real Modbus servers.
 
 Start with ``Fleet`` (devices from a ``FleetConfig``) and ``FleetHost`` (serve
 them over TCP/RTU from a background thread); the register map is documented
