@@ -31,6 +31,18 @@ def receipt_header(doc: Any) -> BlockHeader:
         raise ValueError(f"receipt header malformed: {exc}") from None
 
 
+def main_header_problems(header: BlockHeader, hub_id: str) -> list[str]:
+    """What is wrong with a header that should be the pinned hub's main-chain block."""
+    problems = []
+    if header.chain != MAIN_CHAIN:
+        problems.append(f"header is on chain {header.chain!r}, not {MAIN_CHAIN!r}")
+    if header.producer != hub_id:
+        problems.append("header is not produced by the pinned hub key")
+    if not header.signature_ok():
+        problems.append("header signature does not verify")
+    return problems
+
+
 def check_receipt(
     doc: Any, hub_id: str, edge_id: str | None = None, edge_hash: str | None = None
 ) -> list[str]:
@@ -39,13 +51,7 @@ def check_receipt(
         header = receipt_header(doc)
     except ValueError as exc:
         return [str(exc)]
-    problems = []
-    if header.chain != MAIN_CHAIN:
-        problems.append(f"header is on chain {header.chain!r}, not {MAIN_CHAIN!r}")
-    if header.producer != hub_id:
-        problems.append("header is not produced by the pinned hub key")
-    if not header.signature_ok():
-        problems.append("header signature does not verify")
+    problems = main_header_problems(header, hub_id)
     tx, index, proof_hex = doc.get("tx"), doc.get("index"), doc.get("proof")
     if not isinstance(tx, dict) or set(tx) != {"edge", "height", "hash"}:
         return problems + ["tx must be an object with edge, height and hash"]

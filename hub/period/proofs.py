@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from edge.chain.proofs import check_tx_proof, header_from_export
-from edge.sync.receipts import MAIN_CHAIN
+from edge.sync.receipts import main_header_problems
 from hub.period.records import parse_record
 
 
@@ -26,13 +26,7 @@ def check_record(doc: Any, hub_id: str) -> list[str]:
         header = header_from_export(doc)
     except (ValueError, TypeError, AttributeError) as exc:
         return [f"header: {exc}"]
-    problems = []
-    if header.chain != MAIN_CHAIN:
-        problems.append(f"header is on chain {header.chain!r}, not {MAIN_CHAIN!r}")
-    if header.producer != hub_id:
-        problems.append("header is not produced by the pinned hub key")
-    if not header.signature_ok():
-        problems.append("header signature does not verify")
+    problems = main_header_problems(header, hub_id)
     try:
         parse_record(doc.get("tx"))
     except (ValueError, ValidationError) as exc:
