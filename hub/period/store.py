@@ -26,8 +26,8 @@ from prometheus_client import Counter
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from edge.chain.block import GENESIS_PREV, BlockHeader, make_block
-from edge.chain.keys import PrivateKey, public_id
+from edge.chain.block import BlockHeader, make_block
+from edge.chain.keys import PrivateKey
 from edge.chain.merkle import levels, proof_from_levels
 from edge.protocol.canonical import canonical
 from edge.sync.receipts import MAIN_CHAIN
@@ -40,7 +40,7 @@ from hub.period.supervisors import NodeStats, epoch_record
 from hub.service import prices
 from hub.service.db import Database
 from hub.service.errors import HubError, NotFound
-from hub.service.mainchain import MAIN_LOCK
+from hub.service.mainchain import MAIN_LOCK, next_position
 from hub.service.models import Alarm, Edge, EdgeBlock, EdgeTx, MainBlock
 
 log = logging.getLogger("hub.period")
@@ -99,15 +99,7 @@ def _append(s, key: PrivateKey, now_ms: int, kind: str, start: int,  # noqa: ANN
     if done is not None:
         return BlockHeader.from_bytes(bytes(s.get(MainBlock, done.main_height).header)), False
     last = s.execute(select(MainBlock).order_by(MainBlock.height.desc()).limit(1)).scalar()
-    if last is None:
-        height, prev, ts = 0, GENESIS_PREV, now_ms
-    else:
-        prev_header = BlockHeader.from_bytes(bytes(last.header))
-        own = public_id(key.public_key())
-        if prev_header.producer != own:
-            raise PeriodRefused("wrong_hub_key", f"the main chain is signed by "
-                                f"{prev_header.producer}, this key is {own}")
-        height, prev, ts = last.height + 1, last.hash, max(now_ms, prev_header.ts)
+    height, prev, ts = next_position(last, key, now_ms)
     block = make_block(chain=MAIN_CHAIN, height=height, prev=prev, txs=records, ts=ts, key=key)
     h = block.header
     s.execute(insert(MainBlock), [{"height": h.height, "hash": h.hash(), "header": h.to_bytes(),

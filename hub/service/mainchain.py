@@ -75,6 +75,21 @@ def make_main_block(db: Database, key: PrivateKey, now_ms: int) -> MainBlockInfo
     return None
 
 
+def next_position(last: MainBlock | None, key: PrivateKey, now_ms: int) -> tuple[int, str, int]:
+    """(height, prev hash, ts) of the block after `last`, which only the hub's own key extends.
+
+    Every maker of main blocks (anchoring, the allocation loop) places its block with this.
+    """
+    if last is None:
+        return 0, GENESIS_PREV, now_ms
+    prev_header = BlockHeader.from_bytes(bytes(last.header))
+    own = public_id(key.public_key())
+    if prev_header.producer != own:
+        raise IdentityError("wrong_hub_key", f"the main chain is signed by "
+                            f"{prev_header.producer}, this key is {own}: use the hub's own key")
+    return last.height + 1, last.hash, max(now_ms, prev_header.ts)
+
+
 def _make_once(db: Database, key: PrivateKey, now_ms: int) -> MainBlockInfo | None:
     with db.session() as s:
         if db.dialect == "postgresql":  # one maker at a time across workers (SQLite: BEGIN
@@ -85,16 +100,7 @@ def _make_once(db: Database, key: PrivateKey, now_ms: int) -> MainBlockInfo | No
         txs = pending_heads(s)
         if not txs:
             return None
-        if last is None:
-            height, prev, ts = 0, GENESIS_PREV, now_ms
-        else:
-            prev_header = BlockHeader.from_bytes(bytes(last.header))
-            own = public_id(key.public_key())
-            if prev_header.producer != own:
-                raise IdentityError("wrong_hub_key", f"the main chain is signed by "
-                                    f"{prev_header.producer}, this key is {own}: use the hub's "
-                                    "own key")
-            height, prev, ts = last.height + 1, last.hash, max(now_ms, prev_header.ts)
+        height, prev, ts = next_position(last, key, now_ms)
         block = make_block(chain=MAIN_CHAIN, height=height, prev=prev, txs=txs, ts=ts, key=key)
         h = block.header
         s.execute(insert(MainBlock), [{"height": h.height, "hash": h.hash(),
