@@ -37,31 +37,30 @@ def source_checkout() -> Path | None:
     return None
 
 
-def regmap_path(configured: str | os.PathLike[str] | None = None) -> Path:
-    """The register map: configured ([pl] regmap), else $CARBON_EDGE_REGMAP, else the checkout's."""
+def _located(configured: str | os.PathLike[str] | None, env: str, in_checkout: str,
+             missing: str) -> Path:
+    """A file or folder: configured, else the environment variable `env`, else the checkout's."""
     if configured:
         return Path(configured)
-    env = os.environ.get(REGMAP_ENV)
-    if env:
-        return Path(env)
+    if os.environ.get(env):
+        return Path(os.environ[env])
     root = source_checkout()
     if root is None:
-        raise RegmapError(f"no register map configured: set [pl] regmap in the site config "
-                          f"or {REGMAP_ENV} (the release's overlays/regmap.json)")
-    return root / "overlays" / "regmap.json"
+        raise RegmapError(missing)
+    return root / in_checkout
+
+
+def regmap_path(configured: str | os.PathLike[str] | None = None) -> Path:
+    """The register map: configured ([pl] regmap), else $CARBON_EDGE_REGMAP, else the checkout's."""
+    return _located(configured, REGMAP_ENV, "overlays/regmap.json",
+                    f"no register map configured: set [pl] regmap in the site config or "
+                    f"{REGMAP_ENV} (the release's overlays/regmap.json)")
 
 
 def hls_path(configured: str | os.PathLike[str] | None = None) -> Path:
     """The HLS kernel sources (for the sim back end): configured, $CARBON_EDGE_HLS, checkout."""
-    if configured:
-        return Path(configured)
-    env = os.environ.get(HLS_ENV)
-    if env:
-        return Path(env)
-    root = source_checkout()
-    if root is None:
-        raise RegmapError(f"no HLS sources configured: set {HLS_ENV} to the release's hls/ folder")
-    return root / "hls"
+    return _located(configured, HLS_ENV, "hls",
+                    f"no HLS sources configured: set {HLS_ENV} to the release's hls/ folder")
 
 
 class RegmapError(ValueError):
