@@ -3,6 +3,7 @@ message (the plain walk is restated here as the reference)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import given, settings
@@ -70,3 +71,39 @@ def test_fast_walk_refuses_what_the_plain_walk_refuses(value):
         assert got is None
     else:
         assert got == expected
+
+
+def _fills(n: int) -> list[dict[str, Any]]:
+    return [{"order": f"900000-{i}", "gw": f"p{i}", "side": "buy", "qty_wh": i * 7,
+             "status": "unfilled", "ok": i % 2 == 0, "none": None} for i in range(n)]
+
+
+BAD_ITEMS = [1.5, 2**63, -(2**63) - 1, b"x", object(), (1, 2.0), [1, [2, 0.5]], {"a": 0.25},
+             Text("t")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 199), st.sampled_from(BAD_ITEMS), st.booleans())
+def test_a_large_list_of_flat_dicts_refuses_like_the_plain_walk(at, bad, as_key):
+    """The C-level check of long lists (a result's fills) finds the same first error, at the
+    same path, as the reference walk, wherever in the list the bad value sits."""
+    fills = _fills(200)
+    if as_key:
+        fills[at] = {**fills[at], (bad if isinstance(bad, (int, float, bytes)) else 3): 1}
+    else:
+        fills[at] = {**fills[at], "qty_wh": bad}
+    value = {"v": 1, "fills": fills}
+    assert outcome(canonical, value) == outcome(reference, value)
+
+
+def test_large_plain_lists_encode_as_the_json_reference():
+    """Byte-identical to json.dumps with the canonical settings (the independent encoder)."""
+    value = {"fills": _fills(5000), "ints": list(range(-2**62, 2**62, 2**50)),
+             "mixed": [None, True, "é", 2**63 - 1, -(2**63)], "keys": [{Text("k"): 1}]}
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                          allow_nan=False).encode("ascii")
+    assert outcome(reference, value) is None
+    assert canonical(value) == expected
+    for edge in (2**63, -(2**63) - 1):
+        value["mixed"][3] = edge
+        assert outcome(canonical, value) == outcome(reference, value) is not None
