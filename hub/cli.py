@@ -145,7 +145,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from hub.allocation.api import PricesRequest, price_ladder
     from hub.allocation.game import GameError
     from hub.allocation.schema import parse_game
-    from hub.allocation.signal import protocol_signal
+    from hub.allocation.signal import carbon_bid_field, protocol_signal
     from hub.service.errors import HubError
     from hub.service.identity import check_key
     from hub.service.mainchain import producer
@@ -160,10 +160,17 @@ def cmd_publish(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UsageError(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+    advice = None
+    if args.carbon_bid:
+        try:
+            advice = carbon_bid_field(_read_json(args.carbon_bid))
+        except ValueError as exc:
+            raise UsageError(f"{args.carbon_bid}: {exc}") from None
     try:
         _game, _res, lad, tiers = price_ladder(req)
         fields = protocol_signal(lad, tiers, site=args.site, valid_from=args.valid_from,
-                                 valid_to=args.valid_to, intensity_g_kwh=args.intensity)
+                                 valid_to=args.valid_to, intensity_g_kwh=args.intensity,
+                                 carbon_bid=advice)
         db = _db(args.db)
         key = _hub_key(args.hub_key)
         check_key(key, producer(db))
@@ -302,3 +309,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--valid-to", type=cliargs.bounded_int(0, 1 << 40), required=True)
     p.add_argument("--intensity", type=cliargs.bounded_int(0, 100_000), required=True,
                    help="grid intensity, g CO2 per kWh")
+    p.add_argument("--carbon-bid", metavar="FILE",
+                   help="JSON: a bid advice (`carbon-market advise --json`) carried in the "
+                        "signal as carbon_bid")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.protocol.types import (  # noqa: F401 - MAX_* re-exported for older importers
     MAX_PRICE,
@@ -231,11 +231,38 @@ class Settlement(_Signed):
     price: Price | None = None
 
 
+class CarbonBidAdvice(_Strict):
+    """The hub's recommended carbon bid range for the signal's electricity price.
+
+    From hub.carbonmarket.correlation (a copula of the two price series):
+    the central `level_pm` per mille of the carbon prices expected when
+    electricity costs `electricity_price` micro-currency per kWh. Carbon
+    prices in micro-currency per kg CO2, integers (low rounded down, high
+    up). `v` versions this object on its own: a gateway that does not know
+    the version ignores the advice, never the signal.
+    """
+
+    v: Literal[1]
+    electricity_price: Price
+    low: Price
+    median: Price
+    high: Price
+    level_pm: Annotated[int, Field(ge=1, le=999)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CarbonBidAdvice:
+        if not self.low <= self.median <= self.high:
+            raise ValueError("carbon_bid needs low <= median <= high")
+        return self
+
+
 class PriceSignal(_Signed):
     """Carbon prices from the central hub (SEEDS P1), relayed to gateways.
 
     `adders` maps a participant id to its carbon price adder in micro-currency
     per kWh: added to a seller's offer, subtracted from a buyer's bid.
+    `carbon_bid` (optional) is the hub's carbon bid advice; it is signed with
+    the rest by the hub and again by the edge that relays it.
     """
 
     type: Literal["price"]
@@ -246,6 +273,7 @@ class PriceSignal(_Signed):
     p_high: Annotated[int, Field(ge=0, le=MAX_PRICE)]
     intensity_g_kwh: Annotated[int, Field(ge=0, le=100_000)]
     adders: Annotated[dict[str, Price], Field(max_length=10_000)] = {}
+    carbon_bid: CarbonBidAdvice | None = None
 
 
 GatewayMessage = Annotated[Telemetry | Bid | GatewayStatus, Field(discriminator="type")]

@@ -21,7 +21,7 @@ try:
 except ImportError:  # pragma: no cover
     import uasyncio as asyncio
 
-from gateway import messages
+from gateway import messages, policy
 from gateway.bidding import Bidder
 from gateway.clock import Clock
 from gateway.devices import Device
@@ -121,11 +121,34 @@ class Gateway:
             log(ev, topic=topic, msg=str(e))
             return
         self.count("rx_" + kind)
-        if kind == "result":
+        if kind == "price":
+            self.carbon_bid(msg)
+        elif kind == "result":
             self.bidder.revise(msg, self.downlink.adder_for(msg["interval"]),
                                self.clock.now_ms())
         elif kind == "key":
             self.bidder.on_key(msg["interval"], msg["round"], self.clock.now_ms())
+
+    def carbon_bid(self, signal):
+        """The carbon order this gateway's policy makes for a new price signal (logged, counted).
+
+        policy.carbon_bid with the signal's advice: "advised" stays inside the
+        hub's range. The decision is the gateway's carbon quote for the
+        signal's validity; None (no order) is counted as carbon_no_bid.
+        """
+        pol = self.cfg["policy"]
+        mode = pol.get("carbon_bid", "off")
+        if mode == "off":
+            return
+        advice = self.downlink.advice_for(signal["valid_from"])
+        price = policy.carbon_bid(pol["carbon_side"], pol["carbon_limit"], advice, mode)
+        if price is None:
+            self.count("carbon_no_bid")
+        else:
+            self.count("carbon_bids")
+        log("carbon_bid", side=pol["carbon_side"], price=price, mode=mode,
+            valid_from=signal["valid_from"], valid_to=signal["valid_to"],
+            advice=list(advice) if advice else None)
 
     # ------------------------------------------------------------------ scheduler
     async def scheduler(self, wdt):

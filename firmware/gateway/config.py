@@ -20,7 +20,9 @@ DEFAULTS = {
     "policy": {"sell_min": 50000, "buy_max": 300000, "soc_min_pm": 100, "soc_max_pm": 950,
                "min_qty_wh": 1, "revert_s": 60, "deadband_w": 50,
                "battery_behind_meter": False, "margin": 0, "tick": 1000,
-               "strategy": "best-response"},
+               "strategy": "best-response",
+               # carbon bids (docs/carbon-market.md "Bid advice at the gateway")
+               "carbon_bid": "off", "carbon_side": "buy", "carbon_limit": 0},
     "watchdog_ms": 10000,
     "mem_every_s": 60,
     "log_cycles": False,
@@ -105,6 +107,13 @@ def check(cfg):
     if cfg["policy"].get("strategy") not in policy.STRATEGIES:
         raise ConfigError("policy.strategy: expected one of %s, got %r"
                           % (", ".join(policy.STRATEGIES), cfg["policy"].get("strategy")))
+    if cfg["policy"].get("carbon_bid") not in policy.CARBON_MODES:
+        raise ConfigError("policy.carbon_bid: expected one of %s, got %r"
+                          % (", ".join(policy.CARBON_MODES), cfg["policy"].get("carbon_bid")))
+    if cfg["policy"].get("carbon_side") not in ("buy", "sell"):
+        raise ConfigError("policy.carbon_side: expected buy or sell, got %r"
+                          % (cfg["policy"].get("carbon_side"),))
+    _int(cfg, "policy.carbon_limit", 0, (1 << 31) - 1)
     for p in ("soc_min_pm", "soc_max_pm"):
         _int(cfg, "policy." + p, 0, 1000)
     _int(cfg, "policy.min_qty_wh", 1, (1 << 31) - 1)

@@ -134,6 +134,33 @@ def check_key(msg):
     return msg["interval"], msg["round"], pub
 
 
+ADVICE_KEYS = ("electricity_price", "low", "median", "high")
+
+
+def check_advice(msg):
+    """(low, median, high) of a signal's carbon bid advice, None without one.
+
+    A version this firmware does not know is ignored (None), never refused:
+    the rest of the signal still counts. ValueError names the bad field.
+    """
+    a = msg.get("carbon_bid")
+    if a is None:
+        return None
+    if not isinstance(a, dict):
+        raise ValueError("price signal carbon_bid must be an object")
+    if a.get("v") != 1:
+        return None
+    for k in ADVICE_KEYS:
+        if not _is_int(a.get(k)) or not 0 <= a[k] <= policy.MAX_PRICE:
+            raise ValueError("price signal carbon_bid.%s must be an integer in 0..%d"
+                             % (k, policy.MAX_PRICE))
+    if not _is_int(a.get("level_pm")) or not 1 <= a["level_pm"] <= 999:
+        raise ValueError("price signal carbon_bid.level_pm must be an integer in 1..999")
+    if not a["low"] <= a["median"] <= a["high"]:
+        raise ValueError("price signal carbon_bid needs low <= median <= high")
+    return (a["low"], a["median"], a["high"])
+
+
 def check_price(msg, gw):
     """This gateway's adder from a price signal; ValueError names the bad field."""
     for k in ("valid_from", "valid_to", "ts"):
@@ -158,7 +185,8 @@ class Downlink:
         self.site, self.gw = site, gw
         self.signer = signer  # the edge's Ed25519 public key, 64 hex digits
         self.verifier = ed25519.Verifier(unhexlify(signer))
-        self.prices = []  # (valid_from, valid_to, ts, adder, sig) in arrival order
+        # (valid_from, valid_to, ts, adder, sig, advice) in arrival order
+        self.prices = []
         self.results = {}  # interval -> latest result dict
         self.keys = {}  # interval -> (round, organiser public key, kid): the newest announced
 
@@ -197,13 +225,14 @@ class Downlink:
         (policy.adder_for takes the newest).
         """
         a = check_price(msg, self.gw)
+        advice = check_advice(msg)
         lo, hi, ts = msg["valid_from"], msg["valid_to"], msg["ts"]
         if hi <= open_interval:
             raise Refused("stale", "price signal ended at %d, before the open interval" % hi)
         if any(p[4] == msg["sig"] for p in self.prices):
             raise Refused("replay", "price signal already accepted")
         keep = [p for p in self.prices if p[1] > open_interval]
-        keep.append((lo, hi, ts, a, msg["sig"]))
+        keep.append((lo, hi, ts, a, msg["sig"], advice))
         while len(keep) > KEEP_PRICES:
             oldest = 0
             for i in range(1, len(keep)):
@@ -247,6 +276,10 @@ class Downlink:
 
     def adder_for(self, interval):
         return policy.adder_for(self.prices, interval)
+
+    def advice_for(self, interval):
+        """(low, median, high) carbon bid advice of the signal that counts, or None."""
+        return policy.advice_for(self.prices, interval)
 
     def final_result(self, interval):
         res = self.results.get(interval)

@@ -64,11 +64,48 @@ def adder_for(signals, interval):
     the later arrived: the edge's choice (edge.runtime.inbox price_for), so
     both read a published price with the adder the edge cleared it with.
     """
+    best = _newest(signals, interval)
+    return 0 if best is None else best[3]
+
+
+def _newest(signals, interval):
     best = None
     for s in signals:
         if s[0] <= interval < s[1] and (best is None or s[2] >= best[2]):
             best = s
-    return 0 if best is None else best[3]
+    return best
+
+
+def advice_for(signals, interval):
+    """The carbon bid advice (low, median, high) of the signal that counts for `interval`
+    (the one adder_for reads), None when it has none or there is no signal."""
+    best = _newest(signals, interval)
+    return None if best is None or len(best) < 6 else best[5]
+
+
+CARBON_MODES = ("off", "limit", "advised")
+
+
+def carbon_bid(side, limit, advice, mode):
+    """The carbon price this gateway offers (micro-currency per kg), None = no carbon order.
+
+    Mirror of hub.carbonmarket.bidding.carbon_bid (tests run both). `side`
+    "buy" (a CEC short of allowance) or "sell" (a PVP or a long CEC), `limit`
+    its own worst price. "limit" quotes the limit. "advised" keeps the quote
+    inside the hub's range (low, median, high): a buyer bids its limit but
+    never above `high`, a seller asks its limit but never below `low`; when
+    the limit itself lies outside the range on the wrong side (a buyer's
+    below `low`, a seller's above `high`) it would not trade at the prices
+    expected, so there is no order. Without advice "advised" quotes the limit.
+    """
+    if mode == "off":
+        return None
+    if mode == "limit" or advice is None:
+        return limit
+    low, _, high = advice
+    if side == "buy":
+        return min(limit, high) if limit >= low else None
+    return max(limit, low) if limit <= high else None
 
 
 def quoted_price(side, price, adder):

@@ -72,20 +72,42 @@ def price_signal(
     }
 
 
+def carbon_bid_field(advice: dict[str, Any]) -> dict[str, Any]:
+    """The PriceSignal ``carbon_bid`` object of a bid advice.
+
+    ``advice`` is what hub.carbonmarket.correlation.advise returns (or
+    ``carbon-edge carbon-market advise --json`` prints): its integer range,
+    median, level and electricity price. Only those integers travel; the
+    copula's float parameters stay on the hub (nothing signed holds a float).
+    The edge's PriceSignal model checks the bounds and the order.
+    """
+    try:
+        return {"v": 1, "electricity_price": advice["electricity_price"],
+                "low": advice["bid_low"], "median": advice["bid_median"],
+                "high": advice["bid_high"], "level_pm": advice["level_pm"]}
+    except (KeyError, TypeError):
+        raise ValueError("bid advice needs electricity_price, bid_low, bid_median, bid_high "
+                         "and level_pm") from None
+
+
 def protocol_signal(
     result: LadderResult, tiers: Tiers, *, site: str, valid_from: int, valid_to: int,
-    intensity_g_kwh: int,
+    intensity_g_kwh: int, carbon_bid: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The unsigned edge.protocol PriceSignal fields of a ladder result.
 
     p_low / p_high are the first and last tiers' $/t, which is micro-currency
     per g CO2, rounded half up; the adders are the per-entity ``adder``
-    (micro-currency per kWh) keyed by entity id.
+    (micro-currency per kWh) keyed by entity id; ``carbon_bid`` (a
+    ``carbon_bid_field``) is carried when given, omitted otherwise.
     """
-    return {
+    fields = {
         "v": 1, "type": "price", "site": site, "valid_from": valid_from, "valid_to": valid_to,
         "p_low": round_half_up(Fraction(tiers[0][1])),
         "p_high": round_half_up(Fraction(tiers[-1][1])),
         "intensity_g_kwh": intensity_g_kwh,
         "adders": {r.entity.id: r.adder for r in result.rows},
     }
+    if carbon_bid is not None:
+        fields["carbon_bid"] = carbon_bid
+    return fields

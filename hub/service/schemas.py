@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from edge.chain.block import BLOCK_VERSION
+from edge.protocol.messages import CarbonBidAdvice
 from edge.protocol.types import MAX_SEQ, Hex32, Hex64, Id, Price
 
 MAX_INT = MAX_SEQ  # heights, timestamps: exact in every JSON implementation
@@ -182,6 +183,8 @@ class PublishIn(BaseModel):
     intensity_g_kwh: Annotated[StrictInt, Field(ge=0, le=100_000)]
     adders: dict[str, Price] = Field(default_factory=dict, max_length=10_000,
                                      description="participant -> micro-currency per kWh")
+    carbon_bid: CarbonBidAdvice | None = Field(
+        None, description="carbon bid advice (hub.allocation.signal.carbon_bid_field)")
 
 
 class HubOut(BaseModel):

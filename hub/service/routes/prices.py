@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, StrictInt
 
+from edge.protocol.messages import CarbonBidAdvice
 from hub.allocation.api import PricesRequest, PricesResponse, price_ladder
 from hub.allocation.report import ladder_report
 from hub.allocation.signal import protocol_signal
@@ -30,6 +31,7 @@ class PublishAllocationIn(PricesRequest):
     valid_from: Interval
     valid_to: Interval
     intensity_g_kwh: Annotated[StrictInt, Field(ge=0, le=100_000)]
+    carbon_bid: CarbonBidAdvice | None = None
 
 
 class AllocatedOut(BaseModel):
@@ -57,7 +59,7 @@ def get_prices(db: DbDep, site: Annotated[SiteId, Query()],
                          "last signal, stores it; returns the signed PriceSignal.")
 def post_prices(body: PublishIn, _op: Operator, db: DbDep, key: HubKey,
                 clock: ClockDep) -> dict[str, Any]:
-    fields = {"v": 1, "type": "price", **body.model_dump()}
+    fields = {"v": 1, "type": "price", **body.model_dump(exclude_none=True)}
     return prices.publish(db, key, fields, now_ms=clock.wall_ms())
 
 
@@ -72,6 +74,7 @@ def post_allocate(body: PublishAllocationIn, _op: Operator, db: DbDep, key: HubK
                   clock: ClockDep) -> dict[str, Any]:
     game, res, lad, tiers = price_ladder(body)
     fields = protocol_signal(lad, tiers, site=body.site, valid_from=body.valid_from,
-                             valid_to=body.valid_to, intensity_g_kwh=body.intensity_g_kwh)
+                             valid_to=body.valid_to, intensity_g_kwh=body.intensity_g_kwh,
+                             carbon_bid=body.carbon_bid.model_dump() if body.carbon_bid else None)
     signal = prices.publish(db, key, fields, now_ms=clock.wall_ms())
     return {"signal": signal, "allocation": ladder_report(game, res, lad, tiers, body.interval)}
