@@ -180,6 +180,9 @@ class SyncConfig(_Section):
     #: plain http:// only on a closed test network: requests are signed but not private,
     #: and receipts and prices would come from whoever answers
     allow_insecure_http: bool = False
+    #: the PEM file of a private CA that signed the hub's certificate (none: the system's
+    #: trust store, as for any HTTPS client)
+    ca: Path | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -395,6 +398,10 @@ def check_runtime_files(cfg: Config) -> list[str]:
                 load_hmac_key(g.key_file)
             except KeyFileError as exc:
                 problems.append(f"gateways[{i}].key_file: {exc}")
+    if cfg.sync is not None and cfg.sync.ca is not None and not cfg.sync.ca.is_file():
+        problems.append(f"sync.ca: no file at {cfg.sync.ca}; fix: give the PEM file of the CA "
+                        "that signed the hub's certificate, or leave ca out to use the "
+                        "system's trust store")
     if cfg.mqtt.tls:
         for name in ("ca", "cert", "key"):
             p = getattr(cfg.mqtt, name)

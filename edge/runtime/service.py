@@ -236,7 +236,7 @@ class EdgeService:
         store = ChainStore(self.cfg.chain_path)  # its own connection
         client = SyncClient(sc.url, self.key, self.edge_id, store, self.cfg.sync_state_path,
                             hub_id=sc.hub_id, site=self.cfg.site.id, clock=self.clock,
-                            recorded=self.inbox)
+                            recorded=self.inbox, ca=sc.ca)
         try:
             client.run(self.stopping, sc.interval_s, on_round=self._record_sync,
                        on_status=self._sync_status)

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -127,6 +128,7 @@ class SyncClient:
         timeout_s: float = 10.0,
         clock: Clock = SYSTEM,
         recorded: Recorded | None = None,
+        ca: str | os.PathLike[str] | None = None,
     ) -> None:
         own = public_id(key.public_key())
         if edge_id is not None and edge_id != own:
@@ -142,7 +144,10 @@ class SyncClient:
         self.batch_txs = batch_txs
         self.clock = clock
         self.recorded = recorded
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s)
+        # a private CA is trusted for this client only, not added to the process's store
+        verify: Any = ssl.create_default_context(cafile=str(ca)) if ca is not None else True
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s,
+                                  verify=verify)
 
     def close(self) -> None:
         self._http.close()

@@ -71,6 +71,26 @@ class HeadOut(BaseModel):
     hash: str
 
 
+class RegisterIn(BaseModel):
+    """What an operator gives to register an edge's key over HTTP (as `hub register-edge`)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"name": "feeder-7", "site": "site-a"}]})
+
+    name: StrictStr = Field(pattern=r"^[A-Za-z0-9_.:-]{1,100}$",
+                            description="a unique name for people")
+    site: SiteId | None = Field(None, description="the only site this edge may sign for")
+
+
+class EdgeOut(BaseModel):
+    edge_id: str
+    name: str
+    site: str | None
+    status: str = Field(description="active or revoked")
+    registered_ms: int
+    revoked_ms: int | None
+
+
 class IngestOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"accepted": 3, "duplicates": 1, "head": {"height": 7, "hash": "3f" * 32}}]})

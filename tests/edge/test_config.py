@@ -156,3 +156,14 @@ def test_plain_http_hub_only_when_the_config_says_it_is_a_test(site, url, allow,
         assert any(p.startswith("sync") for p in found), found
         if url.startswith("http://"):
             assert any("allow_insecure_http" in p for p in found), found
+
+
+def test_a_private_hub_ca_is_a_file_relative_to_the_config(site):
+    text = GOOD + f'\n[sync]\nurl = "https://hub.example.org"\nhub_id = "{"ab" * 32}"\n' \
+                  'ca = "hub-ca.pem"\n'
+    cfg = load_config(write(site, text))
+    assert cfg.sync.ca == site / "hub-ca.pem"
+    found = check_runtime_files(cfg)
+    assert any(p.startswith("sync.ca: no file") and "trust store" in p for p in found), found
+    (site / "hub-ca.pem").write_text("x")
+    assert not any(p.startswith("sync.ca") for p in check_runtime_files(cfg))

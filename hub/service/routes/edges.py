@@ -1,4 +1,5 @@
-"""/v1/edges/{id}/...: what an edge pushes (signed) and what anyone may read back."""
+"""/v1/edges/{id}/...: what an edge pushes (signed), what it reads back, and its registration
+(operator)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 
-from hub.service import ingest, receipts
-from hub.service.deps import ClockDep, DbDep, EdgeIdPath, EdgeOrOperator, SettingsDep, Signed
+from hub.service import ingest, receipts, registry
+from hub.service.deps import (
+    ClockDep,
+    DbDep,
+    EdgeIdPath,
+    EdgeOrOperator,
+    Operator,
+    SettingsDep,
+    Signed,
+)
 from hub.service.errors import TooLarge
 from hub.service.metrics import ACCEPTED, DUPLICATES
 from hub.service.routing import SIGNED_REFUSALS, SettingsRoute
@@ -16,15 +25,33 @@ from hub.service.schemas import (
     MAX_INT,
     BlocksIn,
     EdgeBlockOut,
+    EdgeOut,
     ErrorOut,
     HeadOut,
     IngestOut,
     ReceiptsOut,
+    RegisterIn,
     TxProofOut,
 )
 
 router = APIRouter(prefix="/v1/edges/{edge_id}", tags=["edges"], route_class=SettingsRoute)
 Height = Annotated[int, PathParam(ge=0, le=MAX_INT)]
+
+
+@router.post(
+    "/registration", response_model=EdgeOut,
+    responses={400: {"model": ErrorOut, "description": "key or name already registered "
+                                                   "(reason exists), or a bad key"},
+               401: {"model": ErrorOut, "description": "missing or wrong operator token"},
+               403: {"model": ErrorOut, "description": "operator API disabled"}},
+    summary="Register the edge's key (operator)",
+    description="What `carbon-edge hub register-edge` does on the hub's own machine, for an "
+                "operator who holds the token but not the database (e.g. the simulator "
+                "pointed at a real hub). The path's id is the edge's public key.")
+def post_registration(edge_id: EdgeIdPath, body: RegisterIn, _op: Operator, db: DbDep,
+                      clock: ClockDep) -> dict[str, Any]:
+    return registry.register_edge(db, body.name, edge_id, body.site,
+                                  now_ms=clock.wall_ms()).as_dict()
 
 
 @router.get("/head", response_model=HeadOut, summary="The edge's acknowledged head",
