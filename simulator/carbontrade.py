@@ -83,16 +83,16 @@ def evidence_of(day: Any, gws: Iterable[str]
 
     Returns (evidence documents, registered edge ids, readings without
     evidence by reason). Each edge's chain is scanned for telemetry digests;
-    the hub's database serves the proofs.
+    the hub serves the proofs (from its database when the simulator runs it, over
+    its API when it is a real one).
     """
     from edge.chain.store import ChainStore
-    from hub.service.receipts import tx_proof
 
     wanted = set(gws)
     docs: list[dict[str, Any]] = []
     edges: list[str] = []
     missing = {"not_on_chain": 0, "not_at_hub": 0}
-    db = day.hub.database()
+    prove, close = _prover(day.hub)
     try:
         for run in day.subs.values():
             edge_id = run.edge.edge_id
@@ -121,14 +121,25 @@ def evidence_of(day: Any, gws: Iterable[str]
                     missing["not_on_chain"] += 1
                     continue
                 try:
-                    proof = tx_proof(db, edge_id, *at)
+                    proof = prove(edge_id, *at)
                 except Exception:  # noqa: BLE001 - the hub does not have that block: no proof
                     missing["not_at_hub"] += 1
                     continue
                 docs.append({"payload": payload, "proof": proof})
     finally:
-        db.close()
+        close()
     return docs, edges, {k: v for k, v in missing.items() if v}
+
+
+def _prover(hub: Any) -> tuple[Any, Any]:
+    """(proof of (edge, height, index), close): the simulated hub's database or a real hub's
+    API (which only has a `tx_proof` call)."""
+    if not hasattr(hub, "database"):
+        return hub.tx_proof, lambda: None
+    from hub.service.receipts import tx_proof
+
+    db = hub.database()
+    return (lambda edge_id, h, i: tx_proof(db, edge_id, h, i)), db.close
 
 
 def verified_readings(docs: Sequence[Any], hub_id: str, edges: Sequence[str]

@@ -37,6 +37,7 @@ from typing import Any
 
 from simulator import invariants as inv
 from simulator.hubproc import HubProcess
+from simulator.hubremote import RemoteHub, RemoteHubError
 from simulator.procs import free_port, stop, wait_port
 from simulator.record import (
     CarbonRow,
@@ -193,7 +194,8 @@ class SubstationRun:
         }
         if hub is not None:
             data["sync"] = {"url": hub.url, "hub_id": hub.hub_id, "interval_s": 1.0,
-                            "allow_insecure_http": True}
+                            "allow_insecure_http": hub.url.startswith("http://"),
+                            **({"ca": hub.ca} if getattr(hub, "ca", None) else {})}
         return parse_config(data)
 
     def start_edge(self, sc: Scenario, clock: Any, hub: HubProcess | None) -> None:
@@ -363,7 +365,7 @@ class Day:
         self.out = out
         self.hub_db = hub_db
         self.progress = progress or Progress(sc.day.intervals, enabled=False)
-        self.hub: HubProcess | None = None
+        self.hub: HubProcess | RemoteHub | None = None
         self.subs: dict[str, SubstationRun] = {}
         self.clock: Any = None
         self.feeder: FeederTrace | None = None
@@ -388,23 +390,28 @@ class Day:
         logging.getLogger().setLevel(logging.WARNING)
         # a fault makes the device servers log errors with frame dumps: not news in a sim
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-        if sc.hub.url:
-            raise SimError("a real hub (hub.url) needs its operator to register the edges; "
-                           "run with the simulated hub (leave hub.url empty) for now")
         real_edges = [s.id for s in sc.substations if s.edge_url]
         if real_edges:
             raise SimError(f"substations {real_edges} name a real edge (edge_url), which the "
                            "simulator cannot drive yet; leave edge_url empty")
-        db = self.hub_db or f"sqlite:///{self.out / 'hub' / 'hub.db'}"
         extra = []
-        if sc.hub.allocation:
+        if sc.hub.allocation:   # for a real hub: the loop its operator must run for the day
             loop_file = self.out / "hub" / "allocation.json"
             loop_file.parent.mkdir(parents=True, exist_ok=True)
             loop_file.write_text(json.dumps(allocation_config(sc)))
             extra = ["--allocation-config", str(loop_file)]
-        self.hub = HubProcess(db, self.out / "hub", main_interval_s=sc.hub.main_block_s,
-                              extra_args=extra).start()
-        self.progress.say(f"hub: {self.hub.url}/  (main block every {sc.hub.main_block_s} s)")
+        if sc.hub.url:
+            try:
+                self.hub = RemoteHub(sc.hub).connect()
+            except RemoteHubError as exc:
+                raise SimError(str(exc)) from None
+            self.progress.say(f"hub: {self.hub.url}/  (a real hub, id {self.hub.hub_id})")
+        else:
+            db = self.hub_db or f"sqlite:///{self.out / 'hub' / 'hub.db'}"
+            self.hub = HubProcess(db, self.out / "hub", main_interval_s=sc.hub.main_block_s,
+                                  extra_args=extra).start()
+            self.progress.say(f"hub: {self.hub.url}/  (main block every "
+                              f"{sc.hub.main_block_s} s)")
         if sc.grid.trace_every:
             self.feeder = FeederTrace(sc)
         for sub in sc.substations:   # the slow parts first: certificates and brokers
@@ -421,7 +428,10 @@ class Day:
         skew = {f.target: f.skew_s * 1000 for f in sc.faults if f.kind == "clock-skew"}
         for run in self.subs.values():
             run.start_devices(sc, self.clock)
-            run.start_edge(sc, self.clock, self.hub)
+            try:
+                run.start_edge(sc, self.clock, self.hub)
+            except RemoteHubError as exc:
+                raise SimError(str(exc)) from None
             for g in run.gateways:
                 run.start_gateway(sc, g, self.clock, skew.get(g.id, 0))
             self.progress.say(f"substation {run.id}: edge status http://127.0.0.1:"
@@ -634,9 +644,12 @@ class Day:
             self.hub.stop()
 
 
-def final_anchor(run: SubstationRun, hub: HubProcess | None,
+def final_anchor(run: SubstationRun, hub: HubProcess | RemoteHub | None,
                  timeout_s: float = 60.0) -> tuple[int, int, bool]:
     """Push the edge's last blocks and wait until a main block anchors its head.
+
+    A hub that makes no main block within a few seconds (a real one on its own,
+    slower schedule) is asked for one with the operator endpoint.
 
     Returns (head height, highest anchored height, every receipt checks): each
     receipt the hub returns is checked against the hub's pinned key and the
@@ -650,11 +663,17 @@ def final_anchor(run: SubstationRun, hub: HubProcess | None,
         if hub is None:
             return head, -1, False
         client = SyncClient(hub.url, run.edge.key, None, store,
-                            run.workdir / "final-sync.json", hub_id=hub.hub_id, site=run.id)
+                            run.workdir / "final-sync.json", hub_id=hub.hub_id, site=run.id,
+                            ca=getattr(hub, "ca", None))
         anchored, ok = -1, True
         try:
             deadline = time.monotonic() + timeout_s
+            nudge = time.monotonic() + 5
             while time.monotonic() < deadline and anchored < head:
+                if time.monotonic() > nudge:
+                    nudge = time.monotonic() + 5
+                    with contextlib.suppress(Exception):
+                        hub.make_main_block()
                 try:
                     client.push_pending()
                     for r in client.pull_receipts():
@@ -820,7 +839,7 @@ def run_scenario(sc: Scenario, out: Path, hub_db: str | None = None,
         if day.progress:
             day.progress.close()
     rec.files.update({f"{s} edge chain": f"{s}/edge/chain.db" for s in day.subs})
-    rec.files["hub log"] = f"hub/{day.hub.log.name}" if day.hub else ""
+    rec.files["hub log"] = f"hub/{day.hub.log.name}" if day.hub and day.hub.log else ""
     write_report(rec, out)
     return rec
 

@@ -83,13 +83,50 @@ class Market(_Strict):
 
 
 class Hub(_Strict):
-    """The central hub: simulated here (url empty) or a real one at `url`."""
+    """The central hub: simulated here (url empty) or a real one at `url`.
 
-    url: str = ""
+    A real hub is reached with the names its edges and its operator already use:
+    `url`, `hub_id` and `ca` as in an edge's `[sync]` section, `operator_token_file`
+    as in `hub serve --operator-token-file`. The simulator then starts no hub: it
+    registers its edges there with the operator token, publishes prices and runs
+    allocation periods there, and checks the day's anchors against it.
+    """
+
+    url: str = Field("", description="a real hub's base URL (empty: the simulator runs one)")
+    hub_id: str = Field("", description="a real hub's public id to pin (empty: the one it "
+                                        "announces at /v1/hub, printed in the report)")
+    ca: str = Field("", description="PEM file of the CA that signed a real hub's certificate")
+    operator_token_file: str = Field("", description="a file holding a real hub's operator "
+                                                     "token (first line)")
+    allow_insecure_http: bool = Field(False, description="let a real hub's url be http:// "
+                                                         "(a closed test network only)")
     db: str = Field("sqlite", description="'sqlite' or a PostgreSQL URL")
     allocation: bool = Field(False, description="run the Owen/ladder loop each hour")
     main_block_s: float = Field(2.0, gt=0, le=3600, description="wall seconds between main "
                                                                "blocks")
+
+    @model_validator(mode="after")
+    def _real(self) -> Hub:
+        real_only = [k for k in ("hub_id", "ca", "operator_token_file") if getattr(self, k)]
+        if not self.url:
+            if real_only:
+                raise ValueError(f"{real_only[0]} is for a real hub: set url = "
+                                 "\"https://host:port\" too, or remove it")
+            return self
+        if not re.match(r"^https?://[^/\s]+/?$", self.url):
+            raise ValueError(f"url must be the hub's base URL, e.g. https://hub.example.org:8443,"
+                             f" not {self.url!r}")
+        if self.url.startswith("http://") and not self.allow_insecure_http:
+            raise ValueError("url is plain http://: use https:// (or set allow_insecure_http ="
+                             " true on a closed test network)")
+        if self.hub_id and not re.fullmatch(r"[0-9a-f]{64}", self.hub_id):
+            raise ValueError("hub_id must be the hub's public id, 64 lowercase hex digits "
+                             "(carbon-edge chain pubkey of its key, or GET /v1/hub)")
+        if not self.operator_token_file:
+            raise ValueError("a real hub (url) needs operator_token_file: the file with its "
+                             "operator token, to register the simulated edges and publish "
+                             "prices")
+        return self
 
 
 class Substation(_Strict):
@@ -194,6 +231,9 @@ class Scenario(_Strict):
             if f.kind == "broker-restart" and f.target and f.target not in subs:
                 raise ValueError(f"fault broker-restart at {f.at}: target {f.target!r} is not "
                                  f"a substation id ({subs})")
+            if f.kind == "hub-down" and self.hub.url:
+                raise ValueError(f"fault hub-down at {f.at}: the simulator does not stop a real "
+                                 "hub (hub.url); remove the fault or leave hub.url empty")
         roles = {g.id: g.role for g in self.gateways}
         for gw in self.carbon_market.cec_allowance:
             if roles.get(gw) != "cec":
@@ -258,4 +298,13 @@ def load_scenario(name_or_path: str = DEFAULT) -> Scenario:
         raise ScenarioError(f"{path}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
-    return parse_scenario(data, str(path.name))
+    return with_paths_from(parse_scenario(data, str(path.name)), path.parent)
+
+
+def with_paths_from(sc: Scenario, base: Path) -> Scenario:
+    """File settings (a real hub's CA and token file) relative to the scenario's folder."""
+    files = {k: str(base / v) for k in ("ca", "operator_token_file")
+             if (v := getattr(sc.hub, k)) and not Path(v).is_absolute()}
+    if not files:
+        return sc
+    return sc.model_copy(update={"hub": sc.hub.model_copy(update=files)})
