@@ -40,9 +40,14 @@ def apply_adders(orders: Sequence[Order], adders: Mapping[str, int]) -> tuple[Or
     for pid, a in adders.items():
         if not isinstance(a, int) or isinstance(a, bool) or not 0 <= a < LIMIT:
             raise ValueError(f"adder of {pid!r} must be an integer in [0, {LIMIT}), got {a!r}")
+    if not adders:  # the common case without a price signal: nothing to adjust
+        return tuple(orders)
     out = []
     for o in orders:
         a = adders.get(o.id, 0)
+        if not a:
+            out.append(o)
+            continue
         if o.side == "buy":
             price = max(o.price - a, 0)
         else:

@@ -395,6 +395,11 @@ class FillColumns(Sequence[Fill]):
             self._status = [names[c] for c in self._code.tolist()]
         return self._status
 
+    @property
+    def orders(self) -> Sequence[Order]:
+        """The orders cleared, in fill order (fill ``i`` is ``orders[i]``'s id and side)."""
+        return self._orders
+
     def __len__(self) -> int:
         return len(self._orders)
 
@@ -424,6 +429,15 @@ class FillColumns(Sequence[Fill]):
 
     def __repr__(self) -> str:
         return f"FillColumns({len(self)} fills)"
+
+
+def fill_columns(clearing: Clearing) -> tuple[list[int], list[Status]]:
+    """(traded Wh, status) of each fill as two lists, without making Fill objects when the
+    clearing came as columns (a result message is built by column)."""
+    fills = clearing.fills
+    if isinstance(fills, FillColumns):
+        return fills.qty, fills.status
+    return [f.qty_wh for f in fills], [f.status for f in fills]
 
 
 def clear_uniform_numpy(orders: Sequence[Order]) -> Clearing | None:

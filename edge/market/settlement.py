@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import is_
 
-from .clearing import Clearing, Order, Side
+from .clearing import Clearing, FillColumns, Order, Side
 
 
 @dataclass(frozen=True)
@@ -67,21 +68,34 @@ def _intensity_of(pid: str, intensity: Mapping[str, int] | int) -> int:
     return e
 
 
-def settle(
+def _columns(orders: Sequence[Order], clearing: Clearing) -> list[int]:
+    """Traded Wh per order, checked to be the clearing of ``orders`` (same ids, same order)."""
+    fills = clearing.fills
+    if isinstance(fills, FillColumns):  # no Fill objects: the columns the clearing made
+        same = len(fills) == len(orders) and (
+            all(map(is_, fills.orders, orders))
+            or [o.id for o in fills.orders] == [o.id for o in orders])
+        qty = fills.qty
+    else:
+        same = [o.id for o in orders] == [f.order_id for f in fills]
+        qty = [f.qty_wh for f in fills]
+    if not same:
+        raise ValueError("the clearing's fills do not match the orders (ids or their order differ)")
+    return qty
+
+
+def settle_traded(
     orders: Sequence[Order], clearing: Clearing, intensity: Mapping[str, int] | int = 0
 ) -> Settlement:
-    """Settle ``clearing`` (the result of clearing ``orders``) at its uniform price.
+    """``settle`` with a line only for each order that traded (in order).
 
-    ``intensity`` is g CO2/kWh of what each seller delivers (one integer for
-    all, or per participant id; buyers need none). The carbon of the energy
-    sold is pooled and passed to buyers in proportion to what they bought.
+    Why: the edge signs one settlement per trading participant; at 100,000
+    orders most did not trade, and their all-zero lines cost more than the rest.
     """
-    if [o.id for o in orders] != [f.order_id for f in clearing.fills]:
-        raise ValueError("the clearing's fills do not match the orders (ids or their order differ)")
-    sells = [(o, f.qty_wh) for o, f in zip(orders, clearing.fills, strict=True)
-             if o.side == "sell" and f.qty_wh]
-    buys = [(o, f.qty_wh) for o, f in zip(orders, clearing.fills, strict=True)
-            if o.side == "buy" and f.qty_wh]
+    qty = _columns(orders, clearing)
+    traded = [(o, q) for o, q in zip(orders, qty, strict=True) if q]
+    sells = [(o, q) for o, q in traded if o.side == "sell"]
+    buys = [(o, q) for o, q in traded if o.side == "buy"]
     volume = clearing.volume_wh
     money: dict[str, int] = {}
     carbon: dict[str, int] = {}
@@ -102,14 +116,29 @@ def settle(
         taken = apportion(grams, [q * grams for _, q in buys], volume, [o.seq for o, _ in buys])
         for (o, _), s in zip(buys, taken, strict=True):
             carbon[o.id] = s
-    lines = tuple(
-        Line(
-            o.id,
-            o.side,
-            f.qty_wh if o.side == "buy" else -f.qty_wh,
-            money.get(o.id, 0),
-            carbon.get(o.id, 0),
-        )
-        for o, f in zip(orders, clearing.fills, strict=True)
-    )
+    lines = tuple(Line(o.id, o.side, q if o.side == "buy" else -q, money.get(o.id, 0),
+                       carbon.get(o.id, 0)) for o, q in traded)
     return Settlement(clearing.price, volume, value, grams, lines)
+
+
+def settle(
+    orders: Sequence[Order], clearing: Clearing, intensity: Mapping[str, int] | int = 0
+) -> Settlement:
+    """Settle ``clearing`` (the result of clearing ``orders``) at its uniform price.
+
+    ``intensity`` is g CO2/kWh of what each seller delivers (one integer for
+    all, or per participant id; buyers need none). The carbon of the energy
+    sold is pooled and passed to buyers in proportion to what they bought.
+    One line per order, in order (all zero for an order that did not trade).
+    """
+    st = settle_traded(orders, clearing, intensity)
+    it = iter(st.lines)
+    nxt = next(it, None)
+    lines = []
+    for o in orders:  # the traded lines, in order, with zero lines between them
+        if nxt is not None and nxt.participant == o.id:
+            lines.append(nxt)
+            nxt = next(it, None)
+        else:
+            lines.append(Line(o.id, o.side, 0, 0, 0))
+    return Settlement(st.price, st.volume_wh, st.value_micro, st.carbon_g, tuple(lines))

@@ -144,6 +144,10 @@ class _Signed(_Strict):
     sig: Hex64
 
 
+#: the most fills (orders) one clearing result carries
+MAX_FILLS = 100_000
+
+
 class FillOut(_Strict):
     order: Annotated[str, Field(max_length=80)]
     gw: Id
@@ -168,7 +172,7 @@ class ClearingResult(_Signed):
     price: Price | None = None
     volume_wh: Annotated[int, Field(ge=0, le=(1 << 50))]
     regime: Literal["buyers_market", "sellers_market", "balanced", "no_trade"]
-    fills: Annotated[list[FillOut], Field(max_length=100_000)]
+    fills: Annotated[list[FillOut], Field(max_length=MAX_FILLS)]
     sealed: SealedOpening | None = None
 
 

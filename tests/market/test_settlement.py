@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.market.clearing import Order, clear_uniform
-from edge.market.settlement import Line, apportion, settle
+from edge.market.clearing import FillColumns, Order, clear_uniform, clear_uniform_python
+from edge.market.settlement import Line, apportion, settle, settle_traded
 
 from .test_clearing import books
 
@@ -72,3 +72,25 @@ def test_books_balance(orders, intensity, per_seller):
         exact = abs(line.energy_wh) * c.price  # in 1/1000 micro-currency
         assert abs(abs(line.money_micro) * 1000 - exact) < 1000  # within one unit
         assert line.money_micro <= 0 if o.side == "buy" else line.money_micro >= 0
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32), st.sampled_from([0, 300]))
+def test_a_columnar_clearing_settles_as_the_python_one(seed, intensity):
+    """A large book clears to FillColumns (numpy path): settled by column it must give the
+    lines the Python clearing's plain fills give, and settle_traded exactly the traded ones."""
+    import random
+
+    rng = random.Random(seed)
+    orders = [Order(f"p{i}", rng.choice(["buy", "sell"]), rng.randint(1, 5000),
+                    rng.randint(40_000, 160_000), rng.randint(0, 2**40) * 4096 + i)
+              for i in range(3000)]
+    fast, slow = clear_uniform(orders), clear_uniform_python(orders)
+    assert isinstance(fast.fills, FillColumns) and not isinstance(slow.fills, FillColumns)
+    full = settle(orders, slow, intensity)
+    assert settle(orders, fast, intensity) == full
+    traded = settle_traded(orders, fast, intensity)
+    assert traded.lines == tuple(x for x in full.lines if x.energy_wh)
+    assert traded.lines and (traded.price, traded.value_micro) == (full.price, full.value_micro)
+    with pytest.raises(ValueError, match="fills do not match the orders"):
+        settle_traded(orders[::-1], fast)
