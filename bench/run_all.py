@@ -3,7 +3,8 @@
 QUICK=1 passes --quick to each, so the whole set runs in about a minute.
 Each line gets a `run` field (date, machine, Python, quick) so the report
 (bench/report.py -> docs/benchmarks.md) can say where and when a figure
-was measured. A benchmark that fails is reported and the others still run.
+was measured. On a terminal a bar on stderr counts the scripts. A
+benchmark that fails is reported and the others still run.
 ONLY=name,name runs just those (e.g. ONLY=clearing,chain), appending their
 lines to the results of earlier runs instead of replacing the file.
 """
@@ -19,6 +20,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from hub.progress import Progress  # noqa: E402
 
 
 def machine() -> str:
@@ -45,10 +49,12 @@ def main() -> int:
     run = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "machine": machine(), "python": platform.python_version(), "quick": quick}
     failed = []
-    with out_path.open("a" if only else "w") as out:
+    with out_path.open("a" if only else "w") as out, \
+            Progress(len(scripts), "script", desc="bench") as bar:
         for script in scripts:
             cmd = [sys.executable, str(script)] + (["--quick"] if quick else [])
-            print(f"== {script.name}", file=sys.stderr, flush=True)
+            bar.say(f"== {script.name}")
+            bar.describe(script.stem.removeprefix("bench_"))
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
             for raw in proc.stdout.splitlines():
                 try:
@@ -59,10 +65,11 @@ def main() -> int:
                     continue
                 rec["run"] = run
                 out.write(json.dumps(rec) + "\n")
-                print(raw, flush=True)
+                bar.say(raw, file=sys.stdout)
             if proc.returncode != 0:
                 failed.append(script.name)
-                print(proc.stderr[-2000:], file=sys.stderr)
+                bar.say(proc.stderr[-2000:])
+            bar.advance()
     tail = f"; failed: {', '.join(failed)}" if failed else ""
     print(f"wrote {out_path}{tail}", file=sys.stderr)
     return 1 if failed else 0

@@ -41,7 +41,8 @@ def cmd_list(a: argparse.Namespace) -> int:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from simulator.day import Progress, SimError, default_out, run_scenario, summary
+    from hub.progress import Progress
+    from simulator.day import SimError, default_out, run_scenario, summary
     from simulator.scenario import ScenarioError, load_scenario
 
     try:
@@ -51,7 +52,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     except (ScenarioError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     out = a.out or default_out(sc)
-    progress = Progress(sc.day.intervals, enabled=not a.quiet)
+    progress = Progress(sc.day.intervals, "interval", enabled=not a.quiet, log_every_s=10)
     try:
         rec = run_scenario(sc, out, a.hub_db, progress)
     except SimError as exc:

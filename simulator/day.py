@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hub.progress import Progress
 from simulator import invariants as inv
 from simulator.hubproc import HubProcess
 from simulator.hubremote import RemoteHub, RemoteHubError
@@ -318,44 +319,6 @@ class FeederTrace:
             t.loss_carbon_g_per_h * hours)
 
 
-class Progress:
-    """One line on a terminal (a tqdm bar), plain lines otherwise (CI logs, pipes)."""
-
-    def __init__(self, total: int, enabled: bool = True) -> None:
-        self.total = total
-        self.bar = None
-        self.enabled = enabled
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="interval", file=sys.stderr, dynamic_ncols=True,
-                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} {postfix}")
-        self.last_print = 0.0
-
-    def say(self, text: str) -> None:
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            self.bar.write(text, file=sys.stderr)
-        else:
-            print(text, file=sys.stderr, flush=True)
-
-    def update(self, done: int, facts: str) -> None:
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            self.bar.n = min(done, self.total)
-            self.bar.set_postfix_str(facts, refresh=True)
-        elif time.monotonic() - self.last_print > 10:
-            self.last_print = time.monotonic()
-            print(f"interval {min(done, self.total)}/{self.total}  {facts}", file=sys.stderr,
-                  flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 class Day:
     """The whole system for one scenario: start, run the clock, inject faults, gather."""
 
@@ -364,7 +327,7 @@ class Day:
         self.sc = sc
         self.out = out
         self.hub_db = hub_db
-        self.progress = progress or Progress(sc.day.intervals, enabled=False)
+        self.progress = progress or Progress(sc.day.intervals, "interval", enabled=False)
         self.hub: HubProcess | RemoteHub | None = None
         self.subs: dict[str, SubstationRun] = {}
         self.clock: Any = None

@@ -91,7 +91,8 @@ def test_run_all_tags_each_line_with_its_run(tmp_path):
         "print(json.dumps({'bench': 'fake', 'case': 'q' if '--quick' in sys.argv else 'f',"
         " 'value': 1.0, 'unit': 's', 'baseline': None, 'ratio': None, 'target': None}))\n"
         "print('noise')\n")
-    env = {"QUICK": "1", "PATH": "/usr/bin:/bin"}
+    # the copy is outside the tree: it finds the package (its progress bar) through PYTHONPATH
+    env = {"QUICK": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, str(bench / "run_all.py")], capture_output=True,
                           text=True, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -161,13 +161,17 @@ def _hours(text: str) -> list[int]:
 
 def cmd_pjm5(args: argparse.Namespace) -> int:
     from hub.allocation.pjm5 import run_study, write_outputs
+    from hub.progress import Progress
 
     hours = _hours(args.hours)
     tiers = _tiers(args)
-    try:
-        rows, summary = run_study(hours, tiers, args.method, renewable_offer=args.renewable_offer)
-    except (ValueError, ArithmeticError) as exc:
-        raise UsageError(f"--renewable-offer: {exc}") from None
+    with Progress(len(hours), "hour", enabled=not args.json, desc="PJM-5") as bar:
+        try:
+            rows, summary = run_study(hours, tiers, args.method,
+                                      renewable_offer=args.renewable_offer,
+                                      on_hour=lambda h: bar.advance(facts=f"hour {h} done"))
+        except (ValueError, ArithmeticError) as exc:
+            raise UsageError(f"--renewable-offer: {exc}") from None
     files = write_outputs(args.out, rows, summary)
     summary = {**summary, "files": [str(f) for f in files]}
     t, c = summary["totals"], summary["change"]

@@ -21,8 +21,9 @@ from hub.carbon.networks import builtin_cases, load_case, load_network_json
 from hub.carbon.outsourcing import HonestProvider, OutsourcedSolver
 from hub.carbon.pecc import CoalUnit, coal_consumption_g_per_kwh, coal_intensity_t_per_mwh
 from hub.carbon.report import CarbonFlowReport
-from hub.carbon.series import SeriesReport, trace_series
+from hub.carbon.series import SeriesReport, parse_profile, trace_series
 from hub.cluster import cluster_args, dask_client
+from hub.progress import Progress
 
 
 def _read_json(path: str, what: str, reason: Reason) -> Any:
@@ -124,10 +125,12 @@ def _write_series_csv(rep: SeriesReport, path: str) -> None:
 def _series(args: argparse.Namespace) -> int:
     try:
         net, name = _network(args)
-        prof = _read_json(args.profile, "profile", Reason.BAD_PROFILE)
+        prof = parse_profile(_read_json(args.profile, "profile", Reason.BAD_PROFILE))
         snap = _read_json(args.snapshot, "snapshot", Reason.BAD_SNAPSHOT) if args.snapshot else None
-        with dask_client(args.workers, args.scheduler) as client:
-            rep = trace_series(net, prof, snap, name=name, dc=args.dc, client=client)
+        with (dask_client(args.workers, args.scheduler) as client,
+              Progress(len(prof.load), "hour", enabled=not args.json, desc=name) as bar):
+            rep = trace_series(net, prof, snap, name=name, dc=args.dc, client=client,
+                               on_hours=bar.advance)
     except CarbonInputError as exc:
         count(exc)
         raise UsageError(str(exc)) from None

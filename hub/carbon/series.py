@@ -19,7 +19,7 @@ the nodal intensities, so it skips the full per-row report.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandapower as pp
@@ -136,11 +136,12 @@ _SCALED = {"load": ("p_mw", "q_mvar"), "sgen": ("p_mw",), "gen": ("p_mw",)}
 def _trace_hours(
     net: pp.pandapowerNet, snap: Snapshot, factors: dict[str, list[float] | None],
     first: int, name: str, dc: bool, bus_intensities: bool, solver: LinearSolver | None,
+    on_hours: Callable[[int], None] | None = None,
 ) -> list[tuple[HourCarbon, Any]]:
     """Trace hours first.. of ``factors`` on ``net`` (already at its base snapshot).
 
     Returns per hour its record and its consumers' (keys, kWh, grams), and
-    leaves the network at its base.
+    leaves the network at its base; ``on_hours(1)`` after each hour.
     """
     base = {(t, c): net[t][c].to_numpy(copy=True) for t, cols in _SCALED.items() for c in cols}
     out: list[tuple[HourCarbon, Any]] = []
@@ -156,6 +157,8 @@ def _trace_hours(
             except CarbonInputError as exc:
                 count(exc)  # the hour is answered as failed: counted here, once
                 out.append((HourCarbon(hour=h, converged=False, error=str(exc)), None))
+                if on_hours is not None:
+                    on_hours(1)
                 continue
             totals, sink_g, bus_g = hour_summary(traced.graph, traced.flow, traced.vm_pu)
             g = traced.graph
@@ -165,6 +168,8 @@ def _trace_hours(
             out.append((HourCarbon(hour=h, converged=True, totals=totals,
                                    bus_intensity_g_per_kwh=bus_g if bus_intensities else None),
                         sinks))
+            if on_hours is not None:
+                on_hours(1)
     finally:
         for t, cols in _SCALED.items():
             _scale(net, t, cols, base, 1.0)
@@ -187,13 +192,15 @@ def trace_series(
     client: Any = None,
     bus_intensities: bool = True,
     chunk_hours: int = CHUNK_HOURS,
+    on_hours: Callable[[int], None] | None = None,
 ) -> SeriesReport:
     """Trace every hour of the profile; the network is left at its base snapshot afterwards.
 
     ``client`` (dask.distributed) runs chunks of ``chunk_hours`` hours as
     tasks; the result is identical to the serial run. ``bus_intensities``
     False leaves out the per-hour nodal intensities (a year of a 10k-bus case
-    would be 80 million numbers).
+    would be 80 million numbers). ``on_hours(k)`` says k more hours are done
+    (after each hour serially, after each chunk on a cluster): the CLI's bar.
     """
     prof = parse_profile(profile)
     snap = parse_snapshot(snapshot)
@@ -208,12 +215,17 @@ def trace_series(
 
     if client is None or solver is not None:
         results = _trace_hours(net, snap, {t: v for t, v in lists.items()}, 0, name, dc,
-                               bus_intensities, solver)
+                               bus_intensities, solver, on_hours)
     else:
         shared = client.scatter(net, broadcast=True)
         futures = [client.submit(_chunk_task, shared, snap, part(a), a, name, dc,
                                  bus_intensities, pure=False) for a in starts]
-        results = [r for fut in futures for r in fut.result()]
+        results = []
+        for fut in futures:
+            chunk = fut.result()
+            results.extend(chunk)
+            if on_hours is not None:
+                on_hours(len(chunk))
     return _combine(net, name, results)
 
 
