@@ -36,12 +36,12 @@ def apply_adders(orders: Sequence[Order], adders: Mapping[str, int]) -> tuple[Or
     Adders of participants without an order are ignored: the adder table is
     per participant and outlives any one interval.
     """
+    if not adders:  # without a price signal nothing is adjusted (the clearing validates)
+        return tuple(orders)
     validate_orders(orders)  # before adjusting: a clamp must never hide a bad quote
     for pid, a in adders.items():
         if not isinstance(a, int) or isinstance(a, bool) or not 0 <= a < LIMIT:
             raise ValueError(f"adder of {pid!r} must be an integer in [0, {LIMIT}), got {a!r}")
-    if not adders:  # the common case without a price signal: nothing to adjust
-        return tuple(orders)
     out = []
     for o in orders:
         a = adders.get(o.id, 0)

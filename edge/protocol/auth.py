@@ -14,7 +14,7 @@ import hashlib
 import hmac
 from typing import Any
 
-from edge.protocol.canonical import canonical
+from edge.protocol.canonical import Encoded, canonical, encoded, join, members
 from edge.protocol.errors import ProtocolError, Reason
 from edge.protocol.identity import PrivateKey, public_id, sign, verify_signature
 
@@ -47,6 +47,16 @@ def add_signature(obj: dict[str, Any], key: PrivateKey) -> dict[str, Any]:
     body = {k: v for k, v in obj.items() if k not in ("sig", "signer")}
     body["signer"] = public_id(key.public_key())
     return {**body, "sig": sign(key, canonical(body)).hex()}
+
+
+def sign_encoded(obj: dict[str, Any], key: PrivateKey) -> Encoded:
+    """``add_signature`` with the signed message's canonical bytes attached, its members
+    encoded once for both the signature and the message (a large result's fills)."""
+    body = {k: v for k, v in obj.items() if k not in ("sig", "signer")}
+    body["signer"] = public_id(key.public_key())
+    parts = members(body)
+    sig = sign(key, join(parts)).hex()
+    return encoded({**body, "sig": sig}, {**parts, "sig": canonical(sig)})
 
 
 def check_signature(obj: dict[str, Any], signer: str | None = None) -> None:

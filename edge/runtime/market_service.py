@@ -46,7 +46,8 @@ from edge.market.clearing import Clearing, Order, fill_columns
 from edge.market.rounds import IntervalRounds, RoundRefused
 from edge.market.settlement import settle_traded
 from edge.protocol import topics
-from edge.protocol.auth import add_signature
+from edge.protocol.auth import add_signature, sign_encoded
+from edge.protocol.canonical import Encoded
 from edge.protocol.codec import encode
 from edge.protocol.messages import MAX_FILLS, ClearingResult, Settlement
 from edge.runtime.inbox import Inbox
@@ -245,11 +246,11 @@ class MarketService:
         if self.organiser is not None and book.next_round is not None:
             # the key of the next round first, so a revision answering this result has it
             self.organiser.announce(book.interval, book.next_round, now_ms)
-        self._send(result)
+        self.publish(topics.result(self.site, book.interval), result.raw, True)
         log.info("round cleared", extra={
             "interval": book.interval, "round": round_no, "final": final,
             "price": clearing.price, "volume_wh": clearing.volume_wh, "orders": len(cleared)})
-        return result
+        return dict(result)  # a plain copy for the caller: the Encoded one is read-only
 
     def _send(self, result: dict[str, Any]) -> None:
         self.publish(topics.result(self.site, result["interval"]), encode(result), True)
@@ -257,7 +258,9 @@ class MarketService:
     # -- messages ------------------------------------------------------------
     def result_message(self, interval: int, round_no: int, final: bool,
                        orders: tuple[Order, ...], clearing: Clearing, now_ms: int,
-                       opening: dict[str, Any] | None = None) -> dict[str, Any]:
+                       opening: dict[str, Any] | None = None) -> Encoded:
+        """The signed result of a round, with its canonical bytes (made once: stored, queued
+        for the chain and published as they are)."""
         qty, status = fill_columns(clearing)
         if final:
             fills = [{"order": f"{interval}-{o.seq}", "gw": o.id, "side": o.side, "qty_wh": q,
@@ -275,7 +278,7 @@ class MarketService:
             body["price"] = clearing.price
         if opening is not None:  # after the gate: anyone can check the openings (docs/market.md)
             body["sealed"] = opening
-        msg = add_signature(body, self.key)
+        msg = sign_encoded(body, self.key)
         # our own output obeys the protocol. The fills are checked by count only: each is
         # made above from an order of a validated clearing, and validating 100,000 of them
         # cost more than the clearing (the tests decode every published result in full)
@@ -285,7 +288,7 @@ class MarketService:
         return msg
 
     def settlement_messages(self, interval: int, orders: tuple[Order, ...], clearing: Clearing,
-                            intensity: int, now_ms: int) -> list[dict[str, Any]]:
+                            intensity: int, now_ms: int) -> list[Encoded]:
         if not clearing.volume_wh:
             return []
         st = settle_traded(orders, clearing, intensity)
@@ -298,7 +301,7 @@ class MarketService:
             }
             if st.price is not None:
                 body["price"] = st.price
-            msg = add_signature(body, self.key)
+            msg = sign_encoded(body, self.key)
             Settlement.model_validate(msg)
             out.append(msg)
         return out

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.protocol.canonical import INT_LIMIT, canonical
+from edge.chain.keys import generate_key
+from edge.protocol.auth import add_signature, check_signature, sign_encoded
+from edge.protocol.canonical import INT_LIMIT, canonical, encoded, join, members
 
 
 def reference(value: Any, path: str = "") -> None:
@@ -107,3 +110,40 @@ def test_large_plain_lists_encode_as_the_json_reference():
     for edge in (2**63, -(2**63) - 1):
         value["mixed"][3] = edge
         assert outcome(canonical, value) == outcome(reference, value) is not None
+
+
+def _reference_bytes(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False).encode("ascii")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=4), values, max_size=6))
+def test_members_joined_are_the_canonical_bytes(value):
+    """join(members(v)) is canonical(v) byte for byte, and refuses what it refuses, alike."""
+    expected = outcome(reference, value)
+    try:
+        got = join(members(value))
+    except ValueError as exc:
+        assert str(exc) == expected
+        return
+    assert expected is None
+    assert got == canonical(value) == _reference_bytes(value)
+
+
+def test_a_signed_encoded_message_is_the_signed_message_with_its_bytes():
+    key = generate_key()
+    msg = {"v": 1, "type": "result", "fills": _fills(300), "é": "ü", "sig": "stale"}
+    signed = sign_encoded(msg, key)
+    plain = add_signature(msg, key)  # Ed25519 is deterministic: the same signature
+    assert signed == plain and type(dict(signed)) is dict
+    assert signed.raw == _reference_bytes(plain) == canonical(signed)
+    check_signature(dict(signed), plain["signer"])
+    with pytest.raises(TypeError, match="read-only"):
+        signed["fills"] = []
+    with pytest.raises(TypeError, match="read-only"):
+        signed.update(v=2)
+    with pytest.raises(ValueError, match="not those of the message"):
+        encoded({"a": 1}, {"b": b"1"})
+    with pytest.raises(ValueError, match="float at fills"):
+        sign_encoded({"fills": [{"q": 0.5}]}, key)
