@@ -10,11 +10,12 @@ One clearing cycle of hub.carbonmarket over the scenario's PV prosumers
    is checked by ``verify_meter_evidence`` exactly as the command line does.
    A reading whose block is not anchored by the hub is not evidence and is
    counted as refused.
-2. Quotas. Generation is the reading's gen_wh; a gateway without a PV meter
-   (the simulated ones) is credited the export its connection meter proves
-   (``exported_pv_wh``). The formula is annual (M = delta x twelve months of metered PV
-   generation); a cycle here covers the simulated day, so a PVP's quota is
-   delta x the day's verified generation (``pvp_quota`` over the day's
+2. Quotas. Generation is the reading's gen_wh, which the PV inverter meters
+   (simulator.devices.pv, read by the firmware as a "pv" device); a gateway
+   without one earns nothing, whatever it exports. The formula is annual
+   (M = delta x twelve months of metered PV generation); a cycle here
+   covers the simulated day, so a PVP's quota is delta x the day's verified
+   generation (``pvp_quota`` over the day's
    period), not an annualised guess: one day of meters earns one day of quota.
 3. Positions. A CEC's verified emissions are its verified import per interval
    times the nodal intensity of its bus traced for that interval
@@ -33,7 +34,6 @@ One clearing cycle of hub.carbonmarket over the scenario's PV prosumers
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -156,22 +156,8 @@ def verified_readings(docs: Sequence[Any], hub_id: str, edges: Sequence[str]
             key = exc.reason.value
             refused[key] = refused.get(key, 0) + 1
             continue
-        out.append(r if r.gen_wh else dataclasses.replace(r, gen_wh=exported_pv_wh(d["payload"])))
+        out.append(r)
     return out, refused
-
-
-def exported_pv_wh(payload: str) -> int:
-    """What the point-of-connection meter proves was PV, for a gateway without a PV meter.
-
-    The simulated gateways meter the point of connection and the battery, not
-    the inverter, so their telemetry carries gen_wh = 0. Energy exported in an
-    interval that the battery did not discharge can only have come from the
-    PV: max(0, exp_wh - dis_wh) is a lower bound of the generation (what the
-    household used itself is not proven and earns nothing: rounding goes
-    against the claimant). Called only on a payload that passed the evidence check.
-    """
-    e = json.loads(payload)["energy"]
-    return max(0, int(e.get("exp_wh", 0)) - int(e.get("dis_wh", 0)))
 
 
 def bus_intensities(rows: Sequence[CarbonRow], bus: int, interval_s: int) -> dict[int, int]:

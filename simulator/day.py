@@ -55,6 +55,10 @@ FIRMWARE = ROOT / "firmware"
 LEAD_IN_INTERVALS = 3
 #: wall seconds the parts get to start (devices, edges, firmware) before the first interval
 LEAD_IN_WALL_S = 20.0
+#: Modbus unit ids on a substation's device server: meter i, battery 100 + i, PV inverter
+#: PV_UNIT + i (gateway i = 1..MAX_GATEWAYS)
+PV_UNIT = 170
+MAX_GATEWAYS = 247 - PV_UNIT
 GRID_INTENSITY_T_PER_MWH = 0.42   # the upstream grid behind the feeder's slack bus
 
 
@@ -144,11 +148,17 @@ class SubstationRun:
         from simulator.devices.server import FleetHost
 
         devices: list[dict[str, Any]] = []
+        if len(self.gateways) > MAX_GATEWAYS:
+            raise SimError(f"substation {self.id} has {len(self.gateways)} gateways; one device "
+                           f"server holds at most {MAX_GATEWAYS}: split the substation")
         for i, g in enumerate(self.gateways, start=1):
             m = g.meter
             devices.append({"kind": "meter", "unit": i, "name": f"{g.id}/meter",
                             "load": m.load, "load_peak_w": m.load_peak_w, "pv_kwp": m.pv_kwp,
                             "cloudiness": m.cloudiness})
+            if m.pv_kwp > 0:  # the array's inverter meters generation (quota = delta x gen)
+                devices.append({"kind": "pv", "unit": PV_UNIT + i, "name": f"{g.id}/pv",
+                                "meter": i})
             if g.battery is not None:
                 b = g.battery
                 devices.append({"kind": "battery", "unit": 100 + i, "name": f"{g.id}/battery",
@@ -221,6 +231,10 @@ class SubstationRun:
         devices = [{"name": f"{g.id}-m", "kind": "meter", "unit": unit, "host": host,
                     "port": port, "max_w": max(40_000, int(g.meter.pv_kwp * 2000),
                                                g.meter.load_peak_w * 3)}]
+        if g.meter.pv_kwp > 0:
+            devices.append({"name": f"{g.id}-pv", "kind": "pv", "unit": PV_UNIT + unit,
+                            "host": host, "port": port,
+                            "max_w": max(1000, int(g.meter.pv_kwp * 2000))})
         if g.battery is not None:
             devices.append({"name": f"{g.id}-b", "kind": "battery", "unit": 100 + unit,
                             "host": host, "port": port, "max_w": g.battery.max_w})

@@ -24,7 +24,7 @@ from simulator.devices.faults import ACTIONS, FAULT_KINDS
 from simulator.devices.fleet import Fleet
 from simulator.devices.sunspec_map import BASE_ADDRESS, DeviceLayout, model_def, scaled_values
 
-LAYOUTS = {"meter": (1, 203), "battery": (1, 124, 203)}
+LAYOUTS = {"meter": (1, 203), "battery": (1, 124, 203), "pv": (1, 103)}
 
 
 # ---------------------------------------------------------------- helpers

@@ -70,7 +70,16 @@ class BatteryConfig(_Strict):
         return self
 
 
-DeviceConfig = Annotated[MeterConfig | BatteryConfig, Field(discriminator="kind")]
+class PvConfig(_Strict):
+    """A PV inverter (model 103) metering the array of the meter at unit ``meter``."""
+
+    kind: Literal["pv"] = "pv"
+    unit: int = Field(ge=1, le=247)
+    name: str | None = None
+    meter: int = Field(ge=1, le=247, description="unit id of the meter whose PV this is")
+
+
+DeviceConfig = Annotated[MeterConfig | BatteryConfig | PvConfig, Field(discriminator="kind")]
 
 
 class ServerConfig(_Strict):
@@ -90,6 +99,13 @@ class ServerConfig(_Strict):
             if d.unit in seen:
                 raise ValueError(f"unit id {d.unit} is used twice on server {self.name!r}")
             seen.add(d.unit)
+        meters = {d.unit: d for d in self.devices if isinstance(d, MeterConfig)}
+        for d in self.devices:
+            if isinstance(d, PvConfig):
+                m = meters.get(d.meter)
+                if m is None or m.pv_kwp <= 0:
+                    raise ValueError(f"pv unit {d.unit}: unit {d.meter} on server "
+                                     f"{self.name!r} is not a meter with pv_kwp > 0")
         return self
 
 
@@ -121,7 +137,7 @@ class FleetConfig(_Strict):
         return parse_start(self.start)
 
 
-def device_name(server: ServerConfig, device: MeterConfig | BatteryConfig) -> str:
+def device_name(server: ServerConfig, device: MeterConfig | BatteryConfig | PvConfig) -> str:
     """The name faults and snapshots use: the configured one, else ``server/unit``."""
     return device.name or f"{server.name}/{device.unit}"
 
@@ -132,9 +148,9 @@ def _explain(exc: ValidationError) -> str:
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     msg = err["msg"]
     if err["type"] == "union_tag_not_found":
-        msg = "'kind' is required: 'meter' or 'battery'"
+        msg = "'kind' is required: 'meter', 'battery' or 'pv'"
     elif err["type"] == "union_tag_invalid":
-        msg = f"kind must be 'meter' or 'battery', not {err['input'].get('kind')!r}"
+        msg = f"kind must be 'meter', 'battery' or 'pv', not {err['input'].get('kind')!r}"
     return f"{where}: {msg}{more}"
 
 

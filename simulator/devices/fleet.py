@@ -22,10 +22,12 @@ from simulator.devices.config import (
     BatteryConfig,
     FleetConfig,
     MeterConfig,
+    PvConfig,
     ServerConfig,
     device_name,
 )
 from simulator.devices.meter import Meter
+from simulator.devices.pv import PvInverter
 from simulator.devices.runtime import DeviceRuntime
 
 
@@ -39,10 +41,20 @@ def device_seeds(seed: int, server: str, unit: int) -> np.random.SeedSequence:
 
 
 def build_runtime(
-    cfg: FleetConfig, server: ServerConfig, dev: MeterConfig | BatteryConfig, clock: SimClock
+    cfg: FleetConfig, server: ServerConfig, dev: MeterConfig | BatteryConfig | PvConfig,
+    clock: SimClock, units: dict[int, DeviceRuntime] | None = None,
 ) -> DeviceRuntime:
+    """One device and its runtime; a PV inverter needs its meter's runtime in ``units``."""
     name = device_name(server, dev)
     serial = f"SIM-{server.name}-{dev.unit:03d}"[:32]
+    if isinstance(dev, PvConfig):
+        meter = (units or {}).get(dev.meter)
+        if meter is None or not isinstance(meter.device, Meter):
+            raise ValueError(f"pv unit {dev.unit}: no meter at unit {dev.meter}")
+        device = PvInverter(meter.device, unit=dev.unit, serial=serial,
+                            start_ms=clock.start_ms)
+        return DeviceRuntime(name, server.name, server.transport, device, clock,
+                             device.rating_w)
     if isinstance(dev, MeterConfig):
         device = Meter(
             dev,
@@ -71,8 +83,9 @@ class Fleet:
         self.by_server: dict[str, dict[int, DeviceRuntime]] = {}
         for server in cfg.servers:
             units: dict[int, DeviceRuntime] = {}
-            for dev in server.devices:
-                rt = build_runtime(cfg, server, dev, self.clock)
+            # meters first: an inverter reads its meter's PV
+            for dev in sorted(server.devices, key=lambda d: isinstance(d, PvConfig)):
+                rt = build_runtime(cfg, server, dev, self.clock, units)
                 units[dev.unit] = rt
                 self.by_name[rt.name] = rt
             self.by_server[server.name] = units

@@ -39,6 +39,7 @@ class _Block:
     phase_w: np.ndarray  # int64 (3, n), sums to net_w
     load_w: np.ndarray  # float
     pv_w: np.ndarray  # float
+    pv_int_w: np.ndarray  # int64: the PV term of net_w, what the inverter meters
     volts: np.ndarray  # float (3, n)
     hz: np.ndarray  # float
 
@@ -73,6 +74,9 @@ class Meter(SimDevice):
         # energy in mJ per phase: exact integers
         self.imp_mj = [0, 0, 0]
         self.exp_mj = [0, 0, 0]
+        # PV generation in mJ since start: the inverter's register (simulator.devices.pv); a
+        # meter reboot does not touch it (the inverter is its own device)
+        self.pv_mj = 0
         rating = cfg.effective_rating_w()
         self.rating_w = rating
         self.sf = {
@@ -100,10 +104,11 @@ class Meter(SimDevice):
         load = load * np.maximum(0.0, 1.0 + self._load_sigma * noise)
         pv = profiles.pv_clear_sky_w(cfg.pv_kwp, self.latitude, t)
         pv = pv * profiles.cloud_index(clouds, cfg.cloudiness)
-        net = np.rint(load).astype(np.int64) - np.rint(pv).astype(np.int64)
+        pv_int = np.rint(pv).astype(np.int64)
+        net = np.rint(load).astype(np.int64) - pv_int
         q = np.trunc(net / 3).astype(np.int64)
         phase = np.vstack([net - 2 * q, q, q])
-        return _Block(k0, net, phase, load, pv, volts, hz)
+        return _Block(k0, net, phase, load, pv, pv_int, volts, hz)
 
     def _block(self, j: int) -> _Block:
         while self._next_block <= j:
@@ -136,6 +141,7 @@ class Meter(SimDevice):
                 p = blk.phase_w[ph]
                 self.imp_mj[ph] += int(np.sum(np.maximum(p, 0) * dur))
                 self.exp_mj[ph] += int(np.sum(np.maximum(-p, 0) * dur))
+            self.pv_mj += int(np.sum(blk.pv_int_w * dur))
         self.t_ms = b
 
     def _now(self) -> tuple[_Block, int]:
@@ -152,6 +158,11 @@ class Meter(SimDevice):
 
     def export_wh(self) -> int:
         return sum(self.exp_mj) // MJ_PER_WH
+
+    def pv_now_w(self) -> int:
+        """The PV power of the current step, as the net power counts it (W, integer)."""
+        blk, i = self._now()
+        return int(blk.pv_int_w[i])
 
     def snapshot(self) -> dict[str, float | int]:
         blk, i = self._now()

@@ -24,7 +24,7 @@ def doc_rows(kind: str) -> list[list[str]]:
     return rows
 
 
-@pytest.mark.parametrize("kind", ["meter", "battery"])
+@pytest.mark.parametrize("kind", ["meter", "battery", "pv"])
 def test_doc_tables_match_the_map(kind):
     live = {}
     for r in register_map(kind):
@@ -38,6 +38,9 @@ def test_doc_tables_match_the_map(kind):
     for cells in rows:
         assert live[(cells[2], cells[3])] == cells, cells
     documented = {(c[2], c[3]) for c in rows}
+    if kind == "pv":
+        assert {p for m, p in live if m == "103"} == {p for m, p in documented if m == "103"}
+        return
     for must in [("", "SunS"), ("203", "W"), ("203", "W_SF"), ("203", "TotWhImp"),
                  ("203", "TotWhExp"), ("203", "TotWh_SF"), ("end", "ID")]:  # fmt: skip
         assert must in documented

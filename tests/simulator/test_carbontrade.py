@@ -49,7 +49,8 @@ ROWS = [CarbonRow(900_000, {4: 400.2, 11: 410.0}, 0.0, 0.0, 0.0),
 
 
 def no_pv_meter(gw: str, seq: int, interval: int, exp_wh: int, dis_wh: int) -> str:
-    """Telemetry of a gateway that meters its connection and battery, not its inverter."""
+    """Telemetry of a gateway that meters its connection and battery, not its inverter:
+    export is not generation, so it earns no quota."""
     msg = json.loads(telemetry(gw, seq, interval, 0))
     msg["energy"].update(exp_wh=exp_wh, dis_wh=dis_wh, gen_wh=0)
     return json.dumps(msg)
@@ -77,8 +78,8 @@ def test_quotas_and_positions_are_the_hand_worked_ones(cycle):
     acc = {a.participant: a for a in res.accounts}
     assert (acc["pvp-6"].basis_wh, acc["pvp-6"].verified_g) == (12_250, 10_045)
     assert acc["pvp-14"].verified_g == 820
-    # no PV meter: 3,000 Wh exported - 500 Wh from the battery = 2,500 Wh -> 2,050 g
-    assert (acc["pvp-18"].basis_wh, acc["pvp-18"].verified_g) == (2_500, 2_050)
+    # no PV meter: 3,000 Wh exported is no metered generation -> 0 g
+    assert (acc["pvp-18"].basis_wh, acc["pvp-18"].verified_g) == (0, 0)
     assert (acc["cec-5"].emissions_g, acc["cec-5"].verified_g, acc["cec-5"].price) == \
         (11_810, -8_810, 80_000)
     assert (acc["cec-12"].emissions_g, acc["cec-12"].verified_g, acc["cec-12"].price) == \
