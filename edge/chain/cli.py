@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -84,6 +85,46 @@ def cmd_append_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: hex digits of a hash or public id shown in the table (--json has them whole)
+PREFIX = 12
+_SHOW_COLUMNS = ("height", "time (UTC, ISO 8601)", "txs", "hash", "prev", "root", "producer")
+
+
+def iso_ms(ts_ms: int) -> str:
+    """A header's ``ts`` (integer ms since the epoch) as ISO 8601 UTC to the millisecond;
+    a value outside the calendar (a damaged store) is shown as the raw integer."""
+    try:
+        t = dt.datetime.fromtimestamp(ts_ms // 1000, dt.timezone.utc)
+    except (OverflowError, OSError, ValueError, TypeError):
+        return f"{ts_ms} ms"
+    return f"{t:%Y-%m-%dT%H:%M:%S}.{ts_ms % 1000:03d}Z"
+
+
+def show_table(header: dict, block_hash: str, txs: list | None = None) -> str:
+    """One block as a table for people: a header row, then the block's row; hashes and the
+    producer cut to their first PREFIX hex digits; then, with ``txs``, one line per
+    transaction (its index and canonical JSON)."""
+    cells = [str(header["height"]), iso_ms(header["ts"]), str(header["ntx"]),
+             *(str(v)[:PREFIX] for v in (block_hash, header["prev"], header["root"],
+                                         header["producer"]))]
+    widths = [max(len(h), len(c)) for h, c in zip(_SHOW_COLUMNS, cells, strict=True)]
+    right = {0, 2}  # numbers right-aligned
+
+    def row(values) -> str:
+        return "  ".join(v.rjust(w) if i in right else v.ljust(w)
+                         for i, (v, w) in enumerate(zip(values, widths, strict=True))).rstrip()
+
+    lines = [f"chain {header['chain']} (header version {header['version']})",
+             row(_SHOW_COLUMNS), row(cells),
+             f"hashes and producer: first {PREFIX} hex digits (--json for the whole header)"]
+    if txs is not None:
+        lines.append("")
+        lines.append(f"{'tx':>5}  canonical JSON")
+        lines += [f"{i:>5}  {json.dumps(tx, sort_keys=True, separators=(',', ':'))}"
+                  for i, tx in enumerate(txs)]
+    return "\n".join(lines)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     with _store(args.db) as store:
         if store.height() < 0:
@@ -98,7 +139,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     out = {"hash": block.header.hash(), "header": header}
     if args.txs:
         out["txs"] = block.tx_objects()
-    emit(out, args.json)
+    emit(out, args.json, show_table(header, out["hash"], out.get("txs")))
     return EXIT_OK
 
 
