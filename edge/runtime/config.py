@@ -79,6 +79,8 @@ class SiteConfig(_Section):
     data_dir: Path
     edge_key: Path
     chain_id: str = ""
+    #: append every chain-making input to data_dir/journal.jsonl (edge.runtime.journal)
+    journal: bool = False
 
     def chain(self) -> str:
         """The edge chain's id: one chain per site unless the file says otherwise."""
@@ -284,6 +286,10 @@ class Config(_Section):
     @property
     def sync_state_path(self) -> Path:
         return self.site.data_dir / "sync-state.json"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.site.data_dir / "journal.jsonl"
 
 
 def _key_of(loc: tuple[Any, ...]) -> tuple[str, str]:

@@ -38,6 +38,7 @@ from edge.protocol.errors import Reason
 from edge.runtime.admission import Accepted, Policy, Rejected, SeqWindow, admit
 from edge.runtime.config import MqttConfig
 from edge.runtime.inbox import Inbox, Stored
+from edge.runtime.journal import Journal
 
 log = logging.getLogger("carbon_edge.ingest")
 
@@ -152,14 +153,15 @@ class Admitter:
     def __init__(self, site: str, keys: dict[str, bytes], policy: Policy,
                  windows: dict[tuple[str, str], SeqWindow],
                  clock: Clock,
-                 market_refusal: Callable[[dict[str, Any], float], str | None] | None = None
-                 ) -> None:
+                 market_refusal: Callable[[dict[str, Any], float], str | None] | None = None,
+                 journal: Journal | None = None) -> None:
         self.site = site
         self.keys = keys
         self.policy = policy
         self.windows = windows
         self.clock = clock
         self.market_refusal = market_refusal
+        self.journal = journal
 
     def decide(self, m: Incoming, now_ms: int,
                windows: Mapping[tuple[str, str], SeqWindow]) -> Accepted | Rejected:
@@ -203,6 +205,8 @@ class Admitter:
         wall = self.clock.wall_ms()  # pending ages are wall time (block trigger, block ts)
         fresh = (inbox.messages.commit_batch(stored, counts, now_ms=wall)
                  if (stored or counts) else [])
+        if self.journal is not None and stored:  # replay input, in commit order
+            self.journal.batch(now, wall, stored)
         self.windows.update(tentative)
         accepted = [s.acc for s, new in zip(stored, fresh, strict=True) if new]
         if on_accepted is not None and accepted:

@@ -41,6 +41,7 @@ from edge.runtime.gateways import GatewayBoard
 from edge.runtime.inbox import Inbox
 from edge.runtime.ingest import Admitter, BatchOutcome, Link, MqttLink, Writer
 from edge.runtime.intervals import Schedule
+from edge.runtime.journal import Journal
 from edge.runtime.market_service import MarketService
 from edge.runtime.metrics import Metrics
 from edge.runtime.organiser import Organiser
@@ -91,6 +92,11 @@ class EdgeService:
             self.store.close()
             raise
         self.inbox = Inbox(cfg.inbox_path, self.clock, cfg.inbox.busy_timeout_s)
+        #: every chain-making input, in order, for replay (``[site] journal``)
+        self.journal = (Journal(cfg.journal_path,
+                                cfg.model_dump(mode="json", exclude_none=True,
+                                               by_alias=True))
+                        if cfg.site.journal else None)
         self.pl: Backend = pl if pl is not None else make_backend(cfg)
         self.metrics = Metrics()
         self.registry = self.metrics.registry
@@ -107,7 +113,8 @@ class EdgeService:
         policy = Policy(a.max_payload, a.past_s * 1000, a.future_s * 1000, a.hist_past_s * 1000,
                         a.seq_window)
         self.admitter = Admitter(site, cfg.gateway_keys(), policy,
-                                 self.inbox.messages.windows(), self.clock, self.market.refusal)
+                                 self.inbox.messages.windows(), self.clock, self.market.refusal,
+                                 self.journal)
         self.writer = Writer(self.link.inbound, self.admitter, self.inbox, self.link.ack,
                              on_accepted=self._on_accepted, on_outcome=self._on_outcome,
                              lock=self.market.lock)
@@ -139,7 +146,11 @@ class EdgeService:
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
         fixed = self.blocks.recover()
-        self.market.recover(self.clock.now_s())
+        wall = self.clock.wall_ms()
+        now_ms = self.clock.at_wall_ms(wall)
+        if self.journal is not None:
+            self.journal.start(now_ms, wall)
+        self.market.recover(now_ms / 1000)
         log.info("edge starting", extra={"site": self.cfg.site.id, "edge_id": self.edge_id,
                                          "chain_height": self.store.height(),
                                          "blocks_recovered": fixed})
@@ -176,6 +187,8 @@ class EdgeService:
             self.market.organiser.close()
         self.inbox.close()
         self.store.close()
+        if self.journal is not None:
+            self.journal.close()
         log.info("edge stopped")
 
     def run_forever(self) -> int:
@@ -191,11 +204,20 @@ class EdgeService:
 
     # -- the clock -------------------------------------------------------------------
     def tick(self) -> None:
-        now_ms = self.clock.now_ms()
+        # under the market lock, which orders every chain-making input (ingest batches,
+        # ticks, block cuts, hub records): the order the journal writes down
         with self.market.lock:
+            wall = self.clock.wall_ms()
+            now_ms = self.clock.at_wall_ms(wall)
+            changes = self.inbox.db.conn.total_changes
             published = self.market.tick(now_ms / 1000, now_ms)
+            if self.journal is not None and self.inbox.db.conn.total_changes != changes:
+                self.journal.tick(now_ms, wall)  # a tick that wrote nothing changes nothing
+            wall = self.clock.wall_ms()  # wall time: the hub checks block ts against its own
+            for block in self.blocks.step(wall):
+                if self.journal is not None:
+                    self.journal.block(self.clock.at_wall_ms(wall), wall, block)
         self.metrics.rounds.inc(len(published))
-        self.blocks.step()  # wall time: the hub checks block ts against its own clock
         self._prune_when_due()
         n, _ = self.inbox.pending.stats()
         self.metrics.pending.set(n)
@@ -245,9 +267,16 @@ class EdgeService:
             store.close()
 
     def _record_sync(self, out: dict[str, Any]) -> None:
-        if out["receipts"]:
-            self.inbox.receipts.add(out["receipts"], self.clock.wall_ms())
-        self.market.take_prices(out["prices"])
+        with self.market.lock:  # one order of chain inputs (see tick)
+            wall = self.clock.wall_ms()
+            now_ms = self.clock.at_wall_ms(wall)
+            if out["receipts"]:
+                if self.journal is not None:
+                    self.journal.receipts(now_ms, wall, out["receipts"])
+                self.inbox.receipts.add(out["receipts"], wall)
+            if out["prices"] and self.journal is not None:
+                self.journal.prices(now_ms, wall, out["prices"])
+            self.market.take_prices(out["prices"])
 
     def _sync_status(self, info: dict[str, Any]) -> None:
         self.sync_info = {**info, **({} if info["state"] == "ok" else
@@ -262,8 +291,12 @@ class EdgeService:
             self.board.meter(r.dev, r.as_dict())
             if r.q == "good":
                 tx = MeterReading.model_validate({"site": self.cfg.site.id, **r.as_dict()})
-                self.inbox.pending.add([tx], self.clock.wall_ms(),
-                                       Counter({"meter_readings": 1}))
+                with self.market.lock:  # one order of chain inputs (see tick)
+                    wall = self.clock.wall_ms()
+                    if self.journal is not None:
+                        self.journal.meter(self.clock.at_wall_ms(wall), wall,
+                                           tx.model_dump(mode="json"))
+                    self.inbox.pending.add([tx], wall, Counter({"meter_readings": 1}))
 
         run_pollers(self.cfg.meters, on_reading, self.clock.now_ms, self.stopping.is_set)
 
