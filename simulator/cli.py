@@ -21,7 +21,8 @@ EPILOG = """examples:
   carbon-edge sim run                                # the default day (ieee33-pv)
   carbon-edge sim run --scenario green-p2p
   carbon-edge sim run --intervals 8 --start 10:00    # a short day around noon
-  carbon-edge sim list"""
+  carbon-edge sim list
+  carbon-edge sim replay sim-out/ieee33-pv-20240621-120000   # rebuild the chains"""
 
 
 def cmd_list(a: argparse.Namespace) -> int:
@@ -65,6 +66,23 @@ def cmd_run(a: argparse.Namespace) -> int:
     return EXIT_OK if rec.ok else EXIT_FAIL
 
 
+def cmd_replay(a: argparse.Namespace) -> int:
+    from edge.runtime.journal import JournalError
+    from simulator.replay import RunFolderError, replay_run
+
+    try:
+        outcomes = replay_run(a.run_dir)
+    except (RunFolderError, JournalError) as exc:
+        raise UsageError(str(exc)) from None
+    for sub, o in outcomes.items():
+        if o.identical:
+            print(f"{sub}: {o.blocks} blocks identical ({o.lines} journal lines)")
+        else:
+            assert o.divergence is not None
+            print(f"{sub}: {o.divergence.sentence()}", file=sys.stderr)
+    return EXIT_OK if all(o.identical for o in outcomes.values()) else EXIT_FAIL
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     from simulator.scenario import DEFAULT
 
@@ -90,3 +108,13 @@ def register(parser: argparse.ArgumentParser) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
+    p = sub.add_parser("replay", help="rebuild each edge's chain from its journal and compare",
+                       description="Rebuild each edge's chain of a run folder from its input "
+                                   "journal and compare every block hash with the recorded "
+                                   "chain. Exit 0 identical, 1 diverged (one line per edge "
+                                   "saying where), 2 not a run folder.",
+                       epilog="example:\n  carbon-edge sim replay sim-out/ieee33-pv-20240621-"
+                              "120000",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder of `sim run`")
+    p.set_defaults(func=cmd_replay)

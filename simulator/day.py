@@ -187,7 +187,7 @@ class SubstationRun:
         tls = self.tls_files("edge")
         data: dict[str, Any] = {
             "site": {"id": self.id, "data_dir": str(self.workdir / "edge"),
-                     "edge_key": str(key_path)},
+                     "edge_key": str(key_path), "journal": True},  # for `sim replay`
             "mqtt": {"host": "127.0.0.1", "port": self.broker_port, "tls": True,
                      "ca": tls["ca"], "cert": tls["cert"], "key": tls["key"],
                      "client_id": "edge", "reconnect_min_s": 0.2, "reconnect_max_s": 2},

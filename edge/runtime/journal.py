@@ -108,14 +108,14 @@ class JournalError(ValueError):
 def read(path: str | os.PathLike[str], max_line: int = 16 * 1024 * 1024
          ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, entry) of every line; the first must be the ``config`` line."""
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if len(line) > max_line:
-                raise JournalError(f"line {n} is longer than {max_line} characters")
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            if len(raw) > max_line:
+                raise JournalError(f"line {n} is longer than {max_line} bytes")
             try:
-                entry = json.loads(line)
-            except ValueError as exc:
-                raise JournalError(f"line {n} is not JSON: {exc}") from None
+                entry = json.loads(raw.decode("utf-8"))
+            except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+                raise JournalError(f"line {n} is not JSON text: {str(exc)[:200]}") from None
             if not isinstance(entry, dict) or not isinstance(entry.get("k"), str):
                 raise JournalError(f"line {n} has no kind (k)")
             if n == 1 and (entry["k"] != "config" or entry.get("v") != VERSION):

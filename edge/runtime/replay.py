@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import queue
 import shutil
+import sqlite3
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -29,12 +30,18 @@ from pathlib import Path
 from typing import Any
 
 from edge.chain.block import Block, BlockHeader
-from edge.chain.store import ChainStore
+from edge.chain.store import ChainStore, StoreError
 from edge.protocol import topics
 from edge.protocol.transactions import MeterReading
 from edge.runtime.config import Config
 from edge.runtime.ingest import Incoming
 from edge.runtime.journal import JournalError, payload_of, read
+
+#: the largest time a journal line may carry (ms; what a double holds exactly)
+MAX_MS = 2**53
+#: the largest leap between two lines' market times: the market walks every interval of a
+#: leap, so a hostile line must not make it walk for ever
+MAX_LEAP_MS = 400 * 86_400_000
 
 
 class ReplayClock:
@@ -43,12 +50,18 @@ class ReplayClock:
     def __init__(self) -> None:
         self.now = 0
         self.wall = 0
+        self.started = False
 
     def at(self, entry: dict[str, Any]) -> None:
-        try:
-            self.now, self.wall = int(entry["now"]), int(entry["wall"])
-        except (KeyError, TypeError, ValueError):
-            raise JournalError(f"a {entry.get('k')} line without integer now and wall") from None
+        now, wall = entry.get("now"), entry.get("wall")
+        if not all(isinstance(x, int) and 0 <= x < MAX_MS for x in (now, wall)):
+            raise JournalError(f"now and wall must be whole ms from 0 to 2^53 "
+                               f"(got {str(now)[:20]}, {str(wall)[:20]})")
+        assert isinstance(now, int) and isinstance(wall, int)
+        if self.started and abs(now - self.now) > MAX_LEAP_MS:
+            raise JournalError(f"market time leaps {(now - self.now) // 86_400_000} days "
+                               "from the line before")
+        self.now, self.wall, self.started = now, wall, True
 
     def now_ms(self) -> int:
         return self.now
@@ -161,7 +174,12 @@ class Replayer:
             raise JournalError(f"{journal} is empty") from None
         self.cfg = replay_config(first.get("config"), journal, work)
         self.clock = ReplayClock()
-        self.svc = EdgeService(self.cfg, clock=self.clock, link=NullLink())  # type: ignore[arg-type]
+        try:
+            self.svc = EdgeService(self.cfg, clock=self.clock,  # type: ignore[arg-type]
+                                   link=NullLink())
+        except Exception as exc:  # noqa: BLE001 - a bad key or config is the journal's defect
+            raise JournalError(f"no edge can be built from the config line: "
+                               f"{type(exc).__name__}: {str(exc)[:200]}") from None
         self.blocks = 0
 
     def close(self) -> None:
@@ -174,8 +192,14 @@ class Replayer:
         n = 1
         try:
             for n, entry in self.lines:
-                self.clock.at(entry)
-                self.take(n, entry)
+                try:
+                    self.clock.at(entry)
+                    self.take(n, entry)
+                except (KeyError, TypeError, ValueError, RecursionError) as exc:
+                    if isinstance(exc, JournalError):
+                        raise JournalError(f"line {n}: {exc}") from None
+                    raise JournalError(f"line {n} ({entry.get('k')}) cannot be taken: "
+                                       f"{type(exc).__name__}: {str(exc)[:200]}") from None
             self.check_end(n)
         except _Stop as stop:
             return Outcome(self.blocks, n, stop.divergence)
@@ -200,7 +224,7 @@ class Replayer:
         elif k == "meter":
             svc.inbox.pending.add([MeterReading.model_validate(e["tx"])], self.clock.wall)
         else:
-            raise JournalError(f"line {n} has an unknown kind {k!r}")
+            raise JournalError(f"unknown kind {k!r}")
 
     def batch(self, n: int, e: dict[str, Any]) -> None:
         site = self.cfg.site.id
@@ -254,7 +278,17 @@ class Replayer:
 def replay(journal: Path, chain: Path | None = None) -> Outcome:
     """Rebuild the chain of one journal in a scratch folder; compare with ``chain`` if given."""
     work = Path(tempfile.mkdtemp(prefix="carbon-edge-replay-"))
-    recorded = ChainStore(chain, readonly=True) if chain is not None else None
+    try:
+        recorded = ChainStore(chain, readonly=True) if chain is not None else None
+        if recorded is not None and not recorded.has_tables():
+            recorded.close()
+            raise JournalError(f"{chain} is not an edge chain")
+    except (sqlite3.DatabaseError, StoreError) as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise JournalError(f"{chain} is not an edge chain: {exc}") from None
+    except JournalError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     try:
         r = Replayer(journal, recorded, work)
         try:

@@ -126,11 +126,12 @@ LEAVES: dict[tuple[str, str], tuple[list[str], dict[str, str]]] = {
 }
 #: leaves that only run a long job or serve: each is exercised through the leaves above
 #: that share its parsing (pl info/calibrate, hub migrate/list-edges, carbon cases,
-#: owen pjm5, devices serve/clear/map, sim run: a whole simulated day)
+#: owen pjm5, devices serve/clear/map, sim run: a whole simulated day); sim replay takes a
+#: folder, not an option: its hostile folders and journals are tests/simulator/test_replay_cli.py
 NOT_HOSTILE_HERE = {("pl", "info"), ("pl", "calibrate"), ("hub", "migrate"),
                     ("hub", "list-edges"), ("carbon", "cases"), ("owen", "pjm5"),
                     ("devices", "serve"), ("devices", "clear"), ("devices", "map"),
-                    ("sim", "run")}
+                    ("sim", "run"), ("sim", "replay")}
 
 VALUES = {"file": FILE_HOSTILE, "int": INT_HOSTILE, "float": FLOAT_HOSTILE,
           "port": PORT_HOSTILE, "hex": HEX_HOSTILE, "str": STR_HOSTILE, "out": OUT_HOSTILE}
