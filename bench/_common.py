@@ -1,4 +1,4 @@
-"""The JSON-lines format every benchmark prints (ARCHITECTURE.md, "benchmarks")."""
+"""The JSON-lines format every benchmark prints (read by bench/report.py)."""
 
 from __future__ import annotations
 

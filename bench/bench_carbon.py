@@ -1,4 +1,4 @@
-"""Carbon-flow tracing (SEEDS P3) against the AC power flow it runs on.
+"""Carbon-flow tracing (P3) against the AC power flow it runs on.
 
 Prints JSON lines {"bench", "case", "value", "unit", "baseline", "ratio", "target"}:
 - runpp_<case>:     pandapower's Newton-Raphson power flow, seconds (median);

@@ -7,7 +7,7 @@ Rules (docs/market.md):
   its price level). Order numbers are the ``seq`` of the clearing.
 - after gate closure nothing changes; a late quote is refused with
   ``GateClosed`` and counted, and the accepted book stays as it was.
-- carbon price adders (SEEDS P1 ladder) are applied at clearing time
+- carbon price adders (P1 ladder) are applied at clearing time
   (``apply_adders``), so the book holds what participants quoted.
 """
 

@@ -1,4 +1,4 @@
-"""Green certificates (SEEDS P5): one per 1,000 kWh of metered renewable generation.
+"""Green certificates (P5): one per 1,000 kWh of metered renewable generation.
 
 Only metered generation counts (the `gen_wh` of a gateway's interval energy,
 never a bid or an estimate). What does not make a whole certificate carries

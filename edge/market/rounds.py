@@ -1,4 +1,4 @@
-"""SEEDS P5 iterative bidding: one interval's rounds and the participants' revision strategies.
+"""P5 iterative bidding: one interval's rounds and the participants' revision strategies.
 
 The paper searches a Nash equilibrium by letting prosumers re-quote after
 each published result. Two pieces live here, both pure:
@@ -13,7 +13,7 @@ each published result. Two pieces live here, both pure:
   ``max_rounds - 1`` binds in any case. A revision keeps the order's
   original submission number, so ties keep going to the earlier first quote.
 - A ``Strategy`` answers, for one participant, "what do I quote next, given
-  the published round and my own limit?". ``BestResponse`` is SEEDS P5's rule
+  the published round and my own limit?". ``BestResponse`` is P5's rule
   (the default everywhere); ``TowardPrice`` is the named alternative (one tick
   toward the last price). The gateway firmware mirrors both
   (firmware/gateway/policy.py) and tests compare them round by round.
@@ -68,7 +68,7 @@ class Round:
 
 @dataclass(frozen=True)
 class PendingOrder:
-    """One row of the SEEDS P4 pending-orders view: a quote in force and where it stands."""
+    """One row of the P4 pending-orders view: a quote in force and where it stands."""
 
     order_no: int
     participant: str
@@ -258,7 +258,7 @@ def _highest(lo: int, hi: int, ok: Callable[[int], bool]) -> int | None:
 
 @dataclass(frozen=True)
 class BestResponse:
-    """SEEDS P5's revision: the side in excess best-responds, the short side holds.
+    """P5's revision: the side in excess best-responds, the short side holds.
 
     - Not filled (no energy, on either side: an excluded order of the short
       side is not "filled whole anyway"): keep the quote, unless a quote

@@ -1,4 +1,4 @@
-"""Sealed bids (SEEDS P1): nobody reads a quote before its gate closes, anyone checks it after.
+"""Sealed bids (P1): nobody reads a quote before its gate closes, anyone checks it after.
 
 The edge, as the market's organiser, makes a fresh X25519 key per interval and
 round and announces its public half in a message signed with the edge's

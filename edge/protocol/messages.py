@@ -1,6 +1,6 @@
 """Every message on the wire, as strict pydantic models.
 
-Conventions (ARCHITECTURE.md "Contracts"):
+Conventions (docs/protocol.md):
 - integers only: energy in Wh, power in W, prices in micro-currency per kWh,
   carbon in g CO2, carbon prices in micro-currency per g CO2 (= $/t), times in
   milliseconds since the Unix epoch (`ts`) or seconds for interval starts;
@@ -261,7 +261,7 @@ class CarbonBidAdvice(_Strict):
 
 
 class PriceSignal(_Signed):
-    """Carbon prices from the central hub (SEEDS P1), relayed to gateways.
+    """Carbon prices from the central hub (P1), relayed to gateways.
 
     `adders` maps a participant id to its carbon price adder in micro-currency
     per kWh: added to a seller's offer, subtracted from a buyer's bid.

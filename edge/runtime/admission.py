@@ -5,7 +5,7 @@ decoding (JSON, schema: edge.protocol.codec), topic agrees with the payload,
 known gateway, HMAC tag, timestamp window, sequence window. The first failure
 decides the reason code, which is what the counters are labelled with.
 
-Sequence windows (after Sparkplug B; ARCHITECTURE.md): telemetry and bids
+Sequence windows (after Sparkplug B; docs/protocol.md): telemetry and bids
 share a gateway's data sequence, status messages count in their own space.
 A window remembers the highest sequence number and which of the ``size``
 numbers below it were seen (a bit mask), so

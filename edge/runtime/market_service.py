@@ -6,7 +6,7 @@ reached are rebuilt from those two after a restart (``recover``), and the
 open interval simply carries on. A book's history is folded in acceptance
 order (the inbox id), which reproduces the order numbers exactly.
 
-Rounds (SEEDS P5, schedule in ``intervals``): each interval's market is one
+Rounds (P5, schedule in ``intervals``): each interval's market is one
 ``edge.market.rounds.IntervalRounds``, the same state machine that
 ``carbon-edge market rounds`` drives: round 0 clears the book at gate
 closure; after each published round the participants may revise their
@@ -308,7 +308,7 @@ class MarketService:
 
     # -- views -----------------------------------------------------------------
     def open_book(self, now_s: float) -> list[dict[str, Any]]:
-        """SEEDS P4 pending orders of every interval not yet final."""
+        """P4 pending orders of every interval not yet final."""
         rows = []
         with self.lock:
             for interval in sorted(self.books):

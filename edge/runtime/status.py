@@ -62,7 +62,7 @@ def create_app(src: StatusSource) -> FastAPI:
     def counters() -> dict[str, Any]:
         return src.counters()
 
-    @app.get("/api/book", summary="Pending orders of intervals not yet final (SEEDS P4)")
+    @app.get("/api/book", summary="Pending orders of intervals not yet final (P4)")
     def book() -> list[dict[str, Any]]:
         return src.book()
 

@@ -1,4 +1,4 @@
-"""The gateway's bidding and battery policy (SEEDS.md P5), in integers.
+"""The gateway's bidding and battery policy (P5), in integers.
 
 Per interval the gateway is a buyer or a seller, never both. Quantity: the
 persistence forecast, i.e. the last closed interval's net energy without

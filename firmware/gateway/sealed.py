@@ -1,4 +1,4 @@
-"""A sealed bid (SEEDS P1): the bid's price and quantity encrypted to the organiser's key.
+"""A sealed bid (P1): the bid's price and quantity encrypted to the organiser's key.
 
 The wire format is the edge's (docs/market.md "Sealed bids", edge/market/sealed.py):
 

@@ -1,4 +1,4 @@
-"""Carbon allocation by the Owen value (SEEDS P1) and the ladder carbon price.
+"""Carbon allocation by the Owen value (P1) and the ladder carbon price.
 
 A game is a set of players (market entities) grouped into unions (regions)
 with a value v(S) for every coalition S. ``game`` holds the structure and the

@@ -121,7 +121,7 @@ class OwenResponse(BaseModel):
 
 
 class PricesRequest(SamplerOptions):
-    """A market game and the ladder: (fraction, $/t) tiers or the SEEDS p_low/p_high."""
+    """A market game and the ladder: (fraction, $/t) tiers or P1's p_low/p_high."""
 
     game: MarketGameIn
     p_low: _Finite = Field(20, description="$/t between a_min and a_avg")

@@ -2,7 +2,7 @@
 
 Players are numbered 0..n-1 and a coalition is the integer whose bit i is set
 when player i is in it: set operations become integer operations and a
-coalition is a cheap, hashable memo key. The unions (the regions of SEEDS P1)
+coalition is a cheap, hashable memo key. The unions (the regions of P1)
 partition the players.
 
 Values are exact numbers (``int`` or ``Fraction``) so that the exact Owen

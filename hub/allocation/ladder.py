@@ -1,4 +1,4 @@
-"""Ladder carbon price (SEEDS P1): allocations -> carbon costs -> price adders.
+"""Ladder carbon price (P1): allocations -> carbon costs -> price adders.
 
 Within one type (generators, or loads), with a_min and a_avg the minimum and
 mean allocation, the default two tiers give
@@ -33,7 +33,7 @@ MG_PER_G = 1000
 
 def make_tiers(p_low: object = 20, p_high: object = 40,
                tiers: Sequence[Sequence[object]] | None = None) -> Tiers:
-    """Tiers from (fraction, $/t) pairs, or the SEEDS two tiers from p_low and p_high.
+    """Tiers from (fraction, $/t) pairs, or P1's two tiers from p_low and p_high.
 
     Numbers may be ints, decimal strings or floats (read as their decimal text).
     """

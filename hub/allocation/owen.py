@@ -1,6 +1,6 @@
 """The Owen value: exact enumeration and a stratified, unbiased sampler.
 
-Exact (SEEDS P1 formula): for entity i in union k,
+Exact (P1 formula): for entity i in union k,
   phi_i = sum_{R subset M\\{k}} sum_{T subset Z_k\\{i}} w_m(|R|) w_{n_k}(|T|)
           [v(Q_R + T + i) - v(Q_R + T)],   w_n(s) = s!(n-s-1)!/n!.
 Only coalitions "whole unions plus part of one union" are read, so the cost is
@@ -84,7 +84,7 @@ def exact_cost(structure: Structure) -> int:
 
 
 def owen_exact(game: Game) -> OwenResult:
-    """Exact Owen value by the SEEDS P1 double sum (exact arithmetic)."""
+    """Exact Owen value by the P1 double sum (exact arithmetic)."""
     memo = game if isinstance(game, Memo) else Memo(game)
     st = memo.structure
     masks = st.union_masks()

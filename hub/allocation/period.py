@@ -1,7 +1,7 @@
 """One market period of the allocation loop as a library call: regional reports in,
 allocation, ladder costs, adders, revised clearing and the price signal out.
 
-This is the pure core of the loop SEEDS P1 runs each period (the hub's
+This is the pure core of the loop P1 runs each period (the hub's
 pipeline that collects the reports, records the result on the main chain and
 publishes the signal is separate work): it does no I/O, so the same call
 serves an operator by hand, a scheduler, or a test.

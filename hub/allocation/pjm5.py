@@ -1,4 +1,4 @@
-"""The PJM five-bus study of SEEDS P1: 24 hourly markets, carbon-blind and with adders.
+"""The PJM five-bus study of P1: 24 hourly markets, carbon-blind and with adders.
 
 Data: hub/data/pjm5/ (network.json, generators.csv, loads.csv, profiles.csv;
 PROVENANCE.md says where every number comes from). For each hour the study

@@ -1,4 +1,4 @@
-"""Carbon-emission flow tracing in a power network (SEEDS P3).
+"""Carbon-emission flow tracing in a power network (P3).
 
 The library API, for the command line, the hub's service and other parts:
 

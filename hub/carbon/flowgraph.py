@@ -4,7 +4,7 @@ The graph has one node per electrical node of the power flow (buses joined by
 closed bus-bus switches are one node, as in pandapower's own solve) and one
 virtual node per lossy branch: the power entering a branch flows into its
 virtual node, leaves it towards the receiving end, and the branch loss leaves
-it as a virtual load (SEEDS P3). A branch with more than two ends (a
+it as a virtual load (P3). A branch with more than two ends (a
 three-winding transformer) always gets a virtual node, its star point.
 
 Two things the papers leave open, decided here:

@@ -1,4 +1,4 @@
-"""Privacy-preserving outsourcing of the tracing solve (SEEDS P3), with checks.
+"""Privacy-preserving outsourcing of the tracing solve (P3), with checks.
 
 The owner of the network does not hand A_u and its right-hand sides to a
 computing provider. For every request it draws a fresh secret and sends

@@ -1,4 +1,4 @@
-"""Emission intensity of a coal unit from its coal-consumption curve (SEEDS P3).
+"""Emission intensity of a coal unit from its coal-consumption curve (P3).
 
 The curve gives the unit's coal use per hour as ``F(P) = a P^2 + b P + c``
 (tonnes of standard coal per hour, P in MW), so its specific consumption is
@@ -22,7 +22,7 @@ CO2_PER_C = 44.0 / 12.0
 
 
 class OperatingState(str, Enum):
-    """The operating states of SEEDS P3 and their consumption factor delta."""
+    """The operating states of P3 and their consumption factor delta."""
 
     NORMAL = "normal"
     SHUTDOWN = "shutdown"

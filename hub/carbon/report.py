@@ -112,7 +112,7 @@ class Totals(BaseModel):
 
 
 class CarbonFlowReport(BaseModel):
-    """Carbon-emission flow of one snapshot (SEEDS P3)."""
+    """Carbon-emission flow of one snapshot (P3)."""
 
     network: str
     totals: Totals

@@ -1,4 +1,4 @@
-"""Proportional-sharing upstream tracing of carbon emission flow (SEEDS P3).
+"""Proportional-sharing upstream tracing of carbon emission flow (P3).
 
 With F[i, j] the power flowing from node j into node i and T_j the gross
 through-flow of node j,

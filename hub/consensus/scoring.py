@@ -2,7 +2,7 @@
 
 Among the main chain's consensus nodes, each node i has an accuracy C_i, a
 credit score D_i, the number of blocks it made T_i and the number of
-transactions it handled tr_i. SEEDS (P3) defines
+transactions it handled tr_i. The carbon-flow paper (P3) defines
 
     CA_i    = C_i * D_i / sqrt(T_i)
     X_i     = CA_i * s / (n * sum_j CA_j),     W_i = X_i / sum_j X_j

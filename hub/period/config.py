@@ -2,7 +2,7 @@
 
 Everything has a default, so an empty object ``{}`` is a working
 configuration: 15-minute periods, each site its own region, sellers at 0 g
-CO2/kWh unless listed, the SEEDS ladder (20 and 40 $/t), no carbon-flow
+CO2/kWh unless listed, P1's ladder (20 and 40 $/t), no carbon-flow
 trace, scoring epochs of one hour with three supervisors. docs/hub.md
 ("The allocation loop") describes every field.
 """

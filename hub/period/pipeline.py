@@ -9,7 +9,7 @@ period, in block order, and the unsigned price-signal fields per site. The
 service signs, stores and publishes them (hub.period.store).
 
 Choices (docs/hub.md, "The allocation loop"):
-- the game is SEEDS P1's market game: sellers are generators, buyers loads,
+- the game is P1's market game: sellers are generators, buyers loads,
   the regions the unions; v(S) in mg CO2;
 - Owen value exact while the enumeration is small (hub.allocation.owen's
   EXACT_LIMIT), else the stratified sampler seeded with the period start, so

@@ -351,7 +351,7 @@ def public_id_of(key) -> str:
 def test_the_trace_publishes_nodal_intensities_from_metered_draws(tmp_path):
     """One source (an external grid at 0.5 t/MWh, the tracer's default) feeding one bus:
     every bus has the source's intensity, 500 g/kWh, and the emissions are 0.5 t per MWh
-    of the metered draw plus the line's loss (SEEDS invariants, checked by hand)."""
+    of the metered draw plus the line's loss (the invariants of docs/hub.md, checked by hand)."""
     import pandapower as pp
 
     net = pp.create_empty_network()

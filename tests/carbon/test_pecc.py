@@ -1,4 +1,4 @@
-"""The PECC coal-unit intensity model of SEEDS P3, on values worked out by hand."""
+"""The PECC coal-unit intensity model of P3, on values worked out by hand."""
 
 from __future__ import annotations
 

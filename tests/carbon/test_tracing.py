@@ -1,4 +1,4 @@
-"""Invariants and hand-worked values of proportional-sharing carbon tracing (SEEDS P3)."""
+"""Invariants and hand-worked values of proportional-sharing carbon tracing (P3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SEEDS P5 best response end to end: firmware gateways answer the edge's published books.
+"""P5 best response end to end: firmware gateways answer the edge's published books.
 
 Three firmware gateways on the MicroPython unix port (two PV sellers, one
 buyer) with the default strategy, best response, open a margin away from

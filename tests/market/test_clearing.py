@@ -1,4 +1,4 @@
-"""clear_uniform (SEEDS P5): hand-worked cases for every regime and corner,
+"""clear_uniform (P5): hand-worked cases for every regime and corner,
 validation of every bad input, and property tests against a plain reference."""
 
 from __future__ import annotations

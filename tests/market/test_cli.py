@@ -52,7 +52,7 @@ def test_merit_worked_example():
 
 
 def test_rounds_worked_example():
-    # SEEDS' seller's market (docs/market.md "Rounds"): Q shades from 0.75 to R's 0.72
+    # P5's seller's market (docs/market.md "Rounds"): Q shades from 0.75 to R's 0.72
     r = run("rounds", "--book", str(EXAMPLES / "rounds.json"), "--max-rounds", "10", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)

@@ -1,4 +1,4 @@
-"""merit_order (SEEDS P1 without network): minimums, relaxation, forced
+"""merit_order (P1 without network): minimums, relaxation, forced
 balance, the price rule, validation, and properties against a one-Wh-at-a-time
 reference and against scipy's LP optimum of the welfare problem."""
 

@@ -1,4 +1,4 @@
-"""Iterative bidding: the interval state machine, best response (SEEDS P5) and TowardPrice.
+"""Iterative bidding: the interval state machine, best response (P5) and TowardPrice.
 
 Every expected number below is worked by hand in the comment next to it; the
 property tests compare the strategy with a naive restatement of the rule that
@@ -39,7 +39,7 @@ def prices(r) -> dict[str, int]:
     return {o.id: o.price for o in r.orders}
 
 
-# -- SEEDS' worked examples (0.01 currency/kWh = 10,000 micro/kWh; kWh -> Wh) -----------
+# -- P5's worked examples (0.01 currency/kWh = 10,000 micro/kWh; kWh -> Wh) -----------
 
 def sellers_market(r_seq: int = 4) -> list[Order]:
     """One seller 20 kWh @ 0.40; buyers P 8 @ 0.90, Q 15 @ 0.75, R 5 @ 0.72."""
@@ -49,7 +49,7 @@ def sellers_market(r_seq: int = 4) -> list[Order]:
 
 def test_seeds_sellers_market():
     r = run_rounds(sellers_market(), BR, 10)
-    # SEEDS round 1 is our round 0: supply 20 < demand 28; P takes 8, Q the remaining 12
+    # P5's round 1 is our round 0: supply 20 < demand 28; P takes 8, Q the remaining 12
     # of 15 (marginal, partial), so the price is Q's bid 0.75; R gets nothing.
     r0, r1 = r.rounds
     assert (r0.number, r0.clearing.price, r0.clearing.regime) == (0, 750000, "sellers_market")
@@ -79,7 +79,7 @@ def test_seeds_buyers_market():
 # -- hand-worked books --------------------------------------------------------------
 
 def test_the_tie_rule_when_the_losing_rival_was_submitted_first():
-    # As SEEDS' seller's market, but R was submitted before Q (R seq 2, Q seq 4): at
+    # As P5's seller's market, but R was submitted before Q (R seq 2, Q seq 4): at
     # R's 0.72 the tie would go to R, so Q stops one price unit above it, 720,001.
     book = [Order("S", "sell", 20000, 400000, 1), Order("R", "buy", 5000, 720000, 2),
             Order("P", "buy", 8000, 900000, 3), Order("Q", "buy", 15000, 750000, 4)]
@@ -102,9 +102,9 @@ def test_buyers_market_rival_first_and_carbon_adders():
 
 
 def test_an_unfilled_buyer_with_room_wins_and_the_old_marginal_shades_down():
-    # SEEDS' seller's market, but R may pay up to 0.80 (limit 800,000, quote 720,000).
+    # P5's seller's market, but R may pay up to 0.80 (limit 800,000, quote 720,000).
     r = run_rounds(sellers_market(), BR, 10, limits={"R": 800000})
-    # Round 0 as in SEEDS: P 8, Q 12 (marginal), R 0, price 750,000.
+    # Round 0 as in P5: P 8, Q 12 (marginal), R 0, price 750,000.
     # Round 1: R outbids Q by one unit (Q is earlier, so a tie would not do): 750,001;
     # at the same time Q moves to R's old 720,000. Buyers: P 900,000 (8), R 750,001 (5),
     # Q 720,000 gets the last 7 of 20 and sets the price 720,000.
@@ -301,7 +301,7 @@ def ref_outcome(orders, me, x):
 
 
 def scanned_response(orders, me, limit, top):
-    """The SEEDS rule by brute force: every integer price from 0 to ``top``."""
+    """P5's rule by brute force: every integer price from 0 to ``top``."""
     price, _, regime, fills = reference_uniform(list(orders))
     o = orders[me]
     got = fills[o.id][0]
