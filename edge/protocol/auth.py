@@ -56,7 +56,7 @@ def sign_encoded(obj: dict[str, Any], key: PrivateKey) -> Encoded:
     body["signer"] = public_id(key.public_key())
     parts = members(body)
     sig = sign(key, join(parts)).hex()
-    return encoded({**body, "sig": sig}, {**parts, "sig": canonical(sig)})
+    return encoded({**body, "sig": sig}, {**parts, "sig": b'"%s"' % sig.encode("ascii")})
 
 
 def check_signature(obj: dict[str, Any], signer: str | None = None) -> None:

@@ -122,6 +122,23 @@ def _dumps(value: Any) -> bytes:
     ).encode("ascii")
 
 
+_quote = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
+_LITERALS = {True: b"true", False: b"false", None: b"null"}
+
+
+def _member(value: Any) -> bytes:
+    """``_dumps`` of one checked member, without an encoder per scalar: a signed message's
+    members are mostly short strings and integers."""
+    t = type(value)
+    if t is str:
+        return _quote(value).encode("ascii")
+    if t is int:
+        return b"%d" % value
+    if t is bool or value is None:
+        return _LITERALS[value]
+    return _dumps(value)
+
+
 def members(value: dict[str, Any]) -> dict[str, bytes]:
     """The canonical bytes of each member of the object ``value`` (checked as ``canonical``
     checks it, with the same errors), for ``join`` to assemble.
@@ -133,13 +150,14 @@ def members(value: dict[str, Any]) -> dict[str, bytes]:
     if type(value) is not dict:
         raise ValueError(f"members of a {type(value).__name__}: an object is needed")
     _check(value, "")
-    return {k: _dumps(v) for k, v in value.items()}
+    return {k: _member(v) for k, v in value.items()}
 
 
 def join(parts: dict[str, bytes]) -> bytes:
     """The canonical bytes of an object whose members' canonical bytes are ``parts``:
     keys sorted by code point, as ``canonical`` sorts them."""
-    return b"{" + b",".join(_dumps(k) + b":" + parts[k] for k in sorted(parts)) + b"}"
+    return b"{" + b",".join(_quote(k).encode("ascii") + b":" + parts[k] for k in sorted(parts)) \
+        + b"}"
 
 
 class Encoded(dict):  # type: ignore[type-arg]

@@ -39,6 +39,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from pydantic import TypeAdapter
+
 from edge.chain.keys import PrivateKey
 from edge.clock import SYSTEM, Clock
 from edge.market.book import BookError
@@ -55,6 +57,8 @@ from edge.runtime.intervals import Schedule
 from edge.runtime.organiser import Organiser
 
 log = logging.getLogger("carbon_edge.market")
+
+SETTLEMENTS = TypeAdapter(list[Settlement])
 
 
 class Clearer(Protocol):
@@ -301,9 +305,8 @@ class MarketService:
             }
             if st.price is not None:
                 body["price"] = st.price
-            msg = sign_encoded(body, self.key)
-            Settlement.model_validate(msg)
-            out.append(msg)
+            out.append(sign_encoded(body, self.key))
+        SETTLEMENTS.validate_python(out)  # our own output obeys the protocol (in one call)
         return out
 
     # -- views -----------------------------------------------------------------
