@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from edge.cli import EXIT_FAIL, EXIT_OK, UsageError
+from edge.cliargs import bounded_int
 
 EPILOG = """examples:
   carbon-edge sim run                                # the default day (ieee33-pv)
@@ -83,6 +84,25 @@ def cmd_replay(a: argparse.Namespace) -> int:
     return EXIT_OK if all(o.identical for o in outcomes.values()) else EXIT_FAIL
 
 
+def cmd_compare(a: argparse.Namespace) -> int:
+    from simulator.compare import CompareError, clearing, differences
+
+    try:
+        first, second = clearing(a.first), clearing(a.second)
+    except (CompareError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    diff = differences(first, second)
+    rows = {n: sum(1 for f, _ in first if f == n) for n in ("intervals.csv", "gateways.csv")}
+    if not diff:
+        print(f"same clearing: {rows['intervals.csv']} substation-intervals, "
+              f"{rows['gateways.csv']} gateway-intervals")
+        return EXIT_OK
+    for line in diff[:a.limit]:
+        print(line)
+    print(f"{len(diff)} rows differ", file=sys.stderr)
+    return EXIT_FAIL
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     from simulator.scenario import DEFAULT
 
@@ -118,3 +138,15 @@ def register(parser: argparse.ArgumentParser) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder of `sim run`")
     p.set_defaults(func=cmd_replay)
+    p = sub.add_parser("compare", help="compare two runs' clearing results (same-seed check)",
+                       description="Compare the clearing results of two run folders: rounds, "
+                                   "price, volume and regime per interval, side, energy and "
+                                   "money per gateway. Exit 0 the same, 1 a row differs (each "
+                                   "printed), 2 not run folders.",
+                       epilog="example:\n  carbon-edge sim compare sim-out/a sim-out/b",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("first", type=Path, metavar="RUN_A", help="a run folder of `sim run`")
+    p.add_argument("second", type=Path, metavar="RUN_B", help="another run folder")
+    p.add_argument("--limit", type=bounded_int(1, 100_000), default=50, metavar="N",
+                   help="print at most N differing rows (default: 50)")
+    p.set_defaults(func=cmd_compare)

@@ -126,12 +126,13 @@ LEAVES: dict[tuple[str, str], tuple[list[str], dict[str, str]]] = {
 }
 #: leaves that only run a long job or serve: each is exercised through the leaves above
 #: that share its parsing (pl info/calibrate, hub migrate/list-edges, carbon cases,
-#: owen pjm5, devices serve/clear/map, sim run: a whole simulated day); sim replay takes a
-#: folder, not an option: its hostile folders and journals are tests/simulator/test_replay_cli.py
+#: owen pjm5, devices serve/clear/map, sim run: a whole simulated day); sim replay and sim
+#: compare take folders, not options: their hostile folders, journals and CSV files are in
+#: tests/simulator/test_replay_cli.py and test_compare.py
 NOT_HOSTILE_HERE = {("pl", "info"), ("pl", "calibrate"), ("hub", "migrate"),
                     ("hub", "list-edges"), ("carbon", "cases"), ("owen", "pjm5"),
                     ("devices", "serve"), ("devices", "clear"), ("devices", "map"),
-                    ("sim", "run"), ("sim", "replay")}
+                    ("sim", "run"), ("sim", "replay"), ("sim", "compare")}
 
 VALUES = {"file": FILE_HOSTILE, "int": INT_HOSTILE, "float": FLOAT_HOSTILE,
           "port": PORT_HOSTILE, "hex": HEX_HOSTILE, "str": STR_HOSTILE, "out": OUT_HOSTILE}
