@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.kit.edge",
     "tests.kit.browser",
     "tests.kit.ci",
+    "tests.kit.oracles",
 ]

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.cli import EXIT_FAIL, EXIT_OK, UsageError, emit
-from edge.cliargs import leaf
+from edge.cliargs import bounded_int, leaf
 
 from .clearing import MAX_PRICE, MAX_QTY_G, Participant, clear_bilateral
 
@@ -110,6 +110,46 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
     argv = ["--config", args.config, "--interval", str(args.interval)]
     return relayer_main(argv + (["--once"] if args.once else []))
+
+
+def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
+    """``CHAIN=VALUE`` options as a dict; UsageError names a malformed or repeated one."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        chain, sep, value = item.partition("=")
+        if not sep or not chain or not value:
+            raise UsageError(f"--{what} expects CHAIN=VALUE, got {item!r}")
+        if chain in out:
+            raise UsageError(f"--{what} names chain {chain!r} twice")
+        out[chain] = value
+    if not out:
+        raise UsageError(f"give at least one --{what} CHAIN=VALUE")
+    return out
+
+
+def cmd_oracle_serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from edge.chain.keys import KeyFileError, load_private_key, public_key_from_id
+
+    from .oracleserver import serve
+
+    requesters = _pairs(args.requester, "requester")
+    chains = _pairs(args.chain, "chain")
+    for chain, producer in requesters.items():
+        try:
+            public_key_from_id(producer)
+        except (KeyFileError, ValueError):
+            raise UsageError(f"--requester {chain}: {producer!r} is not a public id") from None
+    for chain, path in chains.items():
+        if not Path(path).is_file():
+            raise UsageError(f"--chain {chain}: no chain store at {path}")
+    try:
+        key = load_private_key(args.key)
+    except (KeyFileError, OSError, ValueError) as exc:
+        raise UsageError(f"--key {args.key}: {exc}") from None
+    serve(key, requesters, chains, args.host, args.port)
+    return EXIT_OK
 
 
 def cmd_advise(args: argparse.Namespace) -> int:
@@ -260,6 +300,18 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between passes")
     p.set_defaults(func=cmd_relay)
+    p = leaf(sub, "oracle-serve", "serve one oracle: signed answers to header requests over "
+             "HTTP", "carbon-edge carbon-market oracle-serve --key oracle.pem --port 8701 "
+             "--requester carbon=CARBON_PRODUCER_ID --chain carbon=carbon.db "
+             "--requester electricity=E_PRODUCER_ID --chain electricity=electricity-peg.db")
+    p.add_argument("--key", required=True, help="the oracle's Ed25519 key (PEM)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=bounded_int(1, 65535), required=True)
+    p.add_argument("--requester", action="append", metavar="CHAIN=ID",
+                   help="a chain allowed to ask, with its producer's public id (repeat)")
+    p.add_argument("--chain", action="append", metavar="CHAIN=PATH",
+                   help="a chain this oracle reads, and its store (repeat)")
+    p.set_defaults(func=cmd_oracle_serve)
     p = leaf(sub, "advise", "carbon bid range given the electricity price (copula)",
              "carbon-edge carbon-market advise --synthetic 720 --electricity 50000")
     p.add_argument("--csv", help="operator CSV with columns electricity,carbon")
