@@ -156,3 +156,56 @@ def test_a_journal_that_is_not_one_says_which_line(tmp_path):
     p.write_text("not json\n")
     with pytest.raises(JournalError, match="line 1 is not JSON"):
         replay(p)
+
+
+def test_a_sealed_bid_site_replays_its_keys_commitments_and_openings(tmp_path):
+    """At a sealed-bid site the chain carries organiser keys (announced on ticks), the bids'
+    commitments and, after the gate, the openings with the round's private key: all of it
+    comes back byte for byte, the keys derived again from the edge key."""
+    from edge.market import sealed
+    from edge.protocol.auth import add_tag
+    from edge.protocol.canonical import canonical
+
+    save_private_key(generate_key(), tmp_path / "edge.pem")
+    cfg = parse_config({
+        "site": {"id": SITE, "data_dir": str(tmp_path / "data"),
+                 "edge_key": str(tmp_path / "edge.pem"), "journal": True},
+        "mqtt": {"tls": False},
+        "market": {"interval_s": 900, "gate_s": 60, "round_s": 10, "max_rounds": 1,
+                   "sealed": True},
+        "blocks": {"max_txs": 4, "max_age_s": 30},
+        "pl": {"backend": "cpu"},
+        "status": {"enabled": False},
+        "gateways": [{"id": g, "key_hex": k.hex()} for g, k in KEYS.items()],
+    })
+    wall = SteppedWall((T - 600) * 1000)
+    link = LoopbackLink()
+    svc = EdgeService(cfg, clock=Clock(wall=wall), link=link)
+    svc.start()
+    try:
+        key_topic = f"site/{SITE}/market/{T}/key"
+        wait_until(lambda: any(t == key_topic for t, _, _ in link.published),
+                   what="round 0's key of T")
+        ann = [json.loads(p) for t, p, _ in link.published if t == key_topic][-1]
+        _, _, pub = sealed.check_announcement(ann, svc.edge_id)
+        t0 = wall()
+        for i, (gw, side, qty, price) in enumerate([("gw1", "sell", 1000, 50_000),
+                                                    ("gw2", "buy", 600, 70_000)]):
+            body = {"v": 1, "type": "bid", "site": SITE, "gw": gw, "seq": 1, "ts": t0,
+                    "interval": T, "side": side, "round": 0, "kid": sealed.key_id(pub),
+                    "sealed": sealed.seal(price, qty, pub, gw, T, 0).hex()}
+            link.deliver(topic(gw, "bid"), canonical(add_tag(body, KEYS[gw])), t0)
+            wait_until(lambda n=i: len(link.acked) == n + 1, what="the sealed bid taken")
+        wall.set((T - 60) * 1000)
+        wait_until(lambda: svc.inbox.market.final_results(10), what="the opened round")
+        wall.advance(30_000)
+        wait_until(lambda: svc.inbox.pending.stats()[0] == 0, what="everything on the chain")
+    finally:
+        svc.stop()
+    with ChainStore(cfg.chain_path, readonly=True) as store:
+        height = store.height()
+        kinds = {json.loads(tx)["type"] for h in range(height + 1) for tx in store.get(h).txs}
+    assert {"organiser_key", "sealed_bid", "result", "settlement"} <= kinds, kinds
+    out = replay(cfg.journal_path, cfg.chain_path)
+    assert out.divergence is None, out.divergence
+    assert out.blocks == height + 1
