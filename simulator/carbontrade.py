@@ -95,6 +95,8 @@ def evidence_of(day: Any, gws: Iterable[str]
     prove, close = _prover(day.hub)
     try:
         for run in day.subs.values():
+            if run.edge is None:   # a real edge: its inbox (the readings) is its own
+                continue
             edge_id = run.edge.edge_id
             edges.append(edge_id)
             where: dict[str, tuple[int, int]] = {}

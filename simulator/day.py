@@ -37,6 +37,7 @@ from typing import Any
 
 from hub.progress import Progress
 from simulator import invariants as inv
+from simulator.edgeremote import RemoteEdge, RemoteEdgeError
 from simulator.hubproc import HubProcess
 from simulator.hubremote import RemoteHub, RemoteHubError
 from simulator.procs import free_port, stop, wait_port
@@ -105,12 +106,32 @@ class SubstationRun:
     firmware: dict[str, subprocess.Popen] = field(default_factory=dict)
     fw_dirs: dict[str, Path] = field(default_factory=dict)
     heights: list[HeightRow] = field(default_factory=list)
+    #: a real edge (scenario edge_url) in place of broker and edge: simulator/edgeremote.py
+    remote: RemoteEdge | None = None
 
     @property
     def id(self) -> str:
         return self.sub.id
 
+    @property
+    def broker_host(self) -> str:
+        return self.remote.sub.broker_host if self.remote else "127.0.0.1"
+
+    @property
+    def edge_id(self) -> str:
+        return self.remote.edge_id if self.remote else self.edge.edge_id
+
+    @property
+    def chain_path(self) -> Path:
+        """The edge's chain: its own, or for a real edge the copy taken from the hub."""
+        return self.workdir / "edge" / "chain.db" if self.remote else self.edge.cfg.chain_path
+
+    def gw_secret(self, gw: str) -> bytes:
+        return self.remote.hmac[gw] if self.remote else gw_key(gw)
+
     def tls_files(self, name: str) -> dict[str, str]:
+        if self.remote:
+            return self.remote.tls_files(name)
         cert, key = self.certs.clients[name]
         return {"ca": str(self.certs.ca), "cert": str(cert), "key": str(key),
                 "server_hostname": "localhost"}
@@ -239,15 +260,16 @@ class SubstationRun:
             devices.append({"name": f"{g.id}-b", "kind": "battery", "unit": 100 + unit,
                             "host": host, "port": port, "max_w": g.battery.max_w})
         return {
-            "site": self.id, "gw": g.id, "key_hex": gw_key(g.id).hex(), "data_dir": "data",
+            "site": self.id, "gw": g.id, "key_hex": self.gw_secret(g.id).hex(),
+            "data_dir": "data",
             "interval_s": sc.day.interval_s, "poll_ms": 150, "telemetry_every": 4,
             "mem_every_s": 3600, "watchdog_ms": 20000,
             "clock": {"accel": int(clock.accel), "start_ms": clock.origin_sim_ms + skew_ms,
                       "wall_ms": clock.origin_wall_ms},
-            "mqtt": {"host": "127.0.0.1", "port": self.broker_port, "keepalive_s": 10,
+            "mqtt": {"host": self.broker_host, "port": self.broker_port, "keepalive_s": 10,
                      "backoff_ms": [100, 2000], "tls": self.tls_files(g.id)},
             "devices": devices,
-            "edge_signer": self.edge.edge_id,
+            "edge_signer": self.edge_id,
             "policy": {"sell_min": g.sell_min, "buy_max": g.buy_max,
                        "strategy": sc.market.strategy},
         }
@@ -265,6 +287,12 @@ class SubstationRun:
             stdout=open(d / "firmware.log", "a"), stderr=subprocess.STDOUT)
 
     def record_heights(self) -> None:
+        if self.remote:
+            with contextlib.suppress(Exception):
+                c = self.remote.chain()
+                self.heights.append(HeightRow(self.id, int(time.time() * 1000), c["height"],
+                                              c["anchored_height"]))
+            return
         e = self.edge
         if e is None or e.stopping.is_set():
             return
@@ -367,10 +395,6 @@ class Day:
         logging.getLogger().setLevel(logging.WARNING)
         # a fault makes the device servers log errors with frame dumps: not news in a sim
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-        real_edges = [s.id for s in sc.substations if s.edge_url]
-        if real_edges:
-            raise SimError(f"substations {real_edges} name a real edge (edge_url), which the "
-                           "simulator cannot drive yet; leave edge_url empty")
         extra = []
         if sc.hub.allocation:   # for a real hub: the loop its operator must run for the day
             loop_file = self.out / "hub" / "allocation.json"
@@ -391,28 +415,40 @@ class Day:
                               f"{sc.hub.main_block_s} s)")
         if sc.grid.trace_every:
             self.feeder = FeederTrace(sc)
-        for sub in sc.substations:   # the slow parts first: certificates and brokers
+        for i, sub in enumerate(sc.substations):   # the slow parts first: certs and brokers
             d = self.out / sub.id
             d.mkdir(parents=True, exist_ok=True)
             run = SubstationRun(sub, sc.gateways_of(sub.id), d)
             self.subs[sub.id] = run
-            run.start_broker()
+            if sub.edge_url:
+                try:
+                    run.remote = RemoteEdge(sub, f"substations[{i}]", run.gateways).connect()
+                except RemoteEdgeError as exc:
+                    raise SimError(str(exc)) from None
+                run.broker_port = sub.broker_port
+            else:
+                run.start_broker()
         # the market clock starts now, some intervals before the day's first one: the parts
         # start on a loaded machine, and gateways meter a whole interval before they bid
         lead = max(LEAD_IN_INTERVALS, math.ceil(LEAD_IN_WALL_S / sc.day.wall_s_per_interval))
         origin = sc.day.start_ms - lead * sc.day.interval_s * 1000
-        self.clock = Clock.make(float(sc.day.accel), int(time.time() * 1000), origin)
+        self.clock = (real_edge_clock(sc, [r.remote for r in self.subs.values() if r.remote],
+                                      lead)
+                      or Clock.make(float(sc.day.accel), int(time.time() * 1000), origin))
         skew = {f.target: f.skew_s * 1000 for f in sc.faults if f.kind == "clock-skew"}
         for run in self.subs.values():
             run.start_devices(sc, self.clock)
-            try:
-                run.start_edge(sc, self.clock, self.hub)
-            except RemoteHubError as exc:
-                raise SimError(str(exc)) from None
+            if run.remote is None:
+                try:
+                    run.start_edge(sc, self.clock, self.hub)
+                except RemoteHubError as exc:
+                    raise SimError(str(exc)) from None
             for g in run.gateways:
                 run.start_gateway(sc, g, self.clock, skew.get(g.id, 0))
-            self.progress.say(f"substation {run.id}: edge status http://127.0.0.1:"
-                              f"{run.edge.status_port}/  ({len(run.gateways)} gateways)")
+            status = (run.remote.url if run.remote else
+                      f"http://127.0.0.1:{run.edge.status_port}")
+            self.progress.say(f"substation {run.id}: edge status {status}/  "
+                              f"({len(run.gateways)} gateways)")
 
     # -- the clock ---------------------------------------------------------------------
     def interval_of(self, market_ms: int) -> int:
@@ -601,10 +637,15 @@ class Day:
         rec = gather(self, self.sc)
         for run in self.subs.values():
             run.record_heights()
-            run.edge.stop()          # flushes the last block
+            if run.edge is not None:
+                run.edge.stop()          # flushes the last block
         if self.hub is not None and not self.hub.running:
             self.hub.start()
-        self.anchors = {s: final_anchor(run, self.hub) for s, run in self.subs.items()}
+        self.anchors = {s: (final_anchor_remote(run, self.hub) if run.remote else
+                            final_anchor(run, self.hub)) for s, run in self.subs.items()}
+        for run in self.subs.values():
+            if run.remote is not None:
+                gather_remote(run, self.hub, rec, self.sc)
         for s, run in self.subs.items():
             height, anchored, _ = self.anchors[s]
             run.heights.append(HeightRow(s, int(time.time() * 1000), height, anchored))
@@ -665,6 +706,146 @@ def final_anchor(run: SubstationRun, hub: HubProcess | RemoteHub | None,
     return head, anchored, ok
 
 
+def real_edge_clock(sc: Scenario, edges: list[RemoteEdge], lead: int) -> Any:
+    """The market clock of the real edges (None without one): the whole day runs on it.
+
+    The scenario's speed must be theirs, and its first interval must leave the
+    parts the lead-in (gateways meter a whole interval before they bid).
+    """
+    from edge.clock import Clock
+
+    if not edges:
+        return None
+    clocks = {e.clock for e in edges}
+    if len(clocks) > 1:
+        raise SimError(f"the real edges {[e.url for e in edges]} run on different clocks "
+                       f"({sorted(map(str, clocks))}); fix: one day needs one market clock")
+    c = edges[0].clock
+    assert c is not None
+    if abs(c.accel - sc.day.accel) > 1e-9:
+        raise SimError(f"day.wall_s_per_interval: the real edge at {edges[0].url} runs "
+                       f"{c.accel:g} times faster than wall time, the scenario "
+                       f"{sc.day.accel}; fix: set wall_s_per_interval = "
+                       f"{sc.day.interval_s / c.accel:g}")
+    clock = Clock.make(c.accel, c.origin_wall_ms, c.origin_sim_ms)
+    ahead_ms = sc.day.start_ms - clock.now_ms()
+    need_ms = lead * sc.day.interval_s * 1000
+    if ahead_ms < need_ms:
+        now = dt.datetime.fromtimestamp(clock.now_ms() / 1000, dt.timezone.utc)
+        raise SimError(f"day.start: the real edge's market time is already {now:%Y-%m-%d %H:%M}"
+                       f", less than {lead} intervals before the day's start; fix: start the day"
+                       " later (day.date, day.start)")
+    if ahead_ms / c.accel > 1800_000:
+        raise SimError(f"day.start: the day starts {ahead_ms / c.accel / 60_000:.0f} wall "
+                       "minutes after the real edge's now; fix: start it sooner (at most "
+                       "30 wall minutes ahead)")
+    return clock
+
+
+def final_anchor_remote(run: SubstationRun, hub: Any,
+                        timeout_s: float = 60.0) -> tuple[int, int, bool]:
+    """Wait until a real edge's head at the day's end is anchored, and check it from outside.
+
+    The edge keeps running (and making blocks) after the day, so the head that
+    counts is the one /api/chain reports now. The edge pushes its blocks and
+    checks its receipts itself; the simulator asks the hub for main blocks while
+    it waits, then finds the edge's latest entry on the hub's main chain, copies
+    the edge's chain up to it from the hub into the run folder, and checks that
+    the copy links the day's head (by hash) to that anchored entry (by hash). The
+    copy's blocks are verified with the other chains.
+    """
+    from edge.chain.store import ChainStore
+    from simulator.edgeremote import copy_chain
+
+    assert run.remote is not None
+    try:
+        day_end = run.remote.chain()
+    except Exception:  # noqa: BLE001 - the edge went away: nothing anchored to see
+        return -1, -1, False
+    head, anchored = int(day_end["height"]), -1
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            anchored = int(run.remote.chain()["anchored_height"])
+            if anchored >= head:
+                break
+        with contextlib.suppress(Exception):
+            hub.make_main_block()
+        time.sleep(1.0)
+    entry = latest_anchor(hub, run.edge_id)
+    if entry is None or entry[0] < head:
+        return head, anchored, False
+    copied = copy_chain(hub, run.edge_id, entry[0], run.chain_path)
+    if copied < entry[0]:
+        return head, anchored, False
+    with ChainStore(run.chain_path, readonly=True) as store:
+        linked = (store.header_bytes(head) or ("",))[0] == day_end["head"] and \
+            (store.header_bytes(entry[0]) or ("",))[0] == entry[1]
+    # anchored on the hub's main chain, and the edge itself took and checked the receipt
+    return head, entry[0], linked and anchored >= head
+
+
+def latest_anchor(hub: Any, edge_id: str, depth: int = 200) -> tuple[int, str] | None:
+    """The edge's newest (height, hash) on the hub's main chain, within its last `depth`
+    blocks."""
+    r = hub.operator("GET", "/v1/main/head")
+    if r.status_code != 200:
+        return None
+    top = int(r.json()["header"]["height"])
+    for h in range(top, max(-1, top - depth), -1):
+        b = hub.operator("GET", f"/v1/main/blocks/{h}")
+        if b.status_code != 200:
+            return None
+        for e in b.json().get("entries", []):
+            if e.get("edge") == edge_id:
+                return int(e["height"]), str(e["hash"])
+    return None
+
+
+def gather_remote(run: SubstationRun, hub: Any, rec: RunRecord, sc: Scenario) -> None:
+    """A real edge's part of the record: its chain as the hub holds it, copied to the run
+    folder, gives the final results and settlements; its counters come from /api/counters.
+    Its gateways' metered energy stays in the edge's inbox, so their rows carry none."""
+    from simulator.edgeremote import copy_chain, market_of
+
+    assert run.remote is not None
+    head = run.heights[-1].height if run.heights else -1
+    copy_chain(hub, run.edge_id, head, run.chain_path)   # done by final_anchor_remote
+    finals, settled = market_of(run.chain_path)
+    first_s = sc.day.start_ms // 1000
+    last_s = first_s + sc.day.intervals * sc.day.interval_s
+    for r in finals:
+        if not first_s <= r["interval"] < last_s:
+            continue
+        rec.interval_rows.append(IntervalRow(run.id, r["interval"] * 1000, r["round"] + 1,
+                                             r.get("price"), r["volume_wh"],
+                                             r.get("regime") or "none"))
+        sides = {f["gw"]: f.get("side") for f in r.get("fills", [])}
+        st_of = {x["gw"]: x for x in settled.get(r["interval"], [])}
+        for g in run.gateways:
+            st = st_of.get(g.id, {})
+            rec.gateway_rows.append(GatewayRow(
+                run.id, g.id, r["interval"] * 1000, 0, st.get("energy_wh", 0),
+                -st.get("amount_micro", 0), 0, None,
+                limit=g.buy_max if sides.get(g.id) == "buy" else g.sell_min,
+                side=sides.get(g.id)))
+    with contextlib.suppress(Exception):
+        counters = run.remote.get("/api/counters")
+        rec.accepted[run.id] = dict(counters.get("accepted", {}))
+        rec.rejections[run.id] = dict(counters.get("rejected", {}))
+
+
+def metered_only(day: Day, rec: RunRecord) -> RunRecord:
+    """The record without the rows of real edges' gateways, whose metering is not ours."""
+    import dataclasses
+
+    real = {s for s, run in day.subs.items() if run.remote is not None}
+    if not real:
+        return rec
+    return dataclasses.replace(rec, gateway_rows=[g for g in rec.gateway_rows
+                                                  if g.substation not in real])
+
+
 def allocation_config(sc: Scenario) -> dict[str, Any]:
     """The hub's allocation loop for this scenario: one period per market interval.
 
@@ -689,13 +870,13 @@ def poison(run: SubstationRun, g: Gateway, clock: Any) -> str:
 
     body = {"v": 1, "type": "telemetry", "site": run.id, "gw": g.id, "seq": 2**53,
             "ts": clock.now_ms(), "readings": []}
-    msg = add_tag(body, gw_key(g.id))
+    msg = add_tag(body, run.gw_secret(g.id))
     tls = run.tls_files(g.id)
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{g.id}-poison")
     c.tls_set(ca_certs=tls["ca"], certfile=tls["cert"], keyfile=tls["key"])
     c.tls_insecure_set(True)
     try:
-        c.connect("127.0.0.1", run.broker_port, 10)
+        c.connect(run.broker_host, run.broker_port, 10)
         c.loop_start()
         info = c.publish(f"site/{run.id}/gw/{g.id}/telemetry", encode(msg), qos=1)
         info.wait_for_publish(5)
@@ -711,6 +892,8 @@ def metered(runs: Any, interval_s: int) -> dict[str, dict[str, Any]]:
 
     out: dict[str, dict[str, Any]] = {}
     for run in runs:
+        if run.edge is None:   # a real edge: its inbox is its own (docs/simulator.md)
+            continue
         path = run.edge.cfg.inbox_path
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
         try:
@@ -739,6 +922,8 @@ def gather(day: Day, sc: Scenario) -> RunRecord:
     first_s = sc.day.start_ms // 1000
     last_s = first_s + sc.day.intervals * sc.day.interval_s
     for s, run in day.subs.items():
+        if run.remote is not None:   # gathered from its chain after the day: gather_remote
+            continue
         m = run.edge.inbox.market
         for r in sorted(m.final_results(100_000), key=lambda r: r["interval"]):
             if not first_s <= r["interval"] < last_s:
@@ -776,8 +961,8 @@ def verify_all(day: Day, rec: RunRecord) -> list:
 
     reports, heads, anchored, receipts_ok = {}, {}, {}, {}
     for s, run in day.subs.items():
-        with ChainStore(run.edge.cfg.chain_path) as store:
-            rep = verify_store(store, producers=[run.edge.edge_id])
+        with ChainStore(run.chain_path) as store:
+            rep = verify_store(store, producers=[run.edge_id])
             reports[s] = (rep.ok, rep.reason or "", rep.blocks)
         heads[s], anchored[s], receipts_ok[s] = day.anchors[s]
     max_w = {g.id: max(40_000, int(g.meter.pv_kwp * 2000), g.meter.load_peak_w * 3)
@@ -790,7 +975,7 @@ def verify_all(day: Day, rec: RunRecord) -> list:
         inv.heads_anchored(heads, anchored, receipts_ok),
         inv.money_balances(rec),
         inv.energy_balances(rec),
-        inv.grid_residuals(rec, max_w, day.sc.day.interval_s),
+        inv.grid_residuals(metered_only(day, rec), max_w, day.sc.day.interval_s),
         inv.limits_respected(rec),
         inv.carbon_conserved(rec),
     ]

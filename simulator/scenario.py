@@ -130,10 +130,39 @@ class Hub(_Strict):
 
 
 class Substation(_Strict):
-    """One substation: one edge hub, its broker and its gateways."""
+    """One substation: one edge hub, its broker and its gateways.
+
+    With `edge_url` the edge and its broker are real ones (simulator/edgeremote.py):
+    the simulator runs only the devices and gateways, against `broker_host` and
+    `broker_port` with the credentials in the `credentials` folder.
+    """
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
     edge_url: str = Field("", description="a real edge's status URL instead of a simulated one")
+    broker_host: str = Field("127.0.0.1", pattern=r"^[A-Za-z0-9.:-]{1,253}$",
+                             description="a real edge's broker: host name or address")
+    broker_port: int = Field(0, ge=0, le=65535, description="a real edge's broker: TLS port")
+    credentials: str = Field("", description="a real edge's gateway credentials: a folder "
+                                             "with ca.pem, GW.pem, GW.key, GW.hmac")
+
+    @model_validator(mode="after")
+    def _real(self) -> Substation:
+        if not self.edge_url:
+            if self.broker_port or self.credentials:
+                raise ValueError("broker_port and credentials are for a real edge: set "
+                                 "edge_url too, or remove them")
+            return self
+        if not re.match(r"^https?://[^/\s]+/?$", self.edge_url):
+            raise ValueError(f"edge_url must be the edge's status page, e.g. "
+                             f"http://10.0.0.7:8080, not {self.edge_url!r}")
+        if not self.broker_port:
+            raise ValueError("a real edge (edge_url) needs broker_port: the TLS port of its "
+                             "Mosquitto, where the simulated gateways connect")
+        if not self.credentials:
+            raise ValueError("a real edge (edge_url) needs credentials: the folder with the "
+                             "gateway credentials its operator gives (ca.pem, GW.pem, GW.key,"
+                             " GW.hmac)")
+        return self
 
 
 class Meter(_Strict):
@@ -223,7 +252,16 @@ class Scenario(_Strict):
             if g.sell_min > g.buy_max * 4:
                 raise ValueError(f"gateway {g.id}: sell_min {g.sell_min} is far above buy_max "
                                  f"{g.buy_max}; prices are micro-currency per kWh")
+        real = [s.id for s in self.substations if s.edge_url]
+        if real and not self.hub.url:
+            raise ValueError(f"substations {real} name a real edge, which syncs to its own hub:"
+                             " set [hub] url (and its settings) to that hub, whose copy of "
+                             "the edge's chain the day is checked against")
         for f in self.faults:
+            if f.kind == "broker-restart" and real and f.target in ("", *real):
+                raise ValueError(f"fault broker-restart at {f.at}: the broker of a real edge "
+                                 f"({real}) is not the simulator's to kill; target a simulated"
+                                 " substation")
             needs = f.kind in ("gateway-reboot", "meter-garbage", "clock-skew", "poison")
             if needs and f.target not in gws:
                 raise ValueError(f"fault {f.kind} at {f.at} needs target = one of the gateway "
@@ -302,9 +340,11 @@ def load_scenario(name_or_path: str = DEFAULT) -> Scenario:
 
 
 def with_paths_from(sc: Scenario, base: Path) -> Scenario:
-    """File settings (a real hub's CA and token file) relative to the scenario's folder."""
+    """File settings (a real hub's CA and token file, a real edge's credentials) relative to
+    the scenario's folder."""
     files = {k: str(base / v) for k in ("ca", "operator_token_file")
              if (v := getattr(sc.hub, k)) and not Path(v).is_absolute()}
-    if not files:
-        return sc
-    return sc.model_copy(update={"hub": sc.hub.model_copy(update=files)})
+    subs = [s.model_copy(update={"credentials": str(base / s.credentials)})
+            if s.credentials and not Path(s.credentials).is_absolute() else s
+            for s in sc.substations]
+    return sc.model_copy(update={"hub": sc.hub.model_copy(update=files), "substations": subs})

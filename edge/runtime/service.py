@@ -384,7 +384,12 @@ class EdgeService:
 
     def summary(self) -> dict[str, Any]:
         stall = self.writer.stall
-        return {"site": self.cfg.site.id, "edge_id": self.edge_id, "now_ms": self.clock.now_ms(),
+        c = self.clock
+        return {"site": self.cfg.site.id, "edge_id": self.edge_id, "now_ms": c.now_ms(),
+                # market time = origin_sim_ms + (wall - origin_wall_ms) * accel: what a
+                # simulator driving gateways for this edge must run on (docs/simulator.md)
+                "clock": {"accel": c.accel, "origin_wall_ms": c.origin_wall_ms,
+                          "origin_sim_ms": c.origin_sim_ms},
                 "broker_connected": self.link.connected.is_set(),
                 "next_open_interval": self.schedule.next_open(self.clock.now_s()),
                 "ingest": {"state": "ok" if stall is None else "stalled",
