@@ -68,6 +68,7 @@ def installation(tmp_path, broker_factory, edge_factory):
     hub.stop()
 
 
+@pytest.mark.slow
 def test_a_day_with_a_real_edge_keeps_the_invariants_checkable_from_outside(
         installation, tmp_path):
     sc, hub, edge = installation
@@ -87,6 +88,7 @@ def test_a_day_with_a_real_edge_keeps_the_invariants_checkable_from_outside(
     assert rec.accepted["north"].get("telemetry", 0) > 0
 
 
+@pytest.mark.slow
 def test_the_real_edge_is_checked_before_the_day_starts(installation, tmp_path):
     sc, hub, edge = installation
     data = sc.model_dump(mode="json")
@@ -109,9 +111,10 @@ def test_the_real_edge_is_checked_before_the_day_starts(installation, tmp_path):
         run_scenario(parse_scenario(late), tmp_path / "c")
 
 
-def test_missing_credentials_name_the_file_and_the_layout(installation, tmp_path):
-    sc, _, _ = installation
-    sub = sc.substations[0]
+def test_missing_credentials_name_the_file_and_the_layout(tmp_path):
+    sc = load_scenario("ieee33-pv")
+    sub = Substation(id="north", edge_url="http://127.0.0.1:1", broker_port=8883,
+                     credentials="x")
     gws = sc.gateways_of("north")
     (tmp_path / "creds").mkdir()
     with pytest.raises(RemoteEdgeError, match=r"credentials: no broker CA .*ca\.pem"):

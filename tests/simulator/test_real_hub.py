@@ -53,6 +53,7 @@ def targeting(real_hub, **hub: object):
     return parse_scenario(data)
 
 
+@pytest.mark.slow
 @needs_mosquitto
 def test_a_day_against_a_real_hub_anchors_every_edge_there(real_hub, tmp_path):
     proc = real_hub[0]
