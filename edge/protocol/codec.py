@@ -4,18 +4,24 @@ Order of checks: size, JSON syntax, duplicate keys, floats and nulls (with
 the path where they occur), version and type, then the model. The raw
 object is kept next to the model because tags and signatures cover the bytes
 the sender encoded, not a re-encoding by us.
+
+``decode_canonical`` is ingest's fast path for gateway messages: it takes
+only a payload that is already canonical and valid, and answers None for
+anything else, which then goes through ``decode`` for its reason.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from edge.protocol.canonical import canonical
 from edge.protocol.errors import ProtocolError, Reason
+from edge.protocol.fastcheck import gateway_message_ok
 from edge.protocol.messages import MESSAGE_TYPES, PROTOCOL_VERSION, SealedBid
 
 #: Largest payload accepted; a full telemetry message is about 3 KiB.
@@ -39,14 +45,22 @@ _PYDANTIC_REASONS = {
 
 @dataclass(frozen=True)
 class Decoded:
-    """A validated message and the exact object it was decoded from."""
+    """A validated message: the exact object it was decoded from, and its model.
 
-    model: BaseModel
+    The fast path (``decode_canonical``) validates without building the model;
+    ``model`` then builds it on first use (nothing on the ingest path asks).
+    """
+
     raw: dict[str, Any]
+    built: BaseModel | None = field(default=None, repr=False, compare=False)
 
     @property
     def type(self) -> str:
         return self.raw["type"]
+
+    @property
+    def model(self) -> BaseModel:
+        return self.built if self.built is not None else validate(self.raw).model
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -134,12 +148,83 @@ def validate(obj: dict[str, Any]) -> Decoded:
         err = exc.errors()[0]
         reason = _PYDANTIC_REASONS.get(err["type"], Reason.WRONG_TYPE)
         raise ProtocolError(reason, err["msg"], _field(err["loc"])) from None
-    return Decoded(model=model, raw=obj)
+    return Decoded(obj, model)
 
 
 def decode(raw: bytes, max_size: int = MAX_PAYLOAD) -> Decoded:
     """Bytes to a validated message (tags and signatures are checked by `auth`)."""
     return validate(loads(raw, max_size))
+
+
+#: The canonical encoder (``canonical.canonical``'s json.dumps settings) made once: the
+#: C encoder, with no check for cycles (parsed JSON has none).
+try:
+    from _json import make_encoder as _make_encoder
+except ImportError:  # pragma: no cover - every CPython has the C accelerator
+    _make_encoder = None
+
+
+def _no_default(o: Any) -> Any:
+    raise TypeError(f"cannot encode {type(o).__name__}")
+
+
+if _make_encoder is not None:
+    _ENCODER = _make_encoder(None, _no_default, encode_basestring_ascii, None, ":", ",",
+                             True, False, False)
+
+    def _canonical_text(obj: dict[str, Any]) -> str:
+        return "".join(_ENCODER(obj, 0))
+else:  # pragma: no cover
+    def _canonical_text(obj: dict[str, Any]) -> str:
+        return canonical(obj).decode("ascii")
+
+class _NotFast(Exception):
+    """A payload the fast path leaves to ``decode``."""
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > 21:  # no field needs more (see _parse_int); never converted here
+        raise _NotFast
+    return int(text)
+
+
+def _no_constant(_name: str) -> Any:
+    raise _NotFast
+
+
+#: plain JSON, integers bounded before conversion, NaN/Infinity refused
+_FAST_DECODER = json.JSONDecoder(parse_int=_bounded_int, parse_constant=_no_constant)
+_TAG_MEMBER = ',"tag":"'
+
+
+def decode_canonical(payload: bytes) -> tuple[Decoded, bytes] | None:
+    """(message, the bytes its tag covers) for a canonical, valid gateway message, else None.
+
+    Canonical: the payload is exactly ``canonical(message)`` (so no duplicate
+    key, no whitespace, no float, no other spelling of a value). The bytes
+    under the tag are then the payload with its ``"tag"`` member cut out,
+    which is ``canonical(message without "tag")`` without encoding it again:
+    the tag is checked over the received bytes. The top-level tag member is
+    the last ``,"tag":"`` of the payload because every member after it (``ts``,
+    ``type``, ``uptime_s``, ``v``) holds a plain value. None means "take
+    ``decode``": a payload that is valid but not canonical is still accepted
+    there (its tag is checked over the re-encoding), only slower.
+    """
+    try:
+        text = payload.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    try:
+        obj = _FAST_DECODER.decode(text)
+    except (ValueError, RecursionError, _NotFast):
+        return None
+    if not gateway_message_ok(obj) or _canonical_text(obj) != text:
+        return None
+    cut = text.rfind(_TAG_MEMBER)
+    end = cut + len(_TAG_MEMBER) + 65  # 64 hex digits and the closing quote
+    if cut < 0 or text[end - 65:end - 1] != obj["tag"]:
+        return None
+    return Decoded(obj), payload[:cut] + payload[end:]
 
 
 def encode(obj: dict[str, Any] | BaseModel) -> bytes:

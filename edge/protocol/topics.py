@@ -91,6 +91,16 @@ class GatewayTopic:
         return GATEWAY_KINDS[self.kind]
 
 
+def gateway_of(topic: str, site: str) -> tuple[str, str] | None:
+    """(gw, kind) of ``site/{site}/gw/{gw}/{kind}`` of this site, else None (no exception:
+    ingest's fast path asks this of every message)."""
+    parts = topic.split("/")
+    if (len(parts) != 5 or parts[0] != ROOT or parts[1] != site or parts[2] != GW
+            or parts[4] not in GATEWAY_KINDS):
+        return None
+    return parts[3], parts[4]
+
+
 def parse_gateway(topic: str, site: str) -> GatewayTopic:
     """``site/{site}/gw/{gw}/{kind}`` of this site, else ProtocolError(TOPIC_MISMATCH)."""
     parts = topic.split("/")
