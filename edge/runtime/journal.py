@@ -11,11 +11,12 @@ one JSON line per input to ``data_dir/journal.jsonl``, under the market lock
 that already orders these inputs (so the file's order is the order the
 inbox saw them in), and ``edge.runtime.replay`` rebuilds the chain from it.
 
-Line kinds (``k``): ``config`` (first line: the configuration the edge ran
-with), ``start``, ``batch`` (admitted messages of one write), ``tick`` (a
-market tick that wrote something), ``block`` (a block cut), ``receipts``,
-``prices``, ``meter``. Every line carries ``now`` (market ms) and ``wall``
-(wall ms) as the edge's clock read them, except ``config``.
+Line kinds (``k``): ``config`` (the configuration the edge runs with: the
+first line, and again at each restart), ``start``, ``batch`` (admitted
+messages of one write), ``tick`` (a market tick that wrote something),
+``block`` (a block cut), ``receipts``, ``prices``, ``meter``. Every line
+but ``config`` carries ``now`` (market ms) and ``wall`` (wall ms) as the
+edge's clock read them.
 
 Append-only, line-buffered, never read by the running edge: a crash loses at
 most the line being written, and replay reports that as a divergence.
@@ -58,10 +59,9 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str], config: dict[str, Any]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        fresh = not self.path.exists() or self.path.stat().st_size == 0
         self._fh = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-        if fresh:
-            self.write("config", v=VERSION, config=config)
+        # at every start, so a restart with another configuration replays with that one
+        self.write("config", v=VERSION, config=config)
 
     def write(self, kind: str, **fields: Any) -> None:
         line = json.dumps({"k": kind, **fields}, separators=(",", ":"), sort_keys=True)

@@ -36,6 +36,7 @@ from edge.protocol.transactions import MeterReading
 from edge.runtime.config import Config
 from edge.runtime.ingest import Incoming
 from edge.runtime.journal import JournalError, payload_of, read
+from edge.runtime.service import EdgeService
 
 #: the largest time a journal line may carry (ms; what a double holds exactly)
 MAX_MS = 2**53
@@ -163,8 +164,6 @@ class Replayer:
     """One journal fed to a fresh edge, checked against a recorded chain."""
 
     def __init__(self, journal: Path, recorded: ChainStore | None, work: Path) -> None:
-        from edge.runtime.service import EdgeService
-
         self.journal = journal
         self.recorded = recorded
         self.lines: Iterator[tuple[int, dict[str, Any]]] = read(journal)
@@ -172,15 +171,21 @@ class Replayer:
             _, first = next(self.lines)
         except StopIteration:
             raise JournalError(f"{journal} is empty") from None
+        self.work = work
         self.cfg = replay_config(first.get("config"), journal, work)
         self.clock = ReplayClock()
+        self.svc = self.build()
+        self.started = False
+        self.blocks = 0
+
+    def build(self) -> EdgeService:
+        """An edge as the service composes one, on the scratch folder (a restart reopens it)."""
         try:
-            self.svc = EdgeService(self.cfg, clock=self.clock,  # type: ignore[arg-type]
-                                   link=NullLink())
+            return EdgeService(self.cfg, clock=self.clock,  # type: ignore[arg-type]
+                               link=NullLink())
         except Exception as exc:  # noqa: BLE001 - a bad key or config is the journal's defect
             raise JournalError(f"no edge can be built from the config line: "
                                f"{type(exc).__name__}: {str(exc)[:200]}") from None
-        self.blocks = 0
 
     def close(self) -> None:
         if self.svc.market.organiser is not None:
@@ -193,7 +198,8 @@ class Replayer:
         try:
             for n, entry in self.lines:
                 try:
-                    self.clock.at(entry)
+                    if entry["k"] != "config":
+                        self.clock.at(entry)
                     self.take(n, entry)
                 except (KeyError, TypeError, ValueError, RecursionError) as exc:
                     if isinstance(exc, JournalError):
@@ -208,7 +214,13 @@ class Replayer:
     # -- one line ----------------------------------------------------------------------
     def take(self, n: int, e: dict[str, Any]) -> None:
         svc, k = self.svc, e["k"]
-        if k == "start":
+        if k == "config":  # a restart follows: its edge is built with this configuration
+            self.cfg = replay_config(e.get("config"), self.journal, self.work)
+        elif k == "start":
+            if self.started:  # a restart: a new edge on the same folder, as in the field
+                self.close()
+                self.svc = svc = self.build()
+            self.started = True
             svc.blocks.recover()
             svc.market.recover(self.clock.now_s())
         elif k == "batch":

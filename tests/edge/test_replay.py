@@ -209,3 +209,56 @@ def test_a_sealed_bid_site_replays_its_keys_commitments_and_openings(tmp_path):
     out = replay(cfg.journal_path, cfg.chain_path)
     assert out.divergence is None, out.divergence
     assert out.blocks == height + 1
+
+
+def test_a_restart_replays_as_a_new_edge_on_the_same_folder(tmp_path):
+    """Stopped and started again (as systemd does), the edge rebuilds its books from the
+    inbox; the journal says so (a config and a start line) and the replay does the same."""
+    save_private_key(generate_key(), tmp_path / "edge.pem")
+    cfg = parse_config({
+        "site": {"id": SITE, "data_dir": str(tmp_path / "data"),
+                 "edge_key": str(tmp_path / "edge.pem"), "journal": True},
+        "mqtt": {"tls": False},
+        "market": {"interval_s": 900, "gate_s": 60, "round_s": 10, "max_rounds": 1},
+        "blocks": {"max_txs": 1000, "max_age_s": 30},
+        "pl": {"backend": "cpu"},
+        "status": {"enabled": False},
+        "gateways": [{"id": g, "key_hex": k.hex()} for g, k in KEYS.items()],
+    })
+    wall = SteppedWall((T - 600) * 1000)
+    link = LoopbackLink()
+    svc = EdgeService(cfg, clock=Clock(wall=wall), link=link)
+    svc.start()
+    try:
+        t0 = wall()
+        link.deliver(topic("gw1", "bid"), bid("gw1", 1, t0, KEYS["gw1"], T, "sell", 1000,
+                                               50_000), t0)
+        wait_until(lambda: len(link.acked) == 1, what="the first bid")
+        wall.advance(30_000)
+        wait_until(lambda: svc.store.height() == 0, what="the first block")
+    finally:
+        svc.stop()
+    wall.advance(60_000)
+    link = LoopbackLink()
+    svc = EdgeService(cfg, clock=Clock(wall=wall), link=link)  # the restart
+    svc.start()
+    try:
+        t1 = wall()
+        link.deliver(topic("gw2", "bid"), bid("gw2", 1, t1, KEYS["gw2"], T, "buy", 600,
+                                               70_000), t1)
+        wait_until(lambda: len(link.acked) == 1, what="the second bid")
+        wall.set((T - 60) * 1000)
+        wait_until(lambda: svc.inbox.market.final_results(10), what="the round after it")
+        wall.advance(30_000)
+        wait_until(lambda: svc.inbox.pending.stats()[0] == 0, what="everything on the chain")
+        [r] = svc.inbox.market.final_results(10)
+        assert r["volume_wh"] == 600  # the book rebuilt at the restart held the first bid
+    finally:
+        svc.stop()
+    kinds = [json.loads(x)["k"] for x in cfg.journal_path.read_text().splitlines()]
+    assert kinds.count("config") == 2 and kinds.count("start") == 2
+    with ChainStore(cfg.chain_path, readonly=True) as store:
+        height = store.height()
+    out = replay(cfg.journal_path, cfg.chain_path)
+    assert out.divergence is None, out.divergence
+    assert out.blocks == height + 1 >= 2
