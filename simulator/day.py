@@ -401,6 +401,9 @@ class Day:
             loop_file.parent.mkdir(parents=True, exist_ok=True)
             loop_file.write_text(json.dumps(allocation_config(sc)))
             extra = ["--allocation-config", str(loop_file)]
+        if sc.hub.url and self.hub_db:
+            raise SimError("--hub-db is the simulated hub's database, but hub.url names a real "
+                           "hub; fix: drop --hub-db or leave hub.url empty")
         if sc.hub.url:
             try:
                 self.hub = RemoteHub(sc.hub).connect()

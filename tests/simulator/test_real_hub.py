@@ -157,3 +157,28 @@ def test_file_settings_are_relative_to_the_scenario(tmp_path):
     p.write_text(text)
     sc = load_scenario(str(p))
     assert (sc.hub.ca, sc.hub.operator_token_file) == (str(tmp_path / "ca.pem"), "/abs/token")
+
+
+def test_a_simulated_hub_database_with_a_real_hub_is_refused(tmp_path, real_hub):
+    with pytest.raises(SimError, match=r"^--hub-db .*fix: drop --hub-db"):
+        run_scenario(targeting(real_hub), tmp_path / "day", hub_db="sqlite:///x.db")
+
+
+@needs_mosquitto
+def test_the_cli_says_an_unreachable_hub_in_one_line_and_exits_2(tmp_path):
+    import subprocess
+    import sys
+
+    text = (Path(__file__).resolve().parents[2] / "simulator/scenarios/ieee33-pv.toml"
+            ).read_text()
+    (tmp_path / "token").write_text("t" * 32 + "\n")
+    text = text.replace("[hub]", f'[hub]\nurl = "https://127.0.0.1:{free_port()}"\n'
+                                 'operator_token_file = "token"', 1)
+    (tmp_path / "s.toml").write_text(text)
+    out = subprocess.run([sys.executable, "-m", "simulator", "run", "--scenario",
+                          str(tmp_path / "s.toml"), "--out", str(tmp_path / "day"), "--quiet"],
+                         capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "hub.url: cannot reach" in lines[0] and "fix:" in lines[0], lines
