@@ -975,6 +975,7 @@ def verify_all(day: Day, rec: RunRecord) -> list:
         checks.append(inv.allocation_recorded(day.periods, day.sc.day.intervals))
     return checks + [
         inv.chains_verify(reports),
+        *replayed(day),
         inv.heads_anchored(heads, anchored, receipts_ok),
         inv.money_balances(rec),
         inv.energy_balances(rec),
@@ -982,6 +983,18 @@ def verify_all(day: Day, rec: RunRecord) -> list:
         inv.limits_respected(rec),
         inv.carbon_conserved(rec),
     ]
+
+
+def replayed(day: Day) -> list:
+    """Each local edge's chain rebuilt from its journal (simulator.replay), as one invariant."""
+    from simulator.replay import RunFolderError, replay_run
+
+    try:
+        outcomes = replay_run(day.out)
+    except RunFolderError:  # no local edge (each substation names a real one)
+        return []
+    return [inv.chains_replay({s: (o.blocks, None if o.identical else o.divergence.sentence())
+                               for s, o in outcomes.items()})]
 
 
 def run_scenario(sc: Scenario, out: Path, hub_db: str | None = None,

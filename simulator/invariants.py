@@ -92,6 +92,18 @@ def chains_verify(reports: Mapping[str, tuple[bool, str, int]]) -> Invariant:
     return Invariant(name, True, done)
 
 
+def chains_replay(outcomes: Mapping[str, tuple[int, str | None]]) -> Invariant:
+    """Every edge chain is rebuilt from its input journal with identical block hashes
+    (substation -> (blocks replayed, where it diverged or None); docs/simulator.md "Replay")."""
+    name = "every edge chain replays from its journal, block hashes identical"
+    bad = {s: o for s, o in outcomes.items() if o[1] is not None}
+    if bad:
+        s, (_, where) = next(iter(sorted(bad.items())))
+        return Invariant(name, False, f"{s}: {where}")
+    return Invariant(name, True, ", ".join(f"{s} {o[0]} blocks"
+                                           for s, o in sorted(outcomes.items())))
+
+
 def heads_anchored(heads: Mapping[str, int], anchored: Mapping[str, int],
                    receipts_ok: Mapping[str, bool]) -> Invariant:
     """Every edge's head is anchored on the main chain and every receipt checks."""

@@ -78,3 +78,11 @@ def test_allocation_periods_must_all_run():
     assert inv.allocation_recorded({0: (5, 2), 1: (None, 0)}, 2).ok
     r = inv.allocation_recorded({0: (5, 2)}, 3)
     assert not r.ok and "2 periods never ran; first index 1" in r.detail
+
+
+def test_a_chain_that_does_not_replay_names_its_substation_and_where():
+    ok = inv.chains_replay({"north": (47, None), "south": (45, None)})
+    assert ok.ok and ok.detail == "north 47 blocks, south 45 blocks"
+    bad = inv.chains_replay({"north": (47, None),
+                             "south": (3, "diverged at height 3 (ts), journal line 40: x")})
+    assert not bad.ok and bad.detail == "south: diverged at height 3 (ts), journal line 40: x"
