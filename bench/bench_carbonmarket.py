@@ -63,6 +63,18 @@ def _last_proof(side, kind: str, transfer: str, since: int):
             "proof": tx_proof(side.chain.layout, block, pos)}, block
 
 
+KEYS = {"seller": bytes([7]) * 32}  # the seller gateway's HMAC key, as its edge holds it
+
+
+def _owner(kind: str, seq: int, transfer: str, amount: int, bill: str | None = None) -> dict:
+    """The seller's tagged spend or burn (hub.carbonmarket.owner)."""
+    from edge.protocol.auth import add_tag
+
+    req = {"v": 1, "type": kind, "gw": "seller", "seq": seq, "ts": 1, "transfer": transfer,
+           "amount_micro": amount}
+    return add_tag(req | ({"bill": bill} if bill else {}), KEYS["seller"])
+
+
 def bench_peg(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         c, e = _peg(Path(tmp))
@@ -74,8 +86,8 @@ def bench_peg(n: int) -> None:
             sub, block = _last_proof(c, "lock", t, e.light.height + 1)
             proofs.append((c.layout, block, sub["proof"]))
             e.mint(sub, now_ms=i)
-            e.spend(t, 400, "bill", now_ms=i)
-            e.burn(t, 600 + i, now_ms=i)
+            e.spend(_owner("peg_spend", 2 * i, t, 400, "bill"), KEYS, now_ms=i)
+            e.burn(_owner("peg_burn", 2 * i + 1, t, 600 + i), KEYS, now_ms=i)
             sub, block = _last_proof(e, "peg_burn", t, c.light.height + 1)
             proofs.append((e.layout, block, sub["proof"]))
             c.unlock(sub, now_ms=i)

@@ -29,6 +29,10 @@ class Reason(str, Enum):
     ORACLE_UNSIGNED = "oracle_unsigned"
     ORACLE_MINORITY = "oracle_minority"
     ORACLE_NO_QUORUM = "oracle_no_quorum"
+    # spends and burns on E: only the minted balance's owner, authenticated like a gateway
+    PEG_UNSIGNED = "peg_unsigned"
+    PEG_NOT_OWNER = "peg_not_owner"
+    PEG_REPLAYED_REQUEST = "peg_replayed_request"
     BAD_REQUEST = "bad_request"
 
 

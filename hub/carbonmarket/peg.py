@@ -6,7 +6,8 @@ Per carbon trade (docs/carbon-market.md, "The two-way peg"):
     under a header the oracles confirm) and mints the same amount for the
     seller, once (``ElectricitySide.mint``);
  3. the seller spends it, in part or whole, on electricity bills on E;
- 4. or burns the rest on E; C checks the SPV proof of the burn and unlocks,
+ 4. or burns the rest on E (3 and 4 only on the seller's own request, tagged
+    with its gateway key: hub.carbonmarket.owner); C checks the SPV proof of the burn and unlocks,
     paying the seller out on C (``CarbonSide.unlock``).
 
 Each side's state is a fold over its own chain: a block is the one atomic
@@ -24,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ from .clearing import Clearing
 from .errors import Reason, Refusals, Refused
 from .lightclient import LightClient, parse_header
 from .oracle import make_request, tally
+from .owner import OwnerRequest, authenticate
 from .submissions import Submissions
 from .twotree import CARBON, ELECTRICITY, Layout, TwoTreeChain
 
@@ -277,10 +279,13 @@ class ElectricitySide(PegSide):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.minted: dict[str, Minted] = {}
+        self.owner_seq: dict[str, int] = {}  # gateway -> highest accepted request seq
         super().__init__(*args, **kwargs)
 
     def _fold_own(self, tx: dict[str, Any]) -> None:
         kind = tx.get("kind")
+        if kind in ("peg_spend", "peg_burn"):
+            self.owner_seq[tx["by"]] = max(self.owner_seq.get(tx["by"], -1), tx["seq"])
         if kind == "peg_mint":
             self.minted[tx["transfer"]] = Minted(tx["to"], tx["amount_micro"])
         elif kind == "peg_spend":
@@ -315,26 +320,57 @@ class ElectricitySide(PegSide):
         m = self.minted.get(transfer)
         return 0 if m is None else m.outstanding
 
-    def spend(self, transfer: str, amount: int, bill: str, now_ms: int) -> None:
-        """Pay (part of) an electricity bill with the minted asset."""
-        _amount(amount, "a spend", self.refusals)
-        if amount > self.outstanding(transfer):
+    def _owner(self, doc: Any, kind: str, keys: Mapping[str, bytes]) -> OwnerRequest:
+        """An authenticated request by the owner of the balance it moves, not seen before.
+
+        Order: the gateway's tag (peg_unsigned), the shape (bad_request), a
+        minted balance (the over-outstanding reason of ``kind``), its owner
+        (peg_not_owner), the gateway's request counter (peg_replayed_request).
+        """
+        req = authenticate(doc, kind, keys, self.refusals)
+        m = self.minted.get(req.transfer)
+        if m is None:
+            reason = (Reason.SPEND_OVER_OUTSTANDING if kind == "peg_spend"
+                      else Reason.BURN_OVER_OUTSTANDING)
+            raise self.refusals.refuse(reason, f"nothing minted for {req.transfer!r}")
+        if m.to != req.gw:
+            raise self.refusals.refuse(Reason.PEG_NOT_OWNER,
+                                       f"{req.transfer!r} belongs to {m.to}, not {req.gw}")
+        last = self.owner_seq.get(req.gw, -1)
+        if req.seq <= last:
+            raise self.refusals.refuse(Reason.PEG_REPLAYED_REQUEST,
+                                       f"{req.gw}'s request {req.seq} is not after {last}")
+        return req
+
+    def spend(self, request: Any, keys: Mapping[str, bytes], now_ms: int) -> None:
+        """Pay (part of) the owner's electricity bill with the minted asset.
+
+        ``request`` is the owner's tagged peg_spend (hub.carbonmarket.owner),
+        ``keys`` the gateways' provisioned HMAC keys.
+        """
+        req = self._owner(request, "peg_spend", keys)
+        amount = req.amount_micro
+        if amount > self.outstanding(req.transfer):
             raise self.refusals.refuse(
                 Reason.SPEND_OVER_OUTSTANDING,
-                f"spending {amount} of {transfer!r}, {self.outstanding(transfer)} outstanding")
-        self._append([{"kind": "peg_spend", "transfer": transfer, "amount_micro": amount,
-                       "bill": bill}], now_ms)
+                f"spending {amount} of {req.transfer!r}, "
+                f"{self.outstanding(req.transfer)} outstanding")
+        self._append([{"kind": "peg_spend", "transfer": req.transfer, "amount_micro": amount,
+                       "bill": req.bill, "by": req.gw, "seq": req.seq}], now_ms)
 
-    def burn(self, transfer: str, amount: int, now_ms: int) -> int:
-        """Burn (part of) the outstanding asset to be paid out on C; returns the burn number."""
-        _amount(amount, "a burn", self.refusals)
-        if amount > self.outstanding(transfer):
+    def burn(self, request: Any, keys: Mapping[str, bytes], now_ms: int) -> int:
+        """Burn (part of) the owner's outstanding asset to be paid out on C; the burn number."""
+        req = self._owner(request, "peg_burn", keys)
+        amount = req.amount_micro
+        if amount > self.outstanding(req.transfer):
             raise self.refusals.refuse(
                 Reason.BURN_OVER_OUTSTANDING,
-                f"burning {amount} of {transfer!r}, {self.outstanding(transfer)} outstanding")
-        n = len(self.minted[transfer].burns)
-        self._append([{"kind": "peg_burn", "transfer": transfer, "n": n, "amount_micro": amount,
-                       "to": self.minted[transfer].to}], now_ms)
+                f"burning {amount} of {req.transfer!r}, "
+                f"{self.outstanding(req.transfer)} outstanding")
+        n = len(self.minted[req.transfer].burns)
+        self._append([{"kind": "peg_burn", "transfer": req.transfer, "n": n,
+                       "amount_micro": amount, "to": self.minted[req.transfer].to,
+                       "by": req.gw, "seq": req.seq}], now_ms)
         return n
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edge.chain.keys import PrivateKey, generate_key, public_id
+from edge.protocol.auth import add_tag
 from hub.carbonmarket.oracle import Oracle
 from hub.carbonmarket.peg import CarbonSide, ElectricitySide
 from hub.carbonmarket.submissions import Submissions
 
 C_ID, E_ID = "carbon", "electricity"
+GW_KEYS = {"seller": bytes([7]) * 32, "buyer": bytes([8]) * 32, "pvp-6": bytes([9]) * 32,
+           "pvp-14": bytes([10]) * 32}
 
 
 @dataclass
@@ -24,6 +27,28 @@ class Peg:
     c: CarbonSide
     e: ElectricitySide
     answer_override: Any = None  # a function(request, honest answers) -> answers, for tests
+    #: the gateways' provisioned HMAC keys, as the edge holds them; sellers are "seller" here
+    gw_keys: dict[str, bytes] = field(default_factory=lambda: dict(GW_KEYS))
+    seq: int = 0
+
+    def owner_request(self, kind: str, transfer: str, amount: int, bill: str | None = None,
+                      gw: str = "seller", key: bytes | None = None) -> dict[str, Any]:
+        """A peg_spend / peg_burn tagged as the gateway ``gw`` tags its messages."""
+        self.seq += 1
+        req = {"v": 1, "type": kind, "gw": gw, "seq": self.seq, "ts": 1_767_225_600_000,
+               "transfer": transfer, "amount_micro": amount}
+        if bill is not None:
+            req["bill"] = bill
+        return add_tag(req, key if key is not None else self.gw_keys[gw])
+
+    def spend(self, transfer: str, amount: int, bill: str, now_ms: int,
+              gw: str = "seller") -> None:
+        self.e.spend(self.owner_request("peg_spend", transfer, amount, bill, gw),
+                     self.gw_keys, now_ms)
+
+    def burn(self, transfer: str, amount: int, now_ms: int, gw: str = "seller") -> int:
+        return self.e.burn(self.owner_request("peg_burn", transfer, amount, gw=gw),
+                           self.gw_keys, now_ms)
 
     def ask(self, request: dict[str, Any]) -> list[Any]:
         answers = [o.answer(request) for o in self.oracles]

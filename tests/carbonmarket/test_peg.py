@@ -50,8 +50,8 @@ def test_transfer_lock_mint_spend_burn_unlock_keeps_the_books(peg):
     assert balance(peg.c, peg.e).to_mint == 9_000
     peg.e.mint(sub, now_ms=2)
     assert peg.e.outstanding("t1") == 9_000 and peg.e.minted["t1"].to == "seller"
-    peg.e.spend("t1", 2_500, "bill-2026-11", now_ms=3)
-    n = peg.e.burn("t1", 6_500, now_ms=4)
+    peg.spend("t1", 2_500, "bill-2026-11", now_ms=3)
+    n = peg.burn("t1", 6_500, now_ms=4)
     b = balance(peg.c, peg.e)
     assert (b.locked_c, b.released_c, b.outstanding_e, b.spent_e, b.to_release) == \
         (9_000, 0, 0, 2_500, 6_500)
@@ -173,23 +173,23 @@ def _answer_at(oracle, request, peg, height):
 
 def test_burn_more_than_outstanding_is_refused(peg):
     peg.e.mint(lock_submission(peg, "t1", 1_000), now_ms=2)
-    peg.e.spend("t1", 400, "bill", now_ms=3)
+    peg.spend("t1", 400, "bill", now_ms=3)
     with pytest.raises(Refused) as exc:
-        peg.e.burn("t1", 601, now_ms=4)
+        peg.burn("t1", 601, now_ms=4)
     assert exc.value.reason is Reason.BURN_OVER_OUTSTANDING
     with pytest.raises(Refused) as exc:
-        peg.e.burn("nothing-minted", 1, now_ms=4)
+        peg.burn("nothing-minted", 1, now_ms=4)
     assert exc.value.reason is Reason.BURN_OVER_OUTSTANDING
     assert peg.e.refusals[Reason.BURN_OVER_OUTSTANDING] == 2
     with pytest.raises(Refused) as exc:
-        peg.e.spend("t1", 601, "bill", now_ms=4)
+        peg.spend("t1", 601, "bill", now_ms=4)
     assert exc.value.reason is Reason.SPEND_OVER_OUTSTANDING
     assert peg.e.outstanding("t1") == 600 and balance(peg.c, peg.e).ok
 
 
 def test_unlock_without_burn_is_refused(peg):
     peg.e.mint(lock_submission(peg, "t1", 1_000), now_ms=2)
-    peg.e.spend("t1", 10, "bill", now_ms=3)  # a spend is proven on E, but it is no burn
+    peg.spend("t1", 10, "bill", now_ms=3)  # a spend is proven on E, but it is no burn
     store = peg.e.chain.store
     block = store.get(store.height())
     sub = {"headers": peg.e.chain.headers(0, store.height()),
@@ -199,7 +199,7 @@ def test_unlock_without_burn_is_refused(peg):
             peg.c.unlock(bad, now_ms=4)
         assert exc.value.reason is Reason.UNLOCK_WITHOUT_BURN
     assert peg.c.refusals[Reason.UNLOCK_WITHOUT_BURN] == 2 and not peg.c.released
-    n = peg.e.burn("t1", 990, now_ms=5)
+    n = peg.burn("t1", 990, now_ms=5)
     peg.c.unlock(burn_submission(peg, "t1", n), now_ms=6)
     assert peg.c.released == {"t1": 990} and balance(peg.c, peg.e).ok
 

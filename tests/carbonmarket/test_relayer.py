@@ -67,9 +67,9 @@ def test_relayer_killed_at_each_step_resumes_to_done_or_returned(tmp_path, step)
 
         round_trip()
         assert set(peg.e.minted) == {"t1", "t2"}
-        peg.e.spend("t1", 2_500, "bill-2026-11", now_ms=3)
-        peg.e.burn("t1", 6_500, now_ms=4)
-        peg.e.burn("t2", 4_000, now_ms=4)
+        peg.spend("t1", 2_500, "bill-2026-11", now_ms=3, gw="pvp-6")
+        peg.burn("t1", 6_500, now_ms=4, gw="pvp-6")
+        peg.burn("t2", 4_000, now_ms=4, gw="pvp-14")
         round_trip()
         relay(config)  # the pass after the last release records the end
         b = balance(peg.c, peg.e)
