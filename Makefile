@@ -56,10 +56,11 @@ lint: setup
 	@$(PY) -m ruff check edge hub simulator tests bench
 
 # Every figure with its same-run baseline and ratio -> bench/results.jsonl; a full run
-# also regenerates docs/benchmarks.md (quick figures are too small to quote).
+# also regenerates docs/benchmarks.md (quick figures are too small to quote); with ONLY,
+# just those benchmarks' sections of it.
 bench: setup
 	@QUICK=$(QUICK) ONLY=$(ONLY) $(PY) bench/run_all.py
-	@if [ "$(QUICK)" != "1" ]; then $(PY) bench/report.py; fi
+	@if [ "$(QUICK)" != "1" ]; then $(PY) bench/report.py $(if $(ONLY),--only $(ONLY)); fi
 
 hls-csim:
 	@$(MAKE) --no-print-directory -C hls csim

@@ -7,7 +7,9 @@ Figures quoted in the docs come from here, never pasted by hand:
 
 Quick runs (QUICK=1) are refused unless --allow-quick is given: their sizes
 are too small to quote. When a case was measured more than once, the latest
-line wins.
+line wins. ``--only NAME,...`` (what ``make bench ONLY=...`` passes) rewrites
+just those benchmarks' sections of the existing page and keeps the others as
+they were measured, so one benchmark rerun does not drop the rest of the page.
 """
 
 from __future__ import annotations
@@ -79,10 +81,26 @@ def render(lines: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _sections(text: str) -> tuple[str, OrderedDict[str, str]]:
+    """A generated page as its header and its ``## name`` sections, in order."""
+    head, *parts = text.split("\n## ")
+    return head, OrderedDict((p.split("\n", 1)[0].strip(), p) for p in parts)
+
+
+def splice(page: str, new: str) -> str:
+    """``page`` with each section of ``new`` (a render) put in place of the one of the same
+    name, or appended after the others when the page has none."""
+    head, old = _sections(page)
+    old.update(_sections(new)[1])
+    return "\n## ".join([head, *old.values()])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, default=ROOT / "bench" / "results.jsonl")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    ap.add_argument("--only", metavar="NAME,...",
+                    help="rewrite only these benchmarks' sections of the existing --out")
     ap.add_argument("--allow-quick", action="store_true",
                     help="also report lines from QUICK=1 runs")
     a = ap.parse_args(argv)
@@ -95,6 +113,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(quick)} lines come from a quick run: not written to {a.out} "
               "(run `make bench` without QUICK, or pass --allow-quick)", file=sys.stderr)
         return 2
+    if a.only is not None:
+        names = [n for n in a.only.split(",") if n]
+        missing = [n for n in names if not any(r["bench"] == n for r in lines)]
+        if not names or missing:
+            print(f"--only: no results for {', '.join(missing) or 'any benchmark'} in "
+                  f"{a.results}", file=sys.stderr)
+            return 2
+        lines = [r for r in lines if r["bench"] in names]
+        if a.out.exists():
+            a.out.write_text(splice(a.out.read_text(), render(lines)))
+            print(f"updated {', '.join(names)} in {a.out} ({len(lines)} figures)",
+                  file=sys.stderr)
+            return 0
     a.out.write_text(render(lines))
     print(f"wrote {a.out} ({len(lines)} figures)", file=sys.stderr)
     return 0

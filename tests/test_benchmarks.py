@@ -99,3 +99,32 @@ def test_run_all_tags_each_line_with_its_run(tmp_path):
     [rec] = [json.loads(x) for x in (bench / "results.jsonl").read_text().splitlines()]
     assert rec["case"] == "q" and rec["run"]["quick"] is True
     assert {"date", "machine", "python"} <= set(rec["run"])
+
+
+def test_report_only_rewrites_the_named_sections_and_keeps_the_rest(tmp_path):
+    from bench import report
+
+    first = _write(tmp_path / "r1.jsonl", [
+        {"bench": "chain", "case": "a", "value": 2.5, "unit": "s", "run": RUN},
+        {"bench": "clearing", "case": "b", "value": 40.0, "unit": "ms", "run": RUN},
+    ])
+    out = tmp_path / "b.md"
+    assert report.main(["--results", str(first), "--out", str(out)]) == 0
+    before = out.read_text()
+    later = dict(RUN, date="2026-02-03 04:05 UTC")
+    second = _write(tmp_path / "r2.jsonl", [
+        {"bench": "chain", "case": "a", "value": 3.0, "unit": "s", "run": later},
+        {"bench": "market", "case": "c", "value": 7.0, "unit": "ms", "run": later},
+    ])
+    assert report.main(["--results", str(second), "--out", str(out), "--only", "chain"]) == 0
+    text = out.read_text()
+    # chain rewritten in place, clearing kept byte for byte, market (not named) not added
+    assert "| `a` | 3.00 | s |" in text and "| `a` | 2.50 | s |" not in text
+    assert "Measured 2026-02-03 04:05 UTC" in text and "## market" not in text
+    assert text.index("## chain") < text.index("## clearing")
+    assert text.split("## clearing", 1)[1] == before.split("## clearing", 1)[1]
+    # a section the page lacks is appended after the others
+    assert report.main(["--results", str(second), "--out", str(out), "--only", "market"]) == 0
+    assert out.read_text().index("## clearing") < out.read_text().index("## market")
+    # naming a benchmark without results changes nothing and says why
+    assert report.main(["--results", str(second), "--out", str(out), "--only", "nope"]) == 2
