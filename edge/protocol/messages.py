@@ -204,8 +204,8 @@ class SealedOpening(_Strict):
     round: Annotated[int, Field(ge=0, le=1000)]
     kid: KidHex
     private: Hex32
-    opened: Annotated[list[OpenedBid], Field(max_length=100_000)]
-    refused: Annotated[list[RefusedSealedBid], Field(max_length=100_000)] = []
+    opened: Annotated[list[OpenedBid], Field(max_length=MAX_FILLS)]
+    refused: Annotated[list[RefusedSealedBid], Field(max_length=MAX_FILLS)] = []
 
 
 class OrganiserKeyMessage(_Signed):

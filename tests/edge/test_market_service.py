@@ -183,3 +183,16 @@ def test_new_price_signals_are_stored_once_and_relayed_retained(rig):
     check_signature(rig.sent[0][1], public_id(rig.key.public_key()))
     assert rig.inbox.prices.for_interval(T) == signal
     assert rig.inbox.last_price_ts() == 7
+
+
+def test_a_result_over_the_protocol_limit_is_refused_before_it_is_published():
+    """The long lists are checked by count at signing (their items by the tests that decode
+    every result): one past the protocol's 100,000 is an error naming the list."""
+    from edge.runtime.market_service import _header
+
+    ok = {"fills": [{}] * 100_000, "sealed": {"opened": [], "refused": [{}] * 100_000}}
+    assert _header(ok) == {"fills": [], "sealed": {"opened": [], "refused": []}}
+    with pytest.raises(ValueError, match="100001 fills exceed the protocol's 100000"):
+        _header({"fills": [{}] * 100_001})
+    with pytest.raises(ValueError, match="100001 opened exceed"):
+        _header({"fills": [], "sealed": {"opened": [{}] * 100_001, "refused": []}})

@@ -25,6 +25,7 @@ from edge.market.clearing import Order, clear_uniform
 from edge.pl.dispatch import Dispatcher
 from edge.protocol.auth import add_tag, check_signature
 from edge.protocol.canonical import canonical
+from edge.protocol.codec import decode
 from edge.runtime.admission import Policy
 from edge.runtime.inbox import Inbox
 from edge.runtime.ingest import Admitter, Incoming
@@ -62,7 +63,10 @@ class SealedRig:
         self.market.recover(self.now_s)
 
     def _pub(self, t, payload, retain):
-        self.sent.append((t, json.loads(payload), retain))
+        msg = json.loads(payload)
+        if msg["type"] == "result":  # every result valid against the protocol, in full
+            msg = decode(payload).raw
+        self.sent.append((t, msg, retain))
 
     def announced(self, interval, rnd) -> bytes:
         """The organiser key of (interval, rnd) as a gateway learns it: from the newest
