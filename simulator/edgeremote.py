@@ -107,6 +107,10 @@ class RemoteEdge:
             raise RemoteEdgeError(f"{self.where}: the edge at {self.url} does not know gateways "
                                   f"{missing}; fix: add them to its [[gateways]] or take them "
                                   "out of the scenario")
+        if (st.get("sync") or {}).get("state", "off") == "off":
+            raise RemoteEdgeError(f"{self.where}.edge_url: the edge at {self.url} syncs to no "
+                                  "hub, so its chain cannot be checked; fix: give it a [sync] "
+                                  "section for the hub at hub.url")
         c = st.get("clock")
         if not isinstance(c, dict):
             raise RemoteEdgeError(f"{self.where}.edge_url: the edge at {self.url} does not "

@@ -158,3 +158,18 @@ def test_a_real_edge_needs_a_real_hub_and_keeps_its_broker():
     data["faults"] = [{"at": "11:00", "kind": "broker-restart"}]
     with pytest.raises(ScenarioError, match="not the simulator's to kill"):
         parse_scenario(data)
+
+
+def test_an_edge_that_syncs_to_no_hub_is_refused(broker_factory, edge_factory):
+    sc = load_scenario("ieee33-pv")
+    north = sc.gateways_of("north")
+    broker = broker_factory(tls=True, acl=True, gateways=[g.id for g in north])
+    edge = edge_factory(broker, {g.id: gw_key(g.id).hex() for g in north}, site="north")
+    creds = broker.certs.ca.parent
+    for g in north:
+        (creds / f"{g.id}.hmac").write_text(gw_key(g.id).hex())
+    sub = Substation(id="north", edge_url=edge.url, broker_port=broker.port,
+                     credentials=str(creds))
+    with pytest.raises(RemoteEdgeError, match=r"^substations\[0\]\.edge_url: .* syncs to no "
+                                              r"hub.*fix: give it a \[sync\]"):
+        RemoteEdge(sub, "substations[0]", north).connect()
