@@ -435,8 +435,7 @@ class Day:
         # start on a loaded machine, and gateways meter a whole interval before they bid
         lead = max(LEAD_IN_INTERVALS, math.ceil(LEAD_IN_WALL_S / sc.day.wall_s_per_interval))
         origin = sc.day.start_ms - lead * sc.day.interval_s * 1000
-        self.clock = (real_edge_clock(sc, [r.remote for r in self.subs.values() if r.remote],
-                                      lead)
+        self.clock = (real_edge_clock(sc, [r.remote for r in self.subs.values() if r.remote])
                       or Clock.make(float(sc.day.accel), int(time.time() * 1000), origin))
         skew = {f.target: f.skew_s * 1000 for f in sc.faults if f.kind == "clock-skew"}
         for run in self.subs.values():
@@ -709,11 +708,16 @@ def final_anchor(run: SubstationRun, hub: HubProcess | RemoteHub | None,
     return head, anchored, ok
 
 
-def real_edge_clock(sc: Scenario, edges: list[RemoteEdge], lead: int) -> Any:
+#: wall seconds a day with a real edge needs before its first interval: devices, gateways
+#: (and any simulated edges) start, and the gateways meter a whole interval before they bid
+REAL_EDGE_LEAD_WALL_S = 10.0
+
+
+def real_edge_clock(sc: Scenario, edges: list[RemoteEdge]) -> Any:
     """The market clock of the real edges (None without one): the whole day runs on it.
 
     The scenario's speed must be theirs, and its first interval must leave the
-    parts the lead-in (gateways meter a whole interval before they bid).
+    parts REAL_EDGE_LEAD_WALL_S (and three intervals) to start and meter.
     """
     from edge.clock import Clock
 
@@ -732,12 +736,13 @@ def real_edge_clock(sc: Scenario, edges: list[RemoteEdge], lead: int) -> Any:
                        f"{sc.day.interval_s / c.accel:g}")
     clock = Clock.make(c.accel, c.origin_wall_ms, c.origin_sim_ms)
     ahead_ms = sc.day.start_ms - clock.now_ms()
-    need_ms = lead * sc.day.interval_s * 1000
+    need_ms = max(LEAD_IN_INTERVALS * sc.day.interval_s * 1000,
+                  int(REAL_EDGE_LEAD_WALL_S * 1000 * c.accel))
     if ahead_ms < need_ms:
         now = dt.datetime.fromtimestamp(clock.now_ms() / 1000, dt.timezone.utc)
         raise SimError(f"day.start: the real edge's market time is already {now:%Y-%m-%d %H:%M}"
-                       f", less than {lead} intervals before the day's start; fix: start the day"
-                       " later (day.date, day.start)")
+                       f", less than {need_ms // 60_000} min of market time before the day's "
+                       "start; fix: start the day later (day.date, day.start)")
     if ahead_ms / c.accel > 1800_000:
         raise SimError(f"day.start: the day starts {ahead_ms / c.accel / 60_000:.0f} wall "
                        "minutes after the real edge's now; fix: start it sooner (at most "
