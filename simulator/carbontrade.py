@@ -28,8 +28,9 @@ One clearing cycle of hub.carbonmarket over the scenario's PV prosumers
    (``CarbonSide.settle_cycle``).
 5. The peg. Each trade's payment is locked on the carbon chain; the relayer
    (``relayer.run_once``) carries an SPV proof to the electricity side, which
-   asks three oracles and mints once; a second relayer pass must mint nothing.
-   The books (``peg.balance``) must hold.
+   asks three oracles (each its own process, over HTTP) and mints once; a
+   second relayer pass must mint nothing. The books (``peg.balance``) must
+   hold.
 """
 
 from __future__ import annotations
@@ -168,17 +169,65 @@ def bus_intensities(rows: Sequence[CarbonRow], bus: int, interval_s: int) -> dic
             for r in rows if bus in r.intensity_g_kwh}
 
 
+class InProcessOracles:
+    """Three oracles called directly (the same code as the service, minus HTTP)."""
+
+    def __init__(self, requesters: Mapping[str, str], chains: Mapping[str, Path]) -> None:
+        from edge.chain.keys import generate_key
+        from hub.carbonmarket.oracle import Oracle
+        from hub.carbonmarket.oracleserver import store_reader
+
+        readers = {cid: store_reader(path) for cid, path in chains.items()}
+        self.oracles = [Oracle(generate_key(), requesters, readers) for _ in range(3)]
+        self.ids = [o.id for o in self.oracles]
+
+    def start(self) -> None:
+        pass
+
+    def ask(self, request: dict[str, Any]) -> list[Any]:
+        return [o.answer(request) for o in self.oracles]
+
+    def close(self) -> None:
+        pass
+
+
+class ProcessOracles:
+    """Three ``carbon-market oracle-serve`` processes, asked over HTTP (HttpOracles)."""
+
+    def __init__(self, requesters: Mapping[str, str], chains: Mapping[str, Path]) -> None:
+        from simulator.oracleproc import OracleProcess
+
+        folder = next(iter(chains.values())).parent / "oracles"
+        self.procs = [OracleProcess(folder / f"o{i}", requesters, chains) for i in range(3)]
+        self.ids = [p.id for p in self.procs]
+        self._ask: Any = None
+
+    def start(self) -> None:
+        from hub.carbonmarket.oracleclient import HttpOracles
+
+        for p in self.procs:
+            p.start()
+        self._ask = HttpOracles([p.url for p in self.procs])
+
+    def ask(self, request: dict[str, Any]) -> list[Any]:
+        return self._ask(request)
+
+    def close(self) -> None:
+        for p in self.procs:
+            p.stop()
+
+
 def carbon_cycle_core(
     participants: Sequence[Participant], readings: Sequence[Any], carbon_rows: Sequence[CarbonRow],
     start_s: int, end_s: int, interval_s: int, delta_g_per_kwh: int, fallback_g_per_kwh: int,
     folder: Path, now_ms: int, refused: Mapping[str, int] | None = None,
+    oracles: Any = InProcessOracles,
 ) -> CarbonMarketResult:
     """Quotas, positions, clearing, settlement and the peg for verified readings (pure inputs)."""
     from edge.chain.keys import generate_key, public_id
     from hub.carbonmarket import relayer
     from hub.carbonmarket.clearing import Participant as Bid
     from hub.carbonmarket.clearing import clear_bilateral
-    from hub.carbonmarket.oracle import Oracle
     from hub.carbonmarket.peg import CarbonSide, ElectricitySide, balance
     from hub.carbonmarket.quota import (
         QuotaConfig,
@@ -223,24 +272,17 @@ def carbon_cycle_core(
     c_key, e_key = generate_key(), generate_key()
     requesters = {"carbon": public_id(c_key.public_key()),
                   "electricity": public_id(e_key.public_key())}
-    sides: dict[str, Any] = {}
-    oracles = [Oracle(generate_key(), requesters,
-                      {"carbon": lambda h: sides["c"].hash_at(h),
-                       "electricity": lambda h: sides["e"].hash_at(h)}) for _ in range(3)]
-
-    def ask(request: dict[str, Any]) -> list[Any]:
-        return [o.answer(request) for o in oracles]
-
-    ids = [o.id for o in oracles]
-    c = CarbonSide(folder / "carbon.db", "carbon", c_key, "electricity",
-                   requesters["electricity"], ids, ask)
-    e = ElectricitySide(folder / "electricity-peg.db", "electricity", e_key, "carbon",
-                        requesters["carbon"], ids, ask)
-    sides.update(c=c, e=e)
+    chains = {"carbon": folder / "carbon.db", "electricity": folder / "electricity-peg.db"}
+    voters = oracles(requesters, chains)
+    c = CarbonSide(chains["carbon"], "carbon", c_key, "electricity",
+                   requesters["electricity"], voters.ids, voters.ask)
+    e = ElectricitySide(chains["electricity"], "electricity", e_key, "carbon",
+                        requesters["carbon"], voters.ids, voters.ask)
     cfg = relayer.Config(str(folder / "carbon.db"), str(folder / "electricity-peg.db"),
                          str(folder / "carbon-box.db"), str(folder / "electricity-box.db"),
                          str(folder / "relayer.db"))
     try:
+        voters.start()  # the chain stores exist now: the oracles can read them
         transfers = c.settle_cycle(1, entries, clearing, now_ms)
 
         def relay_pass() -> int:
@@ -268,6 +310,7 @@ def carbon_cycle_core(
                 t.seller, t.buyer, t.qty_g, t.price, t.turnover_micro, t.phase,
                 tid if tid in locked else "", m is not None and m.amount == t.turnover_micro))
     finally:
+        voters.close()
         c.close()
         e.close()
     res.files = {"carbon chain": str(folder / "carbon.db"),
@@ -304,7 +347,7 @@ def carbon_cycle(day: Any, rec: Any) -> CarbonMarketResult:
     return carbon_cycle_core(parts, readings, rec.carbon_rows, start, end, sc.day.interval_s,
                              sc.carbon_market.delta_g_per_kwh,
                              round(GRID_INTENSITY_T_PER_MWH * 1000), day.out / "carbon",
-                             end * 1000, refused)
+                             end * 1000, refused, oracles=ProcessOracles)
 
 
 def apply(rec: Any, res: CarbonMarketResult, out: Path) -> None:
