@@ -24,16 +24,22 @@ class GatewayBoard:
         self.lock = threading.Lock()
 
     def seen(self, accepted: Iterable[Accepted]) -> None:
+        newest: dict[str, Accepted] = {}  # a batch's newest telemetry per gateway, copied once
         with self.lock:
             for a in accepted:
                 if a.type == "telemetry":
-                    prev = self.last_telemetry.get(a.gw)
-                    if prev is None or prev.get("seq", -1) < a.seq:
-                        self.last_telemetry[a.gw] = {**a.raw, "recv_ms": self.clock.wall_ms()}
+                    top = newest.get(a.gw)
+                    if top is None or top.seq < a.seq:
+                        newest[a.gw] = a
                 elif a.type == "status":
                     self.state[a.gw] = {"state": a.raw["state"], "ts": a.raw["ts"],
                                         "fw": a.raw.get("fw", ""),
                                         "counters": a.raw.get("counters", {})}
+            wall = self.clock.wall_ms()
+            for gw, a in newest.items():
+                prev = self.last_telemetry.get(gw)
+                if prev is None or prev.get("seq", -1) < a.seq:
+                    self.last_telemetry[gw] = {**a.raw, "recv_ms": wall}
 
     def meter(self, dev: str, reading: dict[str, Any]) -> None:
         with self.lock:

@@ -7,9 +7,11 @@ inbox, so a message the broker thinks delivered is always on our disk. With
 a persistent session (``clean_session=False`` and a fixed client id) the
 broker keeps queueing for us while the edge is down or restarting.
 
-Threads: paho's network thread only enqueues; one writer thread admits,
-persists, acknowledges and then tells the market and the status page. One
-slow or hostile gateway costs the writer a failed check, never a stall:
+Threads: paho's network thread only enqueues (a ``SimpleQueue``: no lock
+taken per message); one writer thread takes everything queued (up to
+``max_batch``), admits, persists it in one transaction, acknowledges the
+batch in one socket write and then tells the market and the status page.
+One slow or hostile gateway costs the writer a failed check, never a stall:
 admission is pure and every rejection is counted and logged with the
 gateway id.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import logging
 import queue
 import ssl
+import struct
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -52,11 +55,23 @@ class Incoming:
     recv_ms: int
 
 
+class Inbound(Protocol):
+    """What the writer takes messages from (``queue.SimpleQueue`` or ``queue.Queue``)."""
+
+    def put(self, item: Incoming) -> None: ...
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Incoming: ...
+
+    def get_nowait(self) -> Incoming: ...
+
+    def empty(self) -> bool: ...
+
+
 class Link(Protocol):
     """The site's message bus as the edge service uses it; injected, so a test can run
     the whole edge without a broker. ``MqttLink`` is the production one."""
 
-    inbound: queue.Queue[Incoming]
+    inbound: Inbound
     connected: threading.Event
 
     def start(self) -> None: ...
@@ -66,21 +81,27 @@ class Link(Protocol):
 
     def stop(self) -> None: ...
 
-    def ack(self, mid: int, qos: int) -> None: ...
+    def ack(self, batch: Sequence[Incoming]) -> None:
+        """Acknowledge these messages (all committed): the broker may forget them."""
 
     def publish(self, topic: str, payload: bytes, retain: bool) -> None: ...
+
+
+#: An MQTT 3.1.1 PUBACK: type 4, remaining length 2, the message id.
+_PUBACK = struct.Struct("!BBH")
+_PUBACK_TYPE = 0x40
 
 
 class MqttLink:
     """The broker connection: subscribe, receive into a queue, publish, acknowledge."""
 
     def __init__(self, cfg: MqttConfig, site: str,
-                 inbound: queue.Queue[Incoming] | None = None,
+                 inbound: Inbound | None = None,
                  clock: Clock = SYSTEM) -> None:
         self.cfg = cfg
         self.clock = clock
         self.site = site
-        self.inbound: queue.Queue[Incoming] = inbound if inbound is not None else queue.Queue()
+        self.inbound: Inbound = inbound if inbound is not None else queue.SimpleQueue()
         self.connected = threading.Event()
         self.connects = 0
         self.disconnects = 0
@@ -132,9 +153,20 @@ class MqttLink:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def ack(self, mid: int, qos: int) -> None:
-        if qos > 0:
-            self.client.ack(mid, qos)
+    def ack(self, batch: Sequence[Incoming]) -> None:
+        """The batch's PUBACKs as one packet queue entry: one socket write for all of them.
+
+        paho has no public call for that (``Client.ack`` queues one packet and wakes
+        the network thread once per message); ``_packet_queue`` is what ``ack`` itself
+        calls. tests/edge/test_mqtt_link.py checks with a real broker that acknowledged
+        messages are not redelivered and unacknowledged ones are.
+        """
+        data = b"".join([_PUBACK.pack(_PUBACK_TYPE, 2, m.mid) for m in batch if m.qos == 1])
+        if data:
+            self.client._packet_queue(_PUBACK_TYPE, data, 0, 0)
+        for m in batch:
+            if m.qos == 2:  # never subscribed at QoS 2; acknowledged the paho way if it comes
+                self.client.ack(m.mid, m.qos)
 
     def publish(self, topic: str, payload: bytes, retain: bool) -> None:
         self.client.publish(topic, payload, qos=topics.QOS, retain=retain)
@@ -251,11 +283,11 @@ class Writer(threading.Thread):
     the messages, and ``stall`` (status page, metrics) says ingest waits.
     """
 
-    def __init__(self, inbound: queue.Queue[Incoming], admitter: Admitter, inbox: Inbox,
-                 ack: Callable[[int, int], None],
+    def __init__(self, inbound: Inbound, admitter: Admitter, inbox: Inbox,
+                 ack: Callable[[Sequence[Incoming]], None],
                  on_accepted: Callable[[list[Accepted]], None] | None = None,
                  on_outcome: Callable[[BatchOutcome], None] | None = None,
-                 lock: Any = None, max_batch: int = 500,
+                 lock: Any = None, max_batch: int = 2000,
                  retry_min_s: float = 0.05, retry_max_s: float = 5.0) -> None:
         super().__init__(name="ingest-writer", daemon=True)
         self.inbound = inbound
@@ -287,8 +319,7 @@ class Writer(threading.Thread):
             outcome = self._write(batch)
             if outcome is None:  # stopping while stalled: the broker redelivers
                 return
-            for m in batch:
-                self.ack(m.mid, m.qos)
+            self.ack(batch)
             if self.on_outcome is not None:
                 self.on_outcome(outcome)
 

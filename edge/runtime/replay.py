@@ -24,7 +24,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -93,7 +93,7 @@ class NullLink:
 
     def stop(self) -> None: ...
 
-    def ack(self, mid: int, qos: int) -> None: ...
+    def ack(self, batch: Sequence[Incoming]) -> None: ...
 
     def publish(self, topic: str, payload: bytes, retain: bool) -> None: ...
 

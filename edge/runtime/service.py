@@ -136,12 +136,14 @@ class EdgeService:
         self.board.seen(accepted)
 
     def _on_outcome(self, out: BatchOutcome) -> None:
-        for a in out.accepted:
-            self.metrics.accepted.labels(a.type).inc()
-        for _, r in out.rejected:
-            self.metrics.rejected.labels(r.reason).inc()
+        """Metrics of one batch: one increment per label, not per message."""
+        for kind, n in Counter(a.type for a in out.accepted).items():
+            self.metrics.accepted.labels(kind).inc(n)
+        for reason, n in Counter(r.reason for _, r in out.rejected).items():
+            self.metrics.rejected.labels(reason).inc(n)
+        observe = self.metrics.latency.observe
         for ms in out.latencies_ms:
-            self.metrics.latency.observe(ms / 1000)
+            observe(ms / 1000)
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:

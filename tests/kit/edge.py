@@ -200,8 +200,8 @@ class LoopbackLink:
     def stop(self) -> None:
         self.connected.clear()
 
-    def ack(self, mid: int, qos: int) -> None:
-        self.acked.append(mid)
+    def ack(self, batch) -> None:
+        self.acked.extend(m.mid for m in batch)
 
     def publish(self, topic: str, payload: bytes, retain: bool) -> None:
         self.published.append((topic, payload, retain))

@@ -6,6 +6,8 @@ import hashlib
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from edge.protocol.transactions import (
@@ -15,6 +17,7 @@ from edge.protocol.transactions import (
     TelemetryDigest,
     tx_bytes,
 )
+from edge.protocol.types import ID_PATTERN, MAX_SEQ, MAX_TS_MS
 
 
 def test_telemetry_digest_is_who_which_when_and_the_hash_of_the_bytes():
@@ -25,6 +28,15 @@ def test_telemetry_digest_is_who_which_when_and_the_hash_of_the_bytes():
     expect = (b'{"gw":"gw1","seq":42,"sha256":"' + digest.encode()
               + b'","ts":1700000000000,"type":"telemetry_digest"}')
     assert tx_bytes(tx) == expect
+    assert TelemetryDigest.leaf("gw1", 42, 1_700_000_000_000, payload) == expect
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(ID_PATTERN, fullmatch=True), st.integers(0, MAX_SEQ),
+       st.integers(0, MAX_TS_MS), st.binary(max_size=64))
+def test_the_written_out_digest_leaf_is_the_models(gw, seq, ts, payload):
+    assert TelemetryDigest.leaf(gw, seq, ts, payload) == tx_bytes(
+        TelemetryDigest.of(gw, seq, ts, payload))
 
 
 def test_meter_reading_leaf_omits_absent_values():

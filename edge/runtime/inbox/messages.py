@@ -54,15 +54,21 @@ class Messages:
             txs: list[bytes] = []
             ids: list[int] = []
             stored_ms = self.db.clock.wall_ms()
+            top = db.execute("SELECT MAX(id) FROM inbox").fetchone()[0] or 0
+            # one statement for the batch; which rows are new is read back below (a row
+            # already there is ignored: only a redelivery the windows missed could be one)
+            db.executemany(
+                "INSERT OR IGNORE INTO inbox (gw, space, seq, type, interval, round, ts,"
+                " recv_ms, stored_ms, raw) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(s.acc.gw, s.acc.space, s.acc.seq, s.acc.type, s.acc.raw.get("interval"),
+                  s.acc.raw.get("round"), s.acc.raw["ts"], s.recv_ms, stored_ms, s.payload)
+                 for s in stored])
+            rowid = {(g, sp, q): i for i, g, sp, q in db.execute(
+                "SELECT id, gw, space, seq FROM inbox WHERE id > ?", (top,))}
             for s in stored:
                 a, raw = s.acc, s.acc.raw
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO inbox (gw, space, seq, type, interval, round, ts,"
-                    " recv_ms, stored_ms, raw) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (a.gw, a.space, a.seq, a.type, raw.get("interval"), raw.get("round"),
-                     raw["ts"], s.recv_ms, stored_ms, s.payload),
-                )
-                fresh = cur.rowcount == 1
+                msg_id = rowid.pop((a.gw, a.space, a.seq), None)
+                fresh = msg_id is not None
                 new.append(fresh)
                 if not fresh:
                     continue
@@ -73,18 +79,18 @@ class Messages:
                         (a.gw, a.space, a.gap[0], a.gap[1], s.recv_ms),
                     )
                 if a.type == "telemetry":
-                    txs.append(tx_bytes(TelemetryDigest.of(a.gw, a.seq, raw["ts"], s.payload)))
-                    ids.append(cur.lastrowid)
+                    txs.append(TelemetryDigest.leaf(a.gw, a.seq, raw["ts"], s.payload))
+                    ids.append(msg_id)
                 elif a.type == "bid" and "sealed" in raw:
                     # the chain gets the blob's hash now, the blob after the gate closes
                     c = SealedBidCommitment.of(raw)
                     db.execute("INSERT INTO commitments (msg_id, interval, commitment)"
-                               " VALUES (?,?,?)", (cur.lastrowid, c.interval, c.commitment))
+                               " VALUES (?,?,?)", (msg_id, c.interval, c.commitment))
                     txs.append(tx_bytes(c))
-                    ids.append(cur.lastrowid)
+                    ids.append(msg_id)
                 elif a.type == "bid":
                     txs.append(canonical(raw))
-                    ids.append(cur.lastrowid)
+                    ids.append(msg_id)
             db.executemany(
                 "INSERT INTO windows (gw, space, high, mask) VALUES (?,?,?,?) ON CONFLICT"
                 " (gw, space) DO UPDATE SET high = excluded.high, mask = excluded.mask",
