@@ -192,8 +192,9 @@ def _no_constant(_name: str) -> Any:
     raise _NotFast
 
 
-#: plain JSON, integers bounded before conversion, NaN/Infinity refused
-_FAST_DECODER = json.JSONDecoder(parse_int=_bounded_int, parse_constant=_no_constant)
+#: plain JSON, integers bounded before conversion, NaN/Infinity refused; the scanner itself
+#: (``JSONDecoder.decode`` only adds whitespace skipping, which a canonical payload has none of)
+_SCAN = json.JSONDecoder(parse_int=_bounded_int, parse_constant=_no_constant).scan_once
 _TAG_MEMBER = ',"tag":"'
 
 
@@ -215,8 +216,10 @@ def decode_canonical(payload: bytes) -> tuple[Decoded, bytes] | None:
     except UnicodeDecodeError:
         return None
     try:
-        obj = _FAST_DECODER.decode(text)
-    except (ValueError, RecursionError, _NotFast):
+        obj, end = _SCAN(text, 0)
+    except (StopIteration, ValueError, RecursionError, _NotFast):
+        return None
+    if end != len(text):
         return None
     if not gateway_message_ok(obj) or _canonical_text(obj) != text:
         return None

@@ -121,6 +121,10 @@ class EdgeService:
         self.board = GatewayBoard(self.clock, self.inbox.messages.last_telemetry())
         self.sync_info: dict[str, Any] = {"state": "off" if cfg.sync is None else "starting"}
         self.stopping = threading.Event()
+        #: set by the writer once a block's worth of transactions has been committed since
+        #: the last tick, so a full block is cut at once, not at the next period
+        self._block_full = threading.Event()
+        self._since_tick = 0
         self.status_port: int | None = None
         self._status_port_cb = status_port_cb
         self._threads: list[threading.Thread] = []
@@ -136,7 +140,11 @@ class EdgeService:
         self.board.seen(accepted)
 
     def _on_outcome(self, out: BatchOutcome) -> None:
-        """Metrics of one batch: one increment per label, not per message."""
+        """Metrics of one batch (one increment per label, not per message); the ticker is
+        woken when a block's worth of transactions is waiting."""
+        self._since_tick += len(out.accepted)
+        if self._since_tick >= self.cfg.blocks.max_txs:
+            self._block_full.set()
         for kind, n in Counter(a.type for a in out.accepted).items():
             self.metrics.accepted.labels(kind).inc(n)
         for reason, n in Counter(r.reason for _, r in out.rejected).items():
@@ -176,6 +184,7 @@ class EdgeService:
             return
         log.info("edge stopping")
         self.stopping.set()
+        self._block_full.set()
         self.link.stop_taking()  # take no more; unacked ones are redelivered
         self.writer.stop()
         if self.writer.is_alive():
@@ -245,11 +254,13 @@ class EdgeService:
     def _tick_loop(self) -> None:
         period = max(0.02, min(0.5, self.clock.wall_seconds(1.0)))
         while not self.stopping.is_set():
+            self._since_tick = 0
+            self._block_full.clear()
             try:
                 self.tick()
             except Exception:  # noqa: BLE001 - log and keep the clock going
                 log.exception("tick failed")
-            self.stopping.wait(period)
+            self._block_full.wait(period)
 
     # -- sync ------------------------------------------------------------------------
     def _sync_loop(self) -> None:
