@@ -100,7 +100,6 @@ class Hub(_Strict):
                                                      "token (first line)")
     allow_insecure_http: bool = Field(False, description="let a real hub's url be http:// "
                                                          "(a closed test network only)")
-    db: str = Field("sqlite", description="'sqlite' or a PostgreSQL URL")
     allocation: bool = Field(False, description="run the Owen/ladder loop each hour")
     main_block_s: float = Field(2.0, gt=0, le=3600, description="wall seconds between main "
                                                                "blocks")
