@@ -8,8 +8,9 @@ therefore priced before any clearing runs, by upper bounds that need only the
 game's structure:
 
 - exact: ``exact_cost`` coalition values (hub.allocation.owen);
-- sampled: ``rounds`` x (unions x largest union x players) values, the most
-  one stratified round reads (memo hits only make it cheaper);
+- sampled: ``rounds`` x largest union x players x (unions + sum of d J_d)
+  values, the most one stratified round reads with its J_d designs cut after
+  d unions (memo hits only make it cheaper);
 
 and refused with 422 naming the limit and the field when the bound exceeds
 the budget of its kind of game. The numbers are chosen so that the worst
@@ -55,10 +56,19 @@ LIMITS = AllocationLimits()
 
 
 def sampled_reads_per_round(union_sizes: list[int]) -> int:
-    """Coalition values one stratified round reads at most: m x max n_k walks of n steps."""
+    """Coalition values one stratified round reads at most.
+
+    The main design walks m x max n_k orderings of n steps; a design cut after
+    d unions walks max n_k orderings per union shift, d unions each, which over
+    the m shifts is d x n steps (J_d of them: hub.allocation.owen.depth_designs).
+    """
+    from hub.allocation.owen import depth_designs
+
     if not union_sizes:
         return 0
-    return len(union_sizes) * max(union_sizes) * sum(union_sizes)
+    m = len(union_sizes)
+    depth = m + sum(d * j for d, j in depth_designs(m).items())
+    return max(union_sizes) * sum(union_sizes) * depth
 
 
 def table_values_needed(union_sizes: list[int]) -> int:

@@ -76,6 +76,7 @@ def owen_report(game: Game, res: OwenResult) -> dict[str, Any]:
     }
     if res.method == "sampled":
         out["rounds"] = res.rounds
+        out["extra_designs"] = [list(x) for x in res.extra_designs]
         out["max_se"] = max(res.se or (0.0,)) / scale
         out["excluded_even_share"] = list(res.excluded)
         if res.share_within_target is not None:

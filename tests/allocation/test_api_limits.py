@@ -86,7 +86,9 @@ def test_sampled_reads_per_round_bounds_one_round():
     memo = Memo(game)
     owen_sampled(memo, rounds=2)
     bound = 2 * sampled_reads_per_round([3, 1, 2])
-    assert bound == 2 * 3 * 3 * 6
+    # main design 3 x 3 orderings of 6 players; J_1 = J_2 = 1 designs cut after d unions:
+    # 3 orderings per union shift, 3 shifts, the unions' sizes summed d times over them
+    assert bound == 2 * (3 * 3 * 6 + 3 * (1 + 2) * 6)
     assert memo.evaluations + memo.hits == bound + 1  # + v(N), read once for the report
 
 

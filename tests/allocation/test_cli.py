@@ -97,3 +97,32 @@ def test_missing_file_and_bad_hours(tmp_path):
     p = run("pjm5", "--out", str(tmp_path), "--hours", "18", "--renewable-offer", "cheap")
     assert p.returncode == 2 and "--renewable-offer" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_entity_se_report_lists_the_even_share_entities(tmp_path):
+    # v(S) = (sum of w over S \ {e})^2 + 80 [e in S], w = 3, 5, 7, 1, 4: e adds 80 to every
+    # coalition, and v(N)/n = (20^2 + 80) / 6 = 80, so e sits exactly at the even share.
+    import itertools
+
+    w = {"p0": 3, "p1": 5, "p2": 7, "q0": 1, "q1": 4}
+    names = [*w, "e"]
+    values = {}
+    for size in range(1, len(names) + 1):
+        for c in itertools.combinations(names, size):
+            values[",".join(c)] = sum(w.get(p, 0) for p in c) ** 2 + (80 if "e" in c else 0)
+    game = {"kind": "table", "unions": {"u": ["p0", "p1", "p2"], "v": ["q0", "q1"], "z": ["e"]},
+            "values": values}
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps(game))
+    p = run("value", "--game", str(path), "--method", "sampled", "--rounds", "6",
+            "--entity-se", "0.05", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["grand_value"] == 480
+    assert out["excluded_even_share"] == ["e"]
+    rel = {x["id"]: x["rel_se"] for x in out["players"]}
+    assert rel["e"] == 0.0 and all(rel[p] > 0 for p in w)
+    kept = [rel[p] for p in w]
+    assert out["share_within_target"] == sum(r <= 0.05 for r in kept) / len(kept)
+    assert out["share_within_target"] >= 0.95
+    assert out["extra_designs"] == [[1, 1], [2, 1]]  # 3 unions: n_r = 3, 2, 1

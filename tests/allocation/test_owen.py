@@ -156,11 +156,14 @@ def test_sampler_is_close_to_exact_and_efficient_with_equal_unions():
     exact = owen_exact(game)
     res = owen_sampled(game, rounds=40, seed=3)
     assert res.method == "sampled" and res.rounds == 40
+    assert res.extra_designs == ((1, 2), (2, 1))  # n_r = round(4 / (r + 1)) = 4, 2, 1, 1
     z = [(float(e) - v) / se
          for e, v, se in zip(exact.values, res.values, res.se, strict=True) if se > 0]
     assert max(abs(x) for x in z) < 4.5
-    # Every round covers each stratum once when the unions are equal: efficient per round.
-    assert sum(res.values) == pytest.approx(float(game.value(game.structure.grand)), rel=1e-9)
+    # The main design alone covers each stratum once when the unions are equal: every
+    # ordering telescopes to v(N), so each round is exactly efficient.
+    main = owen_sampled(game, rounds=5, seed=3, extra_designs={})
+    assert sum(main.values) == pytest.approx(float(game.value(game.structure.grand)), rel=1e-9)
 
 
 def test_sampler_error_shrinks_as_one_over_sqrt_samples():
@@ -207,3 +210,49 @@ def test_target_se_stops_when_reached():
     res = owen_sampled(game, rounds=4, seed=1, target_se=2.0, max_rounds=400)
     assert max(res.se) <= 2.0
     assert 4 <= res.rounds < 400
+
+
+def test_depth_designs_by_hand():
+    from hub.allocation.owen import depth_designs
+
+    # n_r = round(m / (r + 1)) samples per cell, J_d = n_(d-1) - n_d
+    assert depth_designs(10) == {1: 5, 2: 2, 4: 1, 6: 1}  # n = 10 5 3 3 2 2 1 1 1 1
+    assert depth_designs(4) == {1: 2, 2: 1}  # n = 4 2 1 1
+    assert depth_designs(2) == {1: 1}
+    assert depth_designs(1) == {}
+
+
+@pytest.mark.parametrize("designs", [{}, None, {1: 3, 2: 1}])
+def test_stratified_mean_converges_to_the_exact_value(designs):
+    # Unequal unions, so no design is exactly efficient; seeds averaged, each seed's
+    # estimate is independent, so the mean's SE is sqrt(sum se^2) / seeds.
+    s = Structure.from_unions({"a": ["x"], "b": ["y", "z"], "c": ["w", "q", "r"]})
+    game = TableGame(s, random_game(1, 6, seed=5).table)
+    exact = [float(v) for v in owen_exact(game).values]
+    runs = [owen_sampled(game, rounds=10, seed=seed, extra_designs=designs) for seed in range(30)]
+    for i, e in enumerate(exact):
+        mean = sum(r.values[i] for r in runs) / len(runs)
+        se = math.sqrt(sum(r.se[i] ** 2 for r in runs)) / len(runs)
+        assert 0 < se < 0.01 * abs(float(game.value(s.grand)))  # the check has teeth
+        assert abs(mean - e) <= 4 * se, (i, mean, e, se)
+
+
+def test_extra_designs_cut_the_error_of_the_market_game():
+    # The RMS error against the exact values, over seeds, at equal rounds: the extra
+    # samples at the first union positions can only remove variance.
+    from bench.bench_owen import market
+    from hub.allocation.market import MarketGame
+
+    game = MarketGame(market(3, 6, seed=4, network=False))
+    exact = [float(v) for v in owen_exact(game).values]
+
+    def rms(designs: dict[int, int]) -> float:
+        err = [(v - e) ** 2 for seed in range(8)
+               for v, e in zip(owen_sampled(game, rounds=4, seed=seed,
+                                            extra_designs=designs).values, exact, strict=True)]
+        return math.sqrt(sum(err) / len(err))
+
+    ratio = rms({1: 8, 2: 4}) / rms({})
+    assert ratio < 0.9, ratio
+    with pytest.raises(ValueError, match="extra_designs"):
+        owen_sampled(game, rounds=2, extra_designs={3: 1})

@@ -142,7 +142,9 @@ def test_sampler_gives_the_same_result_with_and_without_the_walk(minimums):
     assert fast.values == slow.values and fast.se == slow.se
     assert fast.grand_value == slow.grand_value
     assert fast.rounds == slow.rounds == 3
-    # The walk computes every prefix of the 4 x 6 orderings of 24 players, 3 rounds.
+    # The walk computes every prefix of the 4 x 6 orderings of 24 players (main design) and
+    # of the designs cut after d unions (J_1 = 2, J_2 = 1: 6 orderings of 6 d steps per
+    # union shift, 4 shifts), 3 rounds.
     memo = Memo(MarketGame(m))
     owen_sampled(memo, rounds=3, seed=7)
-    assert memo.evaluations == 3 * 4 * 6 * 24 + 1
+    assert memo.evaluations == 3 * (4 * 6 * 24 + (2 * 1 + 1 * 2) * 4 * 6 * 6) + 1
