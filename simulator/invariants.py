@@ -63,7 +63,13 @@ def grid_residuals(rec: RunRecord, max_w: Mapping[str, int], interval_s: int) ->
 
 
 def limits_respected(rec: RunRecord) -> Invariant:
-    """Nobody trades at a price worse than its own limit."""
+    """Nobody trades at a price worse than its own limit, nor is settled beyond it.
+
+    The clearing price of the interval and the money each gateway's
+    settlement moved are both checked: a buyer pays at most its limit times
+    its energy (plus the one micro-unit the settlement's rounding may add),
+    a seller receives at least that.
+    """
     price = {(r.substation, r.interval_ms): r.price for r in rec.interval_rows}
     name = "no trade at a price worse than the participant's limit"
     n = 0
@@ -78,7 +84,16 @@ def limits_respected(rec: RunRecord) -> Invariant:
             side = "buyer" if g.traded_wh > 0 else "seller"
             return Invariant(name, False, f"{side} {g.gateway} at {g.interval_ms}: price {p} "
                                           f"beyond its limit {g.limit}")
-    return Invariant(name, True, f"{n} trades checked against their limits")
+        # what was settled: within one micro-unit of rounding (edge.market.settlement)
+        at_limit = abs(g.traded_wh) * g.limit // 1000
+        if (g.traded_wh > 0 and -g.money_micro > at_limit + 1) or (
+                g.traded_wh < 0 and g.money_micro < at_limit):
+            side = "buyer" if g.traded_wh > 0 else "seller"
+            return Invariant(name, False, f"{side} {g.gateway} at {g.interval_ms}: settled "
+                                          f"{abs(g.money_micro)} µ for {abs(g.traded_wh)} Wh, "
+                                          f"beyond its limit {g.limit} ({at_limit} µ)")
+    return Invariant(name, True, f"{n} trades and their settlements checked against their "
+                                 "limits")
 
 
 def chains_verify(reports: Mapping[str, tuple[bool, str, int]]) -> Invariant:
@@ -141,15 +156,20 @@ def carbon_conserved(rec: RunRecord, rel_tol: float = 1e-6) -> Invariant:
 
 
 def fixed_points(finals: Iterable[tuple[str, int, object]],
-                 is_fixed_point: Callable[[object], bool]) -> Invariant:
-    """The final round of every interval is a best-response fixed point."""
+                 why_not: Callable[[object], str | None]) -> Invariant:
+    """The final round of every interval is a best-response fixed point.
+
+    `why_not(book)` names a participant that could still improve by a
+    unilateral move within its limit, or None (simulator.fixedpoint).
+    """
     name = "the final round of every interval is a best-response fixed point"
     n = 0
     for s, t, book in finals:
         n += 1
-        if not is_fixed_point(book):
-            return Invariant(name, False, f"{s} at {t}: a participant could still improve")
-    return Invariant(name, True, f"{n} final rounds")
+        why = why_not(book)
+        if why is not None:
+            return Invariant(name, False, f"{s} at {t}: {why}")
+    return Invariant(name, True, f"{n} final rounds, nobody can improve within its limit")
 
 
 def sealed_before_closure(leaks: Iterable[str]) -> Invariant:
@@ -158,7 +178,8 @@ def sealed_before_closure(leaks: Iterable[str]) -> Invariant:
     name = "sealed bids unreadable before their gate closes"
     if leaks:
         return Invariant(name, False, f"{len(leaks)} leaks; first: {leaks[0]}")
-    return Invariant(name, True, "chains, inboxes, retained topics and the hub checked")
+    return Invariant(name, True, "ciphertext only before each gate: chains (all the hub "
+                                 "received), inboxes, what a broker observer saw")
 
 
 def allocation_recorded(periods: Mapping[int, tuple[int | None, int]],

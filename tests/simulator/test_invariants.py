@@ -49,6 +49,21 @@ def test_price_beyond_a_limit_names_the_participant():
     assert not r.ok and "seller s" in r.detail and "100001" in r.detail
 
 
+def test_a_settlement_beyond_a_limit_is_caught_even_at_a_good_price():
+    rec = good()
+    # b bought 2000 Wh with limit 0.12/kWh: at most 240000 µ, plus 1 µ of rounding
+    rec.gateway_rows[1] = dataclasses.replace(rec.gateway_rows[1], money_micro=-240_001)
+    assert inv.limits_respected(rec).ok
+    rec.gateway_rows[1] = dataclasses.replace(rec.gateway_rows[1], money_micro=-240_002)
+    r = inv.limits_respected(rec)
+    assert not r.ok and "buyer b" in r.detail and "settled 240002 µ for 2000 Wh" in r.detail
+    # s sold 2000 Wh with limit 0.08/kWh: at least 160000 µ
+    rec = good()
+    rec.gateway_rows[0] = dataclasses.replace(rec.gateway_rows[0], money_micro=159_999)
+    r = inv.limits_respected(rec)
+    assert not r.ok and "seller s" in r.detail and "(160000 µ)" in r.detail
+
+
 def test_grid_beyond_the_connection_is_impossible():
     rec = good()
     # b: net 2600, traded 2000, battery 0 -> grid 600 Wh; a 1 kW connection allows 500 Wh/15 min
@@ -69,9 +84,11 @@ def test_chain_and_anchor_checks():
     assert inv.heads_anchored({"n": 4}, {"n": 4}, {"n": True}).ok
     assert "anchored only to 3" in inv.heads_anchored({"n": 4}, {"n": 3}, {"n": True}).detail
     assert not inv.all_in_blocks({"n": 10}, {"n": 9}).ok
-    assert inv.fixed_points([("n", T, "book")], lambda b: True).ok
-    assert not inv.fixed_points([("n", T, "book")], lambda b: False).ok
+    assert inv.fixed_points([("n", T, "book")], lambda b: None).ok
+    r = inv.fixed_points([("n", T, "book")], lambda b: "a would improve by quoting 5")
+    assert not r.ok and r.detail == f"n at {T}: a would improve by quoting 5"
     assert not inv.sealed_before_closure(["retained topic site/n/gw/a/bid"]).ok
+    assert inv.sealed_before_closure([]).ok
 
 
 def test_allocation_periods_must_all_run():
