@@ -37,9 +37,12 @@ from typing import Any
 
 from hub.progress import Progress
 from simulator import invariants as inv
+from simulator.audit import audit
 from simulator.edgeremote import RemoteEdge, RemoteEdgeError
 from simulator.hubproc import HubProcess
 from simulator.hubremote import RemoteHub, RemoteHubError
+from simulator.observer import NAME as OBSERVER
+from simulator.observer import Observer
 from simulator.procs import free_port, stop, wait_port
 from simulator.record import (
     CarbonRow,
@@ -143,9 +146,9 @@ class SubstationRun:
         self.broker_port = self.broker_port or free_port()
         gws = [g.id for g in self.gateways]
         if self.certs is None:
-            self.certs = make_certs(self.workdir / "tls", [*gws, "edge"])
+            self.certs = make_certs(self.workdir / "tls", [*gws, "edge", OBSERVER])
         acl = self.workdir / "mosquitto.acl"
-        acl.write_text(acl_text(gws))
+        acl.write_text(acl_text(gws, readers=(OBSERVER,)))
         broker_dir = self.workdir / "broker"
         broker_dir.mkdir(exist_ok=True)
         self.broker_conf = self.workdir / "mosquitto.conf"
@@ -215,7 +218,8 @@ class SubstationRun:
             "admission": {"past_s": 4 * 3600, "future_s": 3600},
             "market": {"interval_s": sc.day.interval_s, "gate_s": sc.market.gate_s,
                        "round_s": sc.market.round_s, "max_rounds": sc.market.max_rounds,
-                       "default_intensity_g_kwh": sc.market.default_intensity_g_kwh},
+                       "default_intensity_g_kwh": sc.market.default_intensity_g_kwh,
+                       "sealed": sc.market.sealed},
             "clock": {"accel": float(clock.accel), "origin_wall_ms": clock.origin_wall_ms,
                       "origin_sim_ms": clock.origin_sim_ms},
             "blocks": {"max_txs": 1000, "max_age_s": 0.5},
@@ -269,7 +273,7 @@ class SubstationRun:
             "mqtt": {"host": self.broker_host, "port": self.broker_port, "keepalive_s": 10,
                      "backoff_ms": [100, 2000], "tls": self.tls_files(g.id)},
             "devices": devices,
-            "edge_signer": self.edge_id,
+            "edge_signer": self.edge_id, "sealed": sc.market.sealed,
             "policy": {"sell_min": g.sell_min, "buy_max": g.buy_max,
                        "strategy": sc.market.strategy},
         }
@@ -383,6 +387,9 @@ class Day:
         self.rebooting: set[str] = set()
         #: interval index -> (main height of its allocation block or None, signals published)
         self.periods: dict[int, tuple[int | None, int]] = {}
+        #: per substation, an observer on its broker, and what it saw (simulator.observer)
+        self.observers: dict[str, Observer] = {}
+        self.observed: dict[str, list[tuple[float, str, dict[str, Any]]]] = {}
         self.period_errors: dict[int, str] = {}
         self.started_ms = int(time.time() * 1000)
 
@@ -431,6 +438,8 @@ class Day:
                 run.broker_port = sub.broker_port
             else:
                 run.start_broker()
+                self.observers[sub.id] = Observer(sub.id, run.broker_port,
+                                                  run.tls_files(OBSERVER)).start()
         # the market clock starts now, some intervals before the day's first one: the parts
         # start on a loaded machine, and gateways meter a whole interval before they bid
         lead = max(LEAD_IN_INTERVALS, math.ceil(LEAD_IN_WALL_S / sc.day.wall_s_per_interval))
@@ -636,6 +645,7 @@ class Day:
         for run in self.subs.values():
             for p in run.firmware.values():
                 stop(p, timeout=5)
+        self.observed = {s: o.stop() for s, o in self.observers.items()}
         rec = gather(self, self.sc)
         for run in self.subs.values():
             run.record_heights()
@@ -657,6 +667,9 @@ class Day:
         return rec
 
     def close(self) -> None:
+        for o in self.observers.values():
+            with contextlib.suppress(Exception):
+                o.stop()
         for run in self.subs.values():
             with contextlib.suppress(Exception):
                 run.close()
@@ -987,6 +1000,7 @@ def verify_all(day: Day, rec: RunRecord) -> list:
         inv.grid_residuals(metered_only(day, rec), max_w, day.sc.day.interval_s),
         inv.limits_respected(rec),
         inv.carbon_conserved(rec),
+        *audit(day, rec, int(GRID_INTENSITY_T_PER_MWH * 1000)),
     ]
 
 

@@ -54,6 +54,21 @@ class CarbonRow:
 
 
 @dataclass(frozen=True)
+class EmissionsRow:
+    """One substation's interval cleared with and without the carbon adders (same quotes)."""
+
+    substation: str
+    interval_ms: int
+    adder_max: int                      # largest adder of a participant (micro/kWh)
+    price_with: int | None              # micro/kWh, cleared terms
+    volume_with_wh: int
+    emissions_with_g: float
+    price_without: int | None
+    volume_without_wh: int
+    emissions_without_g: float
+
+
+@dataclass(frozen=True)
 class CarbonAccountRow:
     """One participant of the carbon market's cycle: its metered basis and verified value."""
 
@@ -119,6 +134,7 @@ class RunRecord:
     carbon_rows: list[CarbonRow] = field(default_factory=list)
     emissions_with_adders_g: list[tuple[int, float]] = field(default_factory=list)
     emissions_without_adders_g: list[tuple[int, float]] = field(default_factory=list)
+    emissions_rows: list[EmissionsRow] = field(default_factory=list)
     heights: list[HeightRow] = field(default_factory=list)
     rejections: dict[str, dict[str, int]] = field(default_factory=dict)
     accepted: dict[str, dict[str, int]] = field(default_factory=dict)

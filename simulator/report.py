@@ -207,6 +207,17 @@ def write_report(rec: RunRecord, folder: Path) -> Path:
                round(c.load_g, 3), round(c.loss_g, 3),
                *[round(c.intensity_g_kwh.get(b, float("nan")), 3) for b in buses]]
               for c in rec.carbon_rows])
+    if rec.emissions_rows:
+        _csv(folder / "emissions.csv",
+             ["substation", "interval_utc", "interval_ms", "adder_max_micro_per_kwh",
+              "price_with_adders", "volume_with_adders_wh", "emissions_with_adders_g",
+              "price_without_adders", "volume_without_adders_wh",
+              "emissions_without_adders_g"],
+             [[e.substation, hhmm(e.interval_ms), e.interval_ms, e.adder_max, e.price_with,
+               e.volume_with_wh, round(e.emissions_with_g, 3), e.price_without,
+               e.volume_without_wh, round(e.emissions_without_g, 3)]
+              for e in rec.emissions_rows])
+        rec.files["emissions with and without adders (CSV)"] = "emissions.csv"
     if rec.carbon_accounts:
         _csv(folder / "carbon-trades.csv",
              ["seller", "buyer", "phase", "qty_g", "price_micro_per_kg", "turnover_micro",

@@ -74,8 +74,11 @@ class Grid(_Strict):
 
 
 class Market(_Strict):
-    gate_s: int = Field(150, ge=0)
-    round_s: int = Field(40, ge=1)
+    """The local market; a round needs about half a wall second for firmware gateways to
+    verify a result and send (or seal) a revision: round_s / day.accel >= 0.4 s."""
+
+    gate_s: int = Field(450, ge=0)
+    round_s: int = Field(225, ge=1)
     max_rounds: int = Field(3, ge=1, le=20)
     strategy: Literal["best-response", "toward-price"] = "best-response"
     sealed: bool = False

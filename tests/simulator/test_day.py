@@ -15,6 +15,7 @@ import sys
 
 import pytest
 
+from simulator.books import read_chain
 from simulator.day import ROOT, run_scenario
 from simulator.scenario import load_scenario
 
@@ -39,6 +40,15 @@ def test_every_invariant_holds(day):
     assert not broken, broken
     names = {i.name for i in rec.invariants}
     assert any("anchored" in n for n in names) and any("carbon" in n for n in names)
+    assert any("fixed point" in n for n in names) and any("sealed" in n for n in names)
+
+
+def test_the_default_day_bids_sealed(day):
+    """Every bid on the edges' chains is a commitment; each round's opening comes after."""
+    _, out = day
+    for s in ("north", "south"):
+        kinds = [t.tx.get("type") for t in read_chain(out / s / "edge" / "chain.db")]
+        assert kinds.count("sealed_bid") > 0 and kinds.count("bid") == 0, s
 
 
 def test_both_substations_cleared_every_interval_and_traded(day):
@@ -54,11 +64,11 @@ def test_report_folder_and_chromium(day, browser):
     rec, out = day
     data = json.loads((out / "report.json").read_text())
     assert data["ok"] is True and data["scenario"] == "ieee33-pv"
-    for f in ("intervals.csv", "gateways.csv", "carbon.csv", "report.html"):
+    for f in ("intervals.csv", "gateways.csv", "carbon.csv", "emissions.csv", "report.html"):
         assert (out / f).stat().st_size > 0, f
     assert (out / "north" / "edge" / "chain.db").exists()
     shot = browser.render((out / "report.html").as_uri(), width=1300, height=2600)
-    for key in ("price", "volume", "intensity", "heights"):
+    for key in ("price", "volume", "intensity", "emissions", "heights"):
         assert f'id="chart-{key}"' in shot.dom
     assert shot.distinct_colours() > 50
 

@@ -5,6 +5,7 @@ import json
 
 from simulator.record import (
     CarbonRow,
+    EmissionsRow,
     FaultRow,
     GatewayRow,
     HeightRow,
@@ -34,6 +35,8 @@ def record(ok: bool = True) -> RunRecord:
                                          50.0))
         rec.emissions_with_adders_g.append((T0 + k * Q, 900.0))
         rec.emissions_without_adders_g.append((T0 + k * Q, 1000.0))
+        rec.emissions_rows.append(EmissionsRow("north", T0 + k * Q, 5000, 130_000, 1000,
+                                               900.0, 120_000, 1000, 1000.0))
         rec.heights.append(HeightRow("north", T0 + 1000 * k, k + 1, k))
     rec.rejections = {"north": {"bad_tag": 2}, "south": {"replay": 1}}
     rec.accepted = {"north": {"bid": 8, "telemetry": 40}}
@@ -45,6 +48,10 @@ def record(ok: bool = True) -> RunRecord:
 
 def test_files_hold_the_same_rows(tmp_path):
     page = write_report(record(), tmp_path)
+    em = list(csv.DictReader((tmp_path / "emissions.csv").open()))
+    assert len(em) == 4 and em[0]["emissions_with_adders_g"] == "900.0"
+    assert em[0]["emissions_without_adders_g"] == "1000.0" and em[0]["price_without_adders"] \
+        == "120000"
     assert page == tmp_path / "report.html"
     rows = list(csv.DictReader((tmp_path / "intervals.csv").open()))
     assert len(rows) == 8 and rows[1]["interval_utc"] == "00:15"
