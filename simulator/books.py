@@ -15,7 +15,7 @@ as not reproduced.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,15 +79,27 @@ def _apply(iv: _Interval, gw: str, rnd: int, side: str, qty: int, price: int) ->
         iv.problems.append(f"{gw} round {rnd}: {exc}")
 
 
-def replay(substation: str, txs: Iterable[ChainTx], max_rounds: int,
-           adders_of: Callable[[int], Mapping[str, int]]) -> list[FinalBook]:
+def adders_in_force(prices: Sequence[Mapping[str, Any]], interval: int) -> dict[str, int]:
+    """The adders of the newest signal (by its own ts, then arrival) valid for ``interval``,
+    among ``prices`` in arrival order: the edge's pick (Prices.for_interval)."""
+    best = None
+    for i, p in enumerate(prices):
+        if p["valid_from"] <= interval < p["valid_to"] and (
+                best is None or (p["ts"], i) >= (best[0]["ts"], best[1])):
+            best = (p, i)
+    return dict(best[0].get("adders") or {}) if best else {}
+
+
+def replay(substation: str, txs: Iterable[ChainTx], max_rounds: int) -> list[FinalBook]:
     """The binding book of every interval that has a final result on the chain.
 
-    ``adders_of(interval)`` gives the carbon adders the edge cleared the
-    interval with (its newest price signal for it).
+    Each round is cleared with the adders of the price signals on the chain
+    before its result: the edge writes a signal on the chain as it stores it,
+    so those are the signals it had when it cleared the round.
     """
     state: dict[int, _Interval] = {}
     out: list[FinalBook] = []
+    prices: list[Mapping[str, Any]] = []
 
     def of(interval: int) -> _Interval:
         if interval not in state:
@@ -97,7 +109,9 @@ def replay(substation: str, txs: Iterable[ChainTx], max_rounds: int,
     for ct in txs:
         t = ct.tx
         kind = t.get("type")
-        if kind == "sealed_bid":
+        if kind == "price":
+            prices.append(t)
+        elif kind == "sealed_bid":
             of(t["interval"]).sides[(t["gw"], t["seq"])] = t["side"]
         elif kind == "bid" and "sealed" not in t:
             _apply(of(t["interval"]), t["gw"], t.get("round", 0), t["side"], t["qty_wh"],
@@ -113,7 +127,7 @@ def replay(substation: str, txs: Iterable[ChainTx], max_rounds: int,
                     iv.problems.append(f"{o['gw']} seq {o['seq']}: opened, never committed")
                     continue
                 _apply(iv, o["gw"], opening["round"], side, o["qty_wh"], o["price"])
-            adders = dict(adders_of(t["interval"]))
+            adders = adders_in_force(prices, t["interval"])
             r = iv.rounds.step(clear_uniform, adders)
             c = r.clearing
             if (r.number, r.final, c.price, c.volume_wh) != (

@@ -156,11 +156,13 @@ def carbon_conserved(rec: RunRecord, rel_tol: float = 1e-6) -> Invariant:
 
 
 def fixed_points(finals: Iterable[tuple[str, int, object]],
-                 why_not: Callable[[object], str | None]) -> Invariant:
+                 why_not: Callable[[object], str | None], excused: int = 0) -> Invariant:
     """The final round of every interval is a best-response fixed point.
 
     `why_not(book)` names a participant that could still improve by a
     unilateral move within its limit, or None (simulator.fixedpoint).
+    `excused` counts the intervals left out because a fault cut participants
+    off during their rounds (the caller decides which).
     """
     name = "the final round of every interval is a best-response fixed point"
     n = 0
@@ -169,7 +171,9 @@ def fixed_points(finals: Iterable[tuple[str, int, object]],
         why = why_not(book)
         if why is not None:
             return Invariant(name, False, f"{s} at {t}: {why}")
-    return Invariant(name, True, f"{n} final rounds, nobody can improve within its limit")
+    more = f"; {excused} under a broker or gateway fault not judged" if excused else ""
+    return Invariant(name, True, f"{n} final rounds, nobody can improve within its "
+                                 f"limit{more}")
 
 
 def sealed_before_closure(leaks: Iterable[str]) -> Invariant:

@@ -9,9 +9,11 @@ from edge.market import sealed
 from edge.market.clearing import Order, clear_uniform
 from edge.market.rounds import BestResponse, Round, revisions
 from simulator import invariants as inv
+from simulator.audit import under_fault
 from simulator.books import ChainTx, replay
 from simulator.counterfactual import with_and_without
 from simulator.fixedpoint import why_not_fixed
+from simulator.scenario import load_scenario
 from simulator.sealing import broker_leaks, chain_leaks, inbox_leaks
 
 T = 1718960400  # an interval start (market seconds)
@@ -83,12 +85,28 @@ def test_the_chain_replays_to_the_binding_book_and_a_wrong_record_is_named():
     r1 = tx(4, type="result", interval=T, round=1, final=False, price=100, volume_wh=1500)
     # round 2's quotes equal round 1's: round 1 is published again as final
     r1f = tx(5, type="result", interval=T, round=1, final=True, price=100, volume_wh=1500)
-    [b] = replay("n", [*bids, r0, rev, r1, r1f], 3, lambda i: {})
+    [b] = replay("n", [*bids, r0, rev, r1, r1f], 3)
     assert (b.round, b.price, b.volume_wh, b.mismatch) == (1, 100, 1500, "")
     assert [(o.id, o.price) for o in b.orders] == [("S", 100), ("B1", 300), ("B2", 100)]
     wrong = tx(5, type="result", interval=T, round=1, final=True, price=101, volume_wh=1500)
-    [b] = replay("n", [*bids, r0, rev, r1, wrong], 3, lambda i: {})
+    [b] = replay("n", [*bids, r0, rev, r1, wrong], 3)
     assert "at 100; the edge recorded round 1 (final True) 1500 Wh at 101" in b.mismatch
+
+
+def test_each_round_clears_with_the_signals_on_the_chain_before_it():
+    """B2's adder of 50 (the newest signal before the result) moves its bid 200 -> 150:
+    demand 2000 > supply 1500, the marginal bid sets the price: 1500 Wh at 150. The older
+    signal (adder 1) would give 199, the later one (no adders) 200: neither is what the
+    round was cleared with."""
+    bids = [tx(1, type="bid", gw="S", seq=1, interval=T, side="sell", qty_wh=1500, price=100),
+            tx(1, type="bid", gw="B1", seq=1, interval=T, side="buy", qty_wh=1000, price=300),
+            tx(1, type="bid", gw="B2", seq=1, interval=T, side="buy", qty_wh=1000, price=200)]
+    sig = {"type": "price", "valid_from": T, "valid_to": T + 900, "ts": 5, "adders": {"B2": 50}}
+    old = {**sig, "ts": 4, "adders": {"B2": 1}}
+    late = {**sig, "ts": 9, "adders": {}}
+    r0 = tx(3, type="result", interval=T, round=0, final=True, price=150, volume_wh=1500)
+    [b] = replay("n", [*bids, tx(2, **sig), tx(2, **old), r0, tx(4, **late)], 1)
+    assert (b.adders, b.price, b.volume_wh, b.mismatch) == ({"B2": 50}, 150, 1500, "")
 
 
 # -- sealed bids -------------------------------------------------------------------------
@@ -167,3 +185,22 @@ def test_demand_the_market_leaves_unserved_comes_from_the_grid():
     orders = [Order("A", "sell", 1000, 50_000, 1), Order("C", "buy", 1500, 90_000, 2)]
     w, wo = with_and_without(orders, {}, {"A": 0}, 420)
     assert w.emissions_g == wo.emissions_g == 210.0
+
+
+def test_intervals_whose_rounds_meet_a_cut_off_fault_are_not_judged():
+    """faults: broker restart at 10:00 (0 s), gateway reboot at 10:30 (60 s); each excuses
+    what starts within its duration + 2 intervals (30 min). Rounds of interval T run from
+    T - 600 s to T (gate 600 s, 3 rounds 300 s apart)."""
+    sc = load_scenario("faults")
+    day = 1718928000  # 2024-06-21 00:00 UTC
+
+    def at(h: int, m: int) -> int:
+        return day + h * 3600 + m * 60
+
+    assert under_fault(sc, at(10, 0))        # rounds 09:50-10:00 meet 10:00
+    assert not under_fault(sc, at(9, 45))    # rounds 09:35-09:45
+    assert under_fault(sc, at(11, 0))        # rounds 10:50-11:00 meet 10:30 to 11:01
+    assert not under_fault(sc, at(11, 15))   # rounds 11:05-11:15: after 11:01
+    assert not under_fault(sc, at(13, 0))    # a poison message cuts nobody off
+    r = inv.fixed_points([], lambda b: None, excused=3)
+    assert r.ok and r.detail.endswith("3 under a broker or gateway fault not judged")
