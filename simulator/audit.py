@@ -11,9 +11,11 @@ The orchestrator hands over its `Day`; everything read here is read-only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -22,7 +24,7 @@ from edge.market.rounds import cleared_limit
 from simulator import invariants as inv
 from simulator.books import FinalBook, read_chain, replay
 from simulator.counterfactual import with_and_without
-from simulator.fixedpoint import why_not_fixed
+from simulator.fixedpoint import mover
 from simulator.record import EmissionsRow, Invariant, RunRecord
 from simulator.sealing import broker_leaks, chain_leaks, inbox_leaks
 
@@ -48,7 +50,42 @@ def limits_of(book: FinalBook, sc: Any) -> dict[str, int]:
 def why_not(book: FinalBook, sc: Any) -> str | None:
     if book.mismatch:
         return f"the chain does not replay to the recorded clearing: {book.mismatch}"
-    return why_not_fixed(apply_adders(book.orders, book.adders), limits_of(book, sc))
+    m = mover(apply_adders(book.orders, book.adders), limits_of(book, sc))
+    return None if m is None else m[1]
+
+
+def revisions_sent(logs: Iterable[tuple[str, str]]) -> set[tuple[str, int, int]]:
+    """(gateway, interval, round) of every revision a firmware logged as sent (a "bid"
+    event with round >= 1), from (gateway, log line) pairs."""
+    out = set()
+    for gw, line in logs:
+        if '"bid"' not in line:
+            continue
+        try:
+            m = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(m, dict) and m.get("ev") == "bid" and (m.get("round") or 0) >= 1:
+            out.add((gw, m["interval"], m["round"]))
+    return out
+
+
+def firmware_logs(day: Any) -> Iterator[tuple[str, str]]:
+    """(gateway, line) of every line of every simulated gateway's firmware log."""
+    for run in day.subs.values():
+        for gw, d in run.fw_dirs.items():
+            with contextlib.suppress(OSError):
+                for line in (d / "firmware.log").read_text(errors="replace").splitlines():
+                    yield gw, line
+
+
+def late(book: FinalBook, sc: Any, sent: set[tuple[str, int, int]]) -> bool:
+    """The participant that could still improve did send its revision for the next round:
+    it reached the edge after that round had cleared (refused as round_not_open)."""
+    if book.mismatch:
+        return False
+    m = mover(apply_adders(book.orders, book.adders), limits_of(book, sc))
+    return m is not None and (m[0], book.interval, book.round + 1) in sent
 
 
 def intensities(sc: Any) -> dict[str, int]:
@@ -128,9 +165,14 @@ def audit(day: Any, rec: RunRecord, grid_g_kwh: int) -> list[Invariant]:
                          for r in rec.interval_rows]
     checks = []
     if sc.market.strategy == "best-response":
-        judged = [b for b in books if not under_fault(sc, b.interval)]
-        checks.append(inv.fixed_points(((b.substation, b.interval * 1000, b) for b in judged),
-                                       lambda b: why_not(b, sc), len(books) - len(judged)))
+        sent = revisions_sent(firmware_logs(day))
+        faulted = [under_fault(sc, b.interval) for b in books]
+        slow = [not f and late(b, sc, sent) for b, f in zip(books, faulted, strict=True)]
+        judged = [b for b, f, w in zip(books, faulted, slow, strict=True) if not (f or w)]
+        checks.append(inv.fixed_points(
+            ((b.substation, b.interval * 1000, b) for b in judged), lambda b: why_not(b, sc),
+            {"under a broker or gateway fault": sum(faulted),
+             "whose mover's revision came after its round": sum(slow)}))
     if sc.market.sealed:
         checks.append(inv.sealed_before_closure(leaks))
     return checks

@@ -67,8 +67,9 @@ def improving_move(orders: Sequence[Order], clearing: Clearing, me: int,
     return None
 
 
-def why_not_fixed(orders: Sequence[Order], limits: Mapping[str, int]) -> str | None:
-    """None when nobody in the (cleared-terms) book can improve; else who and how."""
+def mover(orders: Sequence[Order], limits: Mapping[str, int]) -> tuple[str, str] | None:
+    """The first participant of a (cleared-terms) book that could improve, and how; None
+    when nobody can."""
     if not orders:
         return None
     clearing = clear_uniform(list(orders))
@@ -76,7 +77,13 @@ def why_not_fixed(orders: Sequence[Order], limits: Mapping[str, int]) -> str | N
         lim = limits.get(o.id, o.price)
         x = improving_move(orders, clearing, i, lim)
         if x is not None:
-            return (f"{o.id} ({o.side}, quote {o.price}, limit {lim}, got "
-                    f"{clearing.fills[i].qty_wh} Wh at {clearing.price}) would improve by "
-                    f"quoting {x}")
+            return o.id, (f"{o.id} ({o.side}, quote {o.price}, limit {lim}, got "
+                          f"{clearing.fills[i].qty_wh} Wh at {clearing.price}) would improve "
+                          f"by quoting {x}")
     return None
+
+
+def why_not_fixed(orders: Sequence[Order], limits: Mapping[str, int]) -> str | None:
+    """None when nobody in the (cleared-terms) book can improve; else who and how."""
+    m = mover(orders, limits)
+    return None if m is None else m[1]

@@ -156,13 +156,15 @@ def carbon_conserved(rec: RunRecord, rel_tol: float = 1e-6) -> Invariant:
 
 
 def fixed_points(finals: Iterable[tuple[str, int, object]],
-                 why_not: Callable[[object], str | None], excused: int = 0) -> Invariant:
+                 why_not: Callable[[object], str | None],
+                 excused: Mapping[str, int] | None = None) -> Invariant:
     """The final round of every interval is a best-response fixed point.
 
     `why_not(book)` names a participant that could still improve by a
     unilateral move within its limit, or None (simulator.fixedpoint).
-    `excused` counts the intervals left out because a fault cut participants
-    off during their rounds (the caller decides which).
+    `excused` counts the intervals left out, by why (a fault cut participants
+    off during their rounds; the mover's revision came after its round): the
+    caller decides which, the detail says how many.
     """
     name = "the final round of every interval is a best-response fixed point"
     n = 0
@@ -171,7 +173,8 @@ def fixed_points(finals: Iterable[tuple[str, int, object]],
         why = why_not(book)
         if why is not None:
             return Invariant(name, False, f"{s} at {t}: {why}")
-    more = f"; {excused} under a broker or gateway fault not judged" if excused else ""
+    left = ", ".join(f"{n} {why}" for why, n in sorted((excused or {}).items()) if n)
+    more = f"; not judged: {left}" if left else ""
     return Invariant(name, True, f"{n} final rounds, nobody can improve within its "
                                  f"limit{more}")
 

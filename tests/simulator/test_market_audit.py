@@ -3,14 +3,15 @@
 Numbers are worked out by hand in the comments (clearing rules: docs/market.md).
 """
 
+import json
 import random
 
 from edge.market import sealed
 from edge.market.clearing import Order, clear_uniform
 from edge.market.rounds import BestResponse, Round, revisions
 from simulator import invariants as inv
-from simulator.audit import under_fault
-from simulator.books import ChainTx, replay
+from simulator.audit import late, revisions_sent, under_fault, why_not
+from simulator.books import ChainTx, FinalBook, replay
 from simulator.counterfactual import with_and_without
 from simulator.fixedpoint import why_not_fixed
 from simulator.scenario import load_scenario
@@ -202,5 +203,27 @@ def test_intervals_whose_rounds_meet_a_cut_off_fault_are_not_judged():
     assert under_fault(sc, at(11, 0))        # rounds 10:50-11:00 meet 10:30 to 11:01
     assert not under_fault(sc, at(11, 15))   # rounds 11:05-11:15: after 11:01
     assert not under_fault(sc, at(13, 0))    # a poison message cuts nobody off
-    r = inv.fixed_points([], lambda b: None, excused=3)
-    assert r.ok and r.detail.endswith("3 under a broker or gateway fault not judged")
+    r = inv.fixed_points([], lambda b: None, {"under a fault": 3, "late": 0})
+    assert r.ok and r.detail.endswith("; not judged: 3 under a fault")
+
+
+def test_a_round_whose_mover_sent_its_revision_too_late_is_told_apart():
+    """The binding round 0 of book(200) is not a fixed point: B2 could improve (above).
+    B2's firmware logged a revision for round 1 of that interval: it came after round 1
+    had cleared. A revision for another interval or round, or by B1, does not count."""
+    def bid(interval: int, rnd: int) -> str:
+        return json.dumps({"ev": "bid", "interval": interval, "round": rnd, "price": 100})
+
+    logs = [("B2", bid(T, 1)), ("B2", bid(T, 0)), ("B1", bid(T + 900, 2)),
+            ("B1", "not json"), ("B1", '{"ev": "boot"}')]
+    sent = revisions_sent(logs)
+    assert sent == {("B2", T, 1), ("B1", T + 900, 2)}
+    sc = load_scenario("ieee33-pv")
+    gws = {g.id: g for g in sc.gateways}
+    # the same book with scenario gateways: pvp-06 sells, cec-05 and cec-11 buy
+    orders = (Order("pvp-06", "sell", 1500, 50_000, 1), Order("cec-05", "buy", 1000, 260_000, 2),
+              Order("cec-11", "buy", 1000, gws["cec-11"].buy_max, 3))
+    b = FinalBook("north", T, 0, orders, {}, gws["cec-11"].buy_max, 1500)
+    assert why_not(b, sc).startswith("cec-11 ")
+    assert late(b, sc, {("cec-11", T, 1)})
+    assert not late(b, sc, {("cec-11", T, 2)}) and not late(b, sc, {("cec-05", T, 1)})

@@ -46,7 +46,8 @@ def installation(tmp_path, broker_factory, edge_factory):
     edge = edge_factory(
         broker, {g: gw_key(g).hex() for g in north}, site="north", start=False,
         market={"interval_s": sc.day.interval_s, "gate_s": m.gate_s, "round_s": m.round_s,
-                "max_rounds": m.max_rounds, "default_intensity_g_kwh": m.default_intensity_g_kwh},
+                "max_rounds": m.max_rounds, "default_intensity_g_kwh": m.default_intensity_g_kwh,
+                "sealed": m.sealed},
         clock={"accel": float(sc.day.accel), "origin_wall_ms": int(time.time() * 1000),
                "origin_sim_ms": sc.day.start_ms - lead * sc.day.interval_s * 1000},
         admission={"past_s": 4 * 3600, "future_s": 3600},
