@@ -40,6 +40,9 @@ _PYDANTIC_REASONS = {
     "string_too_short": Reason.OUT_OF_RANGE,
     "string_pattern_mismatch": Reason.BAD_FORMAT,
     "literal_error": Reason.BAD_FORMAT,
+    # a model's own cross-field check (a carbon bid's valid_from < valid_to, an advice's
+    # low <= median <= high): numbers outside what they may be together
+    "value_error": Reason.OUT_OF_RANGE,
 }
 
 

@@ -127,6 +127,34 @@ class SealedBid(_FromGateway):
     round: Annotated[int, Field(ge=0, le=1000)] = 0
 
 
+#: the highest carbon price (micro-currency per kg CO2) on the wire: the carbon clearing's bound
+#: (hub.carbonmarket.clearing.MAX_PRICE), one million currency per tonne
+MAX_CARBON_PRICE = 10**9
+
+
+class CarbonBid(_FromGateway):
+    """The gateway's carbon quote for the validity of one price signal (docs/carbon-market.md).
+
+    What its carbon policy (``carbon_bid`` = limit | advised) decided when the
+    signal valid from ``valid_from`` to ``valid_to`` arrived: a buy bid or a
+    sell ask, in micro-currency per kg CO2. It carries no quantity: the hub
+    sizes every carbon order from verified meter evidence, never from a
+    participant's claim. Tagged and sequenced like a bid (the data sequence).
+    """
+
+    type: Literal["carbon_bid"]
+    side: Side
+    price: Annotated[int, Field(ge=0, le=MAX_CARBON_PRICE)]
+    valid_from: IntervalStart
+    valid_to: IntervalStart
+
+    @model_validator(mode="after")
+    def _window(self) -> CarbonBid:
+        if not self.valid_from < self.valid_to:
+            raise ValueError("carbon_bid needs valid_from < valid_to")
+        return self
+
+
 class GatewayStatus(_FromGateway):
     """Birth ("online") on connect and death ("offline") as the last will."""
 
@@ -280,17 +308,19 @@ class PriceSignal(_Signed):
     carbon_bid: CarbonBidAdvice | None = None
 
 
-GatewayMessage = Annotated[Telemetry | Bid | GatewayStatus, Field(discriminator="type")]
+GatewayMessage = Annotated[Telemetry | Bid | CarbonBid | GatewayStatus,
+                           Field(discriminator="type")]
 SignedMessage = Annotated[
     ClearingResult | Settlement | PriceSignal, Field(discriminator="type")
 ]
 Message = Annotated[
-    Telemetry | Bid | GatewayStatus | ClearingResult | Settlement | PriceSignal,
+    Telemetry | Bid | CarbonBid | GatewayStatus | ClearingResult | Settlement | PriceSignal,
     Field(discriminator="type"),
 ]
 MESSAGE_TYPES = {
     "telemetry": Telemetry,
     "bid": Bid,
+    "carbon_bid": CarbonBid,
     "status": GatewayStatus,
     "result": ClearingResult,
     "settlement": Settlement,

@@ -59,6 +59,7 @@ class Gateway:
         self.link = Link(cfg, self.queue, HMAC(bytes.fromhex(cfg["key_hex"])), self.clock,
                          PersistentCounter(d + "/bdseq", 1), self.c, self.on_message)
         self.last_energy = None
+        self.carbon_sent = None  # (side, price, valid_from, valid_to) last sent
         self.mem_peak = 0
         self.mem_next = 0
         self.ticks = 0
@@ -130,11 +131,15 @@ class Gateway:
             self.bidder.on_key(msg["interval"], msg["round"], self.clock.now_ms())
 
     def carbon_bid(self, signal):
-        """The carbon order this gateway's policy makes for a new price signal (logged, counted).
+        """The carbon order this gateway's policy makes for a new price signal.
 
         policy.carbon_bid with the signal's advice: "advised" stays inside the
         hub's range. The decision is the gateway's carbon quote for the
-        signal's validity; None (no order) is counted as carbon_no_bid.
+        signal's validity, sent to the edge as a tagged ``carbon_bid`` message
+        (the hub builds its carbon book from those on the edge chain); None
+        (no order) is counted as carbon_no_bid. The same quote for the same
+        validity is sent once: a retained signal delivered again on every
+        reconnect must not flood the queue.
         """
         pol = self.cfg["policy"]
         mode = pol.get("carbon_bid", "off")
@@ -149,6 +154,12 @@ class Gateway:
         log("carbon_bid", side=pol["carbon_side"], price=price, mode=mode,
             valid_from=signal["valid_from"], valid_to=signal["valid_to"],
             advice=list(advice) if advice else None)
+        quote = (pol["carbon_side"], price, signal["valid_from"], signal["valid_to"])
+        if price is None or quote == self.carbon_sent:
+            return
+        if self.enqueue(messages.carbon_bid(self.site, self.gw, self.seq.take(),
+                                            self.clock.now_ms(), *quote)):
+            self.carbon_sent = quote
 
     # ------------------------------------------------------------------ scheduler
     async def scheduler(self, wdt):

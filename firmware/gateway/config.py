@@ -113,7 +113,7 @@ def check(cfg):
     if cfg["policy"].get("carbon_side") not in ("buy", "sell"):
         raise ConfigError("policy.carbon_side: expected buy or sell, got %r"
                           % (cfg["policy"].get("carbon_side"),))
-    _int(cfg, "policy.carbon_limit", 0, (1 << 31) - 1)
+    _int(cfg, "policy.carbon_limit", 0, 1000000000)  # the wire's MAX_CARBON_PRICE
     for p in ("soc_min_pm", "soc_max_pm"):
         _int(cfg, "policy." + p, 0, 1000)
     _int(cfg, "policy.min_qty_wh", 1, (1 << 31) - 1)

@@ -41,6 +41,14 @@ def sealed_bid(site, gw, seq, ts, interval, side, blob_hex, kid, round_=0):
     return m
 
 
+def carbon_bid(site, gw, seq, ts, side, price, valid_from, valid_to):
+    """The carbon quote of the policy for one price signal's validity (no quantity: the hub
+    sizes carbon orders from verified meters)."""
+    m = _base("carbon_bid", site, gw, seq, ts)
+    m.update({"side": side, "price": price, "valid_from": valid_from, "valid_to": valid_to})
+    return m
+
+
 def status(site, gw, seq, ts, state, uptime_s=0, counters=None):
     m = _base("status", site, gw, seq, ts)
     m.update({"state": state, "fw": FW, "uptime_s": uptime_s})

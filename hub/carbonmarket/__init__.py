@@ -7,6 +7,8 @@ simulator's whole-system scenarios:
   generation, from on-chain telemetry with inclusion proofs and anchors),
   ``cec_position`` and ``traced_bus_intensities`` (emissions through the
   hub's carbon-flow tracer), ``accounting_entry`` (estimate beside verified)
+- ``carbonbids``: ``carbon_bids`` (the gateways' carbon bids among edge chain
+  leaves, as the book's prices) and ``book_price``
 - ``clearing``: ``clear_bilateral`` (CEC surpluses to CEC deficits first,
   then PVP quotas; midpoint price per matched pair)
 - ``twotree``: blocks whose root is the node over two RFC 6962 subtrees

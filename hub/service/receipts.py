@@ -74,6 +74,19 @@ def edge_block(db: Database, edge_id: str, height: int) -> dict[str, Any]:
             "txs": [json.loads(bytes(t)) for t in txs]}
 
 
+def edge_leaves(db: Database, edge_id: str, since: int = 0) -> list[tuple[str, int, int, bytes]]:
+    """Every transaction of an edge's blocks the hub holds from height ``since`` on, as
+    (edge id, height, index, leaf bytes) in chain order: what the carbon book reads
+    (hub.carbonmarket.carbonbids)."""
+    with db.session() as s:
+        rows = s.execute(
+            select(EdgeTx.height, EdgeTx.idx, EdgeTx.data)
+            .where(EdgeTx.edge_id == edge_id, EdgeTx.height >= since)
+            .order_by(EdgeTx.height, EdgeTx.idx)
+        ).all()
+    return [(edge_id, h, i, bytes(d)) for h, i, d in rows]
+
+
 def tx_proof(db: Database, edge_id: str, height: int, idx: int) -> dict[str, Any]:
     """A transaction with its proof to its edge header and, when anchored, to a main block."""
     with db.session() as s:

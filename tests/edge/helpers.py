@@ -34,6 +34,13 @@ def bid(gw: str, seq: int, ts: int, key: bytes, interval: int, side: str, qty: i
     return canonical(add_tag(body, key))
 
 
+def carbon_bid(gw: str, seq: int, ts: int, key: bytes, side: str, price: int,
+               valid_from: int = 0, valid_to: int = 1 << 40, site: str = SITE) -> bytes:
+    body = {"v": 1, "type": "carbon_bid", "site": site, "gw": gw, "seq": seq, "ts": ts,
+            "side": side, "price": price, "valid_from": valid_from, "valid_to": valid_to}
+    return canonical(add_tag(body, key))
+
+
 def status(gw: str, seq: int, ts: int, key: bytes, state: str = "online",
            site: str = SITE) -> bytes:
     body = {"v": 1, "type": "status", "site": site, "gw": gw, "seq": seq, "ts": ts,

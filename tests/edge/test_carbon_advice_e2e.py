@@ -6,7 +6,10 @@ with its key; the edge pulls it over real HTTP, checks the hub's signature,
 re-signs and relays it on the retained price topic; the real firmware (the
 MicroPython unix port) verifies the edge's signature, and its "advised"
 policy bids inside the range. A relayed signal whose range is changed fails
-the edge's signature check.
+the edge's signature check. The gateway's bid goes back as a tagged
+``carbon_bid`` message: the edge admits it, writes it to its chain as
+received, pushes the block, and the hub's carbon book (read from the blocks
+it holds, hub.carbonmarket.carbonbids) carries the advised price.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import pytest
 
 from edge.protocol.auth import check_signature
 from hub.allocation.signal import carbon_bid_field
+from hub.carbonmarket.carbonbids import book_price, carbon_bids
 from hub.carbonmarket.correlation import advise
 from hub.carbonmarket.prices import synthetic_pairs
+from hub.service.receipts import edge_leaves
 from tests.edge.helpers import substation
 
 POLICY = {"gw-01": {"carbon_bid": "advised", "carbon_side": "buy", "carbon_limit": 200_000},
@@ -69,3 +74,25 @@ def test_advised_range_reaches_the_gateway_signed_and_the_gateway_bids_inside_it
     assert (buyer["price"], buyer["advice"]) == (high, [low, field["median"], high])
     assert (seller["price"], seller["advice"]) == (low, [low, field["median"], high])
     assert all(low <= e["price"] <= high for e in (buyer, seller))
+
+    # the bids on the wire: admitted by the edge, chained, pushed to the hub
+    sub.edge.wait(lambda st: st["counters"]["accepted"].get("carbon_bid", 0) >= 2, 60,
+                  "both carbon bids admitted")
+    db = hub.database()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            book = carbon_bids(edge_leaves(db, sub.edge.edge_id), "s1", 0, 1 << 40)
+            if len(book.by_gw) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+    finally:
+        db.close()
+    assert book.refused == {}
+    got = {gw: (b.side, b.price) for gw, b in book.by_gw.items()}
+    assert got == {"gw-01": ("buy", high), "gw-02": ("sell", low)}
+    # in the book: a short CEC buys at its bid, a PVP sells at its ask; a bid on the side
+    # its position does not take is no order
+    assert book_price("cec", -5_000, book.by_gw["gw-01"]) == high
+    assert book_price("pvp", 7_000, book.by_gw["gw-02"]) == low
+    assert book_price("cec", 5_000, book.by_gw["gw-01"]) is None

@@ -1,7 +1,7 @@
 """The firmware's topics (firmware/gateway/topics.py) on the MicroPython unix port.
 
 Expected strings: the topic contract written out by hand
-(site/{site}/gw/{gw}/telemetry|bid|status, site/{site}/market/{interval}/result,
+(site/{site}/gw/{gw}/telemetry|bid|carbon_bid|status, site/{site}/market/{interval}/result,
 site/{site}/price), then the edge's own edge/protocol/topics.py.
 """
 
@@ -32,7 +32,7 @@ def firmware_topics() -> dict:
 
 def test_topics_are_the_contract():
     got = firmware_topics()
-    assert got["gw"] == [f"site/s-1.a/gw/gw_07/{k}" for k in ("telemetry", "bid", "status")]
+    assert got["gw"] == [f"site/s-1.a/gw/gw_07/{k}" for k in ("telemetry", "bid", "carbon_bid", "status")]
     assert got["result"] == "site/s-1.a/market/1718960400/result"
     assert got["result_filter"] == "site/s-1.a/market/+/result"
     assert got["price"] == "site/s-1.a/price"

@@ -2,7 +2,7 @@
 
 ``commit_batch`` is the one write path of accepted messages: the raw bytes,
 their windows, the gaps they reveal, their chain transactions (a telemetry
-digest, or the bid itself) and the batch's counters, in one transaction. The
+digest, or the bid or carbon bid itself) and the batch's counters, in one transaction. The
 MQTT acknowledgement is sent only after it returns.
 
 Raw messages are kept until they are on the chain and the chain is
@@ -88,7 +88,8 @@ class Messages:
                                " VALUES (?,?,?)", (msg_id, c.interval, c.commitment))
                     txs.append(tx_bytes(c))
                     ids.append(msg_id)
-                elif a.type == "bid":
+                elif a.type in ("bid", "carbon_bid"):
+                    # as tagged by the gateway: the hub builds its carbon book from these
                     txs.append(canonical(raw))
                     ids.append(msg_id)
             db.executemany(
