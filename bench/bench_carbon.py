@@ -13,13 +13,27 @@ Prints JSON lines {"bench", "case", "value", "unit", "baseline", "ratio", "targe
                     baseline; target: ratio <= 0.5;
 - outsourced_<case>: the trace solved through two masked providers with the
                     double check, with the local trace as baseline;
-- series_<case>_<hours>h_2workers: a series of hourly snapshots (power flow,
-                    trace and per-hour summary each) on a local Dask cluster of
-                    2 workers, with the same series run serially as baseline
-                    (results checked identical); per-snapshot seconds.
+- series_<case>_serial: a series of hourly snapshots traced serially (power
+                    flow, trace and per-hour summary each), seconds per
+                    snapshot, with runpp of the same run as baseline (the
+                    ratio is a snapshot's whole cost in power flows);
+                    ``hours`` says how many snapshots were timed;
+- series_<case>_<hours>h_2workers: the same series on a local Dask cluster of
+                    2 workers, per-snapshot seconds, with the serial
+                    per-snapshot time as baseline; ``serial_hours`` says on
+                    how many of its hours the serial run was timed (the
+                    first ones; their results are checked identical),
+                    ``vs_runpp`` is the per-snapshot time over runpp;
+- year_<case>_2workers: the wall time of a year (8,760 snapshots) on 2
+                    workers: measured when the series above is the year
+                    (``--year``), otherwise projected from its per-snapshot
+                    time (marked as an estimate).
 The full run uses case9241pegase (9241 buses, about 24k nodes with the
-virtual loss nodes) and a year of 8,760 hourly snapshots for the series
-(over an hour serially on 2 cores); ``--quick`` uses case118 and 48 hours of
+virtual loss nodes) and times the series on 48 hours, projecting the year;
+``--year`` (``make bench ONLY=carbon YEAR=1``) runs the year on 2 workers
+(hours on 2 cores; ~9 GB of per-consumer results if they were kept, so the
+series folds them as they come), with the serial baseline on its first
+``--serial-hours`` (default 168). ``--quick`` uses case118 and 48 hours of
 case33bw.
 """
 
@@ -40,9 +54,12 @@ from hub.carbon.analysis import run_power_flow, trace_solved  # noqa: E402
 from hub.carbon.networks import load_case  # noqa: E402
 from hub.carbon.outsourcing import HonestProvider, OutsourcedSolver  # noqa: E402
 from hub.carbon.report import build_report  # noqa: E402
-from hub.carbon.series import trace_series  # noqa: E402
+from hub.carbon.series import MAX_HOURS, trace_series  # noqa: E402
 from hub.carbon.snapshot import apply_snapshot, parse_snapshot  # noqa: E402
 from hub.cluster import dask_client  # noqa: E402
+
+#: Hours of the benchmark's year.
+YEAR = 8760
 
 
 def median_time(fn, repeat: int) -> float:
@@ -58,8 +75,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small sizes: runs in seconds")
     ap.add_argument("--series-hours", type=int, default=None,
-                    help="hours of the series (default: 8760 in full mode, 48 quick)")
+                    help="hours of the 2-worker series (default 48; --year: 8760)")
+    ap.add_argument("--serial-hours", type=int, default=None,
+                    help="hours of the serial baseline, the series' first ones "
+                         "(default: all of them; --year: 168)")
+    ap.add_argument("--year", action="store_true",
+                    help="trace a year (8,760 snapshots) on 2 workers")
     a = ap.parse_args()
+    if a.year and a.quick:
+        ap.error("--year and --quick exclude each other")
     warnings.simplefilter("ignore")
     case = "case118" if a.quick else "case9241pegase"
     repeat = 7
@@ -88,25 +112,44 @@ def main() -> None:
     out = median_time(lambda: trace_solved(net, snap, solver), 3)
     assert all(au.decided_by == "providers" for au in solver.audits)
     line("carbon", f"outsourced_{case}", out, "s", baseline=tr)
-    series(a.quick, a.series_hours)
+    hours = a.series_hours or (YEAR if a.year else 48)
+    serial_hours = a.serial_hours or (min(168, hours) if a.year else hours)
+    if not 1 <= serial_hours <= hours <= MAX_HOURS:
+        ap.error(f"need 1 <= --serial-hours <= --series-hours <= {MAX_HOURS}")
+    series(a.quick, hours, serial_hours, None if a.quick else pf)
 
 
-def series(quick: bool, hours: int | None = None) -> None:
-    """Serial vs 2 local Dask workers on the same series (identical results checked)."""
-    case, default = ("case33bw", 48) if quick else ("case9241pegase", 8760)
-    hours = hours or default
+def series(quick: bool, hours: int, serial_hours: int, runpp_s: float | None) -> None:
+    """Serial (first ``serial_hours``) vs 2 local Dask workers (all ``hours``), same results.
+
+    ``runpp_s`` is the power flow's time on the same case in the same run
+    (None in quick mode, whose series runs on another case).
+    """
+    case = "case33bw" if quick else "case9241pegase"
     prof = {"load": [0.8 + 0.2 * math.sin(2 * math.pi * (h % 24) / 24) for h in range(hours)]}
+    sub = {"load": prof["load"][:serial_hours]}
     t = time.perf_counter()
-    serial = trace_series(load_case(case), prof, name=case, bus_intensities=False)
-    ts = (time.perf_counter() - t) / hours
+    serial = trace_series(load_case(case), sub, name=case, bus_intensities=False)
+    ts = (time.perf_counter() - t) / serial_hours
+    line("carbon", f"series_{case}_serial", ts, "s/snapshot", baseline=runpp_s,
+         hours=serial_hours)
     with dask_client(workers=2) as client:
         t = time.perf_counter()
         spread = trace_series(load_case(case), prof, name=case, client=client,
                               bus_intensities=False)
-        tp = (time.perf_counter() - t) / hours
-    assert spread.model_dump() == serial.model_dump()
+        wall = time.perf_counter() - t
+    tp = wall / hours
+    # every hour starts from the same flat start: the overlap must be identical
+    assert [h.model_dump() for h in spread.hours[:serial_hours]] == \
+        [h.model_dump() for h in serial.hours]
+    if serial_hours == hours:
+        assert spread.model_dump() == serial.model_dump()
+    assert spread.day.hours_traced == hours, "some hours failed"
     line("carbon", f"series_{case}_{hours}h_2workers", tp, "s/snapshot", baseline=ts,
-         target="ratio<=0.6")
+         target="ratio<=0.6", hours=hours, serial_hours=serial_hours,
+         vs_runpp=None if runpp_s is None else round(tp / runpp_s, 4))
+    line("carbon", f"year_{case}_2workers", wall if hours == YEAR else tp * YEAR, "s",
+         estimate=hours != YEAR, hours_measured=hours)
 
 
 if __name__ == "__main__":

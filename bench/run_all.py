@@ -7,6 +7,8 @@ was measured. On a terminal a bar on stderr counts the scripts. A
 benchmark that fails is reported and the others still run.
 ONLY=name,name runs just those (e.g. ONLY=clearing,chain), appending their
 lines to the results of earlier runs instead of replacing the file.
+YEAR=1 passes --year to bench_carbon.py: a year of snapshots on 2 workers
+(hours; without it the series is timed on 48 hours and the year projected).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def machine() -> str:
 
 def main() -> int:
     quick = os.environ.get("QUICK", "0") == "1"
+    year = os.environ.get("YEAR", "0") == "1"
     only = [s for s in os.environ.get("ONLY", "").split(",") if s]
     out_path = HERE / "results.jsonl"
     scripts = sorted(HERE.glob("bench_*.py"))
@@ -53,6 +56,8 @@ def main() -> int:
             Progress(len(scripts), "script", desc="bench") as bar:
         for script in scripts:
             cmd = [sys.executable, str(script)] + (["--quick"] if quick else [])
+            if year and script.stem == "bench_carbon":
+                cmd.append("--year")
             bar.say(f"== {script.name}")
             bar.describe(script.stem.removeprefix("bench_"))
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)

@@ -107,6 +107,17 @@ def test_two_workers_give_the_serial_result():
     assert spread.model_dump() == serial.model_dump()
 
 
+def test_chunks_folded_as_they_come_give_the_same_report():
+    """Serial series are traced and summed chunk by chunk (a year never sits in memory):
+    any chunk size gives the same report, the failing hour included."""
+    load = [0.6 + 0.02 * h for h in range(11)]
+    load[4] = 50.0
+    whole = trace_series(load_case("case33bw"), {"load": load}, name="x", chunk_hours=24)
+    small = trace_series(load_case("case33bw"), {"load": load}, name="x", chunk_hours=3)
+    assert not whole.hours[4].converged and whole.day.hours_traced == 10
+    assert small.model_dump() == whole.model_dump()
+
+
 def test_profiles_of_other_lengths_and_dc():
     rep = trace_series(load_case("case33bw"), {"load": [1.0, 0.5, 0.8]}, dc=True)
     assert [h.hour for h in rep.hours] == [0, 1, 2]
