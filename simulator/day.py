@@ -63,6 +63,8 @@ LEAD_IN_WALL_S = 20.0
 #: PV_UNIT + i (gateway i = 1..MAX_GATEWAYS)
 PV_UNIT = 170
 MAX_GATEWAYS = 247 - PV_UNIT
+#: the firmware's Modbus reply timeout in lock step: market time stands still while it waits
+LOCKSTEP_MODBUS_TIMEOUT_MS = 10_000
 GRID_INTENSITY_T_PER_MWH = 0.42   # the upstream grid behind the feeder's slack bus
 
 
@@ -191,7 +193,9 @@ class SubstationRun:
         # the devices' own clock starts where the market clock is now, so both agree
         start = dt.datetime.fromtimestamp(clock.now_ms() / 1000, dt.timezone.utc)
         cfg = parse_config({
-            "seed": sc.seed, "accel": float(sc.day.accel), "latitude": sc.day.latitude,
+            "seed": sc.seed, "latitude": sc.day.latitude,
+            # in lock step the simulator advances the devices' clock (simulator/lockstep.py)
+            "accel": None if sc.day.lockstep else float(sc.day.accel),
             "start": start.strftime("%Y-%m-%dT%H:%M:%S.%f"),
             "servers": [{"name": f"bus-{self.id}", "devices": devices}]})
         self.fleet_host = FleetHost(Fleet(cfg)).start()
@@ -238,7 +242,13 @@ class SubstationRun:
         from edge.runtime.service import EdgeService
 
         cfg = self.edge_config(sc, clock, hub)
-        self.edge = EdgeService(cfg, clock=clock)
+        link = None
+        if sc.day.lockstep:   # the stepper counts what the edge sends the gateways
+            from edge.runtime.ingest import MqttLink
+            from simulator.lockstep import CountingPublish
+
+            link = CountingPublish(MqttLink(cfg.mqtt, self.id, clock=clock))
+        self.edge = EdgeService(cfg, clock=clock, link=link)
         if hub is not None:
             from hub.service.errors import RegistryError
 
@@ -263,13 +273,14 @@ class SubstationRun:
         if g.battery is not None:
             devices.append({"name": f"{g.id}-b", "kind": "battery", "unit": 100 + unit,
                             "host": host, "port": port, "max_w": g.battery.max_w})
+        if sc.day.lockstep:   # a reply late on a loaded machine is no missed poll in lock step
+            devices = [{**d, "timeout_ms": LOCKSTEP_MODBUS_TIMEOUT_MS} for d in devices]
         return {
             "site": self.id, "gw": g.id, "key_hex": self.gw_secret(g.id).hex(),
             "data_dir": "data",
             "interval_s": sc.day.interval_s, "poll_ms": 150, "telemetry_every": 4,
             "mem_every_s": 3600, "watchdog_ms": 20000,
-            "clock": {"accel": int(clock.accel), "start_ms": clock.origin_sim_ms + skew_ms,
-                      "wall_ms": clock.origin_wall_ms},
+            "clock": self.firmware_clock(sc, clock, skew_ms),
             "mqtt": {"host": self.broker_host, "port": self.broker_port, "keepalive_s": 10,
                      "backoff_ms": [100, 2000], "tls": self.tls_files(g.id)},
             "devices": devices,
@@ -277,6 +288,15 @@ class SubstationRun:
             "policy": {"sell_min": g.sell_min, "buy_max": g.buy_max,
                        "strategy": sc.market.strategy},
         }
+
+    def firmware_clock(self, sc: Scenario, clock: Any, skew_ms: int) -> dict[str, Any]:
+        if sc.day.lockstep:   # market time from the stepper's tick file (simulator/lockstep.py)
+            from simulator.lockstep import TICK_FILE
+
+            return {"accel": int(clock.accel), "start_ms": clock.now_ms(),
+                    "lockstep": TICK_FILE}   # in its own folder, the firmware's cwd
+        return {"accel": int(clock.accel), "start_ms": clock.origin_sim_ms + skew_ms,
+                "wall_ms": clock.origin_wall_ms}
 
     def start_gateway(self, sc: Scenario, g: Gateway, clock: Any, skew_ms: int = 0) -> None:
         unit = [x.id for x in self.gateways].index(g.id) + 1
@@ -392,6 +412,7 @@ class Day:
         self.observed: dict[str, list[tuple[float, str, dict[str, Any]]]] = {}
         self.period_errors: dict[int, str] = {}
         self.started_ms = int(time.time() * 1000)
+        self.stepper: Any = None   # simulator.lockstep.Stepper in a lock-step day
 
     # -- start -----------------------------------------------------------------------
     def start(self) -> None:
@@ -442,10 +463,15 @@ class Day:
                                                   run.tls_files(OBSERVER)).start()
         # the market clock starts now, some intervals before the day's first one: the parts
         # start on a loaded machine, and gateways meter a whole interval before they bid
-        lead = max(LEAD_IN_INTERVALS, math.ceil(LEAD_IN_WALL_S / sc.day.wall_s_per_interval))
+        lead = (LEAD_IN_INTERVALS if sc.day.lockstep else   # a stepped clock waits for them
+                max(LEAD_IN_INTERVALS, math.ceil(LEAD_IN_WALL_S / sc.day.wall_s_per_interval)))
         origin = sc.day.start_ms - lead * sc.day.interval_s * 1000
-        self.clock = (real_edge_clock(sc, [r.remote for r in self.subs.values() if r.remote])
-                      or Clock.make(float(sc.day.accel), int(time.time() * 1000), origin))
+        if sc.day.lockstep:
+            self.clock = self.lockstep_clock(origin)
+        else:
+            self.clock = (real_edge_clock(sc, [r.remote for r in self.subs.values()
+                                               if r.remote])
+                          or Clock.make(float(sc.day.accel), int(time.time() * 1000), origin))
         skew = {f.target: f.skew_s * 1000 for f in sc.faults if f.kind == "clock-skew"}
         for run in self.subs.values():
             run.start_devices(sc, self.clock)
@@ -462,6 +488,23 @@ class Day:
                               f"({len(run.gateways)} gateways)")
 
     # -- the clock ---------------------------------------------------------------------
+    def lockstep_clock(self, origin_ms: int) -> Any:
+        """The stepped market clock of a lock-step day, and its stepper."""
+        from edge.clock import SteppedWall
+        from simulator.lockstep import LockstepClock, Stepper
+
+        sc = self.sc
+        if any(s.edge_url for s in sc.substations):
+            raise SimError("day.lockstep: a real edge runs on its own clock; fix: drop "
+                           "lockstep or the substations' edge_url")
+        if sc.faults:
+            raise SimError("day.lockstep: faults are not injected in lock step yet; fix: "
+                           "drop lockstep or the scenario's faults")
+        wall = SteppedWall(origin_ms)
+        self.stepper = Stepper(wall, sc.day.step_s * 1000, self.out)
+        return LockstepClock(float(sc.day.accel), int(time.time() * 1000), origin_ms,
+                             market=wall)
+
     def interval_of(self, market_ms: int) -> int:
         return (market_ms - self.sc.day.start_ms) // (self.sc.day.interval_s * 1000)
 
@@ -469,15 +512,20 @@ class Day:
         sc = self.sc
         end_ms = sc.day.start_ms + sc.day.intervals * sc.day.interval_s * 1000
         settle_ms = (sc.market.gate_s + sc.market.round_s * (sc.market.max_rounds + 1)) * 1000
+        first = True
         while self.clock.now_ms() < end_ms + settle_ms:
             self.check_alive()
+            if self.stepper is not None:
+                self.stepper.step(list(self.subs.values()), advance=not first)
+                first = False
             self.inject_faults()
             self.trace_closed_intervals()
             self.run_allocation_periods()
             for run in self.subs.values():
                 run.record_heights()
             self.progress.update(self.interval_of(self.clock.now_ms()), self.facts())
-            time.sleep(0.25)
+            if self.stepper is None:
+                time.sleep(0.25)
         self.trace_closed_intervals(final=True)
         self.run_allocation_periods()
 

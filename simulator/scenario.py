@@ -48,11 +48,16 @@ class Day(_Strict):
     interval_s: int = Field(900, ge=60, le=3600)
     wall_s_per_interval: float = Field(1.8, gt=0.05, le=900)
     latitude: float = Field(48.0, ge=-90, le=90)
+    lockstep: bool = Field(False, description="one stepped market clock for every part: "
+                           "the same seed gives the same clearing (simulator/lockstep.py)")
+    step_s: int = Field(30, ge=1, le=900, description="market seconds per lock step")
 
     @model_validator(mode="after")
     def _start(self) -> Day:
         if not HHMM.match(self.start):
             raise ValueError(f"start must be HH:MM (24 h), not {self.start!r}")
+        if self.lockstep and self.interval_s % self.step_s:
+            raise ValueError(f"step_s {self.step_s} must divide interval_s {self.interval_s}")
         return self
 
     @property

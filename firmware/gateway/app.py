@@ -21,7 +21,7 @@ try:
 except ImportError:  # pragma: no cover
     import uasyncio as asyncio
 
-from gateway import messages, policy
+from gateway import messages, policy, topics
 from gateway.bidding import Bidder
 from gateway.clock import Clock
 from gateway.devices import Device
@@ -41,7 +41,14 @@ class Gateway:
     def __init__(self, cfg):
         self.cfg = cfg
         ck = cfg["clock"]
-        self.clock = Clock(ck.get("accel", 1), ck.get("start_ms"), ck.get("wall_ms"))
+        self.lockstep = None
+        if ck.get("lockstep"):  # the simulator's stepped clock (gateway/lockstep.py)
+            from gateway.lockstep import Lockstep, SteppedClock
+
+            self.lockstep = Lockstep(ck["lockstep"])
+            self.clock = SteppedClock(ck.get("start_ms", 0), ck.get("accel", 1))
+        else:
+            self.clock = Clock(ck.get("accel", 1), ck.get("start_ms"), ck.get("wall_ms"))
         set_clock(self.clock)
         self.site, self.gw = cfg["site"], cfg["gw"]
         d = cfg["data_dir"]
@@ -109,6 +116,12 @@ class Gateway:
                                             energy if i == 0 else None))
 
     def on_message(self, topic, payload, retain):
+        if self.lockstep is not None:  # taken in after the step's tick (gateway/lockstep.py)
+            self.lockstep.held.append((topic, payload, retain))
+            return
+        self.take_message(topic, payload, retain)
+
+    def take_message(self, topic, payload, retain):
         """One downlink message: verified, kept and acted on, or counted and logged; never fatal.
 
         Refusals count as rx_forged, rx_bad, rx_stale or rx_replay (downlink.py); an organiser
@@ -120,8 +133,20 @@ class Gateway:
             ev = "rx_" + getattr(e, "reason", "bad")
             self.count(ev)
             log(ev, topic=topic, msg=str(e))
+            self._took_downlink(topic)
             return
         self.count("rx_" + kind)
+        try:
+            self._act(kind, msg)
+        finally:
+            self._took_downlink(topic)
+
+    def _took_downlink(self, topic):
+        if self.lockstep is not None and topics.downlink_kind(self.site, topic) in ("result",
+                                                                                    "key"):
+            self.lockstep.downlinks += 1
+
+    def _act(self, kind, msg):
         if kind == "price":
             self.carbon_bid(msg)
         elif kind == "result":
@@ -164,39 +189,9 @@ class Gateway:
     # ------------------------------------------------------------------ scheduler
     async def scheduler(self, wdt):
         poll_ms = self.cfg["poll_ms"]
-        every = self.cfg["telemetry_every"]
         next_t = time.ticks_ms()
         while True:
-            self._close_cycle()
-            start = time.ticks_ms()
-            now = self.clock.now_ms()
-            started = 0
-            for d in self.devices:
-                if d.due(now):
-                    d.busy = True
-                    asyncio.create_task(d.poll())
-                    started += 1
-            self.cycle = (start, started)
-            for d in self.devices:
-                for field, wh in d.take_booked():
-                    self.account.add(field, wh)
-            for energy, partial in self.account.roll(now):
-                if partial:
-                    energy_msg = None
-                    log("interval_partial", interval=energy["interval"])
-                else:
-                    energy_msg = energy
-                    self.last_energy = energy
-                self.emit_telemetry(now, energy_msg)
-                self.bidder.open(self.account.start + self.cfg["interval_s"], now,
-                                 self.last_energy)
-            self.ticks += 1
-            if self.ticks % every == 0:
-                self.emit_telemetry(now)
-            self.dispatcher.step(self.downlink.final_result(self.account.start))
-            self.sample_memory(now)
-            if wdt is not None:
-                wdt.feed()
+            self.tick(self.clock.now_ms(), wdt)
             next_t = time.ticks_add(next_t, poll_ms)
             wait = time.ticks_diff(next_t, time.ticks_ms())
             if wait < 0:  # fell behind: skip, do not burst
@@ -204,6 +199,52 @@ class Gateway:
                 next_t = time.ticks_ms()
                 wait = 0
             await asyncio.sleep_ms(wait)
+
+    async def lockstep_scheduler(self, wdt):
+        """The simulator's steps instead of real time: one tick each, acknowledged once
+        everything it started is done (gateway/lockstep.py)."""
+        from gateway.lockstep import write_ack
+
+        ls = self.lockstep
+        while True:
+            step, now, downlinks = await ls.next_step(wdt)
+            self.clock.ms = max(self.clock.ms, now)
+            self.tick(self.clock.ms, wdt)
+            await ls.settle(self, downlinks, wdt)
+            write_ack(step, self.c.get("acked", 0), self.c.get("mqtt_connects", 0),
+                      ls.downlinks)
+
+    def tick(self, now, wdt):
+        """One scheduler tick at market time `now`: polls, booking, intervals, dispatch."""
+        self._close_cycle()
+        start = time.ticks_ms()
+        started = 0
+        for d in self.devices:
+            if d.due(now):
+                d.busy = True
+                asyncio.create_task(d.poll())
+                started += 1
+        self.cycle = (start, started)
+        for d in self.devices:
+            for field, wh in d.take_booked():
+                self.account.add(field, wh)
+        for energy, partial in self.account.roll(now):
+            if partial:
+                energy_msg = None
+                log("interval_partial", interval=energy["interval"])
+            else:
+                energy_msg = energy
+                self.last_energy = energy
+            self.emit_telemetry(now, energy_msg)
+            self.bidder.open(self.account.start + self.cfg["interval_s"], now,
+                             self.last_energy)
+        self.ticks += 1
+        if self.ticks % self.cfg["telemetry_every"] == 0:
+            self.emit_telemetry(now)
+        self.dispatcher.step(self.downlink.final_result(self.account.start))
+        self.sample_memory(now)
+        if wdt is not None:
+            wdt.feed()
 
     def _close_cycle(self):
         """Cycle time = tick start to the last device's reply; a device still busy is a miss."""
@@ -242,4 +283,7 @@ class Gateway:
         log("boot", site=self.site, gw=self.gw, fw=messages.FW, devices=len(self.devices),
             pending=self.queue.pending(), seq=self.seq.next)
         asyncio.create_task(self.link.run())
-        await self.scheduler(wdt)
+        if self.lockstep is not None:
+            await self.lockstep_scheduler(wdt)
+        else:
+            await self.scheduler(wdt)

@@ -94,6 +94,10 @@ def check(cfg):
     for k in ("start_ms", "wall_ms"):
         if k in cfg["clock"]:
             _int(cfg, "clock." + k, 0, 1 << 50)
+    ls = cfg["clock"].get("lockstep")
+    if ls is not None and (not isinstance(ls, str) or not ls):
+        raise ConfigError("clock.lockstep: expected the simulator's tick file path (simulator"
+                          " only; leave it out on a board)")
     _int(cfg, "mqtt.port", 1, 65535)
     _int(cfg, "mqtt.keepalive_s", 1, 65535)
     _int(cfg, "mqtt.inflight", 1, 64)
