@@ -45,12 +45,15 @@ def cmd_list(a: argparse.Namespace) -> int:
 def cmd_run(a: argparse.Namespace) -> int:
     from hub.progress import Progress
     from simulator.day import SimError, default_out, run_scenario, summary
-    from simulator.scenario import ScenarioError, load_scenario
+    from simulator.scenario import Day, ScenarioError, load_scenario
 
     try:
         sc = load_scenario(a.scenario)
         if a.intervals is not None or a.start is not None:
             sc = sc.shortened(a.intervals, a.start)
+        if a.lockstep:
+            day = Day.model_validate({**sc.day.model_dump(), "lockstep": True})
+            sc = sc.model_copy(update={"day": day})
     except (ScenarioError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     out = a.out or default_out(sc)
@@ -117,6 +120,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                         f"(default: {DEFAULT})")
     p.add_argument("--intervals", type=int, help="run only this many intervals")
     p.add_argument("--start", help="HH:MM of the first interval, market time (UTC)")
+    p.add_argument("--lockstep", action="store_true",
+                   help="one stepped market clock for every part ([day] lockstep): the same "
+                        "seed gives the same clearing")
     p.add_argument("--hub-db", help="the hub's database URL (default: SQLite in the run folder)")
     p.add_argument("--out", type=Path, help="run folder (default: sim-out/NAME-TIMESTAMP)")
     p.add_argument("--quiet", action="store_true", help="no progress output")

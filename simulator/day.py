@@ -385,6 +385,16 @@ class FeederTrace:
             t.loss_carbon_g_per_h * hours)
 
 
+def check_lockstep(sc: Scenario) -> None:
+    """What a lock-step day cannot do yet, refused before anything starts."""
+    if any(s.edge_url for s in sc.substations):
+        raise SimError("day.lockstep: a real edge runs on its own clock; fix: drop "
+                       "lockstep or the substations' edge_url")
+    if sc.faults:
+        raise SimError("day.lockstep: faults are not injected in lock step yet; fix: "
+                       "drop lockstep or the scenario's faults")
+
+
 class Day:
     """The whole system for one scenario: start, run the clock, inject faults, gather."""
 
@@ -420,6 +430,8 @@ class Day:
 
         sc = self.sc
         mosquitto(), micropython()   # fail early, in one sentence, when a part is missing
+        if sc.day.lockstep:
+            check_lockstep(sc)
         logging.getLogger().setLevel(logging.WARNING)
         # a fault makes the device servers log errors with frame dumps: not news in a sim
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -494,12 +506,6 @@ class Day:
         from simulator.lockstep import LockstepClock, Stepper
 
         sc = self.sc
-        if any(s.edge_url for s in sc.substations):
-            raise SimError("day.lockstep: a real edge runs on its own clock; fix: drop "
-                           "lockstep or the substations' edge_url")
-        if sc.faults:
-            raise SimError("day.lockstep: faults are not injected in lock step yet; fix: "
-                           "drop lockstep or the scenario's faults")
         wall = SteppedWall(origin_ms)
         self.stepper = Stepper(wall, sc.day.step_s * 1000, self.out)
         return LockstepClock(float(sc.day.accel), int(time.time() * 1000), origin_ms,
