@@ -6,7 +6,7 @@ hub, every part real) with `[day] lockstep = true`: two with seed 7, one
 with seed 8. `sim compare` must find no difference between the first two
 (exit 0, every row compared) and some between seed 7 and seed 8 (the
 devices' random draws move the metered energy and so the quantities bid).
-About a minute and a half per day on two cores, hence slow.
+About two to three minutes per day on two cores, hence slow.
 """
 
 from __future__ import annotations
