@@ -23,10 +23,18 @@ One clearing cycle of hub.carbonmarket over the scenario's PV prosumers
    claimant); an interval without a trace uses the upstream grid's intensity,
    the highest on a feeder whose other sources are zero-carbon PV. Position =
    the scenario's benchmark allowance - emissions.
-4. Clearing by ``clear_bilateral`` (CEC surpluses first, then PVP quotas,
+4. The book's prices. With ``carbon_market.gateway_policy`` "off" they are
+   the scenario's (``pvp_ask``, ``cec_bid``, ``cec_ask``). With "limit" or
+   "advised" each PVP and CEC gateway runs that carbon policy in its firmware
+   (a PVP sells at ``pvp_ask``, a CEC buys at ``cec_bid`` as its limit), sends
+   a ``carbon_bid`` with every price signal, its edge chains it, and the
+   prices are the carbon bids the hub finds in the edge blocks it holds
+   (``hub.carbonmarket.carbonbids``); a participant without one on the side
+   its position takes has no order (counted in ``book_refused``).
+5. Clearing by ``clear_bilateral`` (CEC surpluses first, then PVP quotas,
    midpoint prices), settled as one block of a carbon chain in the run folder
    (``CarbonSide.settle_cycle``).
-5. The peg. Each trade's payment is locked on the carbon chain; the relayer
+6. The peg. Each trade's payment is locked on the carbon chain; the relayer
    (``relayer.run_once``) carries an SPV proof to the electricity side, which
    asks three oracles (each its own process, over HTTP) and mints once; a
    second relayer pass must mint nothing. The books (``peg.balance``) must
@@ -58,6 +66,9 @@ class CarbonMarketResult:
     balance: dict[str, Any] = field(default_factory=dict)
     refused_evidence: dict[str, int] = field(default_factory=dict)
     second_pass_mints: int = 0
+    #: the carbon book from the gateways' carbon bids: leaves refused and participants left
+    #: out of the book (no carbon bid on their side), by reason
+    book_refused: dict[str, int] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -76,6 +87,50 @@ class Participant:
     price: int         # micro-currency per kg: a PVP's ask, a CEC's bid when short
     allowance_g: int = 0
     ask: int = 0       # a CEC's ask when its position is long
+
+
+def carbon_policy(sc: Any, g: Any) -> dict[str, Any]:
+    """The firmware's carbon policy of gateway ``g`` (its ``policy`` entries): on for PVPs and
+    CECs when the scenario's ``carbon_market.gateway_policy`` is, with the scenario's prices
+    as limits (a CEC in ``cec_sells`` sells at ``cec_ask``, the others buy at ``cec_bid``:
+    a policy quotes one side, chosen before the day shows the position); empty (the
+    firmware's default "off") otherwise."""
+    cm = sc.carbon_market
+    if not cm.enabled or cm.gateway_policy == "off" or g.role not in ("pvp", "cec"):
+        return {}
+    if g.role == "pvp":
+        side, limit = "sell", cm.pvp_ask
+    else:
+        side, limit = ("sell", cm.cec_ask) if g.id in cm.cec_sells else ("buy", cm.cec_bid)
+    return {"carbon_bid": cm.gateway_policy, "carbon_side": side, "carbon_limit": limit}
+
+
+def carbon_book(day: Any, start_s: int, end_s: int) -> tuple[dict[str, Any], dict[str, int]]:
+    """The gateways' carbon bids valid in [start_s, end_s) among the edge blocks the hub holds
+    (gw -> hub.carbonmarket.carbonbids.SeenBid), and leaves refused by reason.
+
+    Read from the simulated hub's database; a real hub (no database here) and a real
+    edge are counted as ``hub_not_read`` (their bids are not in this book)."""
+    from hub.carbonmarket.carbonbids import carbon_bids
+    from hub.service.receipts import edge_leaves
+
+    by_gw: dict[str, Any] = {}
+    refused: dict[str, int] = {}
+    if not hasattr(day.hub, "database"):
+        return by_gw, {"hub_not_read": 1}
+    db = day.hub.database()
+    try:
+        for run in day.subs.values():
+            if run.edge is None:
+                refused["hub_not_read"] = refused.get("hub_not_read", 0) + 1
+                continue
+            got = carbon_bids(edge_leaves(db, run.edge.edge_id), run.id, start_s, end_s)
+            by_gw.update(got.by_gw)
+            for k, v in got.refused.items():
+                refused[k] = refused.get(k, 0) + v
+    finally:
+        db.close()
+    return by_gw, refused
 
 
 def evidence_of(day: Any, gws: Iterable[str]
@@ -221,11 +276,17 @@ def carbon_cycle_core(
     participants: Sequence[Participant], readings: Sequence[Any], carbon_rows: Sequence[CarbonRow],
     start_s: int, end_s: int, interval_s: int, delta_g_per_kwh: int, fallback_g_per_kwh: int,
     folder: Path, now_ms: int, refused: Mapping[str, int] | None = None,
-    oracles: Any = InProcessOracles,
+    oracles: Any = InProcessOracles, book: Mapping[str, Any] | None = None,
+    book_refused: Mapping[str, int] | None = None,
 ) -> CarbonMarketResult:
-    """Quotas, positions, clearing, settlement and the peg for verified readings (pure inputs)."""
+    """Quotas, positions, clearing, settlement and the peg for verified readings (pure inputs).
+
+    ``book`` (gw -> carbon bid seen on a chain, ``hub.carbonmarket.carbonbids``): when given,
+    the book's prices are those bids and a participant without one on its side has no order;
+    when None, the participants' own prices."""
     from edge.chain.keys import generate_key, public_id
     from hub.carbonmarket import relayer
+    from hub.carbonmarket.carbonbids import book_price
     from hub.carbonmarket.clearing import Participant as Bid
     from hub.carbonmarket.clearing import clear_bilateral
     from hub.carbonmarket.peg import CarbonSide, ElectricitySide, balance
@@ -240,7 +301,8 @@ def carbon_cycle_core(
     from hub.carbonmarket.submissions import Submissions
 
     config = QuotaConfig(delta_g_per_kwh)
-    res = CarbonMarketResult(refused_evidence=dict(refused or {}))
+    res = CarbonMarketResult(refused_evidence=dict(refused or {}),
+                             book_refused=dict(book_refused or {}))
     entries, bids = [], []
     for n, p in enumerate(participants):
         if p.role == "pvp":
@@ -262,8 +324,14 @@ def carbon_cycle_core(
                      "untraced_intervals": sum(1 for k in ks if k not in inten)}
             seq = CEC_SEQ + n
         entries.append(accounting_entry(p.gw, p.role, start_s, end_s, verified, verified, basis))
-        price = p.ask if p.role == "cec" and verified > 0 else p.price
-        bids.append(Bid(p.gw, p.role, verified, price, seq))  # type: ignore[arg-type]
+        price: int | None = p.ask if p.role == "cec" and verified > 0 else p.price
+        if book is not None:
+            price = book_price(p.role, verified, book.get(p.gw))
+        if price is None:  # no carbon bid on the side its position takes: no order
+            res.book_refused["no_carbon_bid"] = res.book_refused.get("no_carbon_bid", 0) + 1
+            price = 0
+        else:
+            bids.append(Bid(p.gw, p.role, verified, price, seq))  # type: ignore[arg-type]
         res.accounts.append(CarbonAccountRow(p.gw, p.role, p.bus, basis_wh, emitted,
                                              p.allowance_g, verified, price))
     clearing = clear_bilateral(bids)
@@ -344,10 +412,13 @@ def carbon_cycle(day: Any, rec: Any) -> CarbonMarketResult:
     refused.update(missing)
     start = sc.day.start_ms // 1000
     end = start + sc.day.intervals * sc.day.interval_s
+    book, book_refused = (None, None) if sc.carbon_market.gateway_policy == "off" else \
+        carbon_book(day, start, end)
     return carbon_cycle_core(parts, readings, rec.carbon_rows, start, end, sc.day.interval_s,
                              sc.carbon_market.delta_g_per_kwh,
                              round(GRID_INTENSITY_T_PER_MWH * 1000), day.out / "carbon",
-                             end * 1000, refused, oracles=ProcessOracles)
+                             end * 1000, refused, oracles=ProcessOracles, book=book,
+                             book_refused=book_refused)
 
 
 def apply(rec: Any, res: CarbonMarketResult, out: Path) -> None:
@@ -356,7 +427,8 @@ def apply(rec: Any, res: CarbonMarketResult, out: Path) -> None:
 
     rec.carbon_accounts = res.accounts
     rec.carbon_trades = res.trades
-    rec.carbon_evidence_refused = dict(res.refused_evidence)
+    rec.carbon_evidence_refused = dict(res.refused_evidence) | {
+        f"book_{k}": v for k, v in res.book_refused.items()}
     for k, v in res.files.items():
         rec.files[k] = str(Path(v).relative_to(out)) if Path(v).is_relative_to(out) else v
     b = res.balance

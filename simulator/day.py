@@ -38,6 +38,7 @@ from typing import Any
 from hub.progress import Progress
 from simulator import invariants as inv
 from simulator.audit import audit
+from simulator.carbontrade import carbon_policy
 from simulator.edgeremote import RemoteEdge, RemoteEdgeError
 from simulator.hubproc import HubProcess
 from simulator.hubremote import RemoteHub, RemoteHubError
@@ -286,7 +287,7 @@ class SubstationRun:
             "devices": devices,
             "edge_signer": self.edge_id, "sealed": sc.market.sealed,
             "policy": {"sell_min": g.sell_min, "buy_max": g.buy_max,
-                       "strategy": sc.market.strategy},
+                       "strategy": sc.market.strategy, **carbon_policy(sc, g)},
         }
 
     def firmware_clock(self, sc: Scenario, clock: Any, skew_ms: int) -> dict[str, Any]:

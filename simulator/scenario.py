@@ -229,6 +229,13 @@ class CarbonMarket(_Strict):
     pvp_ask: int = Field(50_000, ge=0, le=10**9, description="micro-currency per kg CO2")
     cec_bid: int = Field(80_000, ge=0, le=10**9, description="a short consumer's bid")
     cec_ask: int = Field(60_000, ge=0, le=10**9, description="a long consumer's ask")
+    gateway_policy: Literal["off", "limit", "advised"] = Field(
+        "off", description="the PVP and CEC gateways' carbon policy (firmware policy.carbon_bid): "
+        "off = the hub assembles the book from the prices above; limit or advised = each "
+        "gateway sends its carbon bid (a PVP sells at pvp_ask, a CEC buys at cec_bid as its "
+        "limit) and the book's prices are the carbon bids found in the edge blocks the hub holds")
+    cec_sells: list[str] = Field(default_factory=list, description="CEC gateways whose carbon "
+                                 "policy sells (at cec_ask): the ones expected to be long")
 
 
 class Scenario(_Strict):
@@ -280,10 +287,12 @@ class Scenario(_Strict):
                 raise ValueError(f"fault hub-down at {f.at}: the simulator does not stop a real "
                                  "hub (hub.url); remove the fault or leave hub.url empty")
         roles = {g.id: g.role for g in self.gateways}
-        for gw in self.carbon_market.cec_allowance:
-            if roles.get(gw) != "cec":
-                raise ValueError(f"carbon_market.cec_allowance names {gw!r}, which is not a "
-                                 f"gateway with role cec")
+        for what, names in (("cec_allowance", self.carbon_market.cec_allowance),
+                            ("cec_sells", self.carbon_market.cec_sells)):
+            for gw in names:
+                if roles.get(gw) != "cec":
+                    raise ValueError(f"carbon_market.{what} names {gw!r}, which is not a "
+                                     f"gateway with role cec")
         return self
 
     def gateways_of(self, substation: str) -> list[Gateway]:

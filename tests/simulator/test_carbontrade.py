@@ -125,3 +125,43 @@ def test_a_shortened_day_gets_its_share_of_the_daily_allowance():
     # 8 intervals of 900 s are 1/12 of a day
     assert cecs == {g: sc.carbon_market.cec_allowance.get(g, sc.carbon_market.cec_allowance_g)
                     // 12 for g in cecs}
+
+
+def test_the_book_takes_the_carbon_bids_found_on_the_chain(tmp_path):
+    """Prices from carbon bids on an edge chain (hub.carbonmarket.carbonbids), by hand.
+
+    Same meters as above. Bids: pvp-6 sells at 55,000; cec-5 buys at 80,000;
+    cec-12 (long, +760 g) sent a buy: no order; pvp-14 sent nothing: no order;
+    pvp-18 sells at 90,000 (above the only bid). Phase 1 has no CEC seller;
+    phase 2: pvp-6 -> cec-5 8,810 g at (55,000 + 80,000) / 2 = 67,500 ->
+    8,810 x 67,500 / 1000 = 594,675 micro.
+    """
+    from edge.protocol.auth import add_tag
+    from edge.protocol.canonical import canonical
+    from hub.carbonmarket.carbonbids import carbon_bids
+
+    edge_key, hub_key = generate_key(), generate_key()
+    payloads = [telemetry("pvp-6", 1, 900, 5_000), telemetry("pvp-6", 2, 1_800, 7_250),
+                telemetry("pvp-14", 1, 900, 1_000),
+                telemetry("cec-5", 1, 900, 0, 10_000), telemetry("cec-5", 2, 1_800, 0, 20_000),
+                telemetry("cec-12", 1, 900, 0, 2_000), telemetry("cec-12", 2, 1_800, 0, 1_000),
+                no_pv_meter("pvp-18", 1, 900, exp_wh=3_000, dis_wh=500)]
+    readings, _ = verified_readings(evidence(payloads, edge_key, hub_key),
+                                    public_id(hub_key.public_key()),
+                                    [public_id(edge_key.public_key())])
+
+    def leaf(gw: str, side: str, price: int) -> bytes:
+        return canonical(add_tag({"v": 1, "type": "carbon_bid", "site": "north", "gw": gw,
+                                  "seq": 3, "ts": 1_000_000, "side": side, "price": price,
+                                  "valid_from": 900, "valid_to": 1_800}, bytes(32)))
+
+    leaves = [leaf("pvp-6", "sell", 55_000), leaf("cec-5", "buy", 80_000),
+              leaf("cec-12", "buy", 61_000), leaf("pvp-18", "sell", 90_000)]
+    book = carbon_bids([("e", 1, i, x) for i, x in enumerate(leaves)], "north", 900, 2_700)
+    res = carbon_cycle_core(PARTS, readings, ROWS, 900, 2_700, 900, 820, 420,
+                            tmp_path / "carbon", now_ms=2_700_000, book=book.by_gw,
+                            book_refused=book.refused)
+    assert [(t.seller, t.buyer, t.qty_g, t.price, t.turnover_micro, t.phase)
+            for t in res.trades] == [("pvp-6", "cec-5", 8_810, 67_500, 594_675, 2)]
+    assert res.book_refused == {"no_carbon_bid": 2}
+    assert res.books_ok

@@ -145,3 +145,27 @@ def test_replay_of_a_folder_without_journals_is_a_usage_error(tmp_path):
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 2 and "no edge journal" in r.stderr
     assert len([x for x in r.stderr.splitlines() if x.strip()]) == 1, r.stderr
+
+
+def test_the_carbon_book_came_from_the_gateways_carbon_bids(day):
+    """gateway_policy "limit": every PVP and CEC gateway sent its carbon bid over the wire, its
+    edge chained it as received, and the book's prices are those bids (the scenario's limits:
+    a PVP sells at pvp_ask, cec-12 at cec_ask, the other CECs buy at cec_bid)."""
+    rec, out = day
+    sc = load_scenario("ieee33-pv")
+    cm = sc.carbon_market
+    assert cm.gateway_policy == "limit"
+    want = {g.id: ("sell", cm.pvp_ask) if g.role == "pvp" else
+            ("sell", cm.cec_ask) if g.id in cm.cec_sells else ("buy", cm.cec_bid)
+            for g in sc.gateways if g.role in ("pvp", "cec")}
+    seen: dict[str, tuple[str, int]] = {}
+    for s in ("north", "south"):
+        for t in read_chain(out / s / "edge" / "chain.db"):
+            if t.tx.get("type") == "carbon_bid":
+                seen[t.tx["gw"]] = (t.tx["side"], t.tx["price"])
+    assert seen == want
+    refused = rec.carbon_evidence_refused
+    assert "book_hub_not_read" not in refused and "book_malformed" not in refused
+    for a in rec.carbon_accounts:
+        side = "sell" if a.role == "pvp" or a.verified_g > 0 else "buy"
+        assert a.price == (want[a.participant][1] if want[a.participant][0] == side else 0), a
