@@ -88,3 +88,43 @@ def test_parts_compose_into_one_transaction(tmp_path):
         raise RuntimeError("power cut between the parts")
     assert inbox.pending.stats() == (0, None) and inbox.counters() == {}
     inbox.close()
+
+
+def test_a_message_after_a_full_prune_is_not_taken_for_an_anchored_one(tmp_path):
+    """Pruning every row must not let SQLite hand out an old id again: a new message with a
+    reused id would sit at or below the anchored block's last message id and be pruned by
+    the next pass before any block holds it."""
+    inbox = Inbox(tmp_path / "inbox.db")
+    admit(inbox, [telemetry("gw1", s, NOW, KEY) for s in (1, 2)], ["telemetry"] * 2)
+    head = inbox.pending.head(100)
+    inbox.pending.drop(head[1].id, 0)
+    anchor(inbox, 0, 0)
+    assert inbox.prune(NOW, 0) == 2 and stored_seqs(inbox) == []
+    admit(inbox, [telemetry("gw1", 3, NOW - 10, KEY)], ["telemetry"])  # in no block yet
+    assert inbox.prune(NOW, 0) == 0
+    assert stored_seqs(inbox) == [3]
+    inbox.close()
+
+
+def test_an_inbox_from_before_autoincrement_is_rebuilt_with_its_rows(tmp_path):
+    path = tmp_path / "inbox.db"
+    inbox = Inbox(path)
+    admit(inbox, [telemetry("gw1", s, NOW, KEY) for s in (1, 2)], ["telemetry"] * 2)
+    inbox.close()
+    db = sqlite3.connect(path)  # turn it into the old table by hand, rows and ids kept
+    old_sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'inbox'").fetchone()[0]
+    db.executescript("ALTER TABLE inbox RENAME TO i0;"
+                     + old_sql.replace(" AUTOINCREMENT", "") + ";"
+                     "INSERT INTO inbox SELECT * FROM i0; DROP TABLE i0;")
+    rows = db.execute("SELECT id, seq FROM inbox ORDER BY id").fetchall()
+    db.close()
+    inbox = Inbox(path)
+    db = sqlite3.connect(path)
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'inbox'").fetchone()[0]
+    indexes = {r[0] for r in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'inbox'"
+        " AND name NOT LIKE 'sqlite_%'")}
+    assert "AUTOINCREMENT" in sql and indexes == {"inbox_bids", "inbox_recv"}
+    assert db.execute("SELECT id, seq FROM inbox ORDER BY id").fetchall() == rows
+    db.close()
+    inbox.close()

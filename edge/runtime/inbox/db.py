@@ -23,7 +23,7 @@ from edge.clock import SYSTEM, Clock
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
-    id       INTEGER PRIMARY KEY,
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
     gw       TEXT NOT NULL,
     space    TEXT NOT NULL,
     seq      INTEGER NOT NULL,
@@ -99,8 +99,29 @@ class Database:
             have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
             if column not in have:
                 self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+        self._ids_never_reused()
         self.lock = threading.RLock()
         self._depth = 0
+
+    def _ids_never_reused(self) -> None:
+        """Give an inbox made before message ids were AUTOINCREMENT the current table.
+
+        Without it SQLite hands out ``MAX(id) + 1``, so once pruning has removed the newest
+        rows a new message could take an id at or below an anchored block's last message
+        and be pruned before any block holds it. The rebuild copies every row, ids kept.
+        """
+        sql = self.conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'inbox'").fetchone()[0]
+        if "AUTOINCREMENT" in sql:
+            return
+        new = SCHEMA.split("CREATE TABLE IF NOT EXISTS inbox", 1)[1].split(";", 1)[0]
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("ALTER TABLE inbox RENAME TO inbox_old")
+            self.conn.execute(f"CREATE TABLE inbox {new}")
+            self.conn.execute("INSERT INTO inbox SELECT * FROM inbox_old")
+            self.conn.execute("DROP TABLE inbox_old")
+            self.conn.executescript(SCHEMA)  # the indexes went with the old table
 
     def close(self) -> None:
         with self.lock:
