@@ -67,6 +67,8 @@ MAX_GATEWAYS = 247 - PV_UNIT
 #: the firmware's Modbus reply timeout in lock step: market time stands still while it waits
 LOCKSTEP_MODBUS_TIMEOUT_MS = 10_000
 GRID_INTENSITY_T_PER_MWH = 0.42   # the upstream grid behind the feeder's slack bus
+#: wall seconds between an edge's pulls of the hub's price signals (its [sync] interval_s)
+SYNC_INTERVAL_S = 1.0
 
 
 class SimError(RuntimeError):
@@ -234,7 +236,7 @@ class SubstationRun:
             "gateways": [{"id": g.id, "key_hex": gw_key(g.id).hex()} for g in self.gateways],
         }
         if hub is not None:
-            data["sync"] = {"url": hub.url, "hub_id": hub.hub_id, "interval_s": 1.0,
+            data["sync"] = {"url": hub.url, "hub_id": hub.hub_id, "interval_s": SYNC_INTERVAL_S,
                             "allow_insecure_http": hub.url.startswith("http://"),
                             **({"ca": hub.ca} if getattr(hub, "ca", None) else {})}
         return parse_config(data)
@@ -626,13 +628,13 @@ class Day:
         The hub's own schedule follows its wall clock; the simulated market runs
         faster, so the simulator calls the loop's operator endpoint as each period
         closes, as an operator would by hand. Each run records one main block and
-        publishes the signals for two periods later (the edges pull them in time).
+        publishes the signals for the first interval whose gate is still open when
+        the edges pull them (``allocation_config``'s ``signal_offset``).
         """
         sc = self.sc
         if not sc.hub.allocation or self.hub is None or not self.hub.running:
             return
-        done_ms = (sc.market.gate_s - (sc.market.max_rounds + 1) * sc.market.round_s) * 1000
-        upto = self.interval_of(self.clock.now_ms() + done_ms)
+        upto = self.interval_of(self.clock.now_ms() - period_ready_s(sc) * 1000) + 1
         for k in range(0, min(upto, sc.day.intervals)):
             if k in self.periods:
                 continue
@@ -679,11 +681,13 @@ class Day:
             self.publish_intensities(row, t_ms)
 
     def publish_intensities(self, row: CarbonRow, t_ms: int) -> None:
-        """Each substation's mean nodal intensity prices the carbon of the next interval."""
+        """Each substation's mean nodal intensity prices the carbon of the first interval
+        whose gate is still open when the edges pull it (traced two intervals after
+        its own start: ``trace_closed_intervals``)."""
         if self.hub is None or not self.hub.running:
             return
         sc = self.sc
-        start = t_ms // 1000 + 2 * sc.day.interval_s
+        start = t_ms // 1000 + signal_lead(sc, 2 * sc.day.interval_s) * sc.day.interval_s
         for run in self.subs.values():
             buses = [g.bus for g in run.gateways if g.bus in row.intensity_g_kwh]
             if not buses:
@@ -922,6 +926,32 @@ def metered_only(day: Day, rec: RunRecord) -> RunRecord:
                                                   if g.substation not in real])
 
 
+def period_ready_s(sc: Scenario) -> int:
+    """Market seconds after an interval's start at which the simulator runs its period.
+
+    Its last round clears at ``(max_rounds - 1) * round_s - gate_s``; two round
+    slots later, plus one interval for the edges to cut and push the blocks with
+    the final revisions (the hub reads the bids from them). The same moment as
+    before signals were timed; only the interval the signal names moved.
+    """
+    m = sc.market
+    return sc.day.interval_s + (m.max_rounds + 1) * m.round_s - m.gate_s
+
+
+def signal_lead(sc: Scenario, posted_s: float) -> int:
+    """How many intervals after interval k a signal posted ``posted_s`` after k's start
+    must name to reach the edges before that interval's gate.
+
+    An edge pulls signals every ``SYNC_INTERVAL_S`` wall seconds, ``accel`` times
+    as many market seconds; a signal for an interval whose gate has passed when it
+    arrives misses every round of it (the edge clears each round with the newest
+    signal it holds for the interval). The answer is the first n whose gate
+    ``n * interval_s - gate_s`` comes after ``posted_s`` plus one pull.
+    """
+    pull_s = SYNC_INTERVAL_S * sc.day.accel
+    return int((posted_s + pull_s + sc.market.gate_s) // sc.day.interval_s) + 1
+
+
 def allocation_config(sc: Scenario) -> dict[str, Any]:
     """The hub's allocation loop for this scenario: one period per market interval.
 
@@ -930,7 +960,8 @@ def allocation_config(sc: Scenario) -> dict[str, Any]:
     charged from the grid).
     """
     return {
-        "period_s": sc.day.interval_s, "signal_offset": 2, "delay_s": 0,
+        "period_s": sc.day.interval_s,
+        "signal_offset": signal_lead(sc, period_ready_s(sc)), "delay_s": 0,
         "default_intensity_g_kwh": sc.market.default_intensity_g_kwh,
         "intensities": {f"{g.substation}/{g.id}": 0 if g.meter.pv_kwp > 0 else
                         sc.market.default_intensity_g_kwh for g in sc.gateways},
