@@ -155,6 +155,30 @@ class CarbonBid(_FromGateway):
         return self
 
 
+#: a peg request's transfer and bill names, and its amount bound (hub.carbonmarket.peg.MAX_AMOUNT)
+PegText = Annotated[str, Field(min_length=1, max_length=80)]
+PegAmount = Annotated[int, Field(ge=1, le=1 << 50)]
+
+
+class PegSpend(_FromGateway):
+    """The owner's request to pay (part of) its electricity bill with a minted carbon payment
+    (hub.carbonmarket.owner): the edge admits and chains it, the electricity side of the peg
+    checks the tag again, the owner and the request counter (``seq``, the data sequence)."""
+
+    type: Literal["peg_spend"]
+    transfer: PegText
+    amount_micro: PegAmount
+    bill: PegText
+
+
+class PegBurn(_FromGateway):
+    """The owner's request to burn (part of) a minted balance back to the carbon side."""
+
+    type: Literal["peg_burn"]
+    transfer: PegText
+    amount_micro: PegAmount
+
+
 class GatewayStatus(_FromGateway):
     """Birth ("online") on connect and death ("offline") as the last will."""
 
@@ -308,19 +332,22 @@ class PriceSignal(_Signed):
     carbon_bid: CarbonBidAdvice | None = None
 
 
-GatewayMessage = Annotated[Telemetry | Bid | CarbonBid | GatewayStatus,
+GatewayMessage = Annotated[Telemetry | Bid | CarbonBid | PegSpend | PegBurn | GatewayStatus,
                            Field(discriminator="type")]
 SignedMessage = Annotated[
     ClearingResult | Settlement | PriceSignal, Field(discriminator="type")
 ]
 Message = Annotated[
-    Telemetry | Bid | CarbonBid | GatewayStatus | ClearingResult | Settlement | PriceSignal,
+    Telemetry | Bid | CarbonBid | PegSpend | PegBurn | GatewayStatus | ClearingResult
+    | Settlement | PriceSignal,
     Field(discriminator="type"),
 ]
 MESSAGE_TYPES = {
     "telemetry": Telemetry,
     "bid": Bid,
     "carbon_bid": CarbonBid,
+    "peg_spend": PegSpend,
+    "peg_burn": PegBurn,
     "status": GatewayStatus,
     "result": ClearingResult,
     "settlement": Settlement,

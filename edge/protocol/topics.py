@@ -5,6 +5,8 @@ The topic contract (the firmware mirrors it as one constant block):
     site/{site}/gw/{gw}/telemetry      gateway -> edge   Telemetry     QoS 1
     site/{site}/gw/{gw}/bid            gateway -> edge   Bid           QoS 1
     site/{site}/gw/{gw}/carbon_bid     gateway -> edge   CarbonBid     QoS 1
+    site/{site}/gw/{gw}/peg_spend      gateway -> edge   PegSpend      QoS 1
+    site/{site}/gw/{gw}/peg_burn       gateway -> edge   PegBurn       QoS 1
     site/{site}/gw/{gw}/status         gateway -> edge   GatewayStatus QoS 1 (birth; last will)
     site/{site}/market/{interval}/result  edge -> gateways  ClearingResult QoS 1, retained
     site/{site}/market/{interval}/key     edge -> gateways  OrganiserKeyMessage QoS 1, retained
@@ -13,7 +15,7 @@ The topic contract (the firmware mirrors it as one constant block):
 ``{site}`` and ``{gw}`` are ids (``edge.protocol.types.ID_PATTERN``: no ``/``,
 ``+`` or ``#``, so an id can never widen a subscription or an ACL);
 ``{interval}`` is the interval start in seconds, in decimal. The edge
-subscribes to ``site/{site}/gw/+/{kind}`` for the four gateway kinds; a
+subscribes to ``site/{site}/gw/+/{kind}`` for every gateway kind; a
 gateway subscribes to ``site/{site}/market/+/result``,
 ``site/{site}/market/+/key`` and ``site/{site}/price``. The broker's ACL
 gives each gateway write access to ``site/+/gw/{its id}/#`` only, and the
@@ -34,10 +36,11 @@ MARKET = "market"
 RESULT = "result"
 PRICE = "price"
 
-GatewayKind = Literal["telemetry", "bid", "carbon_bid", "status"]
+GatewayKind = Literal["telemetry", "bid", "carbon_bid", "peg_spend", "peg_burn", "status"]
 #: Gateway topic kind -> message type it must carry (the same name, by design).
 GATEWAY_KINDS: dict[str, str] = {"telemetry": "telemetry", "bid": "bid",
-                                 "carbon_bid": "carbon_bid", "status": "status"}
+                                 "carbon_bid": "carbon_bid", "peg_spend": "peg_spend",
+                                 "peg_burn": "peg_burn", "status": "status"}
 #: QoS of every topic: at least once, with sequence numbers for duplicates.
 QOS = 1
 

@@ -6,7 +6,7 @@ tests/firmware/test_topics.py checks that both give the same strings.
 
 #: what a gateway sends: site, gateway id, kind
 GATEWAY = "site/%s/gw/%s/%s"
-GATEWAY_KINDS = ("telemetry", "bid", "carbon_bid", "status")
+GATEWAY_KINDS = ("telemetry", "bid", "carbon_bid", "peg_spend", "peg_burn", "status")
 #: the edge's clearing result of one interval (retained): site, interval start
 RESULT = "site/%s/market/%s/result"
 #: the organiser's X25519 key of one interval's current round (retained): site, interval

@@ -16,7 +16,9 @@ simulator's whole-system scenarios:
   trades + cross-chain), their proofs and their verification
 - ``peg``: the carbon side C and the electricity side E of the two-way peg,
   ``lightclient`` (SPV header chains), ``oracle`` (signed cross-chain reads
-  by > 51 % vote) and ``relayer`` (the untrusted, crash-resumable process)
+  by > 51 % vote) and ``relayer`` (the untrusted, crash-resumable process);
+  ``owner`` (tagged spend/burn requests) and ``pegwire`` (those that came over
+  the gateways' wire, read from edge blocks and forwarded to E)
 - ``correlation`` and ``prices``: KDE marginals, copula choice by AIC,
   conditional Monte Carlo bid ranges; synthetic paired price series and
   operator CSVs

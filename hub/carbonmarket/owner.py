@@ -42,6 +42,9 @@ class OwnerRequest(BaseModel):
 
     v: Literal[1]
     type: Literal["peg_spend", "peg_burn"]
+    #: the gateway's site: present when the request came over the gateway's wire
+    #: (edge.protocol.messages.PegSpend / PegBurn), covered by the tag like the rest
+    site: Id | None = None
     gw: Id
     seq: Annotated[int, Field(ge=0, le=MAX_SEQ)]
     ts: TsMs

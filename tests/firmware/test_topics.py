@@ -32,7 +32,8 @@ def firmware_topics() -> dict:
 
 def test_topics_are_the_contract():
     got = firmware_topics()
-    assert got["gw"] == [f"site/s-1.a/gw/gw_07/{k}" for k in ("telemetry", "bid", "carbon_bid", "status")]
+    assert got["gw"] == [f"site/s-1.a/gw/gw_07/{k}" for k in ("telemetry", "bid", "carbon_bid", "peg_spend", "peg_burn",
+                                                             "status")]
     assert got["result"] == "site/s-1.a/market/1718960400/result"
     assert got["result_filter"] == "site/s-1.a/market/+/result"
     assert got["price"] == "site/s-1.a/price"

@@ -19,10 +19,13 @@ def test_topics_are_the_documented_strings():
     assert topics.gateway_filters("s1") == [("site/s1/gw/+/telemetry", 1),
                                             ("site/s1/gw/+/bid", 1),
                                             ("site/s1/gw/+/carbon_bid", 1),
+                                            ("site/s1/gw/+/peg_spend", 1),
+                                            ("site/s1/gw/+/peg_burn", 1),
                                             ("site/s1/gw/+/status", 1)]
 
 
-@pytest.mark.parametrize("kind", ["telemetry", "bid", "carbon_bid", "status"])
+@pytest.mark.parametrize("kind", ["telemetry", "bid", "carbon_bid", "peg_spend", "peg_burn",
+                                  "status"])
 def test_gateway_topics_parse_back(kind):
     t = topics.parse_gateway(topics.gateway("s1", "gw7", kind), "s1")
     assert (t.site, t.gw, t.kind, t.message_type) == ("s1", "gw7", kind, kind)

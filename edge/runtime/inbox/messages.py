@@ -2,8 +2,9 @@
 
 ``commit_batch`` is the one write path of accepted messages: the raw bytes,
 their windows, the gaps they reveal, their chain transactions (a telemetry
-digest, or the bid or carbon bid itself) and the batch's counters, in one transaction. The
-MQTT acknowledgement is sent only after it returns.
+digest, or the bid, carbon bid or peg request itself) and the batch's
+counters, in one transaction. The MQTT acknowledgement is sent only after it
+returns.
 
 Raw messages are kept until they are on the chain and the chain is
 anchored by the hub (``prune_anchored``); then the chain and the gateway's
@@ -88,8 +89,9 @@ class Messages:
                                " VALUES (?,?,?)", (msg_id, c.interval, c.commitment))
                     txs.append(tx_bytes(c))
                     ids.append(msg_id)
-                elif a.type in ("bid", "carbon_bid"):
-                    # as tagged by the gateway: the hub builds its carbon book from these
+                elif a.type in ("bid", "carbon_bid", "peg_spend", "peg_burn"):
+                    # as tagged by the gateway: the hub builds its carbon book from carbon
+                    # bids and forwards peg requests to the peg, which checks the tag again
                     txs.append(canonical(raw))
                     ids.append(msg_id)
             db.executemany(
