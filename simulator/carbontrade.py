@@ -106,7 +106,7 @@ def carbon_policy(sc: Any, g: Any) -> dict[str, Any]:
 
 
 def carbon_book(day: Any, start_s: int, end_s: int) -> tuple[dict[str, Any], dict[str, int]]:
-    """The gateways' carbon bids valid in [start_s, end_s) among the edge blocks the hub holds
+    """The gateways' carbon bids sent during [start_s, end_s) among the edge blocks the hub holds
     (gw -> hub.carbonmarket.carbonbids.SeenBid), and leaves refused by reason.
 
     Read from the simulated hub's database; a real hub (no database here) and a real

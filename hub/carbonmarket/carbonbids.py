@@ -9,9 +9,12 @@ committed to on a chain, not one the hub made up.
 
 ``carbon_bids`` reads chain leaves: every leaf of type ``carbon_bid`` is
 checked against the wire model (an edge that chains something the model
-refuses gets it counted, never cleared); of a gateway's bids whose validity
-overlaps the cycle the one with the highest sequence number counts (a
-gateway's data sequence only grows). The tag is the edge's check: the hub
+refuses gets it counted, never cleared); of a gateway's bids sent during the
+cycle (``ts``, which the edge admitted within its time window) the one with
+the highest sequence number counts (a gateway's data sequence only grows).
+The bid's validity is the price signal's that prompted it, which may name
+intervals after the cycle's end (signals price intervals ahead): the cycle
+clears what was quoted during it. The tag is the edge's check: the hub
 holds no gateway keys, the edge's signed block vouches for the admission.
 
 ``book_price`` says what a participant's carbon bid means for the book: a
@@ -59,8 +62,8 @@ class CarbonBids:
 
 def carbon_bids(leaves: Iterable[tuple[str, int, int, bytes]], site: str, start_s: int,
                 end_s: int) -> CarbonBids:
-    """The carbon bids of ``site`` valid during [start_s, end_s) among chain leaves
-    (edge id, height, index, leaf bytes); other leaf types are skipped."""
+    """The carbon bids of ``site`` sent during [start_s, end_s) (their ``ts``) among chain
+    leaves (edge id, height, index, leaf bytes); other leaf types are skipped."""
     out = CarbonBids()
     for edge, height, index, raw in leaves:
         if b'"carbon_bid"' not in raw:
@@ -79,7 +82,7 @@ def carbon_bids(leaves: Iterable[tuple[str, int, int, bytes]], site: str, start_
         if bid.site != site:
             out.refuse("other_site")
             continue
-        if not (bid.valid_from < end_s and bid.valid_to > start_s):
+        if not start_s <= bid.ts // 1000 < end_s:
             out.refuse("outside_cycle")
             continue
         prev = out.by_gw.get(bid.gw)

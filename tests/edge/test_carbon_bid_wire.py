@@ -92,8 +92,9 @@ def test_the_edge_chains_a_good_carbon_bid_and_counts_the_bad(broker_factory, ed
     chained = [raw for *_, raw in leaves() if b'"carbon_bid"' in raw]
     assert chained == [good]  # as received: the gateway's tag checks on the leaf
     check_tag(json.loads(chained[0]), KEYS["gw-01"])
-    book = carbon_bids(leaves(), SITE, 150, 160)
+    sent = now // 1000
+    book = carbon_bids(leaves(), SITE, sent, sent + 1)
     assert {g: (b.side, b.price, b.seq) for g, b in book.by_gw.items()} == {
         "gw-01": ("buy", 61_000, 1)}
-    # a cycle outside the bid's validity [100, 200) does not see it
-    assert carbon_bids(leaves(), SITE, 200, 300).by_gw == {}
+    # a cycle that ended before the bid was sent does not see it
+    assert carbon_bids(leaves(), SITE, sent - 100, sent).by_gw == {}
