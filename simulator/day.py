@@ -681,13 +681,14 @@ class Day:
             self.publish_intensities(row, t_ms)
 
     def publish_intensities(self, row: CarbonRow, t_ms: int) -> None:
-        """Each substation's mean nodal intensity prices the carbon of the first interval
-        whose gate is still open when the edges pull it (traced two intervals after
-        its own start: ``trace_closed_intervals``)."""
+        """Each substation's mean nodal intensity prices the carbon of the interval after
+        next. Traced two intervals after its start (``trace_closed_intervals``), it
+        reaches the edges after that interval's gate (``signal_lead`` would name a
+        later one), but the gateways' carbon bids read it while it is valid."""
         if self.hub is None or not self.hub.running:
             return
         sc = self.sc
-        start = t_ms // 1000 + signal_lead(sc, 2 * sc.day.interval_s) * sc.day.interval_s
+        start = t_ms // 1000 + 2 * sc.day.interval_s
         for run in self.subs.values():
             buses = [g.bus for g in run.gateways if g.bus in row.intensity_g_kwh]
             if not buses:

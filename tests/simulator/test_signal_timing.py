@@ -42,8 +42,8 @@ def test_the_scenario_timings_worked_by_hand():
     # posted at T + 1350, pulled by T + 1850. Gate of k+2: T + 1800 - 450 = T + 1350 (the
     # old offset 2: missed); gate of k+3: T + 2250 (in time)
     assert allocation_config(SC)["signal_offset"] == 3
-    # the intensities of k are traced at T + 1800, pulled by T + 2300: gate of k+3 at
-    # T + 2250 is missed, gate of k+4 at T + 3150 is not
+    # a signal posted at T + 1800 is pulled by T + 2300: gate of k+3 at T + 2250 is
+    # missed, gate of k+4 at T + 3150 is not
     assert signal_lead(SC, 1800) == 4
 
 
