@@ -35,6 +35,7 @@ from edge.protocol.types import (  # noqa: F401 - MAX_* re-exported for older im
     Seq,
     Side,
     TsMs,
+    Version1,
 )
 
 PROTOCOL_VERSION = 1
@@ -79,7 +80,7 @@ class IntervalEnergy(_Strict):
 
 
 class _FromGateway(_Strict):
-    v: Literal[1]
+    v: Version1
     site: Id
     gw: Id
     seq: Seq
@@ -190,7 +191,7 @@ class GatewayStatus(_FromGateway):
 
 
 class _Signed(_Strict):
-    v: Literal[1]
+    v: Version1
     ts: TsMs
     signer: Hex32
     sig: Hex64
@@ -298,7 +299,7 @@ class CarbonBidAdvice(_Strict):
     the version ignores the advice, never the signal.
     """
 
-    v: Literal[1]
+    v: Version1
     electricity_price: Price
     low: Price
     median: Price

@@ -46,6 +46,8 @@ Hex64 = Annotated[str, Strict(), Field(pattern=SIG_PATTERN)]
 Price = Annotated[int, Strict(), Field(ge=0, le=MAX_PRICE)]
 QtyWh = Annotated[int, Strict(), Field(ge=1, le=MAX_QTY_WH)]
 Seq = Annotated[int, Strict(), Field(ge=0, le=MAX_SEQ)]
+# The protocol version. Not Literal[1]: pydantic lets True through a literal 1.
+Version1 = Annotated[int, Strict(), Field(ge=1, le=1)]
 TsMs = Annotated[int, Strict(), Field(ge=0, le=MAX_TS_MS)]
 
 Side = Literal["buy", "sell"]

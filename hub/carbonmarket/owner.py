@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.protocol.auth import check_tag
 from edge.protocol.errors import ProtocolError
-from edge.protocol.types import MAX_SEQ, Hex32, Id, TsMs
+from edge.protocol.types import MAX_SEQ, Hex32, Id, TsMs, Version1
 
 from .errors import Reason, Refusals, Refused
 
@@ -40,7 +40,7 @@ Text = Annotated[str, Field(min_length=1, max_length=80)]
 class OwnerRequest(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
-    v: Literal[1]
+    v: Version1
     type: Literal["peg_spend", "peg_burn"]
     #: the gateway's site: present when the request came over the gateway's wire
     #: (edge.protocol.messages.PegSpend / PegBurn), covered by the tag like the rest
