@@ -354,7 +354,11 @@ def owen_sampled(
     batches = _batches(memo, seed, client, designs)
     while True:
         est, ev = next(batches)
-        ests.append(est)
+        # With unequal unions or the added designs the strata are sampled unevenly, so a
+        # round need not sum to v(N). Each player takes an equal share of the gap: the gap
+        # has mean 0 and the share is fixed in advance, so the estimate stays unbiased and
+        # every round is efficient (the allocation shares out exactly v(N)).
+        ests.append(est + (grand - float(est.sum())) / st.n)
         evaluations += ev
         b = len(ests)
         if b < rounds:

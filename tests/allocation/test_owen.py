@@ -235,6 +235,8 @@ def test_stratified_mean_converges_to_the_exact_value(designs):
         se = math.sqrt(sum(r.se[i] ** 2 for r in runs)) / len(runs)
         assert 0 < se < 0.01 * abs(float(game.value(s.grand)))  # the check has teeth
         assert abs(mean - e) <= 4 * se, (i, mean, e, se)
+    grand = float(game.value(s.grand))
+    assert all(sum(r.values) == pytest.approx(grand, rel=1e-12) for r in runs)  # efficient
 
 
 def test_extra_designs_cut_the_error_of_the_market_game():
