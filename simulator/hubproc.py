@@ -9,20 +9,16 @@ fault of the simulated day, or a test of a backlog) is a stop and a start.
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from edge.clock import SYSTEM
-from simulator.procs import free_port, stop
-
-REPO = Path(__file__).resolve().parents[1]
+from simulator.procs import free_port, start_http_service, stop
 
 
 class HubProcess:
@@ -64,23 +60,9 @@ class HubProcess:
 
     def start(self, timeout_s: float = 120.0) -> HubProcess:
         """Start and wait until /healthz answers (a cold start on a loaded machine is slow)."""
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self.command(), cwd=self.workdir, env=env, stdout=log,
-                                         stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"hub exited {self.proc.returncode}:\n{self.log.read_text()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1,
-                             verify=self.verify).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"hub did not answer in {timeout_s} s:\n{self.log.read_text()}")
+        self.proc = start_http_service(self.command(), self.workdir, self.log, self.url,
+                                       "hub", timeout_s, verify=self.verify)
+        return self
 
     def stop(self) -> None:
         stop(self.proc, timeout=10)

@@ -7,18 +7,14 @@ the chain stores it reads. `stop()` and `start()` keep the port and the key.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 
-from simulator.procs import free_port, stop
-
-REPO = Path(__file__).resolve().parents[1]
+from simulator.procs import free_port, start_http_service, stop
 
 
 class OracleProcess:
@@ -49,23 +45,9 @@ class OracleProcess:
         return cmd
 
     def start(self, timeout_s: float = 60.0) -> OracleProcess:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self.command(), cwd=self.workdir, env=env, stdout=log,
-                                         stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"oracle exited {self.proc.returncode}:\n"
-                                   f"{self.log.read_text()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"oracle did not answer in {timeout_s} s:\n{self.log.read_text()}")
+        self.proc = start_http_service(self.command(), self.workdir, self.log, self.url,
+                                       "oracle", timeout_s)
+        return self
 
     def stop(self) -> None:
         stop(self.proc, timeout=10)
