@@ -15,12 +15,19 @@ def line(bench: str, case: str, value: float | None, unit: str, baseline: float 
     A None value means "none exists" (e.g. a crossover that never happens).
     """
     ratio = None if not baseline or value is None else round(value / baseline, 4)
-    out = {"bench": bench, "case": case, "value": None if value is None else round(value, 6),
-           "unit": unit,
-           "baseline": None if baseline is None else round(baseline, 6), "ratio": ratio,
+    out = {"bench": bench, "case": case, "value": _figures(value), "unit": unit,
+           "baseline": _figures(baseline), "ratio": ratio,
            "target": target, **extra}
     print(json.dumps(out), flush=True)
     return out
+
+
+def _figures(x: float | None) -> float | None:
+    """Six decimals, but at least six significant figures below 1: a time of 42 µs written
+    in seconds keeps its digits, so value / baseline as printed still gives the ratio."""
+    if x is None or isinstance(x, int):
+        return x
+    return float(f"{x:.6g}") if abs(x) < 1 else round(x, 6)
 
 
 def args(description: str) -> argparse.Namespace:

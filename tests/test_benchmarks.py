@@ -128,3 +128,13 @@ def test_report_only_rewrites_the_named_sections_and_keeps_the_rest(tmp_path):
     assert out.read_text().index("## clearing") < out.read_text().index("## market")
     # naming a benchmark without results changes nothing and says why
     assert report.main(["--results", str(second), "--out", str(out), "--only", "nope"]) == 2
+
+
+def test_a_tiny_value_keeps_enough_digits_for_its_ratio(capsys):
+    from bench._common import line
+
+    out = line("x", "tiny", 4.205265e-05, "s", baseline=0.001)  # 42 µs against 1 ms
+    assert out["ratio"] == 0.0421  # 0.04205265 to 4 decimals, by hand
+    assert out["value"] / out["baseline"] == pytest.approx(0.04205265, rel=1e-5)
+    assert line("x", "count", 4_000_001, "count")["value"] == 4_000_001
+    capsys.readouterr()
