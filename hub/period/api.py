@@ -21,6 +21,7 @@ from hub.service.routing import SettingsRoute
 from hub.service.schemas import MAX_INT, ErrorOut
 
 router = APIRouter(prefix="/v1", tags=["allocation loop"], route_class=SettingsRoute)
+main = APIRouter(prefix="/main", route_class=SettingsRoute)  # what the main chain records
 Start = Annotated[int, PathParam(ge=0, le=MAX_INT, description="start, unix seconds")]
 _OP = {400: {"model": ErrorOut, "description": "not aligned, not started (or, for an epoch, "
                                                "not over), or a period that cannot be allocated"},
@@ -48,7 +49,7 @@ def run_period(period: Start, request: Request, _op: Operator) -> dict[str, Any]
     return _loop(request).run_period(period)
 
 
-@router.get("/main/supervisors", responses=_404, summary="The current supervisor set",
+@main.get("/supervisors", responses=_404, summary="The current supervisor set",
             description="The supervisors chosen by the latest recorded scoring epoch, with the "
                         "record (scoring inputs) and its inclusion proof.")
 def get_supervisors(db: DbDep) -> dict[str, Any]:
@@ -60,3 +61,6 @@ def get_supervisors(db: DbDep) -> dict[str, Any]:
                          "chain; a recorded epoch is answered as it is.")
 def run_epoch(epoch: Start, request: Request, _op: Operator) -> dict[str, Any]:
     return _loop(request).run_epoch(epoch)
+
+
+router.include_router(main)

@@ -151,12 +151,14 @@ def test_file_settings_are_relative_to_the_scenario(tmp_path):
     text = (Path(__file__).resolve().parents[2] / "simulator/scenarios/ieee33-pv.toml"
             ).read_text()
     assert "[hub]" in text
+    token = tmp_path / "elsewhere" / "token"  # absolute: kept as it is
     text = text.replace("[hub]", '[hub]\nurl = "https://hub.example.org"\nca = "ca.pem"\n'
-                                 'operator_token_file = "/abs/token"', 1)
-    p = tmp_path / "s.toml"
+                                 f'operator_token_file = "{token}"', 1)
+    p = tmp_path / "scenario" / "s.toml"
+    p.parent.mkdir()
     p.write_text(text)
     sc = load_scenario(str(p))
-    assert (sc.hub.ca, sc.hub.operator_token_file) == (str(tmp_path / "ca.pem"), "/abs/token")
+    assert (sc.hub.ca, sc.hub.operator_token_file) == (str(p.parent / "ca.pem"), str(token))
 
 
 def test_a_simulated_hub_database_with_a_real_hub_is_refused(tmp_path, real_hub):

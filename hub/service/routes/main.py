@@ -20,6 +20,7 @@ from hub.service.schemas import MAX_INT, ErrorOut, HubOut, MainBlockOut, MainMad
 
 log = logging.getLogger("hub.service")
 router = APIRouter(prefix="/v1", tags=["main chain"], route_class=SettingsRoute)
+chain = APIRouter(prefix="/main", route_class=SettingsRoute)  # the main chain's own paths
 Height = Annotated[int, PathParam(ge=0, le=MAX_INT)]
 _404 = {404: {"model": ErrorOut, "description": "no such main block"}}
 
@@ -43,7 +44,7 @@ def hub_info(db: DbDep, key: HubKey) -> dict[str, Any]:
             "main_height": -1 if head is None else head.height, "database": db.dialect}
 
 
-@router.get("/main/head", response_model=MainBlockOut, responses=_404,
+@chain.get("/head", response_model=MainBlockOut, responses=_404,
             summary="The newest main block")
 def get_main_head(db: DbDep) -> dict[str, Any]:
     head = mainchain.main_head(db)
@@ -52,13 +53,13 @@ def get_main_head(db: DbDep) -> dict[str, Any]:
     return mainchain.main_block(db, head.height).as_dict()
 
 
-@router.get("/main/blocks/{height}", response_model=MainBlockOut, responses=_404,
+@chain.get("/blocks/{height}", response_model=MainBlockOut, responses=_404,
             summary="One main block", description="Header and the anchored edge heads.")
 def get_main_block(height: Height, db: DbDep) -> dict[str, Any]:
     return mainchain.main_block(db, height).as_dict()
 
 
-@router.post("/main/blocks", response_model=MainMade,
+@chain.post("/blocks", response_model=MainMade,
              responses={401: {"model": ErrorOut, "description": "missing or wrong token"},
                         403: {"model": ErrorOut, "description": "operator API disabled"}},
              summary="Make a main block now (operator)",
@@ -66,3 +67,6 @@ def get_main_block(height: Height, db: DbDep) -> dict[str, Any]:
 def post_main_block(_op: Operator, db: DbDep, key: HubKey, clock: ClockDep) -> dict[str, Any]:
     made = make_main(db, key, clock)
     return {"created": made is not None, "block": None if made is None else made.as_dict()}
+
+
+router.include_router(chain)
