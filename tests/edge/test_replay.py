@@ -13,15 +13,13 @@ import json
 
 import pytest
 
-from edge.chain.keys import generate_key, save_private_key
 from edge.chain.store import ChainStore
-from edge.clock import Clock, SteppedWall
-from edge.runtime.config import parse_config
+from edge.clock import Clock
 from edge.runtime.journal import JournalError
 from edge.runtime.replay import replay
 from edge.runtime.service import EdgeService
 from tests.edge.helpers import SITE, bid, telemetry, topic
-from tests.kit.edge import LoopbackLink, wait_until
+from tests.kit.edge import LoopbackLink, loopback_edge, wait_until
 
 KEYS = {"gw1": bytes([1]) * 32, "gw2": bytes([2]) * 32}
 T = 1_800_000_000 - 1_800_000_000 % 900 + 900  # an interval start (s)
@@ -31,20 +29,10 @@ T = 1_800_000_000 - 1_800_000_000 % 900 + 900  # an interval start (s)
 def run(tmp_path_factory):
     """One interval traded on a journalled edge; returns (data folder, chain heights)."""
     tmp = tmp_path_factory.mktemp("replay")
-    save_private_key(generate_key(), tmp / "edge.pem")
-    cfg = parse_config({
-        "site": {"id": SITE, "data_dir": str(tmp / "data"), "edge_key": str(tmp / "edge.pem"),
-                 "journal": True},
-        "mqtt": {"tls": False},
-        "market": {"interval_s": 900, "gate_s": 60, "round_s": 10, "max_rounds": 2},
-        "blocks": {"max_txs": 3, "max_age_s": 30},
-        "pl": {"backend": "cpu"},
-        "status": {"enabled": False},
-        "gateways": [{"id": g, "key_hex": k.hex()} for g, k in KEYS.items()],
-    })
-    wall = SteppedWall((T - 600) * 1000)
-    link = LoopbackLink()
-    svc = EdgeService(cfg, clock=Clock(wall=wall), link=link)
+    svc, wall, link = loopback_edge(tmp, SITE, KEYS, (T - 600) * 1000, site={"journal": True},
+                                    market={"max_rounds": 2},
+                                    blocks={"max_txs": 3})
+    cfg = svc.cfg
     svc.start()
     try:
         t0 = wall()
@@ -166,21 +154,9 @@ def test_a_sealed_bid_site_replays_its_keys_commitments_and_openings(tmp_path):
     from edge.protocol.auth import add_tag
     from edge.protocol.canonical import canonical
 
-    save_private_key(generate_key(), tmp_path / "edge.pem")
-    cfg = parse_config({
-        "site": {"id": SITE, "data_dir": str(tmp_path / "data"),
-                 "edge_key": str(tmp_path / "edge.pem"), "journal": True},
-        "mqtt": {"tls": False},
-        "market": {"interval_s": 900, "gate_s": 60, "round_s": 10, "max_rounds": 1,
-                   "sealed": True},
-        "blocks": {"max_txs": 4, "max_age_s": 30},
-        "pl": {"backend": "cpu"},
-        "status": {"enabled": False},
-        "gateways": [{"id": g, "key_hex": k.hex()} for g, k in KEYS.items()],
-    })
-    wall = SteppedWall((T - 600) * 1000)
-    link = LoopbackLink()
-    svc = EdgeService(cfg, clock=Clock(wall=wall), link=link)
+    svc, wall, link = loopback_edge(tmp_path, SITE, KEYS, (T - 600) * 1000, site={"journal": True},
+                                    market={"sealed": True}, blocks={"max_txs": 4})
+    cfg = svc.cfg
     svc.start()
     try:
         key_topic = f"site/{SITE}/market/{T}/key"
@@ -214,20 +190,8 @@ def test_a_sealed_bid_site_replays_its_keys_commitments_and_openings(tmp_path):
 def test_a_restart_replays_as_a_new_edge_on_the_same_folder(tmp_path):
     """Stopped and started again (as systemd does), the edge rebuilds its books from the
     inbox; the journal says so (a config and a start line) and the replay does the same."""
-    save_private_key(generate_key(), tmp_path / "edge.pem")
-    cfg = parse_config({
-        "site": {"id": SITE, "data_dir": str(tmp_path / "data"),
-                 "edge_key": str(tmp_path / "edge.pem"), "journal": True},
-        "mqtt": {"tls": False},
-        "market": {"interval_s": 900, "gate_s": 60, "round_s": 10, "max_rounds": 1},
-        "blocks": {"max_txs": 1000, "max_age_s": 30},
-        "pl": {"backend": "cpu"},
-        "status": {"enabled": False},
-        "gateways": [{"id": g, "key_hex": k.hex()} for g, k in KEYS.items()],
-    })
-    wall = SteppedWall((T - 600) * 1000)
-    link = LoopbackLink()
-    svc = EdgeService(cfg, clock=Clock(wall=wall), link=link)
+    svc, wall, link = loopback_edge(tmp_path, SITE, KEYS, (T - 600) * 1000, site={"journal": True})
+    cfg = svc.cfg
     svc.start()
     try:
         t0 = wall()

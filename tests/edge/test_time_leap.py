@@ -12,14 +12,10 @@ import json
 
 import pytest
 
-from edge.chain.keys import generate_key, save_private_key
-from edge.clock import Clock, SteppedWall
 from edge.market.clearing import Order, clear_uniform
 from edge.protocol.codec import decode
-from edge.runtime.config import parse_config
-from edge.runtime.service import EdgeService
 from tests.edge.helpers import SITE, bid, topic
-from tests.kit.edge import LoopbackLink, wait_until
+from tests.kit.edge import loopback_edge, wait_until
 
 KEYS = {"gw1": bytes([1]) * 32, "gw2": bytes([2]) * 32}
 T = 1_800_000_000 - 1_800_000_000 % 900 + 900  # an interval start (s)
@@ -27,20 +23,7 @@ T = 1_800_000_000 - 1_800_000_000 % 900 + 900  # an interval start (s)
 
 @pytest.fixture
 def edge(tmp_path):
-    save_private_key(generate_key(), tmp_path / "edge.pem")
-    cfg = parse_config({
-        "site": {"id": SITE, "data_dir": str(tmp_path / "data"),
-                 "edge_key": str(tmp_path / "edge.pem")},
-        "mqtt": {"tls": False},
-        "market": {"interval_s": 900, "gate_s": 60, "round_s": 10, "max_rounds": 1},
-        "blocks": {"max_txs": 1000, "max_age_s": 30},
-        "pl": {"backend": "cpu"},
-        "status": {"enabled": False},
-        "gateways": [{"id": g, "key_hex": k.hex()} for g, k in KEYS.items()],
-    })
-    wall = SteppedWall((T - 600) * 1000)
-    link = LoopbackLink()
-    svc = EdgeService(cfg, clock=Clock(wall=wall), link=link)
+    svc, wall, link = loopback_edge(tmp_path, SITE, KEYS, (T - 600) * 1000)
     svc.start()
     yield svc, wall, link
     svc.stop()

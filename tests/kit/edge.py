@@ -136,7 +136,7 @@ def edge_doc(directory: Path, broker: Any, gateways: dict[str, str], site: str =
         cert, keyfile = broker.certs.clients["edge"]
         mqtt.update(ca=str(broker.certs.ca), cert=str(cert), key=str(keyfile))
     doc: dict[str, Any] = {
-        "site": {"id": site, "data_dir": str(directory / "data"),
+        "site": {"id": site_id, "data_dir": str(directory / "data"),
                  "edge_key": str(directory / "edge.pem")},
         "mqtt": mqtt,
         "market": {"interval_s": 900, "gate_s": 60, "round_s": 10, "max_rounds": 3},
@@ -213,6 +213,34 @@ class LoopbackLink:
         self._mid += 1
         self.inbound.put(Incoming(topic, payload, self._mid, 1, recv_ms))
         return self._mid
+
+
+def loopback_edge(directory: Path, site_id: str, keys: dict[str, bytes], start_ms: int,
+                  **sections: dict[str, Any]) -> tuple[Any, Any, LoopbackLink]:
+    """An edge service in-process, on a stepped wall clock and a ``LoopbackLink``: no broker,
+    no status page, one round, blocks of up to 1,000 txs or 30 s. ``sections`` update those
+    defaults section by section (``market={"sealed": True}``). Returned not started, with
+    its clock and link, so a test can drive time and messages."""
+    from edge.clock import Clock, SteppedWall
+    from edge.runtime.config import parse_config
+    from edge.runtime.service import EdgeService
+
+    save_private_key(generate_key(), directory / "edge.pem")
+    doc: dict[str, Any] = {
+        "site": {"id": site_id, "data_dir": str(directory / "data"),
+                 "edge_key": str(directory / "edge.pem")},
+        "mqtt": {"tls": False},
+        "market": {"interval_s": 900, "gate_s": 60, "round_s": 10, "max_rounds": 1},
+        "blocks": {"max_txs": 1000, "max_age_s": 30},
+        "pl": {"backend": "cpu"},
+        "status": {"enabled": False},
+        "gateways": [{"id": g, "key_hex": k.hex()} for g, k in keys.items()],
+    }
+    for name, values in sections.items():
+        doc[name] = {**doc[name], **values}
+    wall = SteppedWall(start_ms)
+    link = LoopbackLink()
+    return EdgeService(parse_config(doc), clock=Clock(wall=wall), link=link), wall, link
 
 
 def wait_until(pred: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

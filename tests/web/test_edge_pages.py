@@ -11,12 +11,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from edge.chain.keys import generate_key, save_private_key
-from edge.clock import Clock, SteppedWall
-from edge.runtime.config import parse_config
-from edge.runtime.service import EdgeService
 from tests.edge.helpers import SITE, bid, telemetry, topic
-from tests.kit.edge import LoopbackLink, wait_until
+from tests.kit.edge import loopback_edge, wait_until
 
 KEYS = {"gw1": bytes([1]) * 32, "gw2": bytes([2]) * 32}
 T = 1_800_000_000 - 1_800_000_000 % 900 + 900  # an interval start (s)
@@ -25,19 +21,8 @@ T = 1_800_000_000 - 1_800_000_000 % 900 + 900  # an interval start (s)
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("edge-pages")
-    save_private_key(generate_key(), tmp / "edge.pem")
-    cfg = parse_config({
-        "site": {"id": SITE, "data_dir": str(tmp / "data"), "edge_key": str(tmp / "edge.pem")},
-        "mqtt": {"tls": False},
-        "market": {"interval_s": 900, "gate_s": 60, "round_s": 10, "max_rounds": 1},
-        "blocks": {"max_txs": 1000, "max_age_s": 1},
-        "pl": {"backend": "cpu"},
-        "status": {"host": "127.0.0.1", "port": 0},
-        "gateways": [{"id": g, "key_hex": k.hex()} for g, k in KEYS.items()],
-    })
-    wall = SteppedWall((T - 600) * 1000)
-    link = LoopbackLink()
-    svc = EdgeService(cfg, clock=Clock(wall=wall), link=link)
+    svc, wall, link = loopback_edge(tmp, SITE, KEYS, (T - 600) * 1000, blocks={"max_age_s": 1},
+                                    status={"enabled": True, "host": "127.0.0.1", "port": 0})
     svc.start()
     t0 = wall()
     battery = {"dev": "b1", "kind": "battery", "q": "good", "ts": t0, "p_w": -800,
