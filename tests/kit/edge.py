@@ -136,7 +136,7 @@ def edge_doc(directory: Path, broker: Any, gateways: dict[str, str], site: str =
         cert, keyfile = broker.certs.clients["edge"]
         mqtt.update(ca=str(broker.certs.ca), cert=str(cert), key=str(keyfile))
     doc: dict[str, Any] = {
-        "site": {"id": site_id, "data_dir": str(directory / "data"),
+        "site": {"id": site, "data_dir": str(directory / "data"),
                  "edge_key": str(directory / "edge.pem")},
         "mqtt": mqtt,
         "market": {"interval_s": 900, "gate_s": 60, "round_s": 10, "max_rounds": 3},
