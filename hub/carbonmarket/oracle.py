@@ -24,6 +24,8 @@ from edge.protocol.canonical import canonical
 
 from .errors import Reason, Refusals, Refused
 
+MAX_HEIGHT = (1 << 53) - 1  # a chain height any reader can hold; the store's key is an int64
+
 QUORUM_PERCENT = 51
 
 
@@ -66,8 +68,8 @@ class Oracle:
         if of not in self.readers:
             raise Refused(Reason.BAD_REQUEST, f"this oracle does not read chain {of!r}")
         height = request.get("height")
-        if not isinstance(height, int) or isinstance(height, bool) or height < 0:
-            raise Refused(Reason.BAD_REQUEST, "the request names no height")
+        if not isinstance(height, int) or isinstance(height, bool) or not 0 <= height <= MAX_HEIGHT:
+            raise Refused(Reason.BAD_REQUEST, f"the request names no height in 0..{MAX_HEIGHT}")
         ans = {"kind": "header_answer", "request": request_digest(request), "oracle": self.id,
                "of": of, "height": height, "hash": self.readers[of](height)}
         return {**ans, "sig": sign(self.key, canonical(ans)).hex()}

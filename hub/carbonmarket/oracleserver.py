@@ -19,7 +19,6 @@ oracle sees what the producer has committed and never writes.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -30,6 +29,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from edge.chain.keys import PrivateKey
 from edge.chain.store import ChainStore
+from hub.service.routing import BadJson, read_body_within, strict_json
 
 from .errors import Reason, Refused
 from .oracle import Oracle
@@ -61,13 +61,12 @@ def make_app(key: PrivateKey, requesters: Mapping[str, str],
 
     @app.post("/v1/answer")
     async def answer(request: Request) -> JSONResponse:
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        if await read_body_within(request, MAX_BODY) is not None:  # stops reading past it
             return refuse(f"a request is at most {MAX_BODY} bytes")
         try:
-            doc = json.loads(body)
-        except ValueError:
-            return refuse("the request is not JSON")
+            doc = strict_json(await request.body())
+        except BadJson as exc:
+            return refuse(f"the request is {exc.message}")
         if not isinstance(doc, dict):
             return refuse("the request is not a JSON object")
         try:

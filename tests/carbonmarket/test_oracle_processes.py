@@ -86,4 +86,12 @@ def test_sides_vote_over_http_and_refuse_minority_unsigned_and_no_quorum(tmp_pat
     assert r.status_code == 400 and r.json()["error"] == "bad_request"
     r = httpx.post(honest[0].url + "/v1/answer", content=b"not json", timeout=10)
     assert r.status_code == 400
-    assert honest[0].status()["refused"] == {"bad_request": 2}
+    r = httpx.post(honest[0].url + "/v1/answer", content=b'{"by": 1, "by": 2}', timeout=10)
+    assert r.status_code == 400 and "duplicate key 'by'" in r.json()["detail"]
+    # too long: declared, and streamed without a length (the oracle stops reading at 16 KiB)
+    r = httpx.post(honest[0].url + "/v1/answer", content=b" " * 16_385, timeout=10)
+    assert r.status_code == 400 and "at most 16384 bytes" in r.json()["detail"]
+    r = httpx.post(honest[0].url + "/v1/answer", content=(b" " * 8192 for _ in range(64)),
+                   timeout=10)
+    assert r.status_code == 400 and "at most 16384 bytes" in r.json()["detail"]
+    assert honest[0].status()["refused"] == {"bad_request": 5}

@@ -288,3 +288,17 @@ def test_oracles_vouching_for_another_header_than_the_relayed_one_refuse_it(peg)
     with pytest.raises(Refused) as exc:
         peg.e.mint(sub, now_ms=2)
     assert exc.value.reason is Reason.FORKED_HEADER and not peg.e.minted
+
+
+def test_an_oracle_refuses_a_height_no_chain_can_reach(peg):
+    """A correctly signed request for a negative height is refused as a bad request; one past
+    2^53 cannot even be signed (canonical JSON bounds its integers) and is refused too."""
+    req = make_request(peg.e_key, "electricity", "carbon", 100, -1)
+    with pytest.raises(Refused, match="no height in 0..9007199254740991") as exc:
+        peg.oracles[0].answer(req)
+    assert exc.value.reason is Reason.BAD_REQUEST
+    with pytest.raises(Refused) as exc:
+        peg.oracles[0].answer({**req, "height": 1 << 70})
+    assert exc.value.reason is Reason.BAD_REQUEST
+    req = make_request(peg.e_key, "electricity", "carbon", 101, (1 << 53) - 1)
+    assert peg.oracles[0].answer(req)["hash"] is None  # at the bound: asked, and not there
