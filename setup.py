@@ -23,5 +23,11 @@ setup(
             extra_compile_args=["-O2"],
             optional=True,
         ),
+        Extension(
+            "hub.allocation._walk",
+            sources=["hub/allocation/_walk.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
     ]
 )

@@ -189,12 +189,14 @@ def depth_designs(m: int) -> dict[int, int]:
     return {d: n[d - 1] - n[d] for d in range(1, m) if n[d - 1] > n[d]}
 
 
-def _sub_walk(game: MarketGame, unions: tuple[int, ...]) -> tuple[MarketWalk, np.ndarray]:
-    """The walk of the sub-market of some unions and its players' global indices (cached).
+def design_walk(game: MarketGame, unions: tuple[int, ...]) -> tuple[MarketWalk, np.ndarray]:
+    """The walk for orderings over some unions, and each player's index in it (cached).
 
-    v of a coalition inside these unions depends only on their entities, and
-    the sub-market keeps their relative order, hence the merit order's
+    All unions: the market's own walk. Fewer: the walk of the sub-market of
+    those unions. v of a coalition inside them depends only on their entities,
+    and the sub-market keeps their relative order, hence the merit order's
     tie-breaks: the values are the same integers (tested against the memo).
+    Players outside the unions map to -1.
     """
     walks = game.__dict__.setdefault("_sub_walks", {})
     got = walks.get(unions)
@@ -202,37 +204,34 @@ def _sub_walk(game: MarketGame, unions: tuple[int, ...]) -> tuple[MarketWalk, np
         market = game.market
         st = game.structure
         members = sorted(i for k in unions for i in st.unions[k])
-        keep = set(members)
-        ng = len(market.generators)
-        sub = Market(tuple(e for i, e in enumerate(market.generators) if i in keep),
-                     tuple(e for i, e in enumerate(market.loads) if i + ng in keep),
-                     None, market.interval_s, tuple(st.union_names[k] for k in unions))
-        got = walks[unions] = (MarketWalk(sub), np.array(members, dtype=np.int64))
+        sub = market
+        if len(members) < st.n:
+            keep = set(members)
+            ng = len(market.generators)
+            sub = Market(tuple(e for i, e in enumerate(market.generators) if i in keep),
+                         tuple(e for i, e in enumerate(market.loads) if i + ng in keep),
+                         None, market.interval_s, tuple(st.union_names[k] for k in unions))
+        local = np.full(st.n, -1, dtype=np.int64)
+        local[members] = np.arange(len(members))
+        got = walks[unions] = (MarketWalk(sub), local)
     return got
 
 
-def _walk_values(memo: Memo, players: np.ndarray, unions: tuple[int, ...] | None = None,
-                 ) -> np.ndarray:
+def _walk_values(memo: Memo, players: np.ndarray, unions: tuple[int, ...]) -> np.ndarray:
     """v of every prefix of every ordering (orderings x steps+1), as floats.
 
-    A market game without line limits walks all orderings at once
-    (hub.allocation.walk, minimums and relaxation included, tested equal to
-    clearing each prefix: about 200 times faster at 1,000 players); orderings
-    that hold only some ``unions`` walk those unions' own sub-market, whose
-    arrays are as much smaller. Any other game reads each prefix through the
-    memo, in the walk's order. The walk bypasses the memo but counts its
+    A market game without line limits walks its orderings with
+    hub.allocation.walk (C where built, else numpy; minimums and relaxation
+    included, tested equal to clearing each prefix), on the sub-market of the
+    ``unions`` the orderings hold. Any other game reads each prefix through
+    the memo, in the walk's order. The walk bypasses the memo but counts its
     prefix values as evaluations.
     """
     game = memo.game
     if isinstance(game, MarketGame) and MarketWalk.applies(game.market):
         memo.evaluations += players.size
-        if unions is not None and len(unions) < len(game.structure.unions):
-            walk, members = _sub_walk(game, unions)
-            return walk.prefix_values(np.searchsorted(members, players)).astype(float)
-        walk = game.__dict__.get("_walk")
-        if walk is None:
-            walk = game.__dict__["_walk"] = MarketWalk(game.market)
-        return walk.prefix_values(players).astype(float)
+        walk, local = design_walk(game, unions)
+        return walk.prefix_values(local[players]).astype(float)
     out = []
     for row in players.tolist():
         mask = 0
@@ -244,39 +243,52 @@ def _walk_values(memo: Memo, players: np.ndarray, unions: tuple[int, ...] | None
     return np.array([[float(v) for v in vals] for vals in out])
 
 
+Design = dict[tuple[int, ...], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]
+
+
+def round_designs(st: Structure, rng: random.Random, extra: dict[int, int] | None = None,
+                  ) -> Design:
+    """One round's orderings: (players, r, t) arrays grouped by the unions they hold.
+
+    The main design, then ``extra[d]`` designs of depth d (in increasing d);
+    orderings over the same unions are grouped so that they are walked together.
+    """
+    m = len(st.unions)
+    groups: Design = {}
+    for depth in [m] + [d for d in sorted(extra or {}) for _ in range(extra[d])]:
+        for key, players, pos_r, pos_t in _orderings(st, rng, depth):
+            groups.setdefault(key, []).append((players, pos_r, pos_t))
+    return groups
+
+
 def _round(memo: Memo, rng: random.Random, extra: dict[int, int] | None = None) -> np.ndarray:
     """One stratified round: the post-stratified Owen estimate of every player.
 
-    The main design, then ``extra[d]`` designs of depth d (in increasing d);
-    orderings over the same unions are walked together, and each cell's mean
-    is its samples' sum over its count (both fixed by the design).
+    Each cell's mean is its samples' sum over its count (both fixed by the design).
     """
     st = memo.structure
     m = len(st.unions)
     sizes = [len(u) for u in st.unions]
     nmax = max(sizes)
-    groups: dict[tuple[int, ...], list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
-    for depth in [m] + [d for d in sorted(extra or {}) for _ in range(extra[d])]:
-        for key, players, pos_r, pos_t in _orderings(st, rng, depth):
-            groups.setdefault(key, []).append((players, pos_r, pos_t))
     cells = m * nmax * st.n
-    sums = np.zeros(cells)
-    counts = np.zeros(cells)
-    for key, parts in groups.items():  # dicts keep insertion order: the same on every machine
+    cell_parts, diff_parts = [], []
+    for key, parts in round_designs(st, rng, extra).items():  # insertion order: fixed
         players = np.vstack([p for p, _, _ in parts])
-        diffs = np.diff(_walk_values(memo, players, key), axis=1)
-        cell = ((players * m + np.vstack([r for _, r, _ in parts])) * nmax
-                + np.vstack([t for _, _, t in parts])).ravel()
-        # bincount adds in index order: every cell sums its samples in walk order
-        sums += np.bincount(cell, weights=diffs.ravel(), minlength=cells)
-        counts += np.bincount(cell, minlength=cells)
+        diff_parts.append(np.diff(_walk_values(memo, players, key), axis=1).ravel())
+        cell_parts.append(((players * m + np.vstack([r for _, r, _ in parts])) * nmax
+                           + np.vstack([t for _, _, t in parts])).ravel())
+    cell = np.concatenate(cell_parts)
+    # bincount adds in index order: every cell sums its samples in walk order (the sums
+    # are of integer-valued floats, exact below 2^53)
+    sums = np.bincount(cell, weights=np.concatenate(diff_parts), minlength=cells)
+    counts = np.bincount(cell, minlength=cells)
     sums = sums.reshape(st.n, m, nmax)
     counts = counts.reshape(st.n, m, nmax)
     est = np.zeros(st.n)
     for k, members in enumerate(st.unions):
+        idx = list(members)
         nk = sizes[k]
-        for i in members:
-            est[i] = float(np.mean(sums[i, :, :nk] / counts[i, :, :nk]))
+        est[idx] = np.mean(sums[idx, :, :nk] / counts[idx, :, :nk], axis=(1, 2))
     return est
 
 

@@ -36,6 +36,23 @@ plus sum_j intensity_j * clamp(Y - Cg_j, 0, s_j): integers in int64. A
 prefix without a load clears nothing (relaxed, or L = 0) and one without a
 generator has no block, so both give 0 as ``MarketGame`` defines them.
 
+Two walks compute this. The numpy walk (``numpy_prefix_values``) does it
+for all orderings of a batch at once: each step is a few numpy passes over
+an (orderings x units) array, O(n^3) work per round of n orderings of n
+players. The C walk (hub.allocation._walk, ``native_prefix_values``, used
+where built) takes one ordering at a time: an insertion writes one volume and
+adds it to running sums, and Y comes from a merge-scan of generator ranks
+(ascending offer) against the load volume bidding at least each offer. The
+test "L(p_j) - D < Cg_j + s_j" is monotone over the blocks (Cg rises, L
+falls), so the blocks that pass it are a suffix; the scan keeps where it
+stopped, with the sums below that point, and at the next step moves back
+while the block before passes and forward until one passes: as far as the
+margin moved, usually a few blocks, not O(n). Both are property-tested equal
+to clearing each prefix and to each other (the sampler's results are
+bit-identical either way). Without the extension (no compiler at install
+time, or CARBON_EDGE_NO_NATIVE set) the numpy walk runs and ``native``
+says why once in the log.
+
 Scope: a network with a limited line brings the DC OPF, so those games, and
 inputs whose emissions could overflow int64, are not walked here
 (``applies`` is False) and the caller reads each prefix through
@@ -46,9 +63,16 @@ minimums, relaxation, ties and trivial coalitions included.
 
 from __future__ import annotations
 
+import logging
+import os
+from functools import lru_cache
+from types import ModuleType
+
 import numpy as np
 
 from hub.allocation.market import Market
+
+log = logging.getLogger(__name__)
 
 #: Largest emission sum (mg) the int64 arithmetic may reach.
 _INT64_SAFE = 1 << 62
@@ -81,6 +105,9 @@ class MarketWalk:
         self.inten = np.array([e.intensity_g_per_kwh if e.side == "gen" else 0 for e in ents],
                               dtype=np.int64)
         self.minimums = bool(self.qmin.any())
+        # What the native walk reads, in its argument order (contiguous int64).
+        self._model = tuple(np.ascontiguousarray(a, dtype=np.int64) for a in (
+            self.is_gen, self.rank, self.qmin, self.qmax, self.gi, self.cnt))
 
     @staticmethod
     def applies(market: Market) -> bool:
@@ -95,13 +122,38 @@ class MarketWalk:
         """v of every prefix: ``out[b, k]`` = v(first k players of ordering b), k = 0..n.
 
         ``orders`` is (orderings x steps) player indices, distinct within a row
-        (a row need not hold every player: its prefixes are still exact).
+        (a row need not hold every player: its prefixes are still exact). The
+        native walk computes it where built (``native()``), else the numpy walk:
+        the same integers (tested).
         """
+        if native() is not None:
+            return self.native_prefix_values(orders)
+        return self.numpy_prefix_values(orders)
+
+    def native_prefix_values(self, orders: np.ndarray) -> np.ndarray:
+        """``prefix_values`` by hub.allocation._walk: one ordering at a time, one merge-scan a step.
+
+        Raises RuntimeError where the extension is not built, ValueError for a
+        player out of range or repeated within a row.
+        """
+        lib = native()
+        if lib is None:
+            raise RuntimeError(f"hub.allocation._walk is not built; {MISSING_HINT}")
+        orders = np.ascontiguousarray(orders, dtype=np.int64)
+        if orders.ndim != 2:
+            raise ValueError("orders: need a 2-d array (orderings x steps)")
+        b, steps = orders.shape
+        out = np.empty((b, steps + 1), dtype=np.int64)
+        lib.prefix_values(orders, b, steps, *self._model, self.ng, self.nl, out)
+        return out
+
+    def numpy_prefix_values(self, orders: np.ndarray) -> np.ndarray:
+        """``prefix_values`` by numpy passes over all orderings at once (the fallback)."""
         orders = np.asarray(orders, dtype=np.int64)
         # Chunks of orderings keep each (orderings x units) array near 16 MiB.
         rows_per = max(1, _CHUNK_CELLS // max(self.ng + self.nl, 1))
         if len(orders) > rows_per:
-            return np.concatenate([self.prefix_values(orders[i:i + rows_per])
+            return np.concatenate([self.numpy_prefix_values(orders[i:i + rows_per])
                                    for i in range(0, len(orders), rows_per)])
         b, steps = orders.shape
         rows = np.arange(b)
@@ -150,3 +202,25 @@ class MarketWalk:
             used = np.minimum(np.maximum(y[:, None] - start, 0), g)
             out[:, k + 1] = base + used @ self.gi
         return out
+
+
+MISSING_HINT = "reinstall with a C compiler (pip install -e .) to build it"
+
+
+@lru_cache(maxsize=1)
+def native() -> ModuleType | None:
+    """hub.allocation._walk (built at install time), or None, said once in the log.
+
+    Without it (no compiler at install time, or CARBON_EDGE_NO_NATIVE set) the
+    numpy walk gives the same values, about 30 times slower (bench/bench_owen.py).
+    """
+    if os.environ.get("CARBON_EDGE_NO_NATIVE"):
+        log.warning("native prefix walk disabled by CARBON_EDGE_NO_NATIVE: walking with numpy")
+        return None
+    try:
+        from hub.allocation import _walk
+    except ImportError as exc:
+        log.warning("native prefix walk not built (%s): walking with numpy; %s",
+                    exc, MISSING_HINT)
+        return None
+    return _walk

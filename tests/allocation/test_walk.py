@@ -13,7 +13,16 @@ from hub.allocation import dcopf
 from hub.allocation.game import Memo
 from hub.allocation.market import Entity, Market, MarketGame
 from hub.allocation.owen import owen_sampled
-from hub.allocation.walk import MarketWalk
+from hub.allocation.walk import MarketWalk, native
+
+#: The two walks: C where it is built (hub.allocation._walk), numpy always.
+WALKS = [pytest.param("native", marks=pytest.mark.skipif(
+    native() is None, reason="hub.allocation._walk is not built")), "numpy"]
+
+
+def walk_with(how: str, m: Market, orders: np.ndarray) -> np.ndarray:
+    w = MarketWalk(m)
+    return w.native_prefix_values(orders) if how == "native" else w.numpy_prefix_values(orders)
 
 
 @st.composite
@@ -56,19 +65,70 @@ def cleared_prefixes(game: MarketGame, orders: np.ndarray) -> list[list[int]]:
     return out
 
 
+@pytest.mark.parametrize("how", WALKS)
 @settings(max_examples=300, deadline=None)
 @given(data=st.data(), minimums=st.booleans())
-def test_walk_equals_merit_order_on_every_prefix(data, minimums):
+def test_walk_equals_merit_order_on_every_prefix(how, data, minimums):
     m = data.draw(markets(minimums))
     game = MarketGame(m)
     orders = orderings(data.draw, len(m.entities))
     assert MarketWalk.applies(m)
-    got = MarketWalk(m).prefix_values(orders)
+    got = walk_with(how, m, orders)
     assert got.dtype == np.int64
     assert got.tolist() == cleared_prefixes(game, orders)
 
 
-def test_walk_cases_by_hand():
+@pytest.mark.parametrize("how", WALKS)
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), minimums=st.booleans())
+def test_walk_of_a_partial_ordering_equals_merit_order(how, data, minimums):
+    # rows that hold only some players (the sampler's designs cut after d unions)
+    m = data.draw(markets(minimums))
+    n = len(m.entities)
+    k = data.draw(st.integers(0, n))
+    rows = data.draw(st.lists(st.permutations(range(n)), min_size=1, max_size=3))
+    orders = np.array([r[:k] for r in rows], dtype=np.int64).reshape(len(rows), k)
+    assert walk_with(how, m, orders).tolist() == cleared_prefixes(MarketGame(m), orders)
+
+
+@pytest.mark.skipif(native() is None, reason="hub.allocation._walk is not built")
+@pytest.mark.parametrize("seed", range(6))
+def test_native_walk_equals_numpy_walk_on_larger_markets(seed):
+    # 60 units, minimums on about half of them in odd seeds: relaxation switches back and
+    # forth along a walk, and the C walk keeps its scan position from step to step.
+    m = random_market(3, 20, seed=seed, minimums=bool(seed % 2))
+    rng = np.random.default_rng(seed)
+    orders = np.array([rng.permutation(len(m.entities)) for _ in range(30)])
+    w = MarketWalk(m)
+    got = w.native_prefix_values(orders)
+    assert got.tolist() == w.numpy_prefix_values(orders).tolist()
+    assert got[:4].tolist() == cleared_prefixes(MarketGame(m), orders[:4])
+
+
+@pytest.mark.skipif(native() is None, reason="hub.allocation._walk is not built")
+def test_native_walk_refuses_a_bad_ordering():
+    m = random_market(1, 4, seed=0, minimums=False)
+    w = MarketWalk(m)
+    with pytest.raises(ValueError, match="repeated"):
+        w.native_prefix_values(np.array([[0, 1, 0]]))
+    with pytest.raises(ValueError, match="out of range"):
+        w.native_prefix_values(np.array([[0, 4]]))
+    with pytest.raises(ValueError, match="out of range"):
+        w.native_prefix_values(np.array([[-1]]))
+    assert w.native_prefix_values(np.zeros((2, 0), dtype=np.int64)).tolist() == [[0], [0]]
+
+
+def test_prefix_values_falls_back_to_numpy(monkeypatch):
+    m = random_market(2, 6, seed=3, minimums=True)
+    orders = np.array([np.random.default_rng(2).permutation(len(m.entities))])
+    monkeypatch.setattr("hub.allocation.walk.native", lambda: None)
+    assert MarketWalk(m).prefix_values(orders).tolist() == cleared_prefixes(MarketGame(m), orders)
+    with pytest.raises(RuntimeError, match="not built"):
+        MarketWalk(m).native_prefix_values(orders)
+
+
+@pytest.mark.parametrize("how", WALKS)
+def test_walk_cases_by_hand(how):
     # coal (qmin 50) and wind; the town alone cannot take coal's minimum -> relaxed.
     coal = Entity("coal", "gen", "A", 50, 100, 20, 950)
     wind = Entity("wind", "gen", "B", 0, 40, 0, 0)
@@ -76,7 +136,7 @@ def test_walk_cases_by_hand():
     town = Entity("town", "load", "B", 20, 80, 10)  # bids below coal: only forced energy
     m = Market((coal, wind), (shop, town))
     # Order: shop, coal, wind, town (players: coal 0, wind 1, shop 2, town 3).
-    got = MarketWalk(m).prefix_values(np.array([[2, 0, 3, 1]]))
+    got = walk_with(how, m, np.array([[2, 0, 3, 1]]))
     # {shop}: 0. {shop, coal}: coal's 50 > shop's 30 max -> relaxed, 30 Wh of coal.
     # {+town}: not relaxed; minimums 50 vs 20, surplus 30 goes to shop (first load
     # block), then coal's remaining 50 at 20 meets town's 60 at 10: no trade -> 50 Wh.
@@ -90,9 +150,9 @@ def test_walk_in_chunks_equals_one_batch(monkeypatch):
     m = random_market(3, 8, seed=5, minimums=True)
     rng = np.random.default_rng(1)
     orders = np.array([rng.permutation(len(m.entities)) for _ in range(7)])
-    whole = MarketWalk(m).prefix_values(orders)
+    whole = MarketWalk(m).numpy_prefix_values(orders)
     monkeypatch.setattr("hub.allocation.walk._CHUNK_CELLS", 2 * len(m.entities))
-    assert MarketWalk(m).prefix_values(orders).tolist() == whole.tolist()
+    assert MarketWalk(m).numpy_prefix_values(orders).tolist() == whole.tolist()
     assert whole.tolist() == cleared_prefixes(MarketGame(m), orders)
 
 
@@ -148,3 +208,26 @@ def test_sampler_gives_the_same_result_with_and_without_the_walk(minimums):
     memo = Memo(MarketGame(m))
     owen_sampled(memo, rounds=3, seed=7)
     assert memo.evaluations == 3 * (4 * 6 * 24 + (2 * 1 + 1 * 2) * 4 * 6 * 6) + 1
+
+
+@pytest.mark.skipif(native() is None, reason="hub.allocation._walk is not built")
+def test_sampler_gives_the_same_result_with_the_native_and_the_numpy_walk(monkeypatch):
+    m = random_market(4, 6, seed=13, minimums=True)
+    fast = owen_sampled(MarketGame(m), rounds=3, seed=5)
+    monkeypatch.setattr("hub.allocation.walk.native", lambda: None)
+    slow = owen_sampled(MarketGame(m), rounds=3, seed=5)
+    assert fast.values == slow.values and fast.se == slow.se
+
+
+def test_native_walk_can_be_disabled_and_says_so_once(monkeypatch, caplog):
+    monkeypatch.setenv("CARBON_EDGE_NO_NATIVE", "1")
+    native.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger="hub.allocation.walk"):
+            assert native() is None
+            assert native() is None
+        said = [r for r in caplog.records if "CARBON_EDGE_NO_NATIVE" in r.getMessage()]
+        assert len(said) == 1
+    finally:
+        monkeypatch.delenv("CARBON_EDGE_NO_NATIVE")
+        native.cache_clear()
