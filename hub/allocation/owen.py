@@ -37,9 +37,11 @@ post-stratified mean stays unbiased and rounds stay independent and
 identically distributed (the SE rule above is unchanged). The counts follow
 the optimum (Neyman) allocation with costs, n_r proportional to
 sigma_r / sqrt(c_r) (Cochran 1977, 5.5; for the Shapley value Castro et al.
-2017): a sample at position r costs about c_r ~ 2r + 1 (steps times width),
-and the spread falls about as sigma_r ~ 1 / sqrt(r + 1), which gives
-n_r = round(m / (r + 1)) samples per cell and round (``depth_designs``).
+2017): a sample at position r costs about c_r ~ r + 1 (steps: the native
+walk's step costs about the same at any width; steps times width, 2r + 1,
+with the numpy walk), and the spread falls about as sigma_r ~ 1 / sqrt(r + 1),
+which gives n_r = round(m / (r + 1)) samples per cell and round
+(``depth_designs``; within rounding of the optimum for 2r + 1 too).
 """
 
 from __future__ import annotations
