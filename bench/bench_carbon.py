@@ -14,10 +14,13 @@ Prints JSON lines {"bench", "case", "value", "unit", "baseline", "ratio", "targe
 - outsourced_<case>: the trace solved through two masked providers with the
                     double check, with the local trace as baseline;
 - series_<case>_serial: a series of hourly snapshots traced serially (power
-                    flow, trace and per-hour summary each), seconds per
-                    snapshot, with runpp of the same run as baseline (the
-                    ratio is a snapshot's whole cost in power flows);
-                    ``hours`` says how many snapshots were timed;
+                    flow warm-started from the hour before, trace and
+                    per-hour summary each), seconds per snapshot, with runpp
+                    of the same run (a cold start) as baseline (the ratio is
+                    a snapshot's whole cost in power flows); ``hours`` says
+                    how many snapshots were timed, ``hours_cold`` how many
+                    power flows started cold (each chunk's first hour, and
+                    retries);
 - series_<case>_<hours>h_2workers: the same series on a local Dask cluster of
                     2 workers, per-snapshot seconds, with the serial
                     per-snapshot time as baseline; ``serial_hours`` says on
@@ -30,19 +33,26 @@ Prints JSON lines {"bench", "case", "value", "unit", "baseline", "ratio", "targe
                     workers: measured when the series above is the year
                     (``--year``), otherwise projected from its per-snapshot
                     time (marked as an estimate).
+The series' profile scales loads, gens and sgens together by
+0.8 + 0.2 sin(2 pi h / 24) (generation follows demand; scaling the loads
+alone leaves the slack to absorb up to 40% of the load, and below 0.815 of
+the load case9241pegase has no power-flow solution: its voltage collapses).
 The full run uses case9241pegase (9241 buses, about 24k nodes with the
 virtual loss nodes) and times the series on 48 hours, projecting the year;
 ``--year`` (``make bench ONLY=carbon YEAR=1``) runs the year on 2 workers
 (hours on 2 cores; ~9 GB of per-consumer results if they were kept, so the
 series folds them as they come), with the serial baseline on its first
 ``--serial-hours`` (default 168). ``--quick`` uses case118 and 48 hours of
-case33bw.
+case33bw. The series show a bar of hours on a terminal; with BENCH_PROGRESS=1
+(bench/run_all.py on a terminal) they write "hour n/N" lines to stderr
+every few seconds instead, for run_all's bar.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import time
@@ -59,6 +69,7 @@ from hub.carbon.report import build_report  # noqa: E402
 from hub.carbon.series import MAX_HOURS, trace_series  # noqa: E402
 from hub.carbon.snapshot import apply_snapshot, parse_snapshot  # noqa: E402
 from hub.cluster import dask_client  # noqa: E402
+from hub.progress import Progress  # noqa: E402
 
 #: Hours of the benchmark's year.
 YEAR = 8760
@@ -128,20 +139,27 @@ def series(quick: bool, hours: int, serial_hours: int, runpp_s: float | None) ->
     (None in quick mode, whose series runs on another case).
     """
     case = "case33bw" if quick else "case9241pegase"
-    prof = {"load": [0.8 + 0.2 * math.sin(2 * math.pi * (h % 24) / 24) for h in range(hours)]}
-    sub = {"load": prof["load"][:serial_hours]}
-    t = time.perf_counter()
-    serial = trace_series(load_case(case), sub, name=case, bus_intensities=False)
-    ts = (time.perf_counter() - t) / serial_hours
+    k = [0.8 + 0.2 * math.sin(2 * math.pi * (h % 24) / 24) for h in range(hours)]
+    prof = {"load": k, "gen": k, "sgen": k}
+    sub = {t: v[:serial_hours] for t, v in prof.items()}
+    log_every = 5.0 if os.environ.get("BENCH_PROGRESS") == "1" else None
+    with Progress(serial_hours, "hour", desc="serial", log_every_s=log_every) as bar:
+        t = time.perf_counter()
+        serial = trace_series(load_case(case), sub, name=case, bus_intensities=False,
+                              on_hours=bar.advance)
+        ts = (time.perf_counter() - t) / serial_hours
     line("carbon", f"series_{case}_serial", ts, "s/snapshot", baseline=runpp_s,
-         hours=serial_hours, hours_failed=serial_hours - serial.day.hours_traced)
-    with dask_client(workers=2) as client:
+         hours=serial_hours, hours_failed=serial_hours - serial.day.hours_traced,
+         hours_cold=sum(h.start == "cold" for h in serial.hours))
+    with dask_client(workers=2) as client, \
+            Progress(hours, "hour", desc="2 workers", log_every_s=log_every) as bar:
         t = time.perf_counter()
         spread = trace_series(load_case(case), prof, name=case, client=client,
-                              bus_intensities=False)
+                              bus_intensities=False, on_hours=bar.advance)
         wall = time.perf_counter() - t
     tp = wall / hours
-    # every hour starts from the same flat start: the overlap must be identical
+    # chunks start at the same hours serially and on the cluster, each cold: the
+    # overlap must be identical, warm starts included
     assert [h.model_dump() for h in spread.hours[:serial_hours]] == \
         [h.model_dump() for h in serial.hours]
     if serial_hours == hours:
@@ -149,7 +167,8 @@ def series(quick: bool, hours: int, serial_hours: int, runpp_s: float | None) ->
     line("carbon", f"series_{case}_{hours}h_2workers", tp, "s/snapshot", baseline=ts,
          target="ratio<=0.6", hours=hours, serial_hours=serial_hours,
          vs_runpp=None if runpp_s is None else round(tp / runpp_s, 4),
-         hours_failed=hours - spread.day.hours_traced)
+         hours_failed=hours - spread.day.hours_traced,
+         hours_cold=sum(h.start == "cold" for h in spread.hours))
     line("carbon", f"year_{case}_2workers", wall if hours == YEAR else tp * YEAR, "s",
          estimate=hours != YEAR, hours_measured=hours)
 

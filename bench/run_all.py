@@ -8,7 +8,13 @@ benchmark that fails is reported and the others still run.
 ONLY=name,name runs just those (e.g. ONLY=clearing,chain), appending their
 lines to the results of earlier runs instead of replacing the file.
 YEAR=1 passes --year to bench_carbon.py: a year of snapshots on 2 workers
-(hours; without it the series is timed on 48 hours and the year projected).
+(without it the series is timed on 48 hours and the year projected);
+HOURS=N passes --series-hours N to it (e.g. YEAR=1 HOURS=48: the year's
+path end to end in a minute, to check it before the long run).
+On a terminal, a benchmark that counts its own work (BENCH_PROGRESS=1 in its
+environment: "unit done/total" lines on stderr, as hub.progress writes them
+off a terminal) shows that count on the bar; off a terminal nothing extra
+is printed.
 """
 
 from __future__ import annotations
@@ -17,14 +23,20 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
+import threading
+from collections import deque
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from hub.progress import Progress  # noqa: E402
+
+#: A progress line of a benchmark (hub.progress off a terminal): "hour 120/8760  facts".
+PROGRESS_LINE = re.compile(r"^\S+ \d+/\d+\b")
 
 
 def machine() -> str:
@@ -41,9 +53,38 @@ def machine() -> str:
            f"{platform.machine()}"
 
 
+def run_script(cmd: list[str], bar: Progress, label: str) -> tuple[int, str, str]:
+    """Run one benchmark: (exit status, stdout, the tail of stderr).
+
+    Its stderr is read as it comes: progress lines go to the bar's label,
+    the rest is kept (the last 2,000 characters' worth) for a failure.
+    """
+    env = dict(os.environ, BENCH_PROGRESS="1" if bar.bar is not None else "0")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=HERE.parent, env=env)
+    tail: deque[str] = deque(maxlen=200)
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            if PROGRESS_LINE.match(raw):
+                bar.describe(f"{label}: {raw.strip()}")
+            else:
+                tail.append(raw)
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    proc.wait()
+    reader.join()
+    return proc.returncode, out, "".join(tail)[-2000:]
+
+
 def main() -> int:
     quick = os.environ.get("QUICK", "0") == "1"
     year = os.environ.get("YEAR", "0") == "1"
+    hours = os.environ.get("HOURS", "")
     only = [s for s in os.environ.get("ONLY", "").split(",") if s]
     out_path = HERE / "results.jsonl"
     scripts = sorted(HERE.glob("bench_*.py"))
@@ -56,12 +97,13 @@ def main() -> int:
             Progress(len(scripts), "script", desc="bench") as bar:
         for script in scripts:
             cmd = [sys.executable, str(script)] + (["--quick"] if quick else [])
-            if year and script.stem == "bench_carbon":
-                cmd.append("--year")
+            if script.stem == "bench_carbon":
+                cmd += (["--year"] if year else []) + (["--series-hours", hours] if hours else [])
+            label = script.stem.removeprefix("bench_")
             bar.say(f"== {script.name}")
-            bar.describe(script.stem.removeprefix("bench_"))
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
-            for raw in proc.stdout.splitlines():
+            bar.describe(label)
+            returncode, stdout, stderr = run_script(cmd, bar, label)
+            for raw in stdout.splitlines():
                 try:
                     rec = json.loads(raw)
                 except ValueError:
@@ -71,9 +113,9 @@ def main() -> int:
                 rec["run"] = run
                 out.write(json.dumps(rec) + "\n")
                 bar.say(raw, file=sys.stdout)
-            if proc.returncode != 0:
+            if returncode != 0:
                 failed.append(script.name)
-                bar.say(proc.stderr[-2000:])
+                bar.say(stderr)
             bar.advance()
     tail = f"; failed: {', '.join(failed)}" if failed else ""
     print(f"wrote {out_path}{tail}", file=sys.stderr)

@@ -7,14 +7,20 @@ re-evaluated at each hour's output. An hour whose power flow fails is
 reported as failed and the other hours still count: one bad hour never hides
 a day of good ones.
 
-Scale: the hours are independent, so they are traced in chunks, serially or
-as Dask tasks (``client``; hub.cluster). Each chunk works on its own copy of
-the network and every hour starts its power flow from the same flat/DC
-start, so an hour's result does not depend on where it ran; the chunks'
-results are summed in hour order, so a cluster gives exactly the serial
-result. Chunks are folded into the totals as they come (serially too), so a
-year never sits in memory at once. An hour needs only totals, each consumer's grams and (optionally)
-the nodal intensities, so it skips the full per-row report.
+Scale: the hours are traced in chunks of ``chunk_hours`` (24 by default),
+serially or as Dask tasks (``client``; hub.cluster). Within a chunk each
+hour's AC power flow starts from the previous hour's solution, reusing
+pandapower's admittance matrices, and is retried from a cold (DC) start when
+that fails (hub.carbon.warmstart); every chunk's first hour starts cold. A
+chunk's results therefore depend on its hours only, not on where it ran or
+on how many workers there are, and the chunks' results are summed in hour
+order, so a cluster gives exactly the serial result. The chunk length is
+part of the input: a warm-started hour agrees with a cold-started one to the
+power flow's tolerance (1e-8 MVA), not bit for bit, so another
+``chunk_hours`` may move a gram. Chunks are folded into the totals as they
+come (serially too), so a year never sits in memory at once. An hour needs
+only totals, each consumer's grams and (optionally) the nodal intensities,
+so it skips the full per-row report.
 """
 
 from __future__ import annotations
@@ -31,11 +37,13 @@ from hub.carbon.errors import CarbonInputError, Reason, count
 from hub.carbon.report import Totals, hour_summary
 from hub.carbon.snapshot import Snapshot, apply_snapshot, parse_snapshot
 from hub.carbon.tracing import LinearSolver
+from hub.carbon.warmstart import HourSolver, Start
 
 HOURS = 24
 #: A leap year of hours: the longest series the library traces.
 MAX_HOURS = 8784
-#: Hours per task when a series runs on a cluster.
+#: Hours per chunk: a task on a cluster, and the run of hours warm-started from each other
+#: (serially too, so that the serial and the cluster results are the same).
 CHUNK_HOURS = 24
 _Scalings = list[float]
 
@@ -92,6 +100,9 @@ def parse_profile(obj: Any) -> Profile | SeriesProfile:
 class HourCarbon(BaseModel):
     hour: int
     converged: bool
+    start: Start | None = Field(
+        default=None, description="the AC power flow's start that converged: warm (the "
+        "previous hour's solution) or cold (DC angles); null: failed, or a DC power flow")
     error: str | None = None
     totals: Totals | None = None
     bus_intensity_g_per_kwh: list[int | None] | None = Field(
@@ -141,19 +152,27 @@ def _trace_hours(
 ) -> list[tuple[HourCarbon, Any]]:
     """Trace hours first.. of ``factors`` on ``net`` (already at its base snapshot).
 
-    Returns per hour its record and its consumers' (keys, kWh, grams), and
-    leaves the network at its base; ``on_hours(1)`` after each hour.
+    The first hour starts its power flow cold, each later one from the hour
+    before (hub.carbon.warmstart). Returns per hour its record and its
+    consumers' (keys, kWh, grams), and leaves the network at its base;
+    ``on_hours(1)`` after each hour.
     """
     base = {(t, c): net[t][c].to_numpy(copy=True) for t, cols in _SCALED.items() for c in cols}
     out: list[tuple[HourCarbon, Any]] = []
+    pf = HourSolver(net)
+    pf.reset()  # the chunk starts cold, whatever ran on this network before
     try:
         for j in range(len(factors["load"] or [])):
             for t, cols in _SCALED.items():
                 k = factors[t]
                 _scale(net, t, cols, base, 1.0 if k is None else k[j])
             h = first + j
+            start: Start | None = None
             try:
-                run_power_flow(net, dc=dc)
+                if dc:
+                    run_power_flow(net, dc=True)
+                else:
+                    start = pf.solve()
                 traced = trace_solved(net, snap, solver)
             except CarbonInputError as exc:
                 count(exc)  # the hour is answered as failed: counted here, once
@@ -166,12 +185,13 @@ def _trace_hours(
             sinks = (list(zip(g.sink_element.tolist(), g.sink_index.tolist(),
                               g.sink_bus.tolist(), strict=True)),
                      (g.sink_p * 1000.0).tolist(), sink_g.tolist())
-            out.append((HourCarbon(hour=h, converged=True, totals=totals,
+            out.append((HourCarbon(hour=h, converged=True, start=start, totals=totals,
                                    bus_intensity_g_per_kwh=bus_g if bus_intensities else None),
                         sinks))
             if on_hours is not None:
                 on_hours(1)
     finally:
+        pf.reset()  # no stored state of a scaled hour outlives the chunk
         for t, cols in _SCALED.items():
             _scale(net, t, cols, base, 1.0)
     return out
@@ -197,8 +217,9 @@ def trace_series(
 ) -> SeriesReport:
     """Trace every hour of the profile; the network is left at its base snapshot afterwards.
 
-    ``client`` (dask.distributed) runs chunks of ``chunk_hours`` hours as
-    tasks; the result is identical to the serial run. ``bus_intensities``
+    Hours are traced in chunks of ``chunk_hours``, warm-started within a
+    chunk; ``client`` (dask.distributed) runs the chunks as tasks, and the
+    result is identical to the serial run with the same ``chunk_hours``. ``bus_intensities``
     False leaves out the per-hour nodal intensities (a year of a 10k-bus case
     would be 80 million numbers). ``on_hours(k)`` says k more hours are done
     (after each hour serially, after each chunk on a cluster): the CLI's bar.

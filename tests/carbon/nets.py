@@ -35,3 +35,27 @@ def three_winding() -> pp.pandapowerNet:
     pp.create_load(net, lv, p_mw=5.0, q_mvar=1.0)
     pp.create_sgen(net, mv, p_mw=3.0)
     return net
+
+
+def shifted_export_chain(gen_mw: float = 300.0, load_mw: float = 150.0) -> pp.pandapowerNet:
+    """A 100 km 110 kV chain from the grid (bus 0) to a generator (bus 10), and behind a
+    Dyn5 transformer (150 degrees of phase shift) a 20 kV load.
+
+    Hard for Newton-Raphson on purpose: the transformer's shift defeats a flat
+    start, and the generator alone exporting 300 MW puts ~70 degrees across
+    the lines, so an hour that reverses the flow (load on, generator off) is
+    a poor start for the hour after.
+    """
+    net = pp.create_empty_network()
+    b = [pp.create_bus(net, vn_kv=110.0) for _ in range(11)]
+    pp.create_ext_grid(net, b[0], vm_pu=1.0)
+    for i in range(10):
+        pp.create_line_from_parameters(net, b[i], b[i + 1], length_km=10.0, r_ohm_per_km=0.05,
+                                       x_ohm_per_km=0.4, c_nf_per_km=0.0, max_i_ka=2.0)
+    lv = pp.create_bus(net, vn_kv=20.0)
+    pp.create_transformer_from_parameters(net, b[10], lv, sn_mva=300.0, vn_hv_kv=110.0,
+                                          vn_lv_kv=20.0, vk_percent=12.0, vkr_percent=0.3,
+                                          pfe_kw=0.0, i0_percent=0.0, shift_degree=150.0)
+    pp.create_load(net, lv, p_mw=load_mw, q_mvar=load_mw / 10)
+    pp.create_gen(net, b[10], p_mw=gen_mw, vm_pu=1.0)
+    return net
