@@ -431,15 +431,6 @@ class FillColumns(Sequence[Fill]):
         return f"FillColumns({len(self)} fills)"
 
 
-def fill_columns(clearing: Clearing) -> tuple[list[int], list[Status]]:
-    """(traded Wh, status) of each fill as two lists, without making Fill objects when the
-    clearing came as columns (a result message is built by column)."""
-    fills = clearing.fills
-    if isinstance(fills, FillColumns):
-        return fills.qty, fills.status
-    return [f.qty_wh for f in fills], [f.status for f in fills]
-
-
 def clear_uniform_numpy(orders: Sequence[Order]) -> Clearing | None:
     """The vectorised path: the same clearing as ``clear_uniform_python``, bit for bit.
 

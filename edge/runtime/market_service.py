@@ -44,7 +44,8 @@ from pydantic import TypeAdapter
 from edge.chain.keys import PrivateKey
 from edge.clock import SYSTEM, Clock
 from edge.market.book import BookError
-from edge.market.clearing import Clearing, Order, fill_columns
+from edge.market.clearing import Clearing, Order
+from edge.market.fillrows import fill_rows
 from edge.market.rounds import IntervalRounds, RoundRefused
 from edge.market.settlement import settle_traded
 from edge.protocol import topics
@@ -285,14 +286,8 @@ class MarketService:
                        opening: dict[str, Any] | None = None) -> Encoded:
         """The signed result of a round, with its canonical bytes (made once: stored, queued
         for the chain and published as they are)."""
-        qty, status = fill_columns(clearing)
-        if final:
-            fills = [{"order": f"{interval}-{o.seq}", "gw": o.id, "side": o.side, "qty_wh": q,
-                      "status": st} for o, q, st in zip(orders, qty, status, strict=True)]
-        else:  # the book the participants answer (docs/market.md "Rounds")
-            fills = [{"order": f"{interval}-{o.seq}", "gw": o.id, "side": o.side, "qty_wh": q,
-                      "status": st, "price": o.price, "seq": o.seq, "order_wh": o.qty_wh}
-                     for o, q, st in zip(orders, qty, status, strict=True)]
+        # the book the participants answer when not final (docs/market.md "Rounds")
+        fills, fills_raw = fill_rows(interval, orders, clearing, book=not final)
         body: dict[str, Any] = {
             "v": 1, "type": "result", "site": self.site, "interval": interval,
             "round": round_no, "final": final, "ts": now_ms,
@@ -302,7 +297,7 @@ class MarketService:
             body["price"] = clearing.price
         if opening is not None:  # after the gate: anyone can check the openings (docs/market.md)
             body["sealed"] = opening
-        msg = sign_encoded(body, self.key)
+        msg = sign_encoded(body, self.key, {"fills": fills_raw})
         ClearingResult.model_validate(_header(msg))  # our own output obeys the protocol
         return msg
 

@@ -1,0 +1,83 @@
+"""A result's fill rows and their bytes against an independent reference, both ways.
+
+The reference builds the rows from the Fill objects in the test and encodes them with
+the json module's canonical settings (sorted keys, no spaces, ASCII), not through
+edge.protocol.canonical; the C pass (edge/market/_columns.c ``result_fills``) and the
+plain way must both give exactly those rows and bytes, and ids that need escaping must
+come out escaped as json escapes them (the C pass hands those to the plain way).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from edge.market import fillrows
+from edge.market.clearing import FillColumns, Order, clear_uniform, numpy_from
+
+
+def reference(interval, orders, clearing, book):
+    rows = []
+    for o, f in zip(orders, clearing.fills, strict=True):
+        row = {"order": f"{interval}-{o.seq}", "gw": o.id, "side": o.side, "qty_wh": f.qty_wh,
+               "status": f.status}
+        if book:
+            row.update(price=o.price, seq=o.seq, order_wh=o.qty_wh)
+        rows.append(row)
+    raw = json.dumps(rows, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return rows, raw.encode("ascii")
+
+
+def random_book(n, rng, ids=None):
+    seqs = rng.sample(range(-(2**40), 2**40), n)
+    return [Order(ids[i] if ids else f"gw{i}", rng.choice(["buy", "sell"]),
+                  rng.randint(1, 2**31 - 1), rng.randint(0, 2**31 - 1), seqs[i])
+            for i in range(n)]
+
+
+@pytest.fixture(params=["native", "python"])
+def way(request, monkeypatch):
+    native = fillrows._native_columns()
+    if request.param == "python":
+        monkeypatch.setattr(fillrows, "_native_columns", lambda: None)
+    elif native is None or not hasattr(native, "result_fills"):
+        pytest.skip("edge.market._columns with result_fills is not built in this checkout")
+    return request.param
+
+
+@pytest.mark.parametrize("book", [False, True])
+@pytest.mark.parametrize("n", [1, 5, 3_000])
+def test_rows_and_bytes_are_the_json_reference(way, book, n):
+    rng = random.Random(n * 2 + book)
+    orders = random_book(n, rng)
+    c = clear_uniform(orders)
+    if n > 1_000:  # a book that trades: every status in it
+        assert {f.status for f in c.fills} == {"filled", "partial", "unfilled", "excluded"}
+    for interval in (0, 1_700_000_100, -(2**62)):
+        rows, raw = fillrows.fill_rows(interval, tuple(orders), c, book)
+        ref_rows, ref_raw = reference(interval, orders, c, book)
+        assert rows == ref_rows
+        assert raw == ref_raw
+
+
+def test_ids_that_need_escaping_come_out_as_json_writes_them(way):
+    rng = random.Random(7)
+    odd = ['q"uote', "back\\slash", "tab\there", "é", "\u2603", "\x7f", "plain"]
+    ids = [odd[i % len(odd)] + str(i) for i in range(numpy_from() + 10)]
+    orders = random_book(len(ids), rng, ids)
+    c = clear_uniform(orders)
+    assert isinstance(c.fills, FillColumns)
+    for book in (False, True):
+        assert fillrows.fill_rows(5, orders, c, book) == reference(5, orders, c, book)
+
+
+def test_the_c_pass_is_taken_for_plain_books(way, monkeypatch):
+    """Where built, the C pass makes the rows of a plain book (the plain way is not called)."""
+    if way == "python":
+        pytest.skip("the plain way")
+    monkeypatch.setattr(fillrows, "_python_rows", None)  # calling it would raise TypeError
+    orders = random_book(numpy_from() + 1, random.Random(3))
+    c = clear_uniform(orders)
+    assert fillrows.fill_rows(9, orders, c, False) == reference(9, orders, c, False)
