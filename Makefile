@@ -20,7 +20,8 @@ help:
 	@echo "make setup    virtual environment, Python and Debian packages"
 	@echo "make lint     ruff"
 	@echo "make bench    benchmarks -> bench/results.jsonl, docs/benchmarks.md (QUICK=1: short run;"
-	@echo "              YEAR=1: carbon series over a year of snapshots on 2 workers, hours)"
+	@echo "              YEAR=1: carbon series over a year of snapshots on 2 workers;"
+	@echo "              HOURS=48: that series on 48 hours instead, to try it first)"
 	@echo "make hls-csim C simulation of the PL kernels with g++"
 	@echo "make hls      Vitis HLS synthesis and IP export (needs vitis_hls)"
 	@echo "make overlay  Vivado overlay build (needs vivado)"
@@ -60,7 +61,7 @@ lint: setup
 # also regenerates docs/benchmarks.md (quick figures are too small to quote); with ONLY,
 # just those benchmarks' sections of it.
 bench: setup
-	@QUICK=$(QUICK) ONLY=$(ONLY) YEAR=$(YEAR) $(PY) bench/run_all.py
+	@QUICK=$(QUICK) ONLY=$(ONLY) YEAR=$(YEAR) HOURS=$(HOURS) $(PY) bench/run_all.py
 	@if [ "$(QUICK)" != "1" ]; then $(PY) bench/report.py $(if $(ONLY),--only $(ONLY)); fi
 
 hls-csim:
