@@ -8,7 +8,8 @@ a persistent session (``clean_session=False`` and a fixed client id) the
 broker keeps queueing for us while the edge is down or restarting.
 
 Threads: paho's network thread only enqueues (a ``SimpleQueue``: no lock
-taken per message); one writer thread takes everything queued (up to
+taken per message; the packets of one socket read come in one call, see
+``mqttread``); one writer thread takes everything queued (up to
 ``max_batch``), admits, persists it in one transaction, acknowledges the
 batch in one socket write and then tells the market and the status page.
 One slow or hostile gateway costs the writer a failed check, never a stall:
@@ -31,7 +32,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import paho.mqtt.client as mqtt
 
@@ -42,12 +43,14 @@ from edge.runtime.admission import Accepted, Policy, Rejected, SeqWindow, admit
 from edge.runtime.config import MqttConfig
 from edge.runtime.inbox import Inbox, Stored
 from edge.runtime.journal import Journal
+from edge.runtime.mqttread import ChunkedReader, Publish
 
 log = logging.getLogger("carbon_edge.ingest")
 
 
-@dataclass(frozen=True)
-class Incoming:
+class Incoming(NamedTuple):
+    """One received message (a tuple: made once per message on the receiving thread)."""
+
     topic: str
     payload: bytes
     mid: int
@@ -105,7 +108,7 @@ class MqttLink:
         self.connected = threading.Event()
         self.connects = 0
         self.disconnects = 0
-        c = mqtt.Client(
+        c = ChunkedReader(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=cfg.client_id,
             clean_session=False,
@@ -121,6 +124,7 @@ class MqttLink:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_publishes = self._on_publishes
         self.client = c
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
@@ -142,11 +146,18 @@ class MqttLink:
         self.inbound.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos,
                                   self.clock.wall_ms()))
 
+    def _on_publishes(self, batch: list[Publish]) -> None:
+        """The PUBLISH packets of one socket read (``ChunkedReader``), received now."""
+        now, put = self.clock.wall_ms(), self.inbound.put
+        for topic, payload, mid, qos in batch:
+            put(Incoming(topic, payload, mid, qos, now))
+
     def start(self) -> None:
         self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         self.client.loop_start()
 
     def stop_taking(self) -> None:
+        self.client.on_publishes = None
         self.client.on_message = None
 
     def stop(self) -> None:
