@@ -90,12 +90,15 @@ class BlockProducer:
         n, oldest = self.pending.stats()
         return self.trigger.due(n, oldest, now_ms)
 
-    def flush(self, now_ms: int) -> Block | None:
-        """Cut one block from the oldest pending txs (None when nothing is pending)."""
+    def flush(self, now_ms: int, ntx: int | None = None) -> Block | None:
+        """Cut one block from the oldest pending txs (None when nothing is pending): up to
+        ``max_txs`` of them, or exactly the first ``ntx`` where given (replay: the count
+        the journal recorded), never more than ``max_txs``."""
         # a block whose inbox update failed (a disk error after the chain append) is
         # reconciled first, as at start-up: its txs must not go into a second block
         self.recover()
-        rows = self.pending.head(self.trigger.max_txs)
+        limit = self.trigger.max_txs if ntx is None else max(0, min(ntx, self.trigger.max_txs))
+        rows = self.pending.head(limit)
         if not rows:
             return None
         head = self.store.head()

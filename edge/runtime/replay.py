@@ -252,7 +252,9 @@ class Replayer:
 
     def block(self, n: int, e: dict[str, Any]) -> None:
         height = int(e["height"])
-        made = self.svc.blocks.flush(self.clock.wall)
+        # exactly the journalled count: the live edge writes the line once the block is on
+        # disk, after any batch committed while it was cut (service.EdgeService._cut_blocks)
+        made = self.svc.blocks.flush(self.clock.wall, int(e["ntx"]))
         if made is None:
             raise _Stop(Divergence(n, height, "txs", "nothing was pending on replay"))
         if made.height != height:

@@ -216,7 +216,7 @@ class EdgeService:
     # -- the clock -------------------------------------------------------------------
     def tick(self) -> None:
         # under the market lock, which orders every chain-making input (ingest batches,
-        # ticks, block cuts, hub records): the order the journal writes down
+        # ticks, hub records, meter readings): the order the journal writes down
         with self.market.lock:
             wall = self.clock.wall_ms()
             now_ms = self.clock.at_wall_ms(wall)
@@ -224,10 +224,7 @@ class EdgeService:
             published = self.market.tick(now_ms / 1000, now_ms)
             if self.journal is not None and self.inbox.db.conn.total_changes != changes:
                 self.journal.tick(now_ms, wall)  # a tick that wrote nothing changes nothing
-            wall = self.clock.wall_ms()  # wall time: the hub checks block ts against its own
-            for block in self.blocks.step(wall):
-                if self.journal is not None:
-                    self.journal.block(self.clock.at_wall_ms(wall), wall, block)
+        self._cut_blocks()
         self.metrics.rounds.inc(len(published))
         self._prune_when_due()
         n, _ = self.inbox.pending.stats()
@@ -236,6 +233,22 @@ class EdgeService:
         self.metrics.connected.set(1 if self.link.connected.is_set() else 0)
         self.metrics.stalled.set(1 if self.writer.stall is not None else 0)
         self.metrics.write_failures.set(self.writer.failures)
+
+    def _cut_blocks(self) -> None:
+        """Cut the blocks that are due, outside the market lock.
+
+        Why not under it: a cut is two fsyncs (the chain append, then the inbox forgetting
+        the block's transactions) and the ingest writer needs that lock for every batch, so
+        holding it stalled ingest for each block. Cuts only take transactions from the head
+        of the pending queue while inputs only add at its tail, and this thread is the only
+        one that cuts; the journal records each block with its transaction count once it is
+        on disk, and replay cuts exactly that many from the head (``replay.Replayer.block``),
+        so the batches journalled between the cut and its line change nothing.
+        """
+        wall = self.clock.wall_ms()  # wall time: the hub checks block ts against its own
+        for block in self.blocks.step(wall):
+            if self.journal is not None:
+                self.journal.block(self.clock.at_wall_ms(wall), wall, block)
 
     def _prune_when_due(self) -> None:
         """Drop raw messages that are on the chain and anchored, on a wall-clock schedule."""

@@ -114,3 +114,14 @@ def test_counters_accumulate(parts):
     inbox.count(Counter({"rejected:bad_tag": 2}))
     inbox.count(Counter({"rejected:bad_tag": 3, "accepted:bid": 1}))
     assert inbox.counters() == {"accepted:bid": 1, "rejected:bad_tag": 5}
+
+
+def test_a_replayed_cut_takes_exactly_the_journalled_count(parts):
+    """Replay cuts ``ntx`` from the head: the live edge journals a block once it is on disk,
+    possibly after more transactions were queued behind it."""
+    inbox, store, key, producer = parts
+    inbox.pending.add([{"type": "x", "i": i} for i in range(6)], 0)
+    assert [t["i"] for t in producer.flush(0, ntx=2).tx_objects()] == [0, 1]
+    assert [t["i"] for t in producer.flush(0, ntx=9).tx_objects()] == [2, 3, 4]  # max_txs 3
+    assert producer.flush(0, ntx=-1) is None and producer.flush(0, ntx=0) is None
+    assert [t["i"] for t in producer.flush(0).tx_objects()] == [5]
