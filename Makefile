@@ -35,7 +35,7 @@ setup: $(STAMP)
 deps:
 	@bash .ci/debian-deps.sh
 
-$(STAMP): pyproject.toml setup.py edge/chain/_sha256batch.c
+$(STAMP): pyproject.toml setup.py $(wildcard edge/*/*.c hub/*/*.c)
 	@bash .ci/debian-deps.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip >/dev/null

@@ -1,9 +1,10 @@
 """The native parts of carbon-edge, declared so they are built at install time.
 
-Everything else is in pyproject.toml. Both extensions are optional: where no
+Everything else is in pyproject.toml. Every extension is optional: where no
 C compiler (or libcrypto) is present the install still succeeds; the chain
 then hashes with hashlib (edge.chain.native logs that once; `carbon-edge pl
-info` shows it) and the numpy clearing reads its columns in Python.
+info` shows it), the numpy clearing reads its columns in Python and the
+sampled Owen value walks its orderings in numpy.
 """
 
 from setuptools import Extension, setup
