@@ -383,6 +383,12 @@ class FillColumns(Sequence[Fill]):
         self._fills: tuple[Fill, ...] | None = None  # made on the first full read, then kept
 
     @property
+    def arrays(self):
+        """(traded Wh as int64, status code as int8) numpy arrays, for consumers that work
+        by column without Python lists (read-only: the clearing's own)."""
+        return self._traded, self._code
+
+    @property
     def qty(self) -> list[int]:
         if self._qty is None:
             self._qty = self._traded.tolist()

@@ -34,9 +34,9 @@ def fill_rows(interval: int, orders: Sequence[Order], clearing: Clearing,
     native = _native_columns()
     if (native is not None and isinstance(fills, FillColumns) and hasattr(native, "result_fills")
             and type(interval) is int):
+        traded, code = fills.arrays
         got = native.result_fills(orders if type(orders) is list else list(orders), Order,
-                                  fills._traded.tobytes(), fills._code.tobytes(), STATUS_NAMES,
-                                  interval, book)
+                                  traded.tobytes(), code.tobytes(), STATUS_NAMES, interval, book)
         if got is not None:
             return got
     return _python_rows(interval, orders, clearing, book)

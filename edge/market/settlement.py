@@ -82,7 +82,7 @@ def _traded(orders: Sequence[Order], clearing: Clearing) -> list[tuple[Order, in
             or [o.id for o in fills.orders] == [o.id for o in orders])
         if not same:
             raise ValueError(_MISMATCH)
-        traded = fills._traded
+        traded = fills.arrays[0]
         idx = traded.nonzero()[0]
         return list(zip(map(orders.__getitem__, idx.tolist()), traded[idx].tolist(), strict=True))
     if [o.id for o in orders] != [f.order_id for f in fills]:

@@ -91,6 +91,9 @@ def test_a_columnar_clearing_settles_as_the_python_one(seed, intensity):
     assert settle(orders, fast, intensity) == full
     traded = settle_traded(orders, fast, intensity)
     assert traded.lines == tuple(x for x in full.lines if x.energy_wh)
-    assert traded.lines and (traded.price, traded.value_micro) == (full.price, full.value_micro)
+    assert (traded.price, traded.value_micro) == (full.price, full.value_micro)
+    # a few seeds draw a book whose exclusions leave no trade (seed 131: hypothesis tries
+    # small integers early, so it came up often); the rest must trade
+    assert traded.lines or not slow.volume_wh
     with pytest.raises(ValueError, match="fills do not match the orders"):
         settle_traded(orders[::-1], fast)
