@@ -102,6 +102,9 @@ static PyObject *K_GW, *K_ORDER, *K_SIDE, *K_QTY, *K_STATUS, *K_PRICE, *K_SEQ, *
 /* A str that canonical JSON writes as itself between quotes: printable ASCII without '"'
  * or '\\'. Anything else goes back to Python (json's own escaping). */
 static int plain_ascii(PyObject *s) {
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(s) < 0) { PyErr_Clear(); return 0; }  /* a legacy string (3.10) */
+#endif
     if (!PyUnicode_IS_ASCII(s)) return 0;
     const unsigned char *p = (const unsigned char *)PyUnicode_DATA(s);
     Py_ssize_t n = PyUnicode_GET_LENGTH(s);
