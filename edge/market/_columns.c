@@ -146,23 +146,26 @@ static PyObject *result_fills(PyObject *self, PyObject *args) {
     Py_ssize_t n = PyList_GET_SIZE(list), off[NFIELDS];
     PyObject *rows = NULL, *raw = NULL, *tmpl = NULL, *out = NULL;
     const char *status_txt[4];
+    Py_ssize_t status_max = 0;
     if (offsets_of(tp, off) < 0 || tb.len != n * 8 || cb.len != n || PyTuple_GET_SIZE(names) != 4)
         goto plain;
     for (int k = 0; k < 4; k++) {
         PyObject *s = PyTuple_GET_ITEM(names, k);
         if (!PyUnicode_CheckExact(s) || !plain_ascii(s)) goto plain;
         status_txt[k] = (const char *)PyUnicode_DATA(s);
+        if (PyUnicode_GET_LENGTH(s) > status_max) status_max = PyUnicode_GET_LENGTH(s);
     }
     const int64_t *traded = (const int64_t *)tb.buf;
     const int8_t *code = (const int8_t *)cb.buf;
-    /* bytes bound: per fill the fixed text (< 128), the id, and five numbers of <= 20 chars */
+    /* bytes bound: per fill the fixed text and side (< 100), the status, the id, and the
+     * numbers (interval and seq in the order, four more; each <= 20 chars) */
     Py_ssize_t bound = 2;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *o = PyList_GET_ITEM(list, i);
         if (Py_TYPE(o) != tp) goto plain;
         PyObject *id = *(PyObject **)((char *)o + off[0]);
         if (!id || !PyUnicode_CheckExact(id) || !plain_ascii(id)) goto plain;
-        bound += 128 + 5 * 21 + PyUnicode_GET_LENGTH(id);
+        bound += 100 + 6 * 21 + status_max + PyUnicode_GET_LENGTH(id);
     }
     /* every row is a copy of a template with the same keys (a clone of its key table is
      * cheaper than inserting into a fresh dict), its values then replaced */

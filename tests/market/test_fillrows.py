@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 
+import numpy as np
 import pytest
 
 from edge.market import fillrows
@@ -81,3 +82,27 @@ def test_the_c_pass_is_taken_for_plain_books(way, monkeypatch):
     orders = random_book(numpy_from() + 1, random.Random(3))
     c = clear_uniform(orders)
     assert fillrows.fill_rows(9, orders, c, False) == reference(9, orders, c, False)
+
+
+def test_the_c_pass_refuses_what_it_cannot_write_and_sizes_what_it_can(way):
+    """Long status names and extreme integers fit its buffer; columns of the wrong length,
+    a status code out of range or an odd side are handed back (None), never read past."""
+    if way == "python":
+        pytest.skip("the C pass only")
+    native = fillrows._native_columns()
+    big = 2**63 - 1
+    orders = [Order("a" * 300, "sell", big, -big - 1, -(2**63)), Order("b", "buy", 1, 2, big)]
+    traded = np.array([big, -(2**63)], dtype=np.int64).tobytes()
+    code = np.array([0, 3], dtype=np.int8).tobytes()
+    names = tuple(c * 200 for c in "wxyz")
+    rows, raw = native.result_fills(orders, Order, traded, code, names, -(2**63), True)
+    expect = [{"order": f"{-(2**63)}-{o.seq}", "gw": o.id, "side": o.side, "qty_wh": q,
+               "status": names[c], "price": o.price, "seq": o.seq, "order_wh": o.qty_wh}
+              for o, q, c in zip(orders, (big, -(2**63)), (0, 3), strict=True)]
+    assert rows == expect
+    assert raw == json.dumps(expect, sort_keys=True, separators=(",", ":")).encode()
+    assert native.result_fills(orders, Order, traded[:8], code, names, 0, False) is None
+    bad_code = np.array([0, 4], dtype=np.int8).tobytes()
+    assert native.result_fills(orders, Order, traded, bad_code, names, 0, False) is None
+    odd = [orders[0], Order("c", "hold", 1, 2, 3)]  # type: ignore[arg-type]
+    assert native.result_fills(odd, Order, traded, code, names, 0, False) is None
