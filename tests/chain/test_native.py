@@ -18,7 +18,7 @@ def test_setup_declares_the_extensions_as_optional():
     for call in calls:
         kw = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
         found[ast.literal_eval(call.args[0])] = kw
-    assert set(found) == {"edge.chain._sha256batch", "edge.market._columns"}
+    assert set(found) == {"edge.chain._sha256batch", "edge.market._columns", "hub.allocation._walk"}
     for name, kw in found.items():
         assert kw["optional"] is True, name
         for src in kw["sources"]:
