@@ -150,11 +150,19 @@ def _nullable(x: np.ndarray, as_int: bool = False) -> list:
     """``x`` as a list with None where it is not finite (ints rounded when ``as_int``).
 
     One numpy pass instead of a Python test per element: a 10k-bus report
-    has ~50k such numbers.
+    has ~50k such numbers. Integers are 64-bit, as every gram in a report:
+    beyond that, OverflowError (the API answers it as a refused snapshot),
+    never a wrapped-around number.
     """
     ok = np.isfinite(x)
     out = np.full(len(x), None, dtype=object)
-    out[ok] = np.round(x[ok]).astype(np.int64) if as_int else x[ok]
+    if as_int:
+        v = np.round(x[ok])
+        if v.size and float(np.abs(v).max()) >= 2.0**63:
+            raise OverflowError("a whole number beyond 64 bits")
+        out[ok] = v.astype(np.int64)
+    else:
+        out[ok] = x[ok]
     return out.tolist()
 
 

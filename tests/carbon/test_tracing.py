@@ -294,3 +294,16 @@ def test_the_unvalidated_report_rows_equal_validated_ones():
     assert again == rep
     assert again.model_dump_json() == rep.model_dump_json()
     assert isinstance(rep.branches[0].carbon_in_g_per_h, int)
+
+
+def test_nullable_columns_give_none_where_not_finite_and_refuse_beyond_64_bits():
+    from hub.carbon.report import _nullable
+
+    x = np.array([1.4, np.nan, np.inf, -2.6, 2.5])
+    assert _nullable(x) == [1.4, None, None, -2.6, 2.5]
+    got = _nullable(x, as_int=True)
+    assert got == [1, None, None, -3, 2]  # numpy rounds halves to even, as np.round did before
+    assert all(type(v) is int for v in got if v is not None)
+    assert _nullable(np.array([2.0**62]), as_int=True) == [2**62]
+    with pytest.raises(OverflowError):
+        _nullable(np.array([1.0, 2.0**63]), as_int=True)
