@@ -128,3 +128,22 @@ def test_an_inbox_from_before_autoincrement_is_rebuilt_with_its_rows(tmp_path):
     assert db.execute("SELECT id, seq FROM inbox ORDER BY id").fetchall() == rows
     db.close()
     inbox.close()
+
+
+def test_each_chain_tx_names_its_own_message_also_when_a_row_was_there(tmp_path):
+    """A batch's new rows get their ids without a read-back when all went in, and by one
+    when a row was already there (a redelivery the windows missed): either way each
+    pending transaction names the message it records."""
+    inbox = Inbox(tmp_path / "inbox.db")
+    admit(inbox, [telemetry("gw1", 2, NOW, KEY)], ["telemetry"])
+    for seqs in ([1, 2, 3], [4, 5, 6]):  # seq 2 is there already: admitted with no windows
+        adm = Admitter(SITE, {"gw1": KEY}, Policy(), {}, Clock(wall=lambda: NOW))
+        out = adm.process([Incoming(topic("gw1", "telemetry"), telemetry("gw1", s, NOW, KEY),
+                                    s, 1, NOW) for s in seqs], inbox)
+        assert [a.seq for a in out.accepted] == [s for s in seqs if s != 2]
+    db = sqlite3.connect(inbox.path)
+    named = [r[0] for r in db.execute(
+        "SELECT i.seq FROM pending p JOIN inbox i ON i.id = p.msg_id ORDER BY p.id")]
+    db.close()
+    assert named == [2, 1, 3, 4, 5, 6]
+    inbox.close()

@@ -56,16 +56,16 @@ class Messages:
             ids: list[int] = []
             stored_ms = self.db.clock.wall_ms()
             top = db.execute("SELECT MAX(id) FROM inbox").fetchone()[0] or 0
-            # one statement for the batch; which rows are new is read back below (a row
-            # already there is ignored: only a redelivery the windows missed could be one)
+            before = db.total_changes
+            # one statement for the batch (a row already there is ignored: only a redelivery
+            # the windows missed could be one)
             db.executemany(
                 "INSERT OR IGNORE INTO inbox (gw, space, seq, type, interval, round, ts,"
                 " recv_ms, stored_ms, raw) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [(s.acc.gw, s.acc.space, s.acc.seq, s.acc.type, s.acc.raw.get("interval"),
                   s.acc.raw.get("round"), s.acc.raw["ts"], s.recv_ms, stored_ms, s.payload)
                  for s in stored])
-            rowid = {(g, sp, q): i for i, g, sp, q in db.execute(
-                "SELECT id, gw, space, seq FROM inbox WHERE id > ?", (top,))}
+            rowid = _new_ids(db, stored, top, db.total_changes - before)
             for s in stored:
                 a, raw = s.acc, s.acc.raw
                 msg_id = rowid.pop((a.gw, a.space, a.seq), None)
@@ -165,6 +165,23 @@ class Messages:
             if n:
                 self.db.bump(Counter({"pruned_messages": n}))
         return n
+
+
+def _new_ids(db: Any, stored: Sequence[Stored], top: int,
+             inserted: int) -> dict[tuple[str, str, int], int]:
+    """(gw, space, seq) -> inbox id of the rows this batch's insert added.
+
+    When every row went in, they did so in order with consecutive ids (one connection, one
+    transaction, AUTOINCREMENT) ending at ``last_insert_rowid()``: no read-back. Otherwise
+    (a row was there already) the new rows are read back by their ids above ``top``.
+    """
+    if inserted == len(stored) and stored:
+        last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+        first = last - len(stored) + 1
+        if first > top:
+            return {(s.acc.gw, s.acc.space, s.acc.seq): first + i for i, s in enumerate(stored)}
+    return {(g, sp, q): i for i, g, sp, q in db.execute(
+        "SELECT id, gw, space, seq FROM inbox WHERE id > ?", (top,))}
 
 
 def _mask_bytes(mask: int) -> bytes:
