@@ -135,15 +135,21 @@ def admit(
     keys: Mapping[str, bytes],
     windows: Mapping[tuple[str, str], SeqWindow],
     policy: Policy,
+    checked: dict[str, Any] | None = None,
 ) -> Accepted | Rejected:
     """Decide about one message; never raises for bad input.
 
-    A well-formed message from a known gateway is accepted by ``admit_fast``;
-    anything it does not accept goes through ``admit_reference``, which decides
+    A well-formed message from a known gateway is accepted by ``admit_fast``
+    (or by ``admit_checked`` where ``checked`` is what ``precheck`` answered
+    for this topic and payload, in the check process: ``edge.runtime.checks``);
+    anything they do not accept goes through ``admit_reference``, which decides
     it (a refusal and its reason always come from there).
     """
     try:
-        fast = admit_fast(topic, payload, now_ms, site, keys, windows, policy)
+        if checked is not None:
+            fast = admit_checked(checked, now_ms, windows, policy)
+        else:
+            fast = admit_fast(topic, payload, now_ms, site, keys, windows, policy)
     except Exception:  # noqa: BLE001 - the reference path decides (and names the failure)
         fast = None
     if fast is not None:
@@ -166,9 +172,22 @@ def admit_fast(
     checks instead of the pydantic model, no re-encoding for the tag, whose
     HMAC is taken over the received bytes with the tag member cut out). It
     accepts exactly what ``admit_reference`` accepts for such a payload and
-    answers None for everything else, refusals included.
+    answers None for everything else, refusals included. Two steps:
+    ``precheck`` (the payload alone: no clock, no state) and ``admit_checked``.
     """
-    if len(payload) > policy.max_payload:
+    raw = precheck(topic, payload, site, keys, policy.max_payload)
+    return None if raw is None else admit_checked(raw, now_ms, windows, policy)
+
+
+def precheck(topic: str, payload: bytes, site: str, keys: Mapping[str, bytes],
+             max_payload: int) -> dict[str, Any] | None:
+    """The decoded message when the payload is canonical, valid, on its own gateway's
+    topic of this site and tagged with that gateway's key; else None (not sure).
+
+    A pure function of its arguments (no clock, no sequence state), so it may run
+    anywhere, ahead of the batch, in another process (``edge.runtime.checks``).
+    """
+    if len(payload) > max_payload:
         return None
     where = topics.gateway_of(topic, site)
     if where is None:
@@ -186,16 +205,24 @@ def admit_fast(
             or not hmac.compare_digest(hmac.new(key, body, hashlib.sha256).hexdigest(),
                                        raw["tag"])):
         return None
+    return raw
+
+
+def admit_checked(raw: dict[str, Any], now_ms: int,
+                  windows: Mapping[tuple[str, str], SeqWindow],
+                  policy: Policy) -> Accepted | None:
+    """The rest of ``admit_fast`` for what ``precheck`` passed: the time and sequence
+    windows. None when either refuses (the reference path names the reason)."""
     try:
         check_time(raw, now_ms, policy)
     except ProtocolError:
         return None
-    space = space_of(raw["type"])
+    gw, space = raw["gw"], space_of(raw["type"])
     seq = raw["seq"]
     refusal, window, gap = windows.get((gw, space), SeqWindow()).check(seq, policy.window)
     if refusal is not None:
         return None
-    return Accepted(gw, space, seq, decoded, window, gap)
+    return Accepted(gw, space, seq, Decoded(raw), window, gap)
 
 
 def admit_reference(

@@ -118,6 +118,9 @@ class AdmissionConfig(_Section):
     #: replayed (``hist``) telemetry may be this old: a gateway may be offline for days
     hist_past_s: int = Field(7 * 86400, ge=1)
     seq_window: int = Field(4096, ge=16, le=1 << 20)
+    #: the payload checks (JSON, schema, HMAC) in a second process, ahead of the writer
+    #: (edge.runtime.checks); false: everything in the edge's one process
+    check_process: bool = True
 
 
 class MarketConfig(_Section):

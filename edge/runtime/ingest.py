@@ -56,6 +56,8 @@ class Incoming(NamedTuple):
     mid: int
     qos: int
     recv_ms: int
+    #: what ``admission.precheck`` answered for it in the check process (None: not checked)
+    checked: dict[str, Any] | None = None
 
 
 class Inbound(Protocol):
@@ -209,7 +211,8 @@ class Admitter:
     def decide(self, m: Incoming, now_ms: int,
                windows: Mapping[tuple[str, str], SeqWindow]) -> Accepted | Rejected:
         """Admission, then (for a bid) the market's own refusal."""
-        verdict = admit(m.topic, m.payload, now_ms, self.site, self.keys, windows, self.policy)
+        verdict = admit(m.topic, m.payload, now_ms, self.site, self.keys, windows, self.policy,
+                        m.checked)
         if isinstance(verdict, Accepted) and verdict.type == "bid" and self.market_refusal:
             why = self.market_refusal(verdict.raw, now_ms / 1000)
             if why is not None:

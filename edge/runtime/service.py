@@ -3,6 +3,7 @@
 Every part is built here and handed what it needs (the clock, the inbox,
 the PL back end, the message link); none of them reaches for a global.
 Threads, each with one job: the link's network loop (enqueue only), the
+payload checks' hand-over to and from their process (``checks``), the
 ingest writer (admit, persist, acknowledge), the ticker (market clock,
 block trigger, inbox pruning), the sync loop (``SyncClient.run``), the
 Modbus pollers' event loop and uvicorn. The market lock is shared by the
@@ -36,6 +37,7 @@ from edge.pl.dispatch import Backend
 from edge.protocol.transactions import MeterReading
 from edge.runtime.admission import Accepted, Policy
 from edge.runtime.blocks import BlockProducer, Trigger
+from edge.runtime.checks import Checker
 from edge.runtime.config import Config
 from edge.runtime.gateways import GatewayBoard
 from edge.runtime.inbox import Inbox
@@ -115,7 +117,11 @@ class EdgeService:
         self.admitter = Admitter(site, cfg.gateway_keys(), policy,
                                  self.inbox.messages.windows(), self.clock, self.market.refusal,
                                  self.journal)
-        self.writer = Writer(self.link.inbound, self.admitter, self.inbox, self.link.ack,
+        #: the payload checks in a second process, between the link and the writer
+        self.checker = (Checker(self.link.inbound, site, cfg.gateway_keys(), a.max_payload)
+                        if a.check_process else None)
+        self.writer = Writer(self.link.inbound if self.checker is None else self.checker.out,
+                             self.admitter, self.inbox, self.link.ack,
                              on_accepted=self._on_accepted, on_outcome=self._on_outcome,
                              lock=self.market.lock)
         self.board = GatewayBoard(self.clock, self.inbox.messages.last_telemetry())
@@ -164,6 +170,8 @@ class EdgeService:
         log.info("edge starting", extra={"site": self.cfg.site.id, "edge_id": self.edge_id,
                                          "chain_height": self.store.height(),
                                          "blocks_recovered": fixed})
+        if self.checker is not None:
+            self.checker.start()
         self.writer.start()
         self.link.start()
         self._spawn("ticker", self._tick_loop)
@@ -186,6 +194,8 @@ class EdgeService:
         self.stopping.set()
         self._block_full.set()
         self.link.stop_taking()  # take no more; unacked ones are redelivered
+        if self.checker is not None:
+            self.checker.stop()  # hands on what it holds first
         self.writer.stop()
         if self.writer.is_alive():
             self.writer.join(timeout=10)
