@@ -149,27 +149,36 @@ class ChainStore:
     # -- writing ---------------------------------------------------------
     def append(self, block: Block) -> None:
         """Store `block` atomically; it must extend the current head."""
+        self.append_many([block])
+
+    def append_many(self, blocks: list[Block]) -> None:
+        """Store consecutive blocks in one transaction (one fsync); the first must extend the
+        current head and each the one before it. All are stored, or none."""
         if self.readonly:
             raise AppendError("the store is open read-only")
-        h = block.header
-        expected_height = self.height() + 1
-        if h.height != expected_height:
-            raise AppendError(f"height {h.height}, expected {expected_height}")
-        if h.prev != self.head_hash():
-            raise AppendError(f"block {h.height} does not link to the stored head")
-        if h.ntx != len(block.txs):
-            raise AppendError(f"block {h.height} says {h.ntx} txs but has {len(block.txs)}")
+        expected_height, prev = self.height() + 1, self.head_hash()
+        for block in blocks:
+            h = block.header
+            if h.height != expected_height:
+                raise AppendError(f"height {h.height}, expected {expected_height}")
+            if h.prev != prev:
+                raise AppendError(f"block {h.height} does not link to the stored head")
+            if h.ntx != len(block.txs):
+                raise AppendError(f"block {h.height} says {h.ntx} txs but has {len(block.txs)}")
+            expected_height, prev = h.height + 1, h.hash()
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute(
-                "INSERT INTO blocks (height, hash, header) VALUES (?, ?, ?)",
-                (h.height, h.hash(), h.to_bytes()),
-            )
-            db.executemany(
-                "INSERT INTO txs (height, idx, data) VALUES (?, ?, ?)",
-                ((h.height, i, t) for i, t in enumerate(block.txs)),
-            )
+            for block in blocks:
+                h = block.header
+                db.execute(
+                    "INSERT INTO blocks (height, hash, header) VALUES (?, ?, ?)",
+                    (h.height, h.hash(), h.to_bytes()),
+                )
+                db.executemany(
+                    "INSERT INTO txs (height, idx, data) VALUES (?, ?, ?)",
+                    ((h.height, i, t) for i, t in enumerate(block.txs)),
+                )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -125,3 +125,50 @@ def test_a_replayed_cut_takes_exactly_the_journalled_count(parts):
     assert [t["i"] for t in producer.flush(0, ntx=9).tx_objects()] == [2, 3, 4]  # max_txs 3
     assert producer.flush(0, ntx=-1) is None and producer.flush(0, ntx=0) is None
     assert [t["i"] for t in producer.flush(0).tx_objects()] == [5]
+
+
+def test_a_backlog_is_cut_as_single_cuts_would_and_recovered_after_a_crash(parts, tmp_path):
+    """``cut`` of three blocks makes the blocks three ``flush`` calls make (same txs, same
+    ts, same links), in one chain write; a crash after that write leaves the chain three
+    blocks ahead of the inbox, which start-up reconciles block by block."""
+    inbox, store, key, producer = parts
+    inbox.pending.add([{"type": "x", "i": i} for i in range(8)], 0)
+    made = producer.cut(5_000, 3)
+    assert [b.header.ntx for b in made] == [3, 3, 2]
+    other_inbox, other = Inbox(tmp_path / "o.db"), ChainStore(tmp_path / "o-chain.db")
+    single = BlockProducer(other_inbox.pending, other, key, "edge-s1", Trigger(3, 1000),
+                           Dispatcher("cpu"))
+    other_inbox.pending.add([{"type": "x", "i": i} for i in range(8)], 0)
+    assert [single.flush(5_000).header.hash() for _ in range(3)] == [
+        b.header.hash() for b in made]
+    other_inbox.close()
+    other.close()
+    # the crash: three more blocks reached the chain, the inbox never heard of them
+    inbox.pending.add([{"type": "y", "i": i} for i in range(7)], 0)
+    rows = inbox.pending.head(7)
+    from edge.chain.block import make_block
+    blocks, prev = [], store.head_hash()
+    for h, chunk in ((3, rows[:3]), (4, rows[3:6]), (5, rows[6:])):
+        blocks.append(make_block(chain="edge-s1", height=h, prev=prev,
+                                 txs=[r.tx for r in chunk], ts=6_000, key=key))
+        prev = blocks[-1].header.hash()
+    store.append_many(blocks)
+    assert producer.recover() == 3
+    assert inbox.pending.stats()[0] == 0 and inbox.pending.flushed_height() == 5
+    assert verify_store(store).ok
+
+
+def test_append_many_stores_all_or_none(tmp_path):
+    store = ChainStore(tmp_path / "c.db")
+    key = generate_key()
+    from edge.chain.block import make_block
+    from edge.chain.store import AppendError
+    b0 = make_block(chain="c", height=0, prev=store.head_hash(), txs=[b"a"], ts=1, key=key)
+    b1 = make_block(chain="c", height=1, prev=b0.header.hash(), txs=[b"b"], ts=1, key=key)
+    bad = make_block(chain="c", height=2, prev=b0.header.hash(), txs=[b"c"], ts=1, key=key)
+    with pytest.raises(AppendError):
+        store.append_many([b0, b1, bad])  # the third does not link to the second
+    assert store.height() == -1
+    store.append_many([b0, b1])
+    assert store.height() == 1 and store.head_hash() == b1.header.hash()
+    store.close()

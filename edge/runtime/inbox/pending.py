@@ -62,16 +62,22 @@ class Pending:
 
     def drop(self, upto_id: int, flushed_height: int) -> None:
         """Forget the txs now in block ``flushed_height`` and remember that height."""
+        self.drop_many([(upto_id, flushed_height)])
+
+    def drop_many(self, cuts: list[tuple[int, int]]) -> None:
+        """``drop`` for consecutive blocks, (last pending id, height) each, in one write."""
         with self.db.write() as db:
-            last = db.execute("SELECT MAX(msg_id) FROM pending WHERE id <= ?",
-                              (upto_id,)).fetchone()[0]
             prev = db.execute("SELECT MAX(last_msg) FROM flushed").fetchone()[0]
-            db.execute("INSERT OR REPLACE INTO flushed (height, last_msg, flushed_ms)"
-                       " VALUES (?, ?, ?)",
-                       (flushed_height, max(last or 0, prev or 0), self.db.clock.wall_ms()))
-            db.execute("DELETE FROM pending WHERE id <= ?", (upto_id,))
-            db.execute("INSERT INTO meta (k, v) VALUES ('flushed_height', ?) ON CONFLICT (k)"
-                       " DO UPDATE SET v = excluded.v", (str(flushed_height),))
+            for upto_id, flushed_height in cuts:
+                last = db.execute("SELECT MAX(msg_id) FROM pending WHERE id <= ?",
+                                  (upto_id,)).fetchone()[0]
+                prev = max(last or 0, prev or 0)
+                db.execute("INSERT OR REPLACE INTO flushed (height, last_msg, flushed_ms)"
+                           " VALUES (?, ?, ?)", (flushed_height, prev, self.db.clock.wall_ms()))
+                db.execute("DELETE FROM pending WHERE id <= ?", (upto_id,))
+            if cuts:
+                db.execute("INSERT INTO meta (k, v) VALUES ('flushed_height', ?) ON CONFLICT (k)"
+                           " DO UPDATE SET v = excluded.v", (str(cuts[-1][1]),))
 
     def flushed_height(self) -> int:
         return int(self.db.meta("flushed_height", "-1") or -1)
