@@ -97,7 +97,7 @@ class Accepted:
 
     @property
     def type(self) -> str:
-        return self.decoded.type
+        return self.decoded.raw["type"]  # what Decoded.type answers, one call fewer per use
 
     @property
     def raw(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import logging
 import multiprocessing
 import pickle
 import queue
+import select
 import threading
 from collections.abc import Mapping
 from multiprocessing.connection import Connection
@@ -42,6 +43,8 @@ log = logging.getLogger("carbon_edge.ingest")
 BUNCH = 500
 #: seconds to wait for an answer before the worker is given up
 ANSWER_S = 30.0
+
+_new = tuple.__new__
 
 
 def serve(conn: Connection, site: str, keys: Mapping[str, bytes], max_payload: int) -> None:
@@ -100,14 +103,16 @@ class Checker(threading.Thread):
                     break
             put = self.out.put
             for m, answer in zip(bunch, self._ask(bunch), strict=True):
-                put(m if answer is None else Incoming(*m[:5], answer))
+                # tuple.__new__: a NamedTuple's own constructor costs a Python call per message
+                put(m if answer is None else _new(Incoming, (*m[:5], answer)))
 
     def _ask(self, bunch: list[Incoming]) -> list[dict[str, Any] | None]:
         if not self.failed and self._conn is not None:
             try:
                 self._conn.send_bytes(pickle.dumps([(m.topic, m.payload) for m in bunch],
                                                    pickle.HIGHEST_PROTOCOL))
-                if self._conn.poll(ANSWER_S):
+                # select on the pipe itself: Connection.poll builds a selector per call
+                if select.select([self._conn.fileno()], [], [], ANSWER_S)[0]:
                     answers = pickle.loads(self._conn.recv_bytes())
                     if type(answers) is list and len(answers) == len(bunch):
                         return answers

@@ -17,8 +17,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from edge.protocol.canonical import canonical
 from edge.protocol.transactions import SealedBidCommitment, TelemetryDigest, tx_bytes
@@ -27,9 +26,8 @@ from edge.runtime.inbox.db import Database
 from edge.runtime.inbox.pending import Pending
 
 
-@dataclass(frozen=True)
-class Stored:
-    """An accepted message as the batch writer hands it over."""
+class Stored(NamedTuple):
+    """An accepted message as the batch writer hands it over (a tuple: one per message)."""
 
     acc: Accepted
     payload: bytes
