@@ -48,8 +48,17 @@ _new = tuple.__new__
 
 
 def serve(conn: Connection, site: str, keys: Mapping[str, bytes], max_payload: int) -> None:
-    """The worker process: answer every bunch of (topic, payload) with ``precheck``'s answers."""
+    """The worker process: answer every bunch of (topic, payload) with ``precheck``'s answers.
+
+    It ends when the edge closes the pipe (or dies); Ctrl-C in the edge's terminal reaches
+    the whole process group, and the edge's own shutdown ends the worker after the writer
+    has what it handed on, so the worker ignores SIGINT.
+    """
+    import signal
+
     from edge.runtime.admission import precheck
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     while True:
         try:
