@@ -13,8 +13,9 @@ hour's AC power flow starts from the previous hour's solution, reusing
 pandapower's admittance matrices, and is retried from a cold (DC) start when
 that fails (hub.carbon.warmstart); every chunk's first hour starts cold. A
 chunk's results therefore depend on its hours only, not on where it ran or
-on how many workers there are, and the chunks' results are summed in hour
-order, so a cluster gives exactly the serial result. The chunk length is
+on how many workers there are; each consumer's energy and grams are summed
+over a chunk's hours where the chunk ran, then over the chunks in order, so a
+cluster gives exactly the serial result. The chunk length is
 part of the input: a warm-started hour agrees with a cold-started one to the
 power flow's tolerance (1e-8 MVA), not bit for bit, so another
 ``chunk_hours`` may move a gram. Chunks are folded into the totals as they
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandapower as pp
@@ -66,6 +68,15 @@ class SeriesProfile(BaseModel):
     load: _Scalings = Field(min_length=1, max_length=MAX_HOURS)
     sgen: _Scalings | None = Field(default=None, min_length=1, max_length=MAX_HOURS)
     gen: _Scalings | None = Field(default=None, min_length=1, max_length=MAX_HOURS)
+
+
+@dataclass
+class Chunk:
+    """What one chunk of hours hands back: its hours' records, and per consumer
+    (element, index) its [bus, kWh, grams] summed over the chunk's hours in hour order."""
+
+    hours: list[HourCarbon]
+    sinks: dict[tuple[str, int], list]
 
 
 def parse_profile(obj: Any) -> Profile | SeriesProfile:
@@ -149,16 +160,18 @@ def _trace_hours(
     net: pp.pandapowerNet, snap: Snapshot, factors: dict[str, list[float] | None],
     first: int, name: str, dc: bool, bus_intensities: bool, solver: LinearSolver | None,
     on_hours: Callable[[int], None] | None = None,
-) -> list[tuple[HourCarbon, Any]]:
+) -> Chunk:
     """Trace hours first.. of ``factors`` on ``net`` (already at its base snapshot).
 
     The first hour starts its power flow cold, each later one from the hour
-    before (hub.carbon.warmstart). Returns per hour its record and its
-    consumers' (keys, kWh, grams), and leaves the network at its base;
-    ``on_hours(1)`` after each hour.
+    before (hub.carbon.warmstart). Returns the hours' records and their
+    consumers' energy and grams summed over the chunk in hour order (the
+    folding happens where the hours were traced, so a cluster worker sends
+    one table per chunk, not a megabyte per hour for the client to sum), and
+    leaves the network at its base; ``on_hours(1)`` after each hour.
     """
     base = {(t, c): net[t][c].to_numpy(copy=True) for t, cols in _SCALED.items() for c in cols}
-    out: list[tuple[HourCarbon, Any]] = []
+    out = Chunk([], {})
     pf = HourSolver(net)
     pf.reset()  # the chunk starts cold, whatever ran on this network before
     try:
@@ -176,18 +189,18 @@ def _trace_hours(
                 traced = trace_solved(net, snap, solver)
             except CarbonInputError as exc:
                 count(exc)  # the hour is answered as failed: counted here, once
-                out.append((HourCarbon(hour=h, converged=False, error=str(exc)), None))
+                out.hours.append(HourCarbon(hour=h, converged=False, error=str(exc)))
                 if on_hours is not None:
                     on_hours(1)
                 continue
             totals, sink_g, bus_g = hour_summary(traced.graph, traced.flow, traced.vm_pu)
             g = traced.graph
-            sinks = (list(zip(g.sink_element.tolist(), g.sink_index.tolist(),
-                              g.sink_bus.tolist(), strict=True)),
-                     (g.sink_p * 1000.0).tolist(), sink_g.tolist())
-            out.append((HourCarbon(hour=h, converged=True, start=start, totals=totals,
-                                   bus_intensity_g_per_kwh=bus_g if bus_intensities else None),
-                        sinks))
+            _fold(out.sinks, zip(g.sink_element.tolist(), g.sink_index.tolist(),
+                                 g.sink_bus.tolist(), (g.sink_p * 1000.0).tolist(),
+                                 sink_g.tolist(), strict=True))
+            out.hours.append(HourCarbon(
+                hour=h, converged=True, start=start, totals=totals,
+                bus_intensity_g_per_kwh=bus_g if bus_intensities else None))
             if on_hours is not None:
                 on_hours(1)
     finally:
@@ -197,8 +210,18 @@ def _trace_hours(
     return out
 
 
+def _fold(acc: dict[tuple[str, int], list], rows: Iterable[tuple]) -> None:
+    """Add rows (element, index, bus, kWh, grams) to ``acc``'s [bus, kWh, grams] per consumer."""
+    for el, ix, bus, e_kwh, g in rows:
+        row = acc.get((el, ix))
+        if row is None:
+            row = acc[(el, ix)] = [bus, 0.0, 0]
+        row[1] += e_kwh
+        row[2] += g
+
+
 def _chunk_task(net: pp.pandapowerNet, snap: Snapshot, factors: dict, first: int, name: str,
-                dc: bool, bus_intensities: bool) -> list[tuple[HourCarbon, Any]]:
+                dc: bool, bus_intensities: bool) -> Chunk:
     """One cluster task: a chunk of hours on the worker's own copy of the network."""
     return _trace_hours(copy.deepcopy(net), snap, factors, first, name, dc, bus_intensities, None)
 
@@ -236,10 +259,9 @@ def trace_series(
         return {t: None if v is None else v[a:b] for t, v in lists.items()}
 
     if client is None or solver is not None:
-        results: Iterable[tuple[HourCarbon, Any]] = (
-            r for a in starts
-            for r in _trace_hours(net, snap, part(a), a, name, dc, bus_intensities, solver,
-                                  on_hours))
+        results: Iterable[Chunk] = (
+            _trace_hours(net, snap, part(a), a, name, dc, bus_intensities, solver, on_hours)
+            for a in starts)
     else:
         shared = client.scatter(net, broadcast=True)
         futures = [client.submit(_chunk_task, shared, snap, part(a), a, name, dc,
@@ -249,46 +271,36 @@ def trace_series(
 
 
 def _in_order(futures: list[Any], on_hours: Callable[[int], None] | None = None,
-              ) -> Iterator[tuple[HourCarbon, Any]]:
-    """The chunks' hours in order, each future let go once read.
-
-    A consumer's (keys, kWh, grams) of one hour of a 10k-bus case is about a
-    megabyte: a year held at once would be ~9 GB, so ``_combine`` folds the
-    hours as they come and neither side keeps a chunk it has summed.
-    """
+              ) -> Iterator[Chunk]:
+    """The chunks in order, each future let go once read (``_combine`` folds them as they
+    come, so neither side keeps a chunk it has summed)."""
     for j in range(len(futures)):
         fut, futures[j] = futures[j], None
         chunk = fut.result()
         fut.release()
         if on_hours is not None:
-            on_hours(len(chunk))
-        yield from chunk
+            on_hours(len(chunk.hours))
+        yield chunk
 
 
-def _combine(net: pp.pandapowerNet, name: str, results: Iterable[tuple[HourCarbon, Any]],
-             ) -> SeriesReport:
-    """Hours in order, day totals and each consumer's energy and grams summed in hour order."""
+def _combine(net: pp.pandapowerNet, name: str, chunks: Iterable[Chunk]) -> SeriesReport:
+    """Hours in order, day totals summed in hour order, consumers' chunk sums in chunk order."""
     hours: list[HourCarbon] = []
     sink_acc: dict[tuple[str, int], list] = {}
     acc = dict(gen=0.0, loss=0.0, e=0, l=0, x=0, n=0)
-    for rec, sinks in results:
-        hours.append(rec)
-        if rec.totals is None:
-            continue
-        tot = rec.totals
-        acc["gen"] += tot.generation_mw
-        acc["loss"] += tot.loss_mw
-        acc["e"] += tot.generator_emissions_g_per_h
-        acc["l"] += tot.load_carbon_g_per_h
-        acc["x"] += tot.loss_carbon_g_per_h
-        acc["n"] += 1
-        keys, kwh, grams_ = sinks
-        for (el, ix, bus), e_kwh, g in zip(keys, kwh, grams_, strict=True):
-            row = sink_acc.get((el, ix))
-            if row is None:
-                row = sink_acc[(el, ix)] = [bus, 0.0, 0]
-            row[1] += e_kwh
-            row[2] += g
+    for chunk in chunks:
+        for rec in chunk.hours:
+            hours.append(rec)
+            if rec.totals is None:
+                continue
+            tot = rec.totals
+            acc["gen"] += tot.generation_mw
+            acc["loss"] += tot.loss_mw
+            acc["e"] += tot.generator_emissions_g_per_h
+            acc["l"] += tot.load_carbon_g_per_h
+            acc["x"] += tot.loss_carbon_g_per_h
+            acc["n"] += 1
+        _fold(sink_acc, ((el, ix, *v) for (el, ix), v in chunk.sinks.items()))
     return SeriesReport(
         network=name,
         buses=[int(b) for b in net.bus.index],
