@@ -127,8 +127,9 @@ class EdgeService:
         self.board = GatewayBoard(self.clock, self.inbox.messages.last_telemetry())
         self.sync_info: dict[str, Any] = {"state": "off" if cfg.sync is None else "starting"}
         self.stopping = threading.Event()
-        #: set by the writer once a block's worth of transactions has been committed since
-        #: the last tick, so a full block is cut at once, not at the next period
+        #: set by the writer once a block's worth of transactions may be waiting (what the
+        #: last tick left pending plus what was accepted since), so a full block is cut at
+        #: once, not at the next period
         self._block_full = threading.Event()
         self._since_tick = 0
         self.status_port: int | None = None
@@ -238,6 +239,9 @@ class EdgeService:
         self.metrics.rounds.inc(len(published))
         self._prune_when_due()
         n, _ = self.inbox.pending.stats()
+        # what stays pending counts toward the next wake-up: counting from zero, the rest of
+        # a burst smaller than a block would wait for the next period with a full block
+        self._since_tick = n
         self.metrics.pending.set(n)
         self.metrics.height.set(self.store.height())
         self.metrics.connected.set(1 if self.link.connected.is_set() else 0)
@@ -277,7 +281,6 @@ class EdgeService:
     def _tick_loop(self) -> None:
         period = max(0.02, min(0.5, self.clock.wall_seconds(1.0)))
         while not self.stopping.is_set():
-            self._since_tick = 0
             self._block_full.clear()
             try:
                 self.tick()
