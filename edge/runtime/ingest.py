@@ -110,6 +110,7 @@ class MqttLink:
         self.connected = threading.Event()
         self.connects = 0
         self.disconnects = 0
+        self._leaving = False
         c = ChunkedReader(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=cfg.client_id,
@@ -140,6 +141,9 @@ class MqttLink:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
         self.connected.clear()
+        if self._leaving:  # our own disconnect at shutdown: nothing to warn about
+            log.info("disconnected from broker (edge stopping)")
+            return
         self.disconnects += 1
         log.warning("disconnected from broker; paho reconnects with back-off",
                     extra={"reason": str(rc)})
@@ -163,6 +167,7 @@ class MqttLink:
         self.client.on_message = None
 
     def stop(self) -> None:
+        self._leaving = True
         self.client.disconnect()
         self.client.loop_stop()
 

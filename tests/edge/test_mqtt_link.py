@@ -61,3 +61,26 @@ def test_a_batch_acknowledged_in_one_write_is_not_redelivered(broker):
     finally:
         again.stop()
     assert sorted(m.payload for m in redelivered) == sorted(m.payload for m in unacked)
+
+
+def test_losing_the_broker_is_warned_and_counted_but_our_own_stop_is_not(broker, caplog):
+    caplog.set_level("INFO", logger="carbon_edge.ingest")
+    cfg = MqttConfig(host=broker.host, port=broker.port, client_id="edge-drop-test", tls=False)
+    link = MqttLink(cfg, "s1")
+    link.start()
+    wait_until(link.connected.is_set, what="edge connected")
+    link.stop()
+    assert link.disconnects == 0
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+    other = MqttLink(cfg, "s1")
+    other.start()
+    try:
+        wait_until(other.connected.is_set, what="edge connected again")
+        broker.kill()
+        wait_until(lambda: not other.connected.is_set(), what="the loss noticed")
+        assert other.disconnects == 1
+        assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+            "disconnected from broker; paho reconnects with back-off"]
+    finally:
+        other.stop()
