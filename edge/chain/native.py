@@ -7,19 +7,20 @@ loops; the SHA-256 is libcrypto's. setup.py declares it as an optional
 extension, so `pip install` (and `make setup`) compiles it once; nothing is
 ever compiled at run time. Where it is missing (no compiler or libcrypto at
 install time, or CARBON_EDGE_NO_NATIVE set) `load()` returns None, logs why
-once, and callers hash with hashlib.
+once (edge.extensions), and callers hash with hashlib.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from functools import lru_cache
 from types import ModuleType
 
+from edge.extensions import missing, optional
+
 log = logging.getLogger(__name__)
 
-MISSING_HINT = "reinstall with a C compiler and libcrypto (pip install -e .) to build it"
+MODULE = "edge.chain._sha256batch"
 
 
 def _split(raw: bytes) -> list[bytes]:
@@ -30,32 +31,14 @@ def status() -> str:
     """One line for `carbon-edge pl info`: which CPU hasher the chain uses and why."""
     if load() is not None:
         return "native (edge.chain._sha256batch over OpenSSL)"
-    return f"hashlib fallback: {_why_missing()}"
-
-
-def _why_missing() -> str:
-    if os.environ.get("CARBON_EDGE_NO_NATIVE"):
-        return "disabled by CARBON_EDGE_NO_NATIVE"
-    try:
-        import edge.chain._sha256batch  # noqa: F401
-    except ImportError as exc:
-        return f"the native extension is not built ({exc}); {MISSING_HINT}"
-    return "available"
+    return f"hashlib fallback: {missing(MODULE)}"
 
 
 @lru_cache(maxsize=1)
 def load() -> NativeHasher | None:
     """The native hasher, or None (said once in the log) where it is not built."""
-    if os.environ.get("CARBON_EDGE_NO_NATIVE"):
-        log.warning("native SHA-256 loop disabled by CARBON_EDGE_NO_NATIVE: hashing with hashlib")
-        return None
-    try:
-        from edge.chain import _sha256batch
-    except ImportError as exc:
-        log.warning("native SHA-256 loop not built (%s): hashing with hashlib; %s",
-                    exc, MISSING_HINT)
-        return None
-    return NativeHasher(_sha256batch)
+    lib = optional(MODULE, "native SHA-256 loop", "hashing with hashlib", log)
+    return None if lib is None else NativeHasher(lib)
 
 
 class NativeHasher:

@@ -30,7 +30,7 @@ iteration.
 
 from __future__ import annotations
 
-import os
+import logging
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +38,10 @@ from functools import lru_cache
 from itertools import accumulate
 from operator import attrgetter
 from typing import Literal
+
+from edge.extensions import optional
+
+log = logging.getLogger(__name__)
 
 Side = Literal["buy", "sell"]
 Status = Literal["filled", "partial", "unfilled", "excluded"]
@@ -256,13 +260,8 @@ def _checked(orders: Sequence[Order], buy, qty, price, seq, hashes):
 @lru_cache(maxsize=1)
 def _native_columns():
     """edge.market._columns (built at install time), or None: then columns are read in Python."""
-    if os.environ.get("CARBON_EDGE_NO_NATIVE"):
-        return None
-    try:
-        from edge.market import _columns
-    except ImportError:
-        return None
-    return _columns
+    return optional("edge.market._columns", "native column reader", "reading columns in Python",
+                    log)
 
 
 #: From this many orders on, clear_uniform takes the numpy path: below it, reading the

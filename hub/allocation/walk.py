@@ -64,12 +64,12 @@ minimums, relaxation, ties and trivial coalitions included.
 from __future__ import annotations
 
 import logging
-import os
 from functools import lru_cache
 from types import ModuleType
 
 import numpy as np
 
+from edge.extensions import HINT, optional
 from hub.allocation.market import Market
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class MarketWalk:
         """
         lib = native()
         if lib is None:
-            raise RuntimeError(f"hub.allocation._walk is not built; {MISSING_HINT}")
+            raise RuntimeError(f"hub.allocation._walk is not built; {HINT}")
         orders = np.ascontiguousarray(orders, dtype=np.int64)
         if orders.ndim != 2:
             raise ValueError("orders: need a 2-d array (orderings x steps)")
@@ -204,9 +204,6 @@ class MarketWalk:
         return out
 
 
-MISSING_HINT = "reinstall with a C compiler (pip install -e .) to build it"
-
-
 @lru_cache(maxsize=1)
 def native() -> ModuleType | None:
     """hub.allocation._walk (built at install time), or None, said once in the log.
@@ -214,13 +211,4 @@ def native() -> ModuleType | None:
     Without it (no compiler at install time, or CARBON_EDGE_NO_NATIVE set) the
     numpy walk gives the same values, about 30 times slower (bench/bench_owen.py).
     """
-    if os.environ.get("CARBON_EDGE_NO_NATIVE"):
-        log.warning("native prefix walk disabled by CARBON_EDGE_NO_NATIVE: walking with numpy")
-        return None
-    try:
-        from hub.allocation import _walk
-    except ImportError as exc:
-        log.warning("native prefix walk not built (%s): walking with numpy; %s",
-                    exc, MISSING_HINT)
-        return None
-    return _walk
+    return optional("hub.allocation._walk", "native prefix walk", "walking with numpy", log)

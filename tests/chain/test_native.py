@@ -32,7 +32,8 @@ def test_no_build_product_is_tracked():
 
 
 def test_nothing_compiles_at_run_time():
-    for path in ("edge/chain/native.py", "edge/market/clearing.py"):
+    for path in ("edge/extensions.py", "edge/chain/native.py", "edge/market/clearing.py",
+                 "hub/allocation/walk.py"):
         src = (ROOT / path).read_text()
         assert "subprocess" not in src and "ctypes" not in src, path
 
@@ -60,3 +61,18 @@ def test_merkle_root_without_native_equals_with_it():
     leaves = [bytes([i % 256]) * (i % 150) for i in range(1001)]
     fallback = merkle.root_of_hashes(merkle.CPU.leaf_hashes(leaves), merkle.CPU)
     assert merkle.merkle_root(leaves) == fallback
+
+
+def test_an_extension_that_is_not_built_is_said_with_how_to_build_it(caplog):
+    import logging
+
+    from edge.extensions import optional
+
+    log = logging.getLogger("test.extensions")
+    with caplog.at_level("WARNING", logger="test.extensions"):
+        assert optional("edge.chain._no_such_extension", "native thing", "doing it in Python",
+                        log) is None
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert said.startswith("native thing not built (No module named ")
+    assert said.endswith("reinstall with a C compiler (pip install -e .) to build it: "
+                         "doing it in Python")
