@@ -67,6 +67,11 @@ def render(lines: list[dict]) -> str:
         machines = sorted({(r.get("run") or {}).get("machine", "?") for r in cases.values()})
         out.append(f"\n## {bench}\n")
         out.append(f"Measured {', '.join(runs)} on {'; '.join(machines)}.\n")
+        lacking = sorted({m for r in cases.values()
+                          for m in (r.get("run") or {}).get("extensions_missing", [])})
+        if lacking:
+            out.append(f"Measured without the native extension(s) {', '.join(lacking)}: "
+                       "figures that use them are their Python fallbacks'.\n")
         if any(r.get("estimate") for r in cases.values()):
             out.append("Cases marked * are estimates derived from measurements (see the "
                        "script's docstring), not measurements; an empty value means none "

@@ -1,7 +1,8 @@
 """Run every bench/bench_*.py and collect their JSON lines into bench/results.jsonl.
 
 QUICK=1 passes --quick to each, so the whole set runs in about a minute.
-Each line gets a `run` field (date, machine, Python, quick) so the report
+Each line gets a `run` field (date, machine, Python, quick, and the native
+extensions it ran without, if any: then it measured their fallbacks) so the report
 (bench/report.py -> docs/benchmarks.md) can say where and when a figure
 was measured. On a terminal a bar on stderr counts the scripts. A
 benchmark that fails is reported and the others still run.
@@ -19,6 +20,7 @@ is printed.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import json
 import os
@@ -81,6 +83,18 @@ def run_script(cmd: list[str], bar: Progress, label: str) -> tuple[int, str, str
     return proc.returncode, out, "".join(tail)[-2000:]
 
 
+def extensions_missing() -> list[str]:
+    """The optional C extensions setup.py declares that this install lacks (or has disabled):
+    a benchmark run without one measures its Python fallback, and the report says so."""
+    import edge
+    from edge.extensions import missing
+
+    tree = ast.parse((Path(edge.__file__).resolve().parent.parent / "setup.py").read_text())
+    names = [node.args[0].value for node in ast.walk(tree)
+             if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Extension"]
+    return sorted(name for name in names if missing(name) is not None)
+
+
 def main() -> int:
     quick = os.environ.get("QUICK", "0") == "1"
     year = os.environ.get("YEAR", "0") == "1"
@@ -92,6 +106,11 @@ def main() -> int:
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in only]
     run = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "machine": machine(), "python": platform.python_version(), "quick": quick}
+    lacking = extensions_missing()
+    if lacking:
+        run["extensions_missing"] = lacking
+        print(f"warning: without {', '.join(lacking)} the benchmarks that use them measure "
+              "their Python fallbacks (make setup builds them)", file=sys.stderr)
     failed = []
     with out_path.open("a" if only else "w") as out, \
             Progress(len(scripts), "script", desc="bench") as bar:

@@ -92,13 +92,36 @@ def test_run_all_tags_each_line_with_its_run(tmp_path):
         " 'value': 1.0, 'unit': 's', 'baseline': None, 'ratio': None, 'target': None}))\n"
         "print('noise')\n")
     # the copy is outside the tree: it finds the package (its progress bar) through PYTHONPATH
-    env = {"QUICK": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    # with the native extensions turned off, the run says which fallbacks it measured
+    env = {"QUICK": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
+           "CARBON_EDGE_NO_NATIVE": "1"}
     proc = subprocess.run([sys.executable, str(bench / "run_all.py")], capture_output=True,
                           text=True, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     [rec] = [json.loads(x) for x in (bench / "results.jsonl").read_text().splitlines()]
     assert rec["case"] == "q" and rec["run"]["quick"] is True
     assert {"date", "machine", "python"} <= set(rec["run"])
+    assert rec["run"]["extensions_missing"] == [
+        "edge.chain._sha256batch", "edge.market._columns", "hub.allocation._walk"]
+    assert "measure their Python fallbacks" in proc.stderr
+
+
+def test_report_says_when_a_section_was_measured_without_a_native_extension(tmp_path):
+    from bench import report
+
+    lacking = dict(RUN, extensions_missing=["edge.market._columns"])
+    res = _write(tmp_path / "r.jsonl", [
+        {"bench": "clearing", "case": "b", "value": 40.0, "unit": "ms", "baseline": 10.0,
+         "ratio": 4.0, "target": None, "run": lacking},
+        {"bench": "chain", "case": "a", "value": 2.5, "unit": "s", "baseline": 2.0,
+         "ratio": 1.25, "target": None, "run": RUN},
+    ])
+    out = tmp_path / "b.md"
+    assert report.main(["--results", str(res), "--out", str(out)]) == 0
+    text = out.read_text()
+    said = "Measured without the native extension(s) edge.market._columns"
+    assert text.count(said) == 1
+    assert text.index("## clearing") < text.index(said) < text.index("## chain")
 
 
 def test_report_only_rewrites_the_named_sections_and_keeps_the_rest(tmp_path):
