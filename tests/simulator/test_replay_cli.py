@@ -14,7 +14,8 @@ import pytest
 from edge.cli import main
 
 CONFIG = {"k": "config", "v": 1, "config": {
-    "site": {"id": "s1", "data_dir": "/nowhere", "edge_key": "/nowhere/edge.pem"},
+    # the replay rebuilds in a folder of its own: these two are recorded, never opened
+    "site": {"id": "s1", "data_dir": "unused-data", "edge_key": "unused-data/edge.pem"},
     "mqtt": {"tls": False}, "gateways": [{"id": "g1", "key_hex": "00" * 32}]}}
 
 
