@@ -144,9 +144,15 @@ static int walk_row(const Model *m, Curves *w, const int64_t *ord, Py_ssize_t st
     return 0;
 }
 
-static int as_int64(Py_buffer *v, Py_ssize_t want, const char *name) {
-    if (v->itemsize != 8 || v->len != want * 8) {
-        PyErr_Format(PyExc_ValueError, "%s: need %zd int64 values", name, want);
+/* Whether v holds rows x cols int64 values. The sizes come from the caller and
+ * are checked by division against the buffer's real length, never multiplied:
+ * a product that wraps could pass for a small buffer and let the walk write past it. */
+static int as_int64(Py_buffer *v, Py_ssize_t rows, Py_ssize_t cols, const char *name) {
+    Py_ssize_t have = v->len / 8;
+    int ok = v->itemsize == 8 && v->len % 8 == 0 &&
+             (cols == 0 || rows == 0 ? have == 0 : have % cols == 0 && have / cols == rows);
+    if (!ok) {
+        PyErr_Format(PyExc_ValueError, "%s: need %zd x %zd int64 values", name, rows, cols);
         return -1;
     }
     return 0;
@@ -162,15 +168,17 @@ static PyObject *prefix_values(PyObject *self, PyObject *args) {
     PyObject *ret = NULL;
     Curves w = {NULL, NULL, NULL, NULL, NULL};
     int bad = 0;
-    Py_ssize_t n = ng + nl;
-    if (b < 0 || steps < 0 || ng < 0 || nl < 0) {
-        PyErr_SetString(PyExc_ValueError, "sizes must be >= 0");
+    Py_ssize_t n = 0;
+    if (b < 0 || steps < 0 || ng < 0 || nl < 0 || steps == PY_SSIZE_T_MAX ||
+        ng > PY_SSIZE_T_MAX - nl) {
+        PyErr_SetString(PyExc_ValueError, "sizes must be >= 0 (and ng + nl, steps + 1 in range)");
         goto done;
     }
-    if (as_int64(&ob, b * steps, "orders") || as_int64(&isg, n, "is_gen") ||
-        as_int64(&rk, n, "rank") || as_int64(&qn, n, "qmin") || as_int64(&qx, n, "qmax") ||
-        as_int64(&gib, ng, "gi") || as_int64(&cb, ng, "cnt") ||
-        as_int64(&outb, b * (steps + 1), "out"))
+    n = ng + nl;
+    if (as_int64(&ob, b, steps, "orders") || as_int64(&isg, n, 1, "is_gen") ||
+        as_int64(&rk, n, 1, "rank") || as_int64(&qn, n, 1, "qmin") ||
+        as_int64(&qx, n, 1, "qmax") || as_int64(&gib, ng, 1, "gi") ||
+        as_int64(&cb, ng, 1, "cnt") || as_int64(&outb, b, steps + 1, "out"))
         goto done;
     Model m = {n, ng, nl, isg.buf, rk.buf, qn.buf, qx.buf, gib.buf, cb.buf};
     /* ranks and counts index the curves: check them once, not per step */

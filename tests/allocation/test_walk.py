@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 
 import numpy as np
 import pytest
@@ -116,6 +117,24 @@ def test_native_walk_refuses_a_bad_ordering():
     with pytest.raises(ValueError, match="out of range"):
         w.native_prefix_values(np.array([[-1]]))
     assert w.native_prefix_values(np.zeros((2, 0), dtype=np.int64)).tolist() == [[0], [0]]
+
+
+@pytest.mark.skipif(native() is None, reason="hub.allocation._walk is not built")
+def test_native_walk_refuses_sizes_that_do_not_match_the_buffers():
+    # Sizes are the caller's word: 2^61 orderings of 0 steps need 2^61 x 1 output values,
+    # and 2^61 * 8 bytes wraps to 0 in 64 bits, so a size check by multiplication took an
+    # empty output (and the walk wrote past it). Checked by division, it is refused.
+    empty, zero, gen = np.zeros(0, np.int64), np.zeros(1, np.int64), np.ones(1, np.int64)
+    model = (gen, zero, zero, zero, zero, zero)  # one generator: is_gen, rank, qmin, qmax, gi, cnt
+    with pytest.raises(ValueError, match="out: need"):
+        native().prefix_values(empty, 1 << 61, 0, *model, 1, 0, empty)
+    with pytest.raises(ValueError, match="orders: need"):
+        native().prefix_values(empty, 1 << 32, 1 << 32, *model, 1, 0, empty)
+    with pytest.raises(ValueError, match="in range"):
+        native().prefix_values(empty, 0, 0, *model, sys.maxsize, 1, zero)
+    out = np.full(2, 7, np.int64)
+    native().prefix_values(empty, 2, 0, *model, 1, 0, out)
+    assert out.tolist() == [0, 0]
 
 
 def test_prefix_values_falls_back_to_numpy(monkeypatch):
