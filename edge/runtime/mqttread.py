@@ -46,14 +46,17 @@ class ChunkedReader(mqtt.Client):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.on_publishes: Callable[[list[Publish]], None] | None = None
-        self._rbuf = b""
+        #: bytes read and not yet handled: the start of one incomplete packet
+        self._rbuf = bytearray()
+        #: the length that packet will have once whole (0: its header is not whole yet)
+        self._need = 0
         self._rsock: Any = None
 
     def _packet_read(self) -> MQTTErrorCode:
         if self._protocol == MQTTProtocolVersion.MQTTv5:
             return super()._packet_read()
         if self._rsock is not self._sock:  # a new connection: nothing read before counts
-            self._rbuf, self._rsock = b"", self._sock
+            self._rbuf, self._need, self._rsock = bytearray(), 0, self._sock
         try:
             data = self._sock_recv(CHUNK)
         except BlockingIOError:
@@ -65,26 +68,37 @@ class ChunkedReader(mqtt.Client):
             return MQTTErrorCode.MQTT_ERR_CONN_LOST
         with self._msgtime_mutex:
             self._last_bytes_received = mqtt.time_func()
-        buf = self._rbuf + data if self._rbuf else data
-        rc, used = self._take(buf)
-        self._rbuf = buf[used:]
+        if self._rbuf:
+            # a packet larger than one read: append (amortised linear) and take it apart once
+            # it is whole, not copy and re-read everything held at every read (a packet of
+            # n reads cost n^2/2 reads' worth of copying)
+            self._rbuf += data
+            if len(self._rbuf) < self._need:
+                return MQTTErrorCode.MQTT_ERR_AGAIN
+            buf = bytes(self._rbuf)
+        else:
+            buf = data
+        rc, used, self._need = self._take(buf)
+        self._rbuf = bytearray(buf[used:])  # an incomplete packet: at most about one read
         return rc if rc != MQTTErrorCode.MQTT_ERR_SUCCESS else MQTTErrorCode.MQTT_ERR_AGAIN
 
-    def _take(self, buf: bytes) -> tuple[MQTTErrorCode, int]:
-        """Handle every complete packet in ``buf``; (paho's error code or success, bytes used)."""
+    def _take(self, buf: bytes) -> tuple[MQTTErrorCode, int, int]:
+        """Handle every complete packet in ``buf``; (paho's error code or success, bytes used,
+        the whole length of the incomplete packet left over, 0 when its header is not whole)."""
         pos, end = 0, len(buf)
         batch: list[Publish] = []
         while pos < end:
             head = _fixed_header(buf, pos)
             if head is None:
-                break  # the remaining length is not complete yet
+                break  # the remaining length is not complete yet: need unknown
             length, i = head
             if length < 0:  # a fifth length byte: not MQTT
                 self._deliver(batch)
-                return MQTTErrorCode.MQTT_ERR_PROTOCOL, pos
+                return MQTTErrorCode.MQTT_ERR_PROTOCOL, pos, 0
             stop = i + length
             if stop > end:
-                break  # the body is not complete yet
+                self._deliver(batch)
+                return MQTTErrorCode.MQTT_ERR_SUCCESS, pos, stop - pos  # body not complete yet
             cmd = buf[pos]
             qos = (cmd >> 1) & 3
             if cmd & 0xF0 == mqtt.PUBLISH and qos < 2 and length >= 2:
@@ -100,9 +114,9 @@ class ChunkedReader(mqtt.Client):
             rc = self._handle_one(cmd, buf[pos + 1:i], buf[i:stop], length)
             pos = stop
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                return rc, pos
+                return rc, pos, 0
         self._deliver(batch)
-        return MQTTErrorCode.MQTT_ERR_SUCCESS, pos
+        return MQTTErrorCode.MQTT_ERR_SUCCESS, pos, 0
 
     def _deliver(self, batch: list[Publish]) -> None:
         if batch and self.on_publishes is not None:

@@ -129,3 +129,24 @@ def test_a_new_socket_forgets_a_partial_packet():
     c.chunks = [publish(b"t", b"p", 1, 3)]
     c._packet_read()
     assert c.got == [("t", b"p", 3, 1)]
+
+
+def test_a_packet_of_many_reads_is_taken_apart_once_it_is_whole():
+    payload = bytes(range(256)) * 4096  # 1 MiB: a four-byte remaining length
+    packet = publish(b"t", payload, 1, 7)
+    takes: list[int] = []
+
+    class Counting(Fake):
+        def _take(self, buf: bytes) -> tuple[MQTTErrorCode, int, int]:
+            takes.append(len(buf))
+            return super()._take(buf)
+
+    reads = [packet[a:a + 1024] for a in range(0, len(packet), 1024)]
+    c = Counting(reads + [SUBACK])
+    while c.chunks:
+        assert c._packet_read() == MQTTErrorCode.MQTT_ERR_AGAIN
+    assert c.got == [("t", payload, 7, 1)] and c.handled == [(0x90, bytes([0, 7, 1]))]
+    # the first read (header known: 1 + 4 + 2 + 1 + 2 + 1 MiB long), the read that completes
+    # it, then the SUBACK on its own: the partial packet is not re-read at every read
+    assert takes == [1024, len(packet), len(SUBACK)]
+    assert c._rbuf == b""
