@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from edge.runtime.ingest import Inbound, Incoming
+from edge.runtime.ingest import Inbound, Incoming, take
 
 log = logging.getLogger("carbon_edge.ingest")
 
@@ -100,16 +100,9 @@ class Checker(threading.Thread):
 
     def run(self) -> None:
         while not (self.stopping.is_set() and self.source.empty()):
-            try:
-                first = self.source.get(timeout=0.1)
-            except queue.Empty:
+            bunch = take(self.source, BUNCH)
+            if not bunch:
                 continue
-            bunch = [first]
-            while len(bunch) < BUNCH:
-                try:
-                    bunch.append(self.source.get_nowait())
-                except queue.Empty:
-                    break
             put = self.out.put
             for m, answer in zip(bunch, self._ask(bunch), strict=True):
                 # tuple.__new__: a NamedTuple's own constructor costs a Python call per message

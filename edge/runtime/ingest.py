@@ -72,6 +72,22 @@ class Inbound(Protocol):
     def empty(self) -> bool: ...
 
 
+def take(source: Inbound, limit: int) -> list[Incoming]:
+    """What ``source`` holds, up to ``limit`` messages, waiting up to 0.1 s for the first
+    ([] if none came: the caller looks at its stop flag and asks again). The writer's batch
+    and the check process's bunch are taken the same way."""
+    try:
+        got = [source.get(timeout=0.1)]
+    except queue.Empty:
+        return []
+    while len(got) < limit:
+        try:
+            got.append(source.get_nowait())
+        except queue.Empty:
+            break
+    return got
+
+
 class Link(Protocol):
     """The site's message bus as the edge service uses it; injected, so a test can run
     the whole edge without a broker. ``MqttLink`` is the production one."""
@@ -325,16 +341,9 @@ class Writer(threading.Thread):
 
     def run(self) -> None:
         while not (self.stopping.is_set() and self.inbound.empty()):
-            try:
-                first = self.inbound.get(timeout=0.1)
-            except queue.Empty:
+            batch = take(self.inbound, self.max_batch)
+            if not batch:
                 continue
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self.inbound.get_nowait())
-                except queue.Empty:
-                    break
             outcome = self._write(batch)
             if outcome is None:  # stopping while stalled: the broker redelivers
                 return
