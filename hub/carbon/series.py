@@ -252,7 +252,8 @@ def trace_series(
     apply_snapshot(net, snap)
     n = len(prof.load)
     lists = {t: getattr(prof, t) for t in _SCALED}
-    starts = list(range(0, n, max(1, chunk_hours)))
+    chunk_hours = max(1, chunk_hours)
+    starts = list(range(0, n, chunk_hours))
 
     def part(a: int) -> dict[str, list[float] | None]:
         b = min(a + chunk_hours, n)

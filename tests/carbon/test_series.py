@@ -137,6 +137,15 @@ def test_chunks_folded_as_they_come_give_the_same_report():
     assert abs(small.day.load_carbon_g - whole.day.load_carbon_g) <= 10
 
 
+def test_a_chunk_length_below_one_traces_hour_by_hour():
+    # chunk_hours 0 once stepped by 1 but sliced [a:a+0]: every chunk empty, no hour traced
+    load = [0.6, 0.7, 0.8]
+    rep = trace_series(load_case("case33bw"), {"load": load}, name="x", chunk_hours=0)
+    assert [h.hour for h in rep.hours] == [0, 1, 2]
+    assert [h.start for h in rep.hours] == ["cold", "cold", "cold"]
+    assert rep.day.hours_traced == 3
+
+
 def test_profiles_of_other_lengths_and_dc():
     rep = trace_series(load_case("case33bw"), {"load": [1.0, 0.5, 0.8]}, dc=True)
     assert [h.hour for h in rep.hours] == [0, 1, 2]
