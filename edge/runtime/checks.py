@@ -48,7 +48,8 @@ _new = tuple.__new__
 
 
 def serve(conn: Connection, site: str, keys: Mapping[str, bytes], max_payload: int) -> None:
-    """The worker process: answer every bunch of (topic, payload) with ``precheck``'s answers.
+    """The worker process: answer every bunch of (topic, payload) with ``precheck``'s answers
+    (None for an item that is None: a payload over ``max_payload``, not sent).
 
     It ends when the edge closes the pipe (or dies); Ctrl-C in the edge's terminal reaches
     the whole process group, and the edge's own shutdown ends the worker after the writer
@@ -66,9 +67,9 @@ def serve(conn: Connection, site: str, keys: Mapping[str, bytes], max_payload: i
         except (EOFError, OSError):
             return
         out: list[dict[str, Any] | None] = []
-        for topic, payload in items:
+        for item in items:
             try:
-                out.append(precheck(topic, payload, site, keys, max_payload))
+                out.append(None if item is None else precheck(*item, site, keys, max_payload))
             except Exception:  # noqa: BLE001 - one message costs only itself: admitted in full
                 out.append(None)
         conn.send_bytes(pickle.dumps(out, pickle.HIGHEST_PROTOCOL))
@@ -83,6 +84,7 @@ class Checker(threading.Thread):
         self.source = source
         self.out: queue.SimpleQueue[Incoming] = queue.SimpleQueue()
         self._args = (site, dict(keys), max_payload)
+        self.max_payload = max_payload
         self._conn: Connection | None = None
         self._proc: Any = None
         self.stopping = threading.Event()
@@ -111,8 +113,12 @@ class Checker(threading.Thread):
     def _ask(self, bunch: list[Incoming]) -> list[dict[str, Any] | None]:
         if not self.failed and self._conn is not None:
             try:
-                self._conn.send_bytes(pickle.dumps([(m.topic, m.payload) for m in bunch],
-                                                   pickle.HIGHEST_PROTOCOL))
+                # a payload precheck refuses for its size alone is not copied into the pipe
+                # (a hostile one may be as large as the broker lets through): None stands for it
+                limit = self.max_payload
+                self._conn.send_bytes(pickle.dumps(
+                    [(m.topic, m.payload) if len(m.payload) <= limit else None for m in bunch],
+                    pickle.HIGHEST_PROTOCOL))
                 # select on the pipe itself: Connection.poll builds a selector per call
                 if select.select([self._conn.fileno()], [], [], ANSWER_S)[0]:
                     answers = pickle.loads(self._conn.recv_bytes())

@@ -98,3 +98,29 @@ def test_a_dead_worker_costs_only_time():
         assert c.failed
     finally:
         c.stop()
+
+
+def test_a_payload_over_the_limit_is_not_sent_to_the_worker():
+    source: queue.SimpleQueue[Incoming] = queue.SimpleQueue()
+    c = Checker(source, SITE, KEYS, 4096)
+    c.start()
+    sent: list[int] = []
+    conn = c._conn
+    send = conn.send_bytes
+
+    def counted(data: bytes) -> None:  # the real pipe, its writes' sizes recorded
+        sent.append(len(data))
+        send(data)
+
+    conn.send_bytes = counted
+    try:
+        t, good, _ = CASES[0]
+        big = Incoming(t, b"x" * 1_000_000, 2, 1, NOW)
+        source.put(big)
+        assert _drain(c.out, 1) == [big]  # unchecked: the writer refuses it in full
+        source.put(Incoming(t, good, 1, 1, NOW))
+        assert _drain(c.out, 1)[0].checked is not None  # the worker still answers
+    finally:
+        c.stop()
+    assert not c.failed
+    assert len(sent) == 2 and max(sent) < 1_000  # the megabyte never went down the pipe
