@@ -30,6 +30,10 @@ from edge.runtime.inbox.pending import Pending
 
 log = logging.getLogger("carbon_edge.blocks")
 
+#: blocks cut in one chain transaction at most: a backlog (a long stall, a restart) is cut
+#: in steps of this many, so its rows and blocks are never all in memory at once
+CUT_BLOCKS = 32
+
 
 @dataclass(frozen=True)
 class Trigger:
@@ -141,9 +145,9 @@ class BlockProducer:
         while True:
             n, oldest = self.pending.stats()
             if force and n:
-                made = self.cut(now_ms, -(-n // size))
-            elif self.trigger.due(n, oldest, now_ms):
-                made = self.cut(now_ms, max(1, n // size))  # full blocks, or the aged one
+                made = self.cut(now_ms, min(CUT_BLOCKS, -(-n // size)))
+            elif self.trigger.due(n, oldest, now_ms):  # full blocks, or the aged one
+                made = self.cut(now_ms, min(CUT_BLOCKS, max(1, n // size)))
             else:
                 break
             if not made:

@@ -172,3 +172,20 @@ def test_append_many_stores_all_or_none(tmp_path):
     store.append_many([b0, b1])
     assert store.height() == 1 and store.head_hash() == b1.header.hash()
     store.close()
+
+
+def test_a_backlog_is_cut_in_bounded_steps(parts, monkeypatch):
+    """A backlog of 8 txs (max_txs 3) with at most two blocks per chain write: a write of
+    two blocks, then one of the last (partial) block at the forced step; all of it chained."""
+    import edge.runtime.blocks as blocks
+
+    inbox, store, key, producer = parts
+    monkeypatch.setattr(blocks, "CUT_BLOCKS", 2)
+    writes: list[int] = []
+    append_many = store.append_many
+    monkeypatch.setattr(store, "append_many",
+                        lambda bs: (writes.append(len(bs)), append_many(bs))[1])
+    inbox.pending.add([{"type": "x", "i": i} for i in range(8)], 0)
+    made = producer.step(0, force=True)
+    assert [b.header.ntx for b in made] == [3, 3, 2] and writes == [2, 1]
+    assert inbox.pending.stats()[0] == 0 and verify_store(store).ok
