@@ -148,13 +148,26 @@ class MarketWalk:
         return out
 
     def numpy_prefix_values(self, orders: np.ndarray) -> np.ndarray:
-        """``prefix_values`` by numpy passes over all orderings at once (the fallback)."""
+        """``prefix_values`` by numpy passes over all orderings at once (the fallback).
+
+        Refuses what the C walk refuses (ValueError): a negative index would
+        read the last player and a repeated one count twice, silently.
+        """
         orders = np.asarray(orders, dtype=np.int64)
+        if orders.ndim != 2:
+            raise ValueError("orders: need a 2-d array (orderings x steps)")
+        if orders.size and (orders.min() < 0 or orders.max() >= self.ng + self.nl
+                            or (np.diff(np.sort(orders, axis=1), axis=1) == 0).any()):
+            raise ValueError("orders: a player out of range or repeated in a row")
         # Chunks of orderings keep each (orderings x units) array near 16 MiB.
         rows_per = max(1, _CHUNK_CELLS // max(self.ng + self.nl, 1))
-        if len(orders) > rows_per:
-            return np.concatenate([self.numpy_prefix_values(orders[i:i + rows_per])
-                                   for i in range(0, len(orders), rows_per)])
+        if len(orders) <= rows_per:
+            return self._numpy_chunk(orders)
+        return np.concatenate([self._numpy_chunk(orders[i:i + rows_per])
+                               for i in range(0, len(orders), rows_per)])
+
+    def _numpy_chunk(self, orders: np.ndarray) -> np.ndarray:
+        """The numpy walk of one chunk of checked orderings."""
         b, steps = orders.shape
         rows = np.arange(b)
         ng, nl = self.ng, self.nl

@@ -119,6 +119,17 @@ def test_native_walk_refuses_a_bad_ordering():
     assert w.native_prefix_values(np.zeros((2, 0), dtype=np.int64)).tolist() == [[0], [0]]
 
 
+def test_numpy_walk_refuses_what_the_native_walk_refuses():
+    m = random_market(1, 4, seed=0, minimums=False)
+    w = MarketWalk(m)
+    for bad in ([[0, 1, 0]], [[0, 4]], [[-1]]):
+        with pytest.raises(ValueError, match="out of range or repeated"):
+            w.numpy_prefix_values(np.array(bad))
+    with pytest.raises(ValueError, match="2-d"):
+        w.numpy_prefix_values(np.array([0, 1]))
+    assert w.numpy_prefix_values(np.zeros((2, 0), dtype=np.int64)).tolist() == [[0], [0]]
+
+
 @pytest.mark.skipif(native() is None, reason="hub.allocation._walk is not built")
 def test_native_walk_refuses_sizes_that_do_not_match_the_buffers():
     # Sizes are the caller's word: 2^61 orderings of 0 steps need 2^61 x 1 output values,
