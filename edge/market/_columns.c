@@ -53,6 +53,7 @@ static PyObject *order_columns(PyObject *self, PyObject *args) {
     Py_ssize_t off[NFIELDS];
     if (offsets_of(tp, off) < 0) Py_RETURN_NONE;
     Py_ssize_t n = PyList_GET_SIZE(list);
+    if (n > PY_SSIZE_T_MAX / 8) return PyErr_NoMemory();  /* n * 8 below: a 32-bit board */
     PyObject *cols[4] = {NULL, NULL, NULL, NULL}, *buy = NULL, *out = NULL;
     for (int c = 0; c < 4; c++)
         if (!(cols[c] = PyBytes_FromStringAndSize(NULL, n * 8))) goto fail;
@@ -124,6 +125,26 @@ static char *put_i64(char *w, int64_t v) {
     return w;
 }
 
+/* The most bytes one fill's row takes: the fixed text with its side (85 at most, the book
+ * form), six integers of at most 20 characters each (the order's interval and seq, four
+ * more), the status and the id; -1 where that sum does not fit a Py_ssize_t (a 32-bit
+ * board: the lengths are the caller's). */
+static Py_ssize_t row_room(Py_ssize_t status_max, Py_ssize_t id_len) {
+    const Py_ssize_t fixed = 100 + 6 * 21;
+    if (status_max > PY_SSIZE_T_MAX - fixed || id_len > PY_SSIZE_T_MAX - fixed - status_max)
+        return -1;
+    return fixed + status_max + id_len;
+}
+
+/* The length of the id of ``o`` (an object of type ``tp``, its id slot at ``id_off``) if
+ * canonical JSON writes it as itself, else -1. */
+static Py_ssize_t plain_id_len(PyObject *o, PyTypeObject *tp, Py_ssize_t id_off) {
+    if (Py_TYPE(o) != tp) return -1;
+    PyObject *id = *(PyObject **)((char *)o + id_off);
+    if (!id || !PyUnicode_CheckExact(id) || !plain_ascii(id)) return -1;
+    return PyUnicode_GET_LENGTH(id);
+}
+
 /* result_fills(orders: list, order_type, traded: bytes (int64), code: bytes (int8),
  *              names: tuple of 4 str, interval: int, book: bool) -> (list[dict], bytes) or None
  *
@@ -132,12 +153,12 @@ static char *put_i64(char *w, int64_t v) {
  * that needs escaping, a value that is not an exact int, a status code out of range); the
  * caller then builds both in Python. */
 static PyObject *result_fills(PyObject *self, PyObject *args) {
-    PyObject *list, *tpo, *names;
+    PyObject *list, *tpo, *names, *interval_o;
     Py_buffer tb = {0}, cb = {0};
-    long long interval;
+    int64_t interval;
     int book;
-    if (!PyArg_ParseTuple(args, "O!O!y*y*O!Lp", &PyList_Type, &list, &PyType_Type, &tpo, &tb,
-                          &cb, &PyTuple_Type, &names, &interval, &book)) {
+    if (!PyArg_ParseTuple(args, "O!O!y*y*O!Op", &PyList_Type, &list, &PyType_Type, &tpo, &tb,
+                          &cb, &PyTuple_Type, &names, &interval_o, &book)) {
         PyBuffer_Release(&tb);
         PyBuffer_Release(&cb);
         return NULL;
@@ -147,7 +168,8 @@ static PyObject *result_fills(PyObject *self, PyObject *args) {
     PyObject *rows = NULL, *raw = NULL, *tmpl = NULL, *out = NULL;
     const char *status_txt[4];
     Py_ssize_t status_max = 0;
-    if (offsets_of(tp, off) < 0 || tb.len != n * 8 || cb.len != n || PyTuple_GET_SIZE(names) != 4)
+    if (offsets_of(tp, off) < 0 || tb.len / 8 != n || tb.len % 8 || cb.len != n ||
+        PyTuple_GET_SIZE(names) != 4 || int64_of(interval_o, &interval) < 0)
         goto plain;
     for (int k = 0; k < 4; k++) {
         PyObject *s = PyTuple_GET_ITEM(names, k);
@@ -155,17 +177,16 @@ static PyObject *result_fills(PyObject *self, PyObject *args) {
         status_txt[k] = (const char *)PyUnicode_DATA(s);
         if (PyUnicode_GET_LENGTH(s) > status_max) status_max = PyUnicode_GET_LENGTH(s);
     }
-    const int64_t *traded = (const int64_t *)tb.buf;
+    const char *traded = (const char *)tb.buf;  /* int64 each, read by memcpy: any alignment */
     const int8_t *code = (const int8_t *)cb.buf;
-    /* bytes bound: per fill the fixed text and side (< 100), the status, the id, and the
-     * numbers (interval and seq in the order, four more; each <= 20 chars) */
+    /* the bytes' bound: '[', ']' and each row's room; a plain book or none before allocating */
     Py_ssize_t bound = 2;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *o = PyList_GET_ITEM(list, i);
-        if (Py_TYPE(o) != tp) goto plain;
-        PyObject *id = *(PyObject **)((char *)o + off[0]);
-        if (!id || !PyUnicode_CheckExact(id) || !plain_ascii(id)) goto plain;
-        bound += 100 + 6 * 21 + status_max + PyUnicode_GET_LENGTH(id);
+        Py_ssize_t id_len = plain_id_len(PyList_GET_ITEM(list, i), tp, off[0]);
+        if (id_len < 0) goto plain;
+        Py_ssize_t room = row_room(status_max, id_len);
+        if (room < 0 || room > PY_SSIZE_T_MAX - bound) { PyErr_NoMemory(); goto fail; }
+        bound += room;
     }
     /* every row is a copy of a template with the same keys (a clone of its key table is
      * cheaper than inserting into a fresh dict), its values then replaced */
@@ -175,11 +196,23 @@ static PyObject *result_fills(PyObject *self, PyObject *args) {
         if (PyDict_SetItem(tmpl, keys[k], Py_None) < 0) goto fail;
     if (!(rows = PyList_New(n))) goto fail;
     if (!(raw = PyBytes_FromStringAndSize(NULL, bound))) goto fail;
-    char *w = PyBytes_AS_STRING(raw);
+    char *w = PyBytes_AS_STRING(raw), *end = w + bound;
     char order_txt[48];
     *w++ = '[';
     for (Py_ssize_t i = 0; i < n; i++) {
+        /* The dict first: making it can run the garbage collector and so any finalizer, which
+         * could change the list or an order. Nothing after it runs Python code, so the order
+         * is read, checked again and its room in the buffer checked here, not trusted from
+         * the first pass. */
+        PyObject *row = PyDict_Copy(tmpl);
+        if (!row) goto fail;
+        PyList_SET_ITEM(rows, i, row);
+        if (i >= PyList_GET_SIZE(list)) goto plain;
         char *base = (char *)PyList_GET_ITEM(list, i);
+        Py_ssize_t id_len = plain_id_len((PyObject *)base, tp, off[0]);
+        if (id_len < 0) goto plain;
+        Py_ssize_t room = row_room(status_max, id_len);
+        if (room < 0 || room > end - w - 1) goto plain;  /* 1: the closing ']' */
         PyObject *id = *(PyObject **)(base + off[0]);
         PyObject *side = *(PyObject **)(base + off[1]);
         PyObject *qty_o = *(PyObject **)(base + off[2]);
@@ -199,11 +232,10 @@ static PyObject *result_fills(PyObject *self, PyObject *args) {
         char *e = put_i64(order_txt, interval);
         *e++ = '-';
         int len = (int)(put_i64(e, seq) - order_txt);
-        PyObject *row = PyDict_Copy(tmpl);
-        if (!row) goto fail;
-        PyList_SET_ITEM(rows, i, row);
+        int64_t t;
+        memcpy(&t, traded + 8 * i, 8);
         PyObject *order = PyUnicode_FromStringAndSize(order_txt, len);
-        PyObject *q = PyLong_FromLongLong(traded[i]);
+        PyObject *q = PyLong_FromLongLong(t);
         int bad = !order || !q || PyDict_SetItem(row, K_ORDER, order) < 0 ||
                   PyDict_SetItem(row, K_GW, id) < 0 || PyDict_SetItem(row, K_SIDE, side) < 0 ||
                   PyDict_SetItem(row, K_QTY, q) < 0 ||
@@ -228,12 +260,12 @@ static PyObject *result_fills(PyObject *self, PyObject *args) {
             w = put(w, ",\"price\":");
             w = put_i64(w, price);
             w = put(w, ",\"qty_wh\":");
-            w = put_i64(w, traded[i]);
+            w = put_i64(w, t);
             w = put(w, ",\"seq\":");
             w = put_i64(w, seq);
         } else {
             w = put(w, "\",\"qty_wh\":");
-            w = put_i64(w, traded[i]);
+            w = put_i64(w, t);
         }
         w = put(w, ",\"side\":\"");
         w = put(w, side_txt);

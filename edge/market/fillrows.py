@@ -32,8 +32,7 @@ def fill_rows(interval: int, orders: Sequence[Order], clearing: Clearing,
     """
     fills = clearing.fills
     native = _native_columns()
-    if (native is not None and isinstance(fills, FillColumns) and hasattr(native, "result_fills")
-            and type(interval) is int):
+    if native is not None and isinstance(fills, FillColumns) and hasattr(native, "result_fills"):
         traded, code = fills.arrays
         got = native.result_fills(orders if type(orders) is list else list(orders), Order,
                                   traded.tobytes(), code.tobytes(), STATUS_NAMES, interval, book)

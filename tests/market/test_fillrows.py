@@ -9,6 +9,7 @@ come out escaped as json escapes them (the C pass hands those to the plain way).
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 from edge.market import fillrows
-from edge.market.clearing import FillColumns, Order, clear_uniform, numpy_from
+from edge.market.clearing import STATUS_NAMES, FillColumns, Order, clear_uniform, numpy_from
 
 
 def reference(interval, orders, clearing, book):
@@ -111,3 +112,48 @@ def test_the_c_pass_refuses_what_it_cannot_write_and_sizes_what_it_can(c_pass):
     assert native.result_fills(orders, Order, traded, bad_code, names, 0, False) is None
     odd = [orders[0], Order("c", "hold", 1, 2, 3)]  # type: ignore[arg-type]
     assert native.result_fills(odd, Order, traded, code, names, 0, False) is None
+
+
+def test_the_c_pass_hands_back_an_interval_beyond_64_bits_and_reads_any_alignment(c_pass):
+    """An interval no int64 holds is handed back (None: fill_rows then takes the plain way,
+    no OverflowError); a traded column at an odd address reads as the aligned one."""
+    orders = [Order("a", "sell", 5, 7, 1), Order("b", "buy", 5, 9, 2)]
+    traded = np.array([5, 5], dtype=np.int64).tobytes()
+    code = np.array([2, 2], dtype=np.int8).tobytes()
+    assert c_pass.result_fills(orders, Order, traded, code, STATUS_NAMES, 2**63, False) is None
+    odd = memoryview(b"\0" + traded)[1:]
+    got = c_pass.result_fills(orders, Order, odd, code, STATUS_NAMES, 3, False)
+    assert got == c_pass.result_fills(orders, Order, traded, code, STATUS_NAMES, 3, False)
+    assert got[1] == (b'[{"gw":"a","order":"3-1","qty_wh":5,"side":"sell","status":"filled"},'
+                      b'{"gw":"b","order":"3-2","qty_wh":5,"side":"buy","status":"filled"}]')
+    c = clear_uniform(orders)
+    assert fillrows.fill_rows(2**64, orders, c, False) == reference(2**64, orders, c, False)
+
+
+def test_the_c_pass_checks_again_what_a_finalizer_changed(c_pass):
+    """The pass allocates between sizing its buffer and writing it, and an allocation can run
+    the garbage collector and so any Python code: here a collection callback makes one id a
+    megabyte long after the buffer was sized (the third collection in the call; the call's
+    own argument tuple is the most that can come before the sizing). The pass must hand the
+    book back, not write past its buffer (the pass before this check crashed here)."""
+    orders = [Order(f"g{i}", "buy", 1, 2, i) for i in range(50)]
+    traded = bytes(8 * 50)
+    code = bytes(50)
+    seen = []
+
+    def grow(phase, info):
+        seen.append(phase)
+        if seen.count("start") == 3:
+            object.__setattr__(orders[40], "id", "x" * 1_000_000)
+
+    gc.collect()
+    threshold = gc.get_threshold()
+    gc.callbacks.append(grow)
+    gc.set_threshold(1)
+    try:
+        got = c_pass.result_fills(orders, Order, traded, code, STATUS_NAMES, 0, False)
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(grow)
+    assert seen.count("start") >= 3 and len(orders[40].id) == 1_000_000
+    assert got is None
