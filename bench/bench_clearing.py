@@ -11,6 +11,10 @@
    CPU, signed result, settlements, one database transaction) against the
    bare clearing of the same orders in the same run. Target <= 2 x.
 3. P1 merit order for the same sizes (no same-run baseline: reported as is).
+4. A round result's fill rows and their canonical bytes at 1,000 and 100,000
+   orders (edge.market.fillrows: the C pass where edge/market/_columns.c is
+   built) against the plain way on the same clearing in the same run (the
+   same rows as dicts, then ``canonical`` of them): the same output both ways.
 Timings are the minimum of interleaved repetitions (the machine is shared).
 """
 
@@ -124,6 +128,18 @@ def bench_round(n: int, reps: int) -> None:
          baseline_is="the bare clearing of the same orders (CPU dispatcher), same run")
 
 
+def bench_fills(n: int, reps: int) -> None:
+    from edge.market import fillrows
+
+    book = p5_book(n, random.Random(n))
+    c = clear_uniform(book)
+    t = interleaved({"fills": lambda: fillrows.fill_rows(900_000, book, c, False),
+                     "plain": lambda: fillrows._python_rows(900_000, book, c, False)}, reps)
+    line("clearing", f"result_fills_n{n}", t["fills"], "ms", t["plain"], None,
+         baseline_is="the same rows and canonical bytes the plain way (dicts, then canonical), "
+                     "same run")
+
+
 def main() -> None:
     a = args(__doc__.splitlines()[0])
     rng = random.Random(20240615)
@@ -133,6 +149,7 @@ def main() -> None:
         bench_merit(n, min(reps, 3) if n >= 10_000 else reps, rng)
     for n in (1_000,) if a.quick else (1_000, 100_000):
         bench_round(n, 1 if a.quick else 3)  # a 100,000-order round is 0.15 s now: 3 runs
+        bench_fills(n, 3 if a.quick or n >= 100_000 else 20)
 
 
 if __name__ == "__main__":
