@@ -2,11 +2,16 @@
 
 `Downlink.accept(topic, payload, open_interval)` takes one message through,
 in this order, and raises `Refused` with a reason at the first failure:
+- "bad": a result that is not a frame (its signed header's JSON, one
+  newline, the binary fills block; gateway/fills.py), or a message that is
+  not a JSON object.
 - "forged": not signed by the edge key provisioned in the config
   (`edge_signer`): another `signer`, a missing or malformed `sig`, or an
   Ed25519 signature (over the canonical message without `sig`) that does
   not verify. Nothing in an unverified message is looked at further.
-- "bad": a field the gateway acts on is malformed (the text names it).
+- "bad": a field the gateway acts on is malformed (the text names it); for
+  a result also a block whose SHA-256 or count is not the header's
+  `fills_sha256` / `fills_n`, or that does not decode (bounds as the edge's).
 - "stale": it concerns the past: a result or organiser key of an interval
   that has ended (before the open interval), a price signal whose validity
   has ended.
@@ -22,7 +27,7 @@ KEEP_PRICES signals.
 import json
 from binascii import unhexlify
 
-from gateway import ed25519, policy, sealed, topics
+from gateway import ed25519, fills, policy, sealed, topics
 from gateway.canon import canonical
 from gateway.log import log
 from gateway.sealed import key_id as sealed_key_id
@@ -99,8 +104,16 @@ def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def check_result(msg):
-    """The fields of a clearing result the gateway acts on; ValueError names the bad one."""
+def check_header(msg):
+    """The signed header of a result frame, before its block is read; ValueError names the
+    bad field. The fills are not in it: `fills_n` counts them, `fills_sha256` is the
+    SHA-256 of the block (the signature covers the block through it)."""
+    _check_fields(msg)
+    if "fills" in msg:
+        raise ValueError("result header must not carry fills (they come in the block)")
+
+
+def _check_fields(msg):
     if not _is_int(msg.get("interval")):
         raise ValueError("result interval must be an integer")
     if not _is_int(msg.get("round")) or msg["round"] < 0:
@@ -109,14 +122,53 @@ def check_result(msg):
         raise ValueError("result final must be true or false")
     if msg.get("price") is not None and not _is_int(msg["price"]):
         raise ValueError("result price must be an integer")
+    if not _is_int(msg.get("fills_n")) or msg["fills_n"] < 0:
+        raise ValueError("result fills_n must be a non-negative integer")
+    if not _is_hex(msg.get("fills_sha256"), 64):
+        raise ValueError("result fills_sha256 must be 64 lowercase hex digits")
+
+
+def check_result(msg):
+    """The fields of a clearing result the gateway acts on, its decoded fills included
+    (`msg["fills"]`, set from the block); ValueError names the bad one."""
+    _check_fields(msg)
     fills = msg.get("fills")
     if not isinstance(fills, list):
         raise ValueError("result fills must be a list")
+    if len(fills) != msg["fills_n"]:
+        raise ValueError("result has %d fills, its header says %d" % (len(fills), msg["fills_n"]))
     for i, f in enumerate(fills):
         if (not isinstance(f, dict) or not isinstance(f.get("gw"), str)
                 or f.get("side") not in ("buy", "sell") or f.get("status") not in STATUSES
                 or not _is_int(f.get("qty_wh"))):
             raise ValueError("result fills[%d] malformed" % i)
+
+
+def split_frame(payload):
+    """(header bytes, offset of the block in payload) of a result frame; Refused("bad")
+    without the header line. The block stays in payload: a board holds it once."""
+    at = payload.find(b"\n")
+    if at < 0:
+        raise Refused("bad", "a result frame needs its header line, a newline and its fills block")
+    return payload[:at], at + 1
+
+
+def read_block(msg, payload, start):
+    """The decoded fills of the block payload[start:] of a verified, checked header.
+
+    The block must be the one the edge signed: its SHA-256 is the header's
+    `fills_sha256` and its count the header's `fills_n` (Refused("bad")
+    otherwise); then every value is bounded (gateway/fills.py, ValueError).
+    """
+    got = fills.digest(payload, start)
+    if got != msg["fills_sha256"]:
+        raise Refused("bad", "fills block SHA-256 %s is not the signed fills_sha256 %s"
+                      % (got, msg["fills_sha256"]))
+    n = fills.count(payload, start)
+    if n != msg["fills_n"]:
+        raise Refused("bad", "fills block holds %d fills, the signed fills_n says %d"
+                      % (n, msg["fills_n"]))
+    return fills.decode(payload, msg["interval"], start)
 
 
 def check_key(msg):
@@ -191,9 +243,16 @@ class Downlink:
         self.keys = {}  # interval -> (round, organiser public key, kid): the newest announced
 
     def accept(self, topic, payload, open_interval):
-        """A verified, checked message as ("result" | "price" | "key", msg); Refused says why."""
+        """A verified, checked message as ("result" | "price" | "key", msg); Refused says why.
+
+        A result comes as a frame (its header line, then the fills block): the
+        header is verified and checked first, then the block against it, and the
+        decoded rows become msg["fills"], as policy.py and bidding.py read them.
+        """
+        kind = topics.downlink_kind(self.site, topic)
+        header, start = split_frame(payload) if kind == "result" else (payload, None)
         try:
-            msg = json.loads(payload)
+            msg = json.loads(header)
         except ValueError:
             raise Refused("bad", "not JSON")
         if not isinstance(msg, dict):
@@ -201,7 +260,6 @@ class Downlink:
         check_signature(msg, self.signer, self.verifier)
         if msg.get("site") != self.site:
             raise Refused("bad", "not for site %s" % self.site)
-        kind = topics.downlink_kind(self.site, topic)
         if kind is None or msg.get("type") != TYPES[kind]:
             raise Refused("bad", "unexpected message type %r" % (msg.get("type"),))
         try:
@@ -210,6 +268,8 @@ class Downlink:
             elif kind == "key":
                 self._key(msg, open_interval)
             else:
+                check_header(msg)
+                msg["fills"] = read_block(msg, payload, start)
                 self._result(msg, open_interval)
         except Refused:
             raise

@@ -41,10 +41,12 @@ def announce(key: sealed.OrganiserKey, signer: Ed25519PrivateKey = EDGE, **over)
 def run_gateway(steps: list[tuple], sealed_only: bool) -> dict:
     """Feed the firmware's Downlink + Bidder with `steps`; what it sent and refused, as JSON.
 
-    A step is ("key", topic interval, message), ("open", surplus_wh) or ("result", message).
+    A step is ("key", topic interval, message), ("open", surplus_wh) or ("result", topic
+    interval, frame as hex).
     """
     code = (
-        "import json\nfrom gateway.downlink import Downlink\nfrom gateway.bidding import Bidder\n"
+        "import json\nfrom binascii import unhexlify\nfrom gateway.downlink import Downlink\n"
+        "from gateway.bidding import Bidder\n"
         "class Seq:\n  n = 0\n  def take(self):\n    Seq.n += 1\n    return Seq.n\n"
         f"site, gw, iv, opened = {SITE!r}, {GW!r}, {IV}, {OPEN}\n"
         f"steps = json.loads({json.dumps(json.dumps(steps))})\n"
@@ -58,7 +60,8 @@ def run_gateway(steps: list[tuple], sealed_only: bool) -> dict:
         "    continue\n"
         "  topic = 'site/%s/market/%d/%s' % (site, s[1], s[0])\n"
         "  try:\n"
-        "    kind, m = dl.accept(topic, json.dumps(s[2]), opened)\n"
+        "    payload = unhexlify(s[2]) if s[0] == 'result' else json.dumps(s[2])\n"
+        "    kind, m = dl.accept(topic, payload, opened)\n"
         "  except ValueError as e:\n"
         "    refused.append(getattr(e, 'reason', 'error'))\n"
         "    continue\n"
@@ -72,17 +75,17 @@ def run_gateway(steps: list[tuple], sealed_only: bool) -> dict:
     return json.loads(run_mp(code, timeout=120).stdout.strip().splitlines()[-1])
 
 
-def result_round0(price_other: int) -> dict:
-    """A signed round-0 result in which our sell offer of 5,000 Wh at 50,000 went unfilled
-    against a buyer at `price_other` (so toward-price moves our ask one tick down)."""
-    from tests.kit.firmware import sign_downlink
-    return sign_downlink({
+def result_round0(price_other: int) -> str:
+    """A signed round-0 result frame (hex) in which our sell offer of 5,000 Wh at 50,000 went
+    unfilled against a buyer at `price_other` (so toward-price moves our ask one tick down)."""
+    from tests.kit.firmware import result_frame
+    return result_frame({
         "v": 1, "type": "result", "site": SITE, "interval": IV, "round": 0, "final": False,
         "ts": 1_718_445_100_000, "volume_wh": 0, "regime": "none",
-        "fills": [{"order": f"{IV}-0", "gw": GW, "side": "sell", "qty_wh": 0,
+        "fills": [{"gw": GW, "side": "sell", "qty_wh": 0,
                    "status": "unfilled", "price": 51000, "seq": 0, "order_wh": 5000},
-                  {"order": f"{IV}-1", "gw": "gw-02", "side": "buy", "qty_wh": 0,
-                   "status": "unfilled", "price": price_other, "seq": 1, "order_wh": 5000}]})
+                  {"gw": "gw-02", "side": "buy", "qty_wh": 0,
+                   "status": "unfilled", "price": price_other, "seq": 1, "order_wh": 5000}]}).hex()
 
 
 def test_quotes_are_sealed_to_their_rounds_keys_and_open_at_the_edge():

@@ -5,7 +5,9 @@ Ed25519 (firmware/gateway/ed25519.py, sha512.py) against the RFC 8032 section
 secret keys) and against `cryptography` signatures; then a real gateway
 process against forged, replayed and stale results and price signals: each
 is refused, logged and counted, the counters reach the status message, and
-the genuine ones are acted on.
+the genuine ones are acted on. Results are frames (signed header line and
+fills block) made with the edge's encoder; tests/firmware/test_fills_frame.py
+checks the frame's decoder and every bad frame in detail.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ import random
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from tests.kit.firmware import gateway_config, run_mp, sign_downlink
+from tests.kit.firmware import (
+    fills_block,
+    frame_of,
+    gateway_config,
+    result_frame,
+    result_header,
+    run_mp,
+    sign_downlink,
+)
 
 L = 2**252 + 27742317777372353535851937790883648493
 
@@ -110,24 +120,28 @@ def test_gateway_refuses_forged_replayed_and_stale_downlink(broker_factory, firm
 
     def result(interval: int, rnd: int = 0) -> dict:
         return {"v": 1, "type": "result", "site": "s1", "interval": interval, "round": rnd,
-                "final": False, "ts": 5, "volume_wh": 0, "regime": "no_trade", "fills": []}
+                "final": False, "ts": 5, "volume_wh": 0, "regime": "no_trade", "fills": [
+                    {"gw": "gw-01", "side": "sell", "qty_wh": 0, "status": "unfilled",
+                     "price": 90000, "seq": 1, "order_wh": 500}]}
 
     def price(valid_to: int, ts: int = 7) -> dict:
         return {"v": 1, "type": "price", "site": "s1", "valid_from": 0, "valid_to": valid_to,
                 "ts": ts, "p_low": 1, "p_high": 2, "intensity_g_kwh": 300,
                 "adders": {"gw-01": 1500}}
 
-    def send(topic: str, msg: dict) -> None:
-        col.c.publish(topic, json.dumps(msg), qos=1)
+    def send(topic: str, msg: dict | bytes) -> None:
+        col.c.publish(topic, msg if isinstance(msg, bytes) else json.dumps(msg), qos=1)
 
     res_topic, price_topic = f"site/s1/market/{future}/result", "site/s1/price"
-    good_result, good_price = sign_downlink(result(future)), sign_downlink(price(2**41))
-    tampered = {**good_result, "round": 1}
-    claimed = {**sign_downlink(result(future, 2), other_seed), "signer": edge_id}
+    block = fills_block(result(future)["fills"])
+    header = sign_downlink(result_header(result(future), block))
+    good_result, good_price = frame_of(header, block), sign_downlink(price(2**41))
+    claimed = {**sign_downlink(result_header(result(future, 2), block), other_seed),
+               "signer": edge_id}
     forged = [
-        (res_topic, sign_downlink(result(future, 3), other_seed)),  # another key, its own id
-        (res_topic, claimed),  # another key claiming to be the edge
-        (res_topic, tampered),  # changed after signing
+        (res_topic, result_frame(result(future, 3), other_seed)),  # another key, its own id
+        (res_topic, frame_of(claimed, block)),  # another key claiming to be the edge
+        (res_topic, frame_of({**header, "round": 1}, block)),  # changed after signing
         (price_topic, {k: v for k, v in good_price.items() if k != "sig"}),  # unsigned
         (price_topic, {**good_price, "sig": "zz" * 64}),  # not hex
     ]
@@ -137,7 +151,11 @@ def test_gateway_refuses_forged_replayed_and_stale_downlink(broker_factory, firm
     send(price_topic, good_price)
     send(res_topic, good_result)  # replayed
     send(price_topic, good_price)  # replayed
-    send("site/s1/market/0/result", sign_downlink(result(0, 9)))  # an interval long over
+    # bad frames, each signed by the edge where it has a header: counted as rx_bad
+    send(res_topic, frame_of(header, b""))  # the block cut off
+    send(res_topic, json.dumps(header).encode())  # the header alone, no newline
+    send(res_topic, result_frame(result(future, 4), block=block[:-1]))  # signed, but torn
+    send("site/s1/market/0/result", result_frame(result(0, 9)))  # an interval long over
     send(price_topic, sign_downlink(price(1000, ts=99)))  # valid until 1970
     fw.wait_for("rx_stale", count=2, timeout=20)
     msgs = {ev: [e["msg"] for e in fw.events(ev)]
@@ -151,7 +169,11 @@ def test_gateway_refuses_forged_replayed_and_stale_downlink(broker_factory, firm
         "price signal already accepted"]
     assert msgs["rx_stale"] == ["result of interval 0, which has ended",
                                 "price signal ended at 1000, before the open interval"]
-    assert msgs["rx_bad"] == []
+    assert msgs["rx_bad"] == [
+        f"fills block SHA-256 {hashlib.sha256(b'').hexdigest()} is not the signed fills_sha256 "
+        f"{hashlib.sha256(block).hexdigest()}",
+        "a result frame needs its header line, a newline and its fills block",
+        "fill 0: id is not 1 to 32 characters ended by a newline"]
     # the genuine ones are acted on: the price signal is kept with its adder
     assert [(e["adder"], e["ts"]) for e in fw.events("price")] == [(1500, 7)]
     # a new session's birth carries the counters
@@ -166,9 +188,10 @@ def test_gateway_refuses_forged_replayed_and_stale_downlink(broker_factory, firm
     col.wait(lambda c: len(births(c)) >= 1 and any(
         "rx_forged" in b.get("counters", {}) for b in births(c)), 30, "a birth with counters")
     counters = [b for b in births(col) if "rx_forged" in b.get("counters", {})][-1]["counters"]
-    assert {k: counters.get(k) for k in ("rx_forged", "rx_replay", "rx_stale", "rx_result",
-                                          "rx_price")} == {
-        "rx_forged": 5, "rx_replay": 2, "rx_stale": 2, "rx_result": 1, "rx_price": 1}
+    assert {k: counters.get(k) for k in ("rx_forged", "rx_replay", "rx_stale", "rx_bad",
+                                          "rx_result", "rx_price")} == {
+        "rx_forged": 5, "rx_replay": 2, "rx_stale": 2, "rx_bad": 3, "rx_result": 1,
+        "rx_price": 1}
     assert fw.alive
 
 

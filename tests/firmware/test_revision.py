@@ -33,8 +33,12 @@ from edge.market.rounds import BestResponse, TowardPrice, run_rounds
 from tests.kit.firmware import (
     MICROPYTHON,
     NO_MP,
+    fills_block,
+    frame_of,
     gateway_config,
     mp_env,
+    result_frame,
+    result_header,
     run_mp,
     sign_downlink,
 )
@@ -429,34 +433,45 @@ def test_gateway_revises_toward_the_published_price(device_servers, broker, firm
     first = col.wait(lambda c: [b for b in c.messages("bid") if b["interval"] == iv], 10,
                      "the first bid on the broker")[0]
     qty = first["qty_wh"]
+    assert qty >= 2  # room for a partial fill below
     # meter 1 carries 5 kWp of PV: at 11:00 it sells, opening at sell_min + margin, no adder
     assert (first["side"], first["price"], first["round"]) == ("sell", 80000, 0)
 
-    def publish(rnd: int, price: int | None, status: str | None, final: bool = False,
-                book: bool = True) -> None:
+    def message(rnd: int, price: int | None, status: str | None, final: bool = False) -> dict:
         # the book as published: our quote in force (the last bid sent), cleared with the adder
         mine = revisions()[-1][1] + adder
+        # the traded energy as the status says (the block's decoders check they agree)
+        traded = {"filled": qty, "partial": qty // 2}.get(status, 0)
         fills = [] if status is None else [
-            {"order": f"{iv}-1", "gw": "gw-01", "side": "sell", "qty_wh": 0, "status": status,
-             "price": mine, "seq": 1, "order_wh": qty}]
-        fills.append({"order": f"{iv}-2", "gw": "gw-09", "side": "buy", "qty_wh": 0,
-                      "status": "unfilled", "price": 1, "seq": 2, "order_wh": 1})
-        if not book:
-            fills = [{k: v for k, v in f.items() if k not in ("price", "seq", "order_wh")}
-                     for f in fills]
+            {"gw": "gw-01", "side": "sell", "qty_wh": traded, "status": status, "price": mine,
+             "seq": 1, "order_wh": qty}]
+        fills.append({"gw": "gw-09", "side": "buy", "qty_wh": 0, "status": "unfilled",
+                      "price": 1, "seq": 2, "order_wh": 1})
         msg = {"v": 1, "type": "result", "site": "s1", "interval": iv, "round": rnd,
                "final": final, "ts": 0, "volume_wh": 0, "regime": "buyers_market",
                "fills": fills}
         if price is not None:
             msg["price"] = price + adder  # published in the edge's adjusted terms
-        col.c.publish(f"site/s1/market/{iv}/result", json.dumps(sign_downlink(msg)), qos=1)
+        return msg
+
+    def publish(rnd: int, price: int | None, status: str | None, final: bool = False) -> None:
+        col.c.publish(f"site/s1/market/{iv}/result",
+                      result_frame(message(rnd, price, status, final)), qos=1)
+
+    def publish_changed(rnd: int, price: int, status: str) -> None:
+        """A frame whose block is not the one its header signed (another status)."""
+        msg = message(rnd, price, status)
+        header = sign_downlink(result_header(msg, fills_block(msg["fills"])))
+        msg["fills"][0]["status"] = "excluded"
+        col.c.publish(f"site/s1/market/{iv}/result",
+                      frame_of(header, fills_block(msg["fills"])), qos=1)
 
     def fence(n: int) -> None:
         """A bad result; once the gateway has counted it, everything before it was handled."""
         col.c.publish(f"site/s1/market/{iv}/result",
-                      json.dumps(sign_downlink({"site": "s1", "type": "result", "interval": iv,
-                                                "round": 2, "final": False, "price": "x",
-                                                "fills": []})), qos=1)
+                      result_frame({"site": "s1", "type": "result", "interval": iv,
+                                    "round": 2, "final": False, "price": "x", "fills": []}),
+                      qos=1)
         fw.wait_for("rx_bad", count=n, timeout=10)
 
     def revisions() -> list[tuple[int, int]]:
@@ -479,7 +494,7 @@ def test_gateway_revises_toward_the_published_price(device_servers, broker, firm
     wait_bid(5)
     publish(5, 40000, "unfilled")  # at the reservation: silent
     # (a round already accepted would be refused as a replay: each case takes a new round)
-    publish(6, 40000, "unfilled", book=False)  # no book to answer: counted, nothing moves
+    publish_changed(6, 40000, "unfilled")  # a block not as signed: counted, nothing moves
     publish(7, 40000, None)  # the edge has no quote of ours: a revision would be refused
     publish(7, 40000, "unfilled", final=True)  # final: nothing to revise
     fence(5)
@@ -488,7 +503,7 @@ def test_gateway_revises_toward_the_published_price(device_servers, broker, firm
     assert all(b["side"] == "sell" and b["qty_wh"] == qty for b in bids)
     assert len(fw.events("revise_not_in_book")) == 1
     assert "result price must be an integer" in fw.events("rx_bad")[2]["msg"]
-    assert fw.events("rx_bad")[3]["msg"] == "result fills[0] needs integer price, seq and order_wh"
+    assert fw.events("rx_bad")[3]["msg"].startswith("fills block SHA-256 ")
     assert fw.alive
 
 
