@@ -10,10 +10,10 @@
  * other than "buy"/"sell") makes it return None, and the caller falls back to
  * Python, which names the culprit. Built at install time (setup.py, optional).
  *
- * ``result_fills`` is the other side of the same cost: a round's result message lists
- * every fill, and building 100,000 dicts, checking them and encoding them with the json
- * module cost about 15 clearings. It makes the dicts and their canonical bytes in one pass,
- * and again returns None for anything outside the plain cases (Python then builds both).
+ * ``fill_block`` is the other side of the same cost: a round's result carries every fill,
+ * as the binary block of edge/protocol/fills.py. It writes the block in one pass over the
+ * cleared orders, and again returns None for anything outside the plain cases (Python's
+ * reference encoder then names the bad fill).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -96,197 +96,116 @@ done:
 }
 
 
-/* -- a result message's fills ------------------------------------------------------------ */
+/* -- a result's fills block (edge/protocol/fills.py) ------------------------------------ */
 
-static PyObject *K_GW, *K_ORDER, *K_SIDE, *K_QTY, *K_STATUS, *K_PRICE, *K_SEQ, *K_ORDER_WH;
-
-/* A str that canonical JSON writes as itself between quotes: printable ASCII without '"'
- * or '\\'. Anything else goes back to Python (json's own escaping). */
-static int plain_ascii(PyObject *s) {
-#if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(s) < 0) { PyErr_Clear(); return 0; }  /* a legacy string (3.10) */
-#endif
-    if (!PyUnicode_IS_ASCII(s)) return 0;
-    const unsigned char *p = (const unsigned char *)PyUnicode_DATA(s);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (p[i] < 0x20 || p[i] > 0x7e || p[i] == '"' || p[i] == '\\') return 0;
-    return 1;
-}
-
-static char *put(char *w, const char *s) { size_t n = strlen(s); memcpy(w, s, n); return w + n; }
-static char *put_i64(char *w, int64_t v) {
-    char tmp[24];
-    int k = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do { tmp[k++] = (char)('0' + u % 10); u /= 10; } while (u);
-    if (v < 0) *w++ = '-';
-    while (k) *w++ = tmp[--k];
-    return w;
-}
-
-/* The most bytes one fill's row takes: the fixed text with its side (85 at most, the book
- * form), six integers of at most 20 characters each (the order's interval and seq, four
- * more), the status and the id; -1 where that sum does not fit a Py_ssize_t (a 32-bit
- * board: the lengths are the caller's). */
-static Py_ssize_t row_room(Py_ssize_t status_max, Py_ssize_t id_len) {
-    const Py_ssize_t fixed = 100 + 6 * 21;
-    if (status_max > PY_SSIZE_T_MAX - fixed || id_len > PY_SSIZE_T_MAX - fixed - status_max)
-        return -1;
-    return fixed + status_max + id_len;
-}
-
-/* The length of the id of ``o`` (an object of type ``tp``, its id slot at ``id_off``) if
- * canonical JSON writes it as itself, else -1. */
-static Py_ssize_t plain_id_len(PyObject *o, PyTypeObject *tp, Py_ssize_t id_off) {
+/* The length of the id of ``o`` (an object of type ``tp``, its id slot at ``id_off``) if it
+ * is a protocol Id ([A-Za-z0-9_.-]{1,32}, an exact str), else -1. */
+static Py_ssize_t id_len_of(PyObject *o, PyTypeObject *tp, Py_ssize_t id_off) {
     if (Py_TYPE(o) != tp) return -1;
     PyObject *id = *(PyObject **)((char *)o + id_off);
-    if (!id || !PyUnicode_CheckExact(id) || !plain_ascii(id)) return -1;
-    return PyUnicode_GET_LENGTH(id);
+    if (!id || !PyUnicode_CheckExact(id)) return -1;
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(id) < 0) { PyErr_Clear(); return -1; }  /* a legacy string (3.10) */
+#endif
+    if (!PyUnicode_IS_ASCII(id)) return -1;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(id);
+    if (n < 1 || n > 32) return -1;
+    const unsigned char *p = (const unsigned char *)PyUnicode_DATA(id);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return -1;
+    }
+    return n;
 }
 
-/* result_fills(orders: list, order_type, traded: bytes (int64), code: bytes (int8),
- *              names: tuple of 4 str, interval: int, book: bool) -> (list[dict], bytes) or None
+static void put_u32(unsigned char *w, uint32_t v) {
+    w[0] = (unsigned char)v; w[1] = (unsigned char)(v >> 8);
+    w[2] = (unsigned char)(v >> 16); w[3] = (unsigned char)(v >> 24);
+}
+static void put_u64(unsigned char *w, uint64_t v) {
+    put_u32(w, (uint32_t)v);
+    put_u32(w + 4, (uint32_t)(v >> 32));
+}
+
+#define MAX_FILLS 100000
+#define LIMIT31 2147483647LL
+#define MAX_SEQ ((1LL << 53) - 1)
+
+/* fill_block(orders: list, order_type, traded: buffer of int64, code: buffer of int8)
+ *   -> bytes or None
  *
- * The fills of a result message as dicts and, in the same pass, their canonical bytes (the
- * JSON list with keys sorted, no spaces). None for anything outside the plain cases (an id
- * that needs escaping, a value that is not an exact int, a status code out of range); the
- * caller then builds both in Python. */
-static PyObject *result_fills(PyObject *self, PyObject *args) {
-    PyObject *list, *tpo, *names, *interval_o;
+ * A round result's fills block (layout in edge/protocol/fills.py) in one pass over the
+ * cleared orders, written little-endian byte by byte (any host). None for anything outside
+ * the plain cases (more than MAX_FILLS orders, an id that is not a protocol Id, a value out
+ * of the protocol's range, a status that does not match the traded energy); the caller then
+ * takes the reference encoder, which names the bad fill. No Python code runs between the
+ * two passes (nothing is allocated but the result), and each id's room is checked again
+ * where it is written. */
+static PyObject *fill_block(PyObject *self, PyObject *args) {
+    PyObject *list, *tpo, *out = NULL;
     Py_buffer tb = {0}, cb = {0};
-    int64_t interval;
-    int book;
-    if (!PyArg_ParseTuple(args, "O!O!y*y*O!Op", &PyList_Type, &list, &PyType_Type, &tpo, &tb,
-                          &cb, &PyTuple_Type, &names, &interval_o, &book)) {
-        PyBuffer_Release(&tb);
-        PyBuffer_Release(&cb);
+    if (!PyArg_ParseTuple(args, "O!O!y*y*", &PyList_Type, &list, &PyType_Type, &tpo, &tb, &cb))
         return NULL;
-    }
     PyTypeObject *tp = (PyTypeObject *)tpo;
     Py_ssize_t n = PyList_GET_SIZE(list), off[NFIELDS];
-    PyObject *rows = NULL, *raw = NULL, *tmpl = NULL, *out = NULL;
-    const char *status_txt[4];
-    Py_ssize_t status_max = 0;
-    if (offsets_of(tp, off) < 0 || tb.len / 8 != n || tb.len % 8 || cb.len != n ||
-        PyTuple_GET_SIZE(names) != 4 || int64_of(interval_o, &interval) < 0)
-        goto plain;
-    for (int k = 0; k < 4; k++) {
-        PyObject *s = PyTuple_GET_ITEM(names, k);
-        if (!PyUnicode_CheckExact(s) || !plain_ascii(s)) goto plain;
-        status_txt[k] = (const char *)PyUnicode_DATA(s);
-        if (PyUnicode_GET_LENGTH(s) > status_max) status_max = PyUnicode_GET_LENGTH(s);
+    if (n > MAX_FILLS || offsets_of(tp, off) < 0 || tb.len != n * 8 || cb.len != n) goto plain;
+    const Py_ssize_t fixed = 8 + (Py_ssize_t)n * 22;  /* n <= MAX_FILLS: no overflow */
+    Py_ssize_t ids = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t k = id_len_of(PyList_GET_ITEM(list, i), tp, off[0]);
+        if (k < 0) goto plain;
+        ids += k + 1;  /* at most 33 * MAX_FILLS */
     }
+    out = PyBytes_FromStringAndSize(NULL, fixed + ids);
+    if (!out) goto done;
+    unsigned char *b = (unsigned char *)PyBytes_AS_STRING(out);
+    memcpy(b, "FIL1", 4);
+    put_u32(b + 4, (uint32_t)n);
+    unsigned char *seq_w = b + 8, *price_w = seq_w + 8 * n, *wh_w = price_w + 4 * n;
+    unsigned char *qty_w = wh_w + 4 * n, *side_w = qty_w + 4 * n, *status_w = side_w + n;
+    unsigned char *id_w = status_w + n, *end = b + fixed + ids;
     const char *traded = (const char *)tb.buf;  /* int64 each, read by memcpy: any alignment */
     const int8_t *code = (const int8_t *)cb.buf;
-    /* the bytes' bound: '[', ']' and each row's room; a plain book or none before allocating */
-    Py_ssize_t bound = 2;
     for (Py_ssize_t i = 0; i < n; i++) {
-        Py_ssize_t id_len = plain_id_len(PyList_GET_ITEM(list, i), tp, off[0]);
-        if (id_len < 0) goto plain;
-        Py_ssize_t room = row_room(status_max, id_len);
-        if (room < 0 || room > PY_SSIZE_T_MAX - bound) { PyErr_NoMemory(); goto fail; }
-        bound += room;
-    }
-    /* every row is a copy of a template with the same keys (a clone of its key table is
-     * cheaper than inserting into a fresh dict), its values then replaced */
-    if (!(tmpl = PyDict_New())) goto fail;
-    PyObject *keys[8] = {K_ORDER, K_GW, K_SIDE, K_QTY, K_STATUS, K_PRICE, K_SEQ, K_ORDER_WH};
-    for (int k = 0; k < (book ? 8 : 5); k++)
-        if (PyDict_SetItem(tmpl, keys[k], Py_None) < 0) goto fail;
-    if (!(rows = PyList_New(n))) goto fail;
-    if (!(raw = PyBytes_FromStringAndSize(NULL, bound))) goto fail;
-    char *w = PyBytes_AS_STRING(raw), *end = w + bound;
-    char order_txt[48];
-    *w++ = '[';
-    for (Py_ssize_t i = 0; i < n; i++) {
-        /* The dict first: making it can run the garbage collector and so any finalizer, which
-         * could change the list or an order. Nothing after it runs Python code, so the order
-         * is read, checked again and its room in the buffer checked here, not trusted from
-         * the first pass. */
-        PyObject *row = PyDict_Copy(tmpl);
-        if (!row) goto fail;
-        PyList_SET_ITEM(rows, i, row);
-        if (i >= PyList_GET_SIZE(list)) goto plain;
-        char *base = (char *)PyList_GET_ITEM(list, i);
-        Py_ssize_t id_len = plain_id_len((PyObject *)base, tp, off[0]);
-        if (id_len < 0) goto plain;
-        Py_ssize_t room = row_room(status_max, id_len);
-        if (room < 0 || room > end - w - 1) goto plain;  /* 1: the closing ']' */
-        PyObject *id = *(PyObject **)(base + off[0]);
+        PyObject *o = PyList_GET_ITEM(list, i);
+        Py_ssize_t k = id_len_of(o, tp, off[0]);
+        if (k < 0 || k + 1 > end - id_w) goto plain_out;
+        char *base = (char *)o;
         PyObject *side = *(PyObject **)(base + off[1]);
-        PyObject *qty_o = *(PyObject **)(base + off[2]);
-        PyObject *price_o = *(PyObject **)(base + off[3]);
-        PyObject *seq_o = *(PyObject **)(base + off[4]);
-        int64_t qty, price, seq;
-        if (int64_of(qty_o, &qty) < 0 || int64_of(price_o, &price) < 0 ||
-            int64_of(seq_o, &seq) < 0)
-            goto plain;
-        if (!side || !PyUnicode_CheckExact(side)) goto plain;
-        const char *side_txt;
-        if (PyUnicode_CompareWithASCIIString(side, "buy") == 0) side_txt = "buy";
-        else if (PyUnicode_CompareWithASCIIString(side, "sell") == 0) side_txt = "sell";
-        else goto plain;
-        int c = code[i];
-        if (c < 0 || c > 3) goto plain;
-        char *e = put_i64(order_txt, interval);
-        *e++ = '-';
-        int len = (int)(put_i64(e, seq) - order_txt);
-        int64_t t;
+        int64_t qty, price, seq, t;
+        if (int64_of(*(PyObject **)(base + off[2]), &qty) < 0 ||
+            int64_of(*(PyObject **)(base + off[3]), &price) < 0 ||
+            int64_of(*(PyObject **)(base + off[4]), &seq) < 0)
+            goto plain_out;
         memcpy(&t, traded + 8 * i, 8);
-        PyObject *order = PyUnicode_FromStringAndSize(order_txt, len);
-        PyObject *q = PyLong_FromLongLong(t);
-        int bad = !order || !q || PyDict_SetItem(row, K_ORDER, order) < 0 ||
-                  PyDict_SetItem(row, K_GW, id) < 0 || PyDict_SetItem(row, K_SIDE, side) < 0 ||
-                  PyDict_SetItem(row, K_QTY, q) < 0 ||
-                  PyDict_SetItem(row, K_STATUS, PyTuple_GET_ITEM(names, c)) < 0;
-        Py_XDECREF(order);
-        Py_XDECREF(q);
-        if (bad) goto fail;
-        if (book && (PyDict_SetItem(row, K_PRICE, price_o) < 0 ||
-                     PyDict_SetItem(row, K_SEQ, seq_o) < 0 ||
-                     PyDict_SetItem(row, K_ORDER_WH, qty_o) < 0))
-            goto fail;
-        if (i) *w++ = ',';
-        w = put(w, "{\"gw\":\"");
-        memcpy(w, PyUnicode_DATA(id), PyUnicode_GET_LENGTH(id));
-        w += PyUnicode_GET_LENGTH(id);
-        w = put(w, "\",\"order\":\"");
-        memcpy(w, order_txt, len);
-        w += len;
-        if (book) {
-            w = put(w, "\",\"order_wh\":");
-            w = put_i64(w, qty);
-            w = put(w, ",\"price\":");
-            w = put_i64(w, price);
-            w = put(w, ",\"qty_wh\":");
-            w = put_i64(w, t);
-            w = put(w, ",\"seq\":");
-            w = put_i64(w, seq);
-        } else {
-            w = put(w, "\",\"qty_wh\":");
-            w = put_i64(w, t);
-        }
-        w = put(w, ",\"side\":\"");
-        w = put(w, side_txt);
-        w = put(w, "\",\"status\":\"");
-        w = put(w, status_txt[c]);
-        w = put(w, "\"}");
+        int c = code[i];
+        if (seq < 0 || seq > MAX_SEQ || price < 0 || price > LIMIT31 || qty < 1 ||
+            qty > LIMIT31 || t < 0 || t > qty || c < 0 || c > 3 ||
+            (c == 2) != (t == qty) || (c == 1) != (t > 0 && t < qty))
+            goto plain_out;
+        if (!side || !PyUnicode_CheckExact(side)) goto plain_out;
+        if (PyUnicode_CompareWithASCIIString(side, "buy") == 0) side_w[i] = 0;
+        else if (PyUnicode_CompareWithASCIIString(side, "sell") == 0) side_w[i] = 1;
+        else goto plain_out;
+        put_u64(seq_w + 8 * i, (uint64_t)seq);
+        put_u32(price_w + 4 * i, (uint32_t)price);
+        put_u32(wh_w + 4 * i, (uint32_t)qty);
+        put_u32(qty_w + 4 * i, (uint32_t)t);
+        status_w[i] = (unsigned char)c;
+        memcpy(id_w, PyUnicode_DATA(*(PyObject **)(base + off[0])), (size_t)k);
+        id_w += k;
+        *id_w++ = '\n';
     }
-    *w++ = ']';
-    if (_PyBytes_Resize(&raw, w - PyBytes_AS_STRING(raw)) < 0) goto fail;
-    out = PyTuple_Pack(2, rows, raw);
+    if (id_w != end) goto plain_out;
     goto done;
+plain_out:
+    Py_CLEAR(out);
 plain:
     out = Py_None;
     Py_INCREF(out);
-    goto done;
-fail:
-    out = NULL;
 done:
-    Py_XDECREF(tmpl);
-    Py_XDECREF(rows);
-    Py_XDECREF(raw);
     PyBuffer_Release(&tb);
     PyBuffer_Release(&cb);
     return out;
@@ -295,25 +214,15 @@ done:
 static PyMethodDef methods[] = {
     {"order_columns", order_columns, METH_VARARGS,
      "Columns (qty, price, seq, id hash, buy) of a list of Orders, or None if not plain."},
-    {"result_fills", result_fills, METH_VARARGS,
-     "A result's fills as dicts and as canonical JSON bytes, or None if not plain."},
+    {"fill_block", fill_block, METH_VARARGS,
+     "A result's fills block (edge/protocol/fills.py) of a clearing, or None if not plain."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_columns",
-                                    "Order objects to columns for the numpy clearing, fills to result rows.", -1,
+                                    "Order objects to columns for the numpy clearing, fills to a result's block.", -1,
                                     methods};
 
 PyMODINIT_FUNC PyInit__columns(void) {
-    K_GW = PyUnicode_InternFromString("gw");
-    K_ORDER = PyUnicode_InternFromString("order");
-    K_SIDE = PyUnicode_InternFromString("side");
-    K_QTY = PyUnicode_InternFromString("qty_wh");
-    K_STATUS = PyUnicode_InternFromString("status");
-    K_PRICE = PyUnicode_InternFromString("price");
-    K_SEQ = PyUnicode_InternFromString("seq");
-    K_ORDER_WH = PyUnicode_InternFromString("order_wh");
-    if (!K_GW || !K_ORDER || !K_SIDE || !K_QTY || !K_STATUS || !K_PRICE || !K_SEQ || !K_ORDER_WH)
-        return NULL;
     return PyModule_Create(&module);
 }

@@ -49,15 +49,12 @@ def add_signature(obj: dict[str, Any], key: PrivateKey) -> dict[str, Any]:
     return {**body, "sig": sign(key, canonical(body)).hex()}
 
 
-def sign_encoded(obj: dict[str, Any], key: PrivateKey,
-                 given: dict[str, bytes] | None = None) -> Encoded:
+def sign_encoded(obj: dict[str, Any], key: PrivateKey) -> Encoded:
     """``add_signature`` with the signed message's canonical bytes attached, its members
-    encoded once for both the signature and the message (a large result's fills).
-
-    ``given``: canonical bytes of members made with their values (``members``)."""
+    encoded once for both the signature and the message."""
     body = {k: v for k, v in obj.items() if k not in ("sig", "signer")}
     body["signer"] = public_id(key.public_key())
-    parts = members(body, given)
+    parts = members(body)
     sig = sign(key, join(parts)).hex()
     return encoded({**body, "sig": sig}, {**parts, "sig": b'"%s"' % sig.encode("ascii")})
 

@@ -139,28 +139,17 @@ def _member(value: Any) -> bytes:
     return _dumps(value)
 
 
-def members(value: dict[str, Any], given: dict[str, bytes] | None = None) -> dict[str, bytes]:
+def members(value: dict[str, Any]) -> dict[str, bytes]:
     """The canonical bytes of each member of the object ``value`` (checked as ``canonical``
     checks it, with the same errors), for ``join`` to assemble.
 
     Why: a signed message is encoded twice, without and with its signature; with its
-    members encoded once, both are a join of the same parts, and a 100,000-fill result
-    is walked and encoded once instead of twice.
-
-    ``given``: members whose canonical bytes the caller already made together with the
-    values (a result's fills, edge.market.fillrows); they are taken as they are, neither
-    walked nor encoded.
+    members encoded once, both are a join of the same parts.
     """
     if type(value) is not dict:
         raise ValueError(f"members of a {type(value).__name__}: an object is needed")
-    if not given:
-        _check(value, "")
-        return {k: _member(v) for k, v in value.items()}
-    if not given.keys() <= value.keys():
-        raise ValueError("given members that the object does not have")
-    rest = {k: v for k, v in value.items() if k not in given}
-    _check(rest, "")
-    return {k: given[k] if k in given else _member(v) for k, v in value.items()}
+    _check(value, "")
+    return {k: _member(v) for k, v in value.items()}
 
 
 def join(parts: dict[str, bytes]) -> bytes:

@@ -30,6 +30,7 @@ A decoded fill is the dict the gateways and the tools read: ``order`` (interval-
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import struct
 from collections.abc import Sequence
@@ -59,7 +60,7 @@ def encode(seq: Sequence[int], price: Sequence[int], order_wh: Sequence[int],
     """The block of these columns (``side`` and ``status`` as codes): the reference way.
 
     The edge's round makes the same bytes from the clearing's arrays
-    (``edge.market.fillrows``); this one packs plain sequences and checks every value,
+    (``edge.market.fillblock``); this one packs plain sequences and checks every value,
     for small books and the tests.
     """
     n = len(ids)
@@ -162,3 +163,24 @@ def split(payload: bytes) -> tuple[bytes, bytes]:
     if at < 0:
         raise FillsError("a result frame needs its header line and its fills block")
     return payload[:at], payload[at + 1:]
+
+
+def read(payload: bytes) -> dict[str, Any]:
+    """A result frame as one dict: the header's members and its decoded ``fills``.
+
+    The block is checked against the header's ``fills_n`` and ``fills_sha256``; the
+    header's signature is not (``edge.protocol.auth.check_signature`` of the header does
+    that, as the gateways do): for tools and tests that read what the edge published.
+    """
+    head, block = split(payload)
+    try:
+        header = json.loads(head)
+    except ValueError as exc:
+        raise FillsError(f"the result frame's header is not JSON: {exc}") from None
+    if not isinstance(header, dict) or "fills" in header:
+        raise FillsError("the result frame's header must be an object without fills")
+    if header.get("fills_sha256") != digest(block):
+        raise FillsError("the fills block does not match the header's fills_sha256")
+    if header.get("fills_n") != count(block):
+        raise FillsError("the fills block does not hold the header's fills_n fills")
+    return {**header, "fills": decode(block, header["interval"])}

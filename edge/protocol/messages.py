@@ -22,6 +22,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from edge.protocol.fills import MAX_FILLS  # noqa: F401 - one owner, re-exported
 from edge.protocol.types import (  # noqa: F401 - MAX_* re-exported for older importers
     MAX_PRICE,
     MAX_QTY_WH,
@@ -197,25 +198,24 @@ class _Signed(_Strict):
     sig: Hex64
 
 
-#: the most fills (orders) one clearing result carries
-MAX_FILLS = 100_000
-
-
 class FillOut(_Strict):
+    """One fill of a round result as ``edge.protocol.fills.decode`` gives it: the order, what
+    it traded, and the quote as cleared (carbon adder applied), its order number and its
+    quantity: the published book every participant answers (docs/market.md "Rounds")."""
+
     order: Annotated[str, Field(max_length=80)]
     gw: Id
     side: Side
     qty_wh: Annotated[int, Field(ge=0, le=MAX_QTY_WH)]
     status: Literal["filled", "partial", "unfilled", "excluded"]
-    #: the quote as cleared (carbon adder applied), its original order number and its
-    #: quantity: the published book every participant answers (docs/market.md "Rounds")
-    price: Price | None = None
-    seq: Annotated[int, Field(ge=0, le=MAX_SEQ)] | None = None
-    order_wh: Annotated[int, Field(ge=1, le=MAX_QTY_WH)] | None = None
+    price: Price
+    seq: Annotated[int, Field(ge=0, le=MAX_SEQ)]
+    order_wh: Annotated[int, Field(ge=1, le=MAX_QTY_WH)]
 
 
 class ClearingResult(_Signed):
-    """The result of one round of one interval, signed by the edge."""
+    """The signed header of one round's result; its fills travel as a binary block
+    (``edge.protocol.fills``) that the header commits to by count and SHA-256."""
 
     type: Literal["result"]
     site: Id
@@ -225,7 +225,8 @@ class ClearingResult(_Signed):
     price: Price | None = None
     volume_wh: Annotated[int, Field(ge=0, le=(1 << 50))]
     regime: Literal["buyers_market", "sellers_market", "balanced", "no_trade"]
-    fills: Annotated[list[FillOut], Field(max_length=MAX_FILLS)]
+    fills_n: Annotated[int, Field(ge=0, le=MAX_FILLS)]
+    fills_sha256: Hex32
     sealed: SealedOpening | None = None
 
 

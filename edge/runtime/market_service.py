@@ -45,13 +45,14 @@ from edge.chain.keys import PrivateKey
 from edge.clock import SYSTEM, Clock
 from edge.market.book import BookError
 from edge.market.clearing import Clearing, Order
-from edge.market.fillrows import fill_rows
+from edge.market.fillblock import fill_block
 from edge.market.rounds import IntervalRounds, RoundRefused
 from edge.market.settlement import settle_traded
 from edge.protocol import topics
 from edge.protocol.auth import add_signature, sign_encoded
 from edge.protocol.canonical import Encoded
 from edge.protocol.codec import encode
+from edge.protocol.fills import digest, frame
 from edge.protocol.messages import MAX_FILLS, ClearingResult, Settlement
 from edge.runtime.inbox import Inbox
 from edge.runtime.intervals import Schedule
@@ -74,23 +75,21 @@ def order_ref(interval: int, seq: int) -> str:
 
 
 def _header(msg: Mapping[str, Any]) -> dict[str, Any]:
-    """A result with its long lists (fills, openings) checked by count and left out, for
-    validating the rest with the model.
+    """A result with its sealed openings checked by count and left out, for validating the
+    rest with the model.
 
-    Why: each fill is made from an order of a validated clearing, each opening from a bid
-    that passed admission and opened to integers in range; validating 100,000 of them
-    cost more than the clearing. The tests decode every published result in full.
+    Why: each opening is made from a bid that passed admission and opened to integers in
+    range; validating 100,000 of them cost more than the clearing. The tests decode every
+    published result in full.
     """
-    out = {**msg, "fills": []}
-    lists = {"fills": msg["fills"]}
-    if msg.get("sealed") is not None:
-        sealed = msg["sealed"]
-        lists.update(opened=sealed["opened"], refused=sealed["refused"])
-        out["sealed"] = {**sealed, "opened": [], "refused": []}
-    for name, items in lists.items():
-        if len(items) > MAX_FILLS:
-            raise ValueError(f"{len(items)} {name} exceed the protocol's {MAX_FILLS} per result")
-    return out
+    sealed = msg.get("sealed")
+    if sealed is None:
+        return dict(msg)
+    for name in ("opened", "refused"):
+        if len(sealed[name]) > MAX_FILLS:
+            raise ValueError(f"{len(sealed[name])} {name} exceed the protocol's {MAX_FILLS} "
+                             "per result")
+    return {**msg, "sealed": {**sealed, "opened": [], "refused": []}}
 
 
 class MarketService:
@@ -201,8 +200,8 @@ class MarketService:
                                 book.restore(r - 1, False)
                             self._open(book, r, count=False)
                     book.restore(top, any(r["final"] for r in results))
-                    for r in results:  # retained results are idempotent: publish again
-                        self._send(r)
+                    for f in self.inbox.market.frames(interval):  # retained: idempotent
+                        self.publish(topics.result(self.site, interval), f, True)
             stored = self.inbox.meta("market_last_gate")
             current = self.schedule.next_open(now_s) - self.schedule.interval_s
             self.last_gate = int(stored) if stored is not None else current
@@ -258,46 +257,46 @@ class MarketService:
             opening = self._open(book, book.next_round)  # the gate of this round has passed
         r = book.step(self.clearer.clear_uniform, adders)
         round_no, final, cleared, clearing = r.number, r.final, r.orders, r.clearing
-        result = self.result_message(book.interval, round_no, final, cleared, clearing, now_ms,
+        block = fill_block(cleared, clearing)
+        result = self.result_message(book.interval, round_no, final, clearing, block, now_ms,
                                      opening)
         settlements = []
         if final:
             settlements = self.settlement_messages(book.interval, cleared, clearing, intensity,
                                                    now_ms)
         self.inbox.market.record_round(
-            book.interval, round_no, final, result, settlements, self.clock.wall_ms(),
+            book.interval, round_no, final, result, block, settlements, self.clock.wall_ms(),
             Counter({"rounds": 1, "intervals_final": int(final)}),
         )
         if self.organiser is not None and book.next_round is not None:
             # the key of the next round first, so a revision answering this result has it
             self.organiser.announce(book.interval, book.next_round, now_ms)
-        self.publish(topics.result(self.site, book.interval), result.raw, True)
+        self.publish(topics.result(self.site, book.interval), frame(result.raw, block), True)
         log.info("round cleared", extra={
             "interval": book.interval, "round": round_no, "final": final,
             "price": clearing.price, "volume_wh": clearing.volume_wh, "orders": len(cleared)})
         return dict(result)  # a plain copy for the caller: the Encoded one is read-only
 
-    def _send(self, result: dict[str, Any]) -> None:
-        self.publish(topics.result(self.site, result["interval"]), encode(result), True)
-
     # -- messages ------------------------------------------------------------
-    def result_message(self, interval: int, round_no: int, final: bool,
-                       orders: tuple[Order, ...], clearing: Clearing, now_ms: int,
+    def result_message(self, interval: int, round_no: int, final: bool, clearing: Clearing,
+                       block: bytes, now_ms: int,
                        opening: dict[str, Any] | None = None) -> Encoded:
-        """The signed result of a round, with its canonical bytes (made once: stored, queued
-        for the chain and published as they are)."""
-        # the book the participants answer when not final (docs/market.md "Rounds")
-        fills, fills_raw = fill_rows(interval, orders, clearing, book=not final)
+        """The signed header of a round's result, with its canonical bytes (made once:
+        stored, queued for the chain and published as they are). It commits to the fills
+        ``block`` (``edge.protocol.fills``) by count and SHA-256: every fill carries the
+        quote as cleared, the book the participants answer when not final
+        (docs/market.md "Rounds")."""
         body: dict[str, Any] = {
             "v": 1, "type": "result", "site": self.site, "interval": interval,
             "round": round_no, "final": final, "ts": now_ms,
-            "volume_wh": clearing.volume_wh, "regime": clearing.regime, "fills": fills,
+            "volume_wh": clearing.volume_wh, "regime": clearing.regime,
+            "fills_n": len(clearing.fills), "fills_sha256": digest(block),
         }
         if clearing.price is not None:
             body["price"] = clearing.price
         if opening is not None:  # after the gate: anyone can check the openings (docs/market.md)
             body["sealed"] = opening
-        msg = sign_encoded(body, self.key, {"fills": fills_raw})
+        msg = sign_encoded(body, self.key)
         ClearingResult.model_validate(_header(msg))  # our own output obeys the protocol
         return msg
 

@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS flushed (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS results (
     interval INTEGER NOT NULL, round INTEGER NOT NULL, final INTEGER NOT NULL,
-    raw BLOB NOT NULL, PRIMARY KEY (interval, round)
+    raw BLOB NOT NULL, fills BLOB, PRIMARY KEY (interval, round)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settlements (
     interval INTEGER NOT NULL, gw TEXT NOT NULL, raw BLOB NOT NULL,
@@ -79,7 +79,9 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT RO
 """
 
 #: Columns added after the first release: (table, column, declaration).
-MIGRATIONS = (("pending", "msg_id", "INTEGER"),)
+#: raw is a result's signed header; fills its fills block (edge.protocol.fills), stored once
+#: here (the chain holds the header)
+MIGRATIONS = (("pending", "msg_id", "INTEGER"), ("results", "fills", "BLOB"))
 
 
 class Database:

@@ -2,7 +2,9 @@
 
 A round result and (when final) its settlements are one write together with
 their chain transactions, so after a crash the market either republishes a
-round it recorded or clears it again, never half of it.
+round it recorded or clears it again, never half of it. A result is its signed
+header (what the chain holds) and its fills block (edge.protocol.fills), stored
+once, here.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from edge.protocol.canonical import canonical
+from edge.protocol.fills import decode, frame
 from edge.runtime.inbox.db import Database
 from edge.runtime.inbox.pending import Pending
 
@@ -23,13 +26,15 @@ class MarketRecords:
         self.pending = pending
 
     def record_round(self, interval: int, round_no: int, final: bool, result: dict[str, Any],
-                     settlements: Sequence[dict[str, Any]], now_ms: int,
+                     block: bytes, settlements: Sequence[dict[str, Any]], now_ms: int,
                      counts: Counter[str] | None = None) -> None:
-        """A signed round result (and, when final, the settlements) with their chain txs."""
+        """A round result (its signed header and its fills block) and, when final, the
+        settlements, with their chain txs."""
         with self.db.write() as db:
             db.execute(
-                "INSERT OR REPLACE INTO results (interval, round, final, raw) VALUES (?,?,?,?)",
-                (interval, round_no, int(final), canonical(result)),
+                "INSERT OR REPLACE INTO results (interval, round, final, raw, fills) "
+                "VALUES (?,?,?,?,?)",
+                (interval, round_no, int(final), canonical(result), block),
             )
             db.executemany(
                 "INSERT OR REPLACE INTO settlements (interval, gw, raw) VALUES (?,?,?)",
@@ -46,6 +51,19 @@ class MarketRecords:
             rows = self.db.read(
                 "SELECT raw FROM results WHERE interval = ? ORDER BY round", (interval,))
         return [json.loads(r[0]) for r in rows]
+
+    def frames(self, interval: int) -> list[bytes]:
+        """One interval's rounds in order as their result frames, to publish again; a round
+        stored before results had a fills block has none and is left out."""
+        rows = self.db.read("SELECT raw, fills FROM results WHERE interval = ? AND fills IS "
+                            "NOT NULL ORDER BY round", (interval,))
+        return [frame(raw, block) for raw, block in rows]
+
+    def fills(self, interval: int, round_no: int) -> list[dict[str, Any]]:
+        """The decoded fills of one round ([] for none, or a round stored without a block)."""
+        rows = self.db.read("SELECT fills FROM results WHERE interval = ? AND round = ?",
+                            (interval, round_no))
+        return decode(rows[0][0], interval) if rows and rows[0][0] is not None else []
 
     def final_results(self, limit: int = 1000) -> list[dict[str, Any]]:
         rows = self.db.read(
