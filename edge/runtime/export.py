@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from edge.chain.store import readonly_uri
 from edge.cliargs import InputError
+from edge.protocol.fills import decode
 
 COLUMNS = ("record", "interval", "interval_start_utc", "round", "final", "gw", "side",
            "qty_wh", "price_micro_per_kwh", "volume_wh", "status", "energy_wh",
@@ -58,14 +59,18 @@ def rows(db: sqlite3.Connection, start: int, end: int) -> Iterator[dict[str, Any
                "side": m.get("side"), "qty_wh": m.get("qty_wh"),
                "price_micro_per_kwh": m.get("price"),
                "status": "sealed" if "sealed" in m else ""}
-    for interval, rnd, final, raw in db.execute(
-            "SELECT interval, round, final, raw FROM results WHERE interval >= ? "
+    # an inbox written before results had a fills block keeps its fills in the JSON (and
+    # may not have the column yet when it is read without being opened by the edge)
+    block = ("fills" if "fills" in {r[1] for r in db.execute("PRAGMA table_info(results)")}
+             else "NULL")
+    for interval, rnd, final, raw, fills in db.execute(
+            f"SELECT interval, round, final, raw, {block} FROM results WHERE interval >= ? "
             "AND interval < ? ORDER BY interval, round", (start, end)):
         m = _doc(raw)
         yield {"record": "result", "interval": interval, "round": rnd, "final": final,
                "price_micro_per_kwh": m.get("price"), "volume_wh": m.get("volume_wh"),
                "status": m.get("regime")}
-        for f in m.get("fills") or []:
+        for f in decode(fills, interval) if fills is not None else m.get("fills") or []:
             yield {"record": "fill", "interval": interval, "round": rnd, "final": final,
                    "gw": f.get("gw"), "side": f.get("side"), "qty_wh": f.get("qty_wh"),
                    "status": f.get("status")}

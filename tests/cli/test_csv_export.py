@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge.cli import main
+from edge.protocol import fills
 
 ROOT = Path(__file__).resolve().parents[2]
 EX = ROOT / "docs" / "examples"
@@ -58,11 +59,20 @@ def _inbox(folder: Path) -> Path:
             c.execute("INSERT INTO inbox (gw, space, seq, type, interval, round, ts, recv_ms, "
                       "stored_ms, raw) VALUES (?,?,?,?,?,?,?,?,?,?)",
                       (gw, "m", i, "bid", t, 0, 0, 0, 0, json.dumps(msg).encode()))
+        # gw-1 sells 1000 of 1500 (partial, status 1), gw-2 buys its 1000 (filled, 2)
+        block = fills.encode([1, 2], [120000, 150000], [1500, 1000], [1000, 1000], [1, 0],
+                             [1, 2], ["gw-1", "gw-2"])
         res = {"type": "result", "interval": T0, "round": 0, "final": True, "price": 135000,
-               "volume_wh": 1000, "regime": "buyers_market",
-               "fills": [{"gw": "gw-1", "side": "sell", "qty_wh": 1000, "status": "partial"},
-                         {"gw": "gw-2", "side": "buy", "qty_wh": 1000, "status": "filled"}]}
-        c.execute("INSERT INTO results VALUES (?,?,?,?)", (T0, 0, 1, json.dumps(res).encode()))
+               "volume_wh": 1000, "regime": "buyers_market", "fills_n": 2,
+               "fills_sha256": fills.digest(block)}
+        c.execute("INSERT INTO results VALUES (?,?,?,?,?)",
+                  (T0, 0, 1, json.dumps(res).encode(), block))
+        # a result stored before results had a fills block: its fills are in its JSON
+        old = {"type": "result", "interval": T0 + 900, "round": 0, "final": True,
+               "volume_wh": 0, "regime": "no_trade",
+               "fills": [{"gw": "gw-3", "side": "buy", "qty_wh": 0, "status": "unfilled"}]}
+        c.execute("INSERT INTO results VALUES (?,?,?,?,NULL)",
+                  (T0 + 900, 0, 1, json.dumps(old).encode()))
         for gw, e, a in (("gw-1", -1000, -135000), ("gw-2", 1000, 135000)):
             st = {"type": "settlement", "interval": T0, "gw": gw, "energy_wh": e,
                   "amount_micro": a, "carbon_g": 0, "price": 135000}
@@ -77,15 +87,20 @@ def test_edge_export_writes_the_days_orders_results_and_settlements(tmp_path, ca
     out = tmp_path / "day.csv"
     assert main(["edge", "export", "--db-dir", str(data), "--from", "2026-06-20",
                  "--to", "2026-06-21", "--csv", str(out)]) == 0
-    # by hand: two orders of the 20th (the 21st's is outside), one result with its two fills,
-    # two settlements
-    assert capsys.readouterr().out.strip() == f"wrote 7 rows to {out}"
+    # by hand: two orders of the 20th (the 21st's is outside), one result with its two fills
+    # (from its block), an older result with its one fill (from its JSON), two settlements
+    assert capsys.readouterr().out.strip() == f"wrote 9 rows to {out}"
     rows = list(csv.DictReader(out.open(newline="")))
     assert [r["record"] for r in rows] == ["order", "order", "result", "fill", "fill",
-                                           "settlement", "settlement"]
-    assert rows[5]["energy_wh"] == "-1000" and rows[5]["amount_micro"] == "-135000"
+                                           "result", "fill", "settlement", "settlement"]
+    assert [(r["gw"], r["side"], r["qty_wh"], r["status"]) for r in rows if
+            r["record"] == "fill"] == [("gw-1", "sell", "1000", "partial"),
+                                       ("gw-2", "buy", "1000", "filled"),
+                                       ("gw-3", "buy", "0", "unfilled")]
+    assert rows[7]["energy_wh"] == "-1000" and rows[7]["amount_micro"] == "-135000"
     assert rows[2]["final"] == "1" and rows[2]["volume_wh"] == "1000"
-    assert {r["interval_start_utc"] for r in rows} == {"2026-06-20T00:00:00Z"}
+    assert {r["interval_start_utc"] for r in rows} == {"2026-06-20T00:00:00Z",
+                                                        "2026-06-20T00:15:00Z"}
     assert rows[0]["price_micro_per_kwh"] == "120000" and rows[0]["qty_wh"] == "1500"
     assert (data / "inbox.db").read_bytes() == before  # read-only
 

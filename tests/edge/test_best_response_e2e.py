@@ -15,7 +15,6 @@ point unless the round limit (or a late answer) stopped the rounds.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import pytest
@@ -23,6 +22,7 @@ import pytest
 from edge.market.clearing import clear_uniform
 from edge.market.rounds import BestResponse, Round, revisions
 from tests.edge.helpers import quotes_by_round, substation
+from tests.kit.edge import stored_results
 
 MAX_ROUNDS = 6
 POLICY = {
@@ -55,9 +55,8 @@ def test_firmware_gateways_best_respond_round_by_round(broker_factory, device_se
 
     db = sqlite3.connect(edge.data / "inbox.db")
     results: dict[int, dict[int, dict]] = {}
-    for iv, raw in db.execute("SELECT interval, raw FROM results ORDER BY interval, round"):
-        r = json.loads(raw)
-        results.setdefault(iv, {})[r["round"]] = r  # a round bound again is kept as final
+    for r in stored_results(db):
+        results.setdefault(r["interval"], {})[r["round"]] = r  # a round bound again: final
     finals = {iv: r for iv, rs in results.items() for r in rs.values() if r["final"]}
     revised = [iv for iv, r in finals.items() if r["round"] > 0]
     assert len(revised) >= 2
@@ -72,10 +71,7 @@ def test_firmware_gateways_best_respond_round_by_round(broker_factory, device_se
             assert (r.get("price"), r["volume_wh"], r["regime"]) == (c.price, c.volume_wh,
                                                                      c.regime)
             book = [(f.get("price"), f.get("seq"), f.get("order_wh")) for f in r["fills"]]
-            if r["final"]:
-                assert book == [(None, None, None)] * len(q)  # nobody answers the final one
-            else:
-                assert book == [(o.price, o.seq, o.qty_wh) for o in q]
+            assert book == [(o.price, o.seq, o.qty_wh) for o in q]  # the final one's too
             answers = revisions(Round(k, q, c, r["final"]), q, strategy, LIMITS, {})
             if k + 1 < len(quotes):
                 # every gateway sent exactly the reference's answer, and only when it moved

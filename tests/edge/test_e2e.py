@@ -17,6 +17,7 @@ from edge.chain.verify import verify_store
 from edge.market.clearing import clear_uniform
 from edge.protocol.auth import check_signature
 from tests.edge.helpers import quotes_by_round, substation
+from tests.kit.edge import header_of, stored_results
 
 GWS = ["gw-01", "gw-02", "gw-03"]
 
@@ -40,11 +41,11 @@ def test_firmware_gateways_trade_through_the_edge(broker_factory, device_servers
     edge.wait(lambda s: s["chain"]["pending"] == 0, 10, "flush")
     assert edge.stop() == 0
     db = sqlite3.connect(edge.data / "inbox.db")
-    finals = [json.loads(r) for (r,) in db.execute("SELECT raw FROM results WHERE final=1")]
+    finals = stored_results(db, "final = 1")
     traded = [r for r in finals if r["volume_wh"] > 0]
     assert len(traded) >= 2
     for r in finals:
-        check_signature(r, edge.edge_id)
+        check_signature(header_of(r), edge.edge_id)
         book = list(quotes_by_round(db, r["interval"], 0)[0])
         assert r["round"] == 0  # the firmware's quotes do not change between rounds
         expect = clear_uniform(book)

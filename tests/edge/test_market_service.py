@@ -19,6 +19,7 @@ from edge.runtime.ingest import Admitter, Incoming
 from edge.runtime.intervals import Schedule
 from edge.runtime.market_service import MarketService
 from tests.edge.helpers import SITE, bid, topic
+from tests.kit.edge import header_of, result_of
 
 KEYS = {f"gw{i}": bytes([i]) * 32 for i in range(1, 6)}
 T = 1_700_000_100 - 1_700_000_100 % 900 + 900  # an interval start
@@ -41,7 +42,7 @@ class Rig:
 
     def _pub(self, t, payload, retain):
         assert retain
-        self.sent.append((t, decode(payload).raw))
+        self.sent.append((t, result_of(payload) if t.endswith("/result") else decode(payload).raw))
 
     def send(self, gw, side, qty, price, rnd=0, interval=T):
         p = bid(gw, next(self.seq[gw]), int(self.now_s * 1000), KEYS[gw], interval, side, qty,
@@ -51,8 +52,14 @@ class Rig:
         return out.rejected[0][1].reason if out.rejected else None
 
     def tick(self, t):
+        """The results published at ``t``, read from their frames (header and fills); each
+        header is the one ``tick`` returned."""
         self.now_s = t
-        return self.market.tick(t, int(t * 1000))
+        n = len(self.sent)
+        out = self.market.tick(t, int(t * 1000))
+        sent = [m for _, m in self.sent[n:] if "fills" in m]
+        assert [header_of(m) for m in sent] == out
+        return sent
 
 
 @pytest.fixture
@@ -90,7 +97,7 @@ def test_rounds_revisions_final_and_settlement(rig):
     expect0 = clear_uniform(list(book_of(rig).values()))
     assert (r0.get("price"), r0["volume_wh"], r0["regime"]) == (
         expect0.price, expect0.volume_wh, expect0.regime)
-    check_signature(r0, public_id(rig.key.public_key()))  # signed by the edge key
+    check_signature(header_of(r0), public_id(rig.key.public_key()))  # signed by the edge key
     # gw4's 70,000 bid sets the price, every offer is excluded: nothing trades in round 0
     assert "price" not in r0 and r0["volume_wh"] == 0
     # revisions for round 1: only participants in the book, same side
@@ -118,9 +125,13 @@ def test_rounds_revisions_final_and_settlement(rig):
     assert sum(s["carbon_g"] for s in st if s["energy_wh"] > 0) == expect1.volume_wh * 300 // 1000
     assert rig.tick(T + 10) == [] and rig.market.open_book(T + 10) == []
     # the chain gets bids, every round result and the settlements
-    kinds = [__import__("json").loads(p.tx)["type"] for p in rig.inbox.pending.head(100)]
+    txs = [__import__("json").loads(p.tx) for p in rig.inbox.pending.head(100)]
+    kinds = [t["type"] for t in txs]
     assert kinds.count("bid") == 6 and kinds.count("result") == 3
     assert kinds.count("settlement") == len(st)
+    # the chain holds each result's signed header; its fills block is stored once, with it
+    assert [t for t in txs if t["type"] == "result"] == [header_of(r) for r in (r0, r1, r2)]
+    assert rig.inbox.market.fills(T, 1) == r2["fills"] == r1["fills"]
 
 
 def test_restart_mid_interval_continues_the_same_way(tmp_path):
@@ -186,13 +197,18 @@ def test_new_price_signals_are_stored_once_and_relayed_retained(rig):
 
 
 def test_a_result_over_the_protocol_limit_is_refused_before_it_is_published():
-    """The long lists are checked by count at signing (their items by the tests that decode
-    every result): one past the protocol's 100,000 is an error naming the list."""
+    """The sealed openings are checked by count at signing (their items by the tests that
+    decode every result), the fills by the block's encoder: one past the protocol's 100,000
+    is an error naming the list."""
+    from edge.market.fillblock import fill_block
+    from edge.protocol.fills import FillsError
     from edge.runtime.market_service import _header
 
-    ok = {"fills": [{}] * 100_000, "sealed": {"opened": [], "refused": [{}] * 100_000}}
-    assert _header(ok) == {"fills": [], "sealed": {"opened": [], "refused": []}}
-    with pytest.raises(ValueError, match="100001 fills exceed the protocol's 100000"):
-        _header({"fills": [{}] * 100_001})
+    ok = {"fills_n": 0, "sealed": {"opened": [], "refused": [{}] * 100_000}}
+    assert _header(ok) == {"fills_n": 0, "sealed": {"opened": [], "refused": []}}
     with pytest.raises(ValueError, match="100001 opened exceed"):
-        _header({"fills": [], "sealed": {"opened": [{}] * 100_001, "refused": []}})
+        _header({"sealed": {"opened": [{}] * 100_001, "refused": []}})
+    orders = [Order(f"g{i}", "buy" if i % 2 else "sell", 1, 1000 + i % 7, i + 1)
+              for i in range(100_001)]
+    with pytest.raises(FillsError, match="100001 fills exceed the protocol's 100000"):
+        fill_block(orders, clear_uniform(orders))

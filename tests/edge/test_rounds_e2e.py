@@ -26,6 +26,7 @@ from edge.market.clearing import Order, clear_uniform
 from edge.market.rounds import TowardPrice
 from edge.protocol.auth import check_signature
 from tests.edge.helpers import quotes_by_round, substation
+from tests.kit.edge import stored_results
 
 MAX_ROUNDS = 5
 TICK = 10000
@@ -66,8 +67,8 @@ def test_firmware_gateways_revise_until_no_quote_changes(broker_factory, device_
     assert edge.stop() == 0
 
     db = sqlite3.connect(edge.data / "inbox.db")
-    finals = {iv: json.loads(raw) for iv, raw in
-              db.execute("SELECT interval, raw FROM results WHERE final=1")}
+    finals = {r["interval"]: r for r in stored_results(db, "final = 1")}
+    fills = {(r["interval"], r["round"]): r["fills"] for r in stored_results(db)}
     revised = [iv for iv, r in finals.items() if r["round"] > 0]
     assert len(revised) >= 2
     # every round of those intervals, as published (on the chain) and as recorded (results)
@@ -77,7 +78,8 @@ def test_firmware_gateways_revise_until_no_quote_changes(broker_factory, device_
     rounds = {}
     for r in published:
         if r["type"] == "result" and r["interval"] in revised:
-            check_signature(r, edge.edge_id)
+            check_signature(r, edge.edge_id)  # the chain holds the signed header ...
+            r = {**r, "fills": fills[r["interval"], r["round"]]}  # ... the inbox its block
             rounds.setdefault(r["interval"], {}).setdefault(r["round"], []).append(r)
 
     for iv in revised:

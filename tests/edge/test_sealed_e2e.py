@@ -29,6 +29,7 @@ from edge.market import sealed
 from edge.protocol.auth import check_signature
 from edge.runtime.intervals import Schedule
 from tests.edge.helpers import ACCEL, INTERVAL, substation
+from tests.kit.edge import result_of
 from tests.kit.firmware import TEST_EDGE_SIGNER, TEST_KEY_HEX, gateway_config
 
 MAX_ROUNDS = 3
@@ -64,7 +65,8 @@ def retained(broker) -> list[tuple[str, dict]]:
     """What a new subscriber to everything gets at once: the retained messages."""
     got: list[tuple[str, dict]] = []
     c = broker.paho("watch")
-    c.on_message = lambda _c, _u, m: got.append((m.topic, json.loads(m.payload)))
+    c.on_message = lambda _c, _u, m: got.append(
+        (m.topic, result_of(m.payload) if m.topic.endswith("/result") else json.loads(m.payload)))
     c.subscribe("site/#", qos=1)
     c.loop_start()
     time.sleep(0.5)

@@ -25,7 +25,6 @@ from edge.market.clearing import Order, clear_uniform
 from edge.pl.dispatch import Dispatcher
 from edge.protocol.auth import add_tag, check_signature
 from edge.protocol.canonical import canonical
-from edge.protocol.codec import decode
 from edge.runtime.admission import Policy
 from edge.runtime.inbox import Inbox
 from edge.runtime.ingest import Admitter, Incoming
@@ -33,6 +32,7 @@ from edge.runtime.intervals import Schedule
 from edge.runtime.market_service import MarketService
 from edge.runtime.organiser import Organiser, derive_key, organiser_seed
 from tests.edge.helpers import SITE, bid, topic
+from tests.kit.edge import header_of, result_of
 
 KEYS = {f"gw{i}": bytes([i]) * 32 for i in range(1, 6)}
 T = 1_700_000_100 - 1_700_000_100 % 900 + 900  # an interval start
@@ -63,9 +63,10 @@ class SealedRig:
         self.market.recover(self.now_s)
 
     def _pub(self, t, payload, retain):
-        msg = json.loads(payload)
-        if msg["type"] == "result":  # every result valid against the protocol, in full
-            msg = decode(payload).raw
+        if t.endswith("/result"):  # every result valid against the protocol, in full
+            msg = result_of(payload)
+        else:
+            msg = json.loads(payload)
         self.sent.append((t, msg, retain))
 
     def announced(self, interval, rnd) -> bytes:
@@ -90,8 +91,14 @@ class SealedRig:
         return self.deliver(gw, p)
 
     def tick(self, t):
+        """The results published at ``t``, read from their frames (header and fills); each
+        header is the one ``tick`` returned."""
         self.now_s = t
-        return self.market.tick(t, int(t * 1000))
+        n = len(self.sent)
+        out = self.market.tick(t, int(t * 1000))
+        sent = [m for tp, m, _ in self.sent[n:] if tp.endswith("/result")]
+        assert [header_of(m) for m in sent] == out
+        return sent
 
     def chain_txs(self):
         return [json.loads(p.tx) for p in self.inbox.pending.head(10_000)]
@@ -147,7 +154,7 @@ def test_sealed_rounds_commit_before_the_gate_open_after_and_verify(rig):
     orders = [Order(gw, s, q, p, i + 1) for i, (gw, (s, q, p)) in enumerate(QUOTES.items())]
     expect0 = clear_uniform(orders)
     assert (r0.get("price"), r0["volume_wh"]) == (expect0.price, expect0.volume_wh)
-    check_signature(r0, rig.edge_id)
+    check_signature(header_of(r0), rig.edge_id)
     op = r0["sealed"]
     assert op["round"] == 0 and op["refused"] == []
     # a verifier: each opening against the chain's commitment, with the released key

@@ -19,6 +19,7 @@ from edge.market.clearing import Order, clear_uniform
 from edge.protocol.auth import check_signature
 from edge.runtime.intervals import Schedule
 from tests.edge.helpers import bid, status, telemetry, topic
+from tests.kit.edge import header_of, result_of
 
 GWS = {f"gw-0{i}": bytes([i]) * 32 for i in range(1, 5)}
 ACCEL = 300.0  # a 900 s interval lasts 3 s
@@ -64,7 +65,7 @@ def test_ingest_clear_publish_and_chain(tls_setup):
               "gw-03": ("buy", 1800, 120_000), "gw-04": ("buy", 1000, 100_000)}
     results: list[dict] = []
     watcher = broker.paho("watch")  # a gateway's certificate is one session: gw-01's is in use
-    watcher.on_message = lambda _c, _u, m: results.append(json.loads(m.payload))
+    watcher.on_message = lambda _c, _u, m: results.append(result_of(m.payload))
     watcher.subscribe(f"site/s1/market/{T}/result", qos=1)
     watcher.loop_start()
     for g, (side, qty, price) in quotes.items():
@@ -89,7 +90,7 @@ def test_ingest_clear_publish_and_chain(tls_setup):
     while not any(r.get("final") for r in results) and time.monotonic() < deadline:
         time.sleep(0.05)
     final = [r for r in results if r.get("final")][-1]
-    check_signature(final, edge.edge_id)  # signed by this edge's key
+    check_signature(header_of(final), edge.edge_id)  # signed by this edge's key
     orders = [Order(g, s, q, p, i + 1) for i, (g, (s, q, p)) in enumerate(quotes.items())]
     expect = clear_uniform(orders)  # independent re-clearing of the recorded book
     assert (final.get("price"), final["volume_wh"], final["regime"]) == (
@@ -100,7 +101,7 @@ def test_ingest_clear_publish_and_chain(tls_setup):
     # the retained result reaches a gateway that subscribes later
     late: list[dict] = []
     c = clients["gw-04"]  # its certificate is its client id: subscribe on its own session
-    c.on_message = lambda _c, _u, m: late.append(json.loads(m.payload))
+    c.on_message = lambda _c, _u, m: late.append(result_of(m.payload))
     c.subscribe(f"site/s1/market/{T}/result", qos=1)
     deadline = time.monotonic() + 5
     while not late and time.monotonic() < deadline:

@@ -13,9 +13,8 @@ import json
 import pytest
 
 from edge.market.clearing import Order, clear_uniform
-from edge.protocol.codec import decode
 from tests.edge.helpers import SITE, bid, topic
-from tests.kit.edge import loopback_edge, wait_until
+from tests.kit.edge import loopback_edge, result_of, wait_until
 
 KEYS = {"gw1": bytes([1]) * 32, "gw2": bytes([2]) * 32}
 T = 1_800_000_000 - 1_800_000_000 % 900 + 900  # an interval start (s)
@@ -30,7 +29,7 @@ def edge(tmp_path):
 
 
 def results(link):
-    return [decode(p).raw for t, p, _ in link.published if t.endswith("/result")]
+    return [result_of(p) for t, p, _ in link.published if t.endswith("/result")]
 
 
 def test_an_interval_and_the_next_by_clock_leaps(edge):

@@ -250,3 +250,38 @@ def wait_until(pred: Callable[[], bool], timeout: float = 10.0, what: str = "con
             return
         time.sleep(0.02)
     raise AssertionError(f"no {what} within {timeout} s")
+
+
+def result_of(payload: bytes) -> dict[str, Any]:
+    """A published result frame read as a gateway reads it, as one dict (the header's members
+    and the decoded ``fills``): the block checked against the header's count and SHA-256,
+    the header against the ClearingResult model and its signature, every fill against
+    FillOut. Anything else raises."""
+    from edge.protocol.auth import check_signature
+    from edge.protocol.fills import read
+    from edge.protocol.messages import ClearingResult, FillOut
+
+    out = read(payload)
+    header = header_of(out)
+    ClearingResult.model_validate(header)
+    check_signature(header)
+    for f in out["fills"]:
+        FillOut.model_validate(f)
+    return out
+
+
+def header_of(result: dict[str, Any]) -> dict[str, Any]:
+    """A read result without its decoded fills: the signed header the edge returns and chains."""
+    return {k: v for k, v in result.items() if k != "fills"}
+
+
+def stored_results(db: Any, where: str = "1", args: tuple = ()) -> list[dict[str, Any]]:
+    """The results an edge stored, read from its inbox with a plain sqlite3 connection: each
+    the signed header with its ``fills`` decoded from the stored block, by interval and round.
+    ``where``: an SQL condition on the results table (e.g. ``"final = 1"``)."""
+    from edge.protocol.fills import decode
+
+    rows = db.execute(f"SELECT raw, fills, interval FROM results WHERE {where} "
+                      "ORDER BY interval, round", args)
+    return [{**json.loads(raw), "fills": decode(block, interval)}
+            for raw, block, interval in rows]
