@@ -148,15 +148,3 @@ def test_a_signed_encoded_message_is_the_signed_message_with_its_bytes():
     with pytest.raises(ValueError, match="float at fills"):
         sign_encoded({"fills": [{"q": 0.5}]}, key)
 
-
-def test_given_member_bytes_are_taken_as_they_are():
-    """A member whose bytes come with it (a result's fills) signs like the plain message."""
-    key = generate_key()
-    msg = {"v": 1, "type": "result", "fills": _fills(50), "site": "s"}
-    fills_raw = json.dumps(msg["fills"], sort_keys=True, separators=(",", ":")).encode()
-    signed = sign_encoded(msg, key, {"fills": fills_raw})
-    assert signed == add_signature(msg, key) and signed.raw == sign_encoded(msg, key).raw
-    with pytest.raises(ValueError, match="float at site"):  # the rest is still checked
-        sign_encoded({**msg, "site": 0.5}, key, {"fills": fills_raw})
-    with pytest.raises(ValueError, match="does not have"):
-        members({"a": 1}, {"b": b"1"})

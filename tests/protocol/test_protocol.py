@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -13,11 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.chain.keys import generate_key
+from edge.protocol import fills
 from edge.protocol.auth import add_signature, add_tag, check_signature, check_tag
 from edge.protocol.canonical import canonical
 from edge.protocol.codec import decode, encode
 from edge.protocol.errors import ProtocolError, Reason
-from edge.protocol.messages import Bid, Telemetry
+from edge.protocol.messages import Bid, ClearingResult, FillOut, Telemetry
 
 VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "protocol.json").read_text())
 KEY = bytes.fromhex(VECTORS["key_hex"])
@@ -158,19 +160,41 @@ def test_tag_binds_every_field_and_the_key():
 
 
 def test_signed_messages(producer_key):
+    """A result header signs and checks; its fills travel as a block it commits to (count and
+    SHA-256), every decoded fill is a valid FillOut, and a header that carries a fills list
+    (the old form) is refused."""
+    sells = [("gw-01", 8, 90_000, 10, 10, 1, 2), ("gw-02", 9, 95_000, 20, 5, 1, 1),
+             ("gw-03", 2**53 - 1, 2**31 - 1, 2**31 - 1, 0, 0, 0), ("g", 0, 0, 1, 0, 0, 3)]
+    ids, seq, price, order_wh, qty, side, status = (list(c) for c in zip(*sells, strict=True))
+    block = fills.encode(seq, price, order_wh, qty, side, status, ids)
     result = {"v": 1, "type": "result", "ts": 1, "site": "s1", "interval": 900, "round": 0,
-              "final": True, "price": 90_000, "volume_wh": 10, "regime": "buyers_market",
-              "fills": [{"order": "gw-01:8", "gw": "gw-01", "side": "sell", "qty_wh": 10,
-                         "status": "filled"}]}
+              "final": True, "price": 90_000, "volume_wh": 15, "regime": "buyers_market",
+              "fills_n": 4, "fills_sha256": hashlib.sha256(block).hexdigest()}
     signed = add_signature(result, producer_key)
     decoded = decode(canonical(signed))
+    assert isinstance(decoded.model, ClearingResult) and decoded.model.fills_n == 4
     check_signature(decoded.raw, signed["signer"])
     with pytest.raises(ProtocolError) as info:
         check_signature({**signed, "price": 1})
     assert info.value.reason is Reason.BAD_SIGNATURE
+    with pytest.raises(ProtocolError) as info:  # the block's hash is signed like the rest
+        check_signature({**signed, "fills_sha256": "0" * 64})
+    assert info.value.reason is Reason.BAD_SIGNATURE
     other = add_signature(result, generate_key())
     with pytest.raises(ProtocolError, match="unexpected key"):
         check_signature(other, signed["signer"])
+    rows = fills.decode(block, 900)
+    assert [FillOut.model_validate(r).model_dump() for r in rows] == rows
+    assert [(r["order"], r["gw"], r["side"], r["status"]) for r in rows] == [
+        ("900-8", "gw-01", "sell", "filled"), ("900-9", "gw-02", "sell", "partial"),
+        (f"900-{2**53 - 1}", "gw-03", "buy", "unfilled"), ("900-0", "g", "buy", "excluded")]
+    read = fills.read(fills.frame(canonical(signed), block))
+    assert read["fills"] == rows and read["fills_n"] == 4
+    old = add_signature({**result, "fills": rows[:1]}, producer_key)
+    assert reject(canonical(old)).reason is Reason.UNKNOWN_FIELD
+    for missing in ("fills_n", "fills_sha256"):
+        part = add_signature({k: v for k, v in result.items() if k != missing}, producer_key)
+        assert reject(canonical(part)).reason is Reason.MISSING_FIELD
 
 
 def test_models_round_trip():
