@@ -11,10 +11,12 @@
    CPU, signed result, settlements, one database transaction) against the
    bare clearing of the same orders in the same run. Target <= 2 x.
 3. P1 merit order for the same sizes (no same-run baseline: reported as is).
-4. A round result's fill rows and their canonical bytes at 1,000 and 100,000
-   orders (edge.market.fillrows: the C pass where edge/market/_columns.c is
-   built) against the plain way on the same clearing in the same run (the
-   same rows as dicts, then ``canonical`` of them): the same output both ways.
+4. A round result's fills block (edge/protocol/fills.py) at 1,000 and 100,000
+   orders (edge.market.fillblock.fill_block: the C pass where
+   edge/market/_columns.c is built) against the reference encoder on the same
+   clearing in the same run (fillblock.reference_block: the columns as Python
+   lists, each fill checked, then struct): the same bytes both ways, checked
+   before timing.
 Timings are the minimum of interleaved repetitions (the machine is shared).
 """
 
@@ -129,15 +131,17 @@ def bench_round(n: int, reps: int) -> None:
 
 
 def bench_fills(n: int, reps: int) -> None:
-    from edge.market import fillrows
+    from edge.market import fillblock
 
     book = p5_book(n, random.Random(n))
     c = clear_uniform(book)
-    t = interleaved({"fills": lambda: fillrows.fill_rows(900_000, book, c, False),
-                     "plain": lambda: fillrows._python_rows(900_000, book, c, False)}, reps)
-    line("clearing", f"result_fills_n{n}", t["fills"], "ms", t["plain"], None,
-         baseline_is="the same rows and canonical bytes the plain way (dicts, then canonical), "
-                     "same run")
+    if fillblock.fill_block(book, c) != fillblock.reference_block(book, c):
+        raise SystemExit(f"fill_block and reference_block differ at {n} orders")
+    t = interleaved({"block": lambda: fillblock.fill_block(book, c),
+                     "reference": lambda: fillblock.reference_block(book, c)}, reps)
+    line("clearing", f"result_block_n{n}", t["block"], "ms", t["reference"], None,
+         baseline_is="the same block by the reference encoder (fillblock.reference_block: "
+                     "Python lists, every fill checked, struct), same run")
 
 
 def main() -> None:

@@ -13,8 +13,11 @@ Cases:
 - seal_bid: one sealed bid on the port (X25519 key pair + X25519 + HKDF-SHA256 +
   ChaCha20-Poly1305 of price and quantity, then the HMAC tag of the bid message), ms per bid;
   baseline: the same seal by `cryptography` (edge.market.sealed.seal) plus the tag in CPython;
-- verify_result: Ed25519 verification of a signed 20-fill clearing result on the port (the
-  edge key decoded once, as the gateway does), ms per message; baseline: `cryptography`.
+- verify_result: what a gateway does with a 20-fill result frame on the port
+  (gateway.downlink.Downlink.accept: the header's JSON, its Ed25519 signature with the edge
+  key decoded once, its fields, the block's SHA-256 and count against the signed
+  fills_sha256/fills_n, the block decoded and bounded, the result kept), ms per frame;
+  baseline: the same steps in CPython (json, `cryptography`, hashlib, edge.protocol.fills).
   docs/firmware.md turns both into ESP32-class estimates.
 Run: .venv/bin/python bench/bench_firmware.py [--quick]
 """
@@ -174,6 +177,7 @@ def crypto(n: int) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from edge.market.sealed import OrganiserKey, seal
+    from edge.protocol import fills
     from edge.protocol.auth import add_tag
     from edge.protocol.canonical import canonical
 
@@ -197,22 +201,41 @@ def crypto(n: int) -> None:
     line(BENCH, "seal_bid", mp, "ms", baseline=_timed(edge_seal, 50), target=None,
          port="unix", per="bid", work="X25519 x2 + HKDF + ChaCha20-Poly1305 + HMAC tag")
 
-    result = sign_downlink({
-        "v": 1, "type": "result", "site": "s1", "interval": 1718445600, "round": 0,
-        "final": False, "ts": 1718445000000, "volume_wh": 30000, "regime": "sellers_market",
-        "price": 81000, "fills": [
-            {"order": f"1718445600-{i}", "gw": f"gw-{i:02d}", "side": "sell" if i % 2 else "buy",
-             "qty_wh": 1500, "status": "filled", "price": 80000 + i, "seq": i, "order_wh": 1500}
-            for i in range(20)]})
-    body = canonical({k: v for k, v in result.items() if k != "sig"})
-    pub = Ed25519PublicKey.from_public_bytes(bytes.fromhex(result["signer"]))
-    sig = bytes.fromhex(result["sig"])
-    setup = (f"from binascii import unhexlify as u\nfrom gateway.ed25519 import Verifier\n"
-             f"v = Verifier(u('{result['signer']}'))\nbody = u('{body.hex()}')\n"
-             f"sig = u('{result['sig']}')\nassert v.verify(body, sig)")
-    mp = _mp_ms(setup, "v.verify(body, sig)", n)
-    line(BENCH, "verify_result", mp, "ms", baseline=_timed(lambda: pub.verify(sig, body), 200),
-         target=None, port="unix", per="message", bytes=len(body), fills=20)
+    # a result frame as the edge publishes it (tests/kit/firmware.py result_frame's steps):
+    # the header signed with fills_n and fills_sha256, a newline, the block
+    iv = 1718445600
+    rows = [(i, 80000 + i, 1500, 1500, i % 2, 2, f"gw-{i:02d}") for i in range(20)]
+    block = fills.encode(*(list(c) for c in zip(*rows, strict=True)))
+    header = sign_downlink({
+        "v": 1, "type": "result", "site": "s1", "interval": iv, "round": 0, "final": False,
+        "ts": 1718445000000, "volume_wh": 30000, "regime": "sellers_market", "price": 81000,
+        "fills_n": len(rows), "fills_sha256": fills.digest(block)})
+    frame = fills.frame(canonical(header), block)
+    topic = f"site/s1/market/{iv}/result"
+    pub = Ed25519PublicKey.from_public_bytes(bytes.fromhex(header["signer"]))
+
+    def edge_accept() -> None:
+        head, blob = fills.split(frame)
+        msg = json.loads(head)
+        pub.verify(bytes.fromhex(msg["sig"]),
+                   canonical({k: v for k, v in msg.items() if k != "sig"}))
+        if fills.digest(blob) != msg["fills_sha256"] or fills.count(blob) != msg["fills_n"]:
+            raise AssertionError("the frame's block is not the signed one")
+        msg["fills"] = fills.decode(blob, msg["interval"])
+
+    edge_accept()
+    # a kept result makes the same frame a replay: each call starts with none kept
+    setup = (f"from binascii import unhexlify as u\nfrom gateway.downlink import Downlink\n"
+             f"dl = Downlink('s1', 'gw-01', '{header['signer']}')\n"
+             f"frame = u('{frame.hex()}')\ntopic = '{topic}'\n"
+             "def one():\n"
+             "    dl.results.clear()\n"
+             f"    return dl.accept(topic, frame, {iv})\n"
+             "assert len(one()[1]['fills']) == 20")
+    mp = _mp_ms(setup, "one()", n)
+    line(BENCH, "verify_result", mp, "ms", baseline=_timed(edge_accept, 200),
+         target=None, port="unix", per="frame", bytes=len(frame), block_bytes=len(block),
+         fills=len(rows), work="Downlink.accept: JSON + Ed25519 verify + SHA-256 + decode")
 
 
 def main() -> int:

@@ -71,17 +71,13 @@ def random_book(n, rng, ids=None):
             for i in range(n)]
 
 
-def c_or_skip():
+@pytest.fixture
+def c_pass():
+    """The C pass itself (edge.market._columns.fill_block), for the tests of it alone."""
     native = fillblock._native_columns()
     if native is None or not hasattr(native, "fill_block"):
         pytest.skip(NOT_BUILT)
     return native
-
-
-@pytest.fixture
-def c_pass():
-    """The C pass itself (edge.market._columns.fill_block), for the tests of it alone."""
-    return c_or_skip()
 
 
 def c_block(native, orders, clearing):
