@@ -71,6 +71,8 @@ def encode(seq: Sequence[int], price: Sequence[int], order_wh: Sequence[int],
         raise FillsError("fill columns differ in length")
     for i in range(n):
         _check(i, seq[i], price[i], order_wh[i], qty_wh[i], side[i], status[i])
+    if not all(isinstance(x, str) for x in ids):
+        raise FillsError("a fill's id is not a str")
     idbytes = "".join(f"{x}\n" for x in ids).encode("ascii", "replace")
     if not _ids_ok(idbytes, n):
         raise FillsError("a fill's id is not an Id ([A-Za-z0-9_.-]{1,32})")
@@ -90,6 +92,10 @@ def _ids_ok(idbytes: bytes, n: int) -> bool:
 
 def _check(i: int, seq: int, price: int, order_wh: int, qty: int, side: int,
            status: int) -> None:
+    for name, v in (("seq", seq), ("price", price), ("order_wh", order_wh), ("qty_wh", qty),
+                    ("side", side), ("status", status)):
+        if type(v) is not int:  # a bool or a float would pack as a number it is not
+            raise FillsError(f"fill {i}: {name} must be an integer, got {v!r}")
     if not 0 <= seq <= MAX_SEQ:
         raise FillsError(f"fill {i}: seq {seq} outside [0, {MAX_SEQ}]")
     if not 0 <= price <= MAX_PRICE:
@@ -179,8 +185,11 @@ def read(payload: bytes) -> dict[str, Any]:
         raise FillsError(f"the result frame's header is not JSON: {exc}") from None
     if not isinstance(header, dict) or "fills" in header:
         raise FillsError("the result frame's header must be an object without fills")
+    interval, n = header.get("interval"), header.get("fills_n")
+    if type(interval) is not int or type(n) is not int:
+        raise FillsError("the result frame's header needs integer interval and fills_n")
     if header.get("fills_sha256") != digest(block):
         raise FillsError("the fills block does not match the header's fills_sha256")
-    if header.get("fills_n") != count(block):
+    if n != count(block):
         raise FillsError("the fills block does not hold the header's fills_n fills")
-    return {**header, "fills": decode(block, header["interval"])}
+    return {**header, "fills": decode(block, interval)}
