@@ -892,7 +892,7 @@ def gather_remote(run: SubstationRun, hub: Any, rec: RunRecord, sc: Scenario) ->
     assert run.remote is not None
     head = run.heights[-1].height if run.heights else -1
     copy_chain(hub, run.edge_id, head, run.chain_path)   # done by final_anchor_remote
-    finals, settled = market_of(run.chain_path)
+    finals, settled, sides_of = market_of(run.chain_path)
     first_s = sc.day.start_ms // 1000
     last_s = first_s + sc.day.intervals * sc.day.interval_s
     for r in finals:
@@ -901,7 +901,7 @@ def gather_remote(run: SubstationRun, hub: Any, rec: RunRecord, sc: Scenario) ->
         rec.interval_rows.append(IntervalRow(run.id, r["interval"] * 1000, r["round"] + 1,
                                              r.get("price"), r["volume_wh"],
                                              r.get("regime") or "none"))
-        sides = {f["gw"]: f.get("side") for f in r.get("fills", [])}
+        sides = sides_of.get(r["interval"], {})
         st_of = {x["gw"]: x for x in settled.get(r["interval"], [])}
         for g in run.gateways:
             st = st_of.get(g.id, {})
@@ -1039,7 +1039,7 @@ def gather(day: Day, sc: Scenario) -> RunRecord:
             rec.interval_rows.append(IntervalRow(s, r["interval"] * 1000, r["round"] + 1,
                                                  r.get("price"), r["volume_wh"],
                                                  r.get("regime") or "none"))
-            sides = {f["gw"]: f.get("side") for f in r.get("fills", [])}
+            sides = {f["gw"]: f["side"] for f in m.fills(r["interval"], r["round"])}
             settled = {x["gw"]: x for x in m.settlements(r["interval"])}
             meter = metered([run], r["interval"])
             for g in run.gateways:

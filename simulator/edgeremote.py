@@ -150,18 +150,29 @@ def copy_chain(hub: Any, edge_id: str, head: int, path: Path) -> int:
         return store.height()
 
 
-def market_of(path: Path) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
-    """(final round results, settlements by interval) from a chain copy's transactions."""
+def market_of(path: Path) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]],
+                                   dict[int, dict[str, str]]]:
+    """(final round results, settlements by interval, each gateway's side by interval) from a
+    chain copy's transactions.
+
+    The chain holds each result's signed header (its fills block stays in the edge's inbox),
+    so the sides come from the bids on the same chain (a sealed bid's commitment names its
+    side too).
+    """
     from edge.chain.store import ChainStore
 
     finals: dict[int, dict[str, Any]] = {}
     settled: dict[int, list[dict[str, Any]]] = {}
+    sides: dict[int, dict[str, str]] = {}
     with ChainStore(path, readonly=True) as store:
         for h in range(store.height() + 1):
             for raw in store.tx_bytes(h):
                 tx = json.loads(raw)
-                if tx.get("type") == "result" and tx.get("final"):
+                kind = tx.get("type")
+                if kind == "result" and tx.get("final"):
                     finals[tx["interval"]] = tx
-                elif tx.get("type") == "settlement":
+                elif kind == "settlement":
                     settled.setdefault(tx["interval"], []).append(tx)
-    return [finals[k] for k in sorted(finals)], settled
+                elif kind in ("bid", "sealed_bid") and "side" in tx:
+                    sides.setdefault(tx["interval"], {})[tx["gw"]] = tx["side"]
+    return [finals[k] for k in sorted(finals)], settled, sides

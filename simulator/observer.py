@@ -15,6 +15,8 @@ import threading
 import time
 from typing import Any
 
+from edge.protocol.fills import read
+
 NAME = "observer"
 
 
@@ -39,9 +41,9 @@ class Observer:
         if not (m.topic.endswith("/bid") or m.topic.endswith("/result")):
             return
         at = time.time() * 1000
-        try:
-            msg = json.loads(m.payload)
-        except ValueError:
+        try:  # a result is a frame: its header and fills, the block checked against it
+            msg = read(m.payload) if m.topic.endswith("/result") else json.loads(m.payload)
+        except ValueError:  # FillsError is one
             self.undecodable += 1
             return
         if isinstance(msg, dict):

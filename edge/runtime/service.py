@@ -131,6 +131,7 @@ class EdgeService:
         #: last tick left pending plus what was accepted since), so a full block is cut at
         #: once, not at the next period
         self._block_full = threading.Event()
+        self._cutting = threading.Lock()
         self._since_tick = 0
         self.status_port: int | None = None
         self._status_port_cb = status_port_cb
@@ -254,15 +255,17 @@ class EdgeService:
         Why not under it: a cut is two fsyncs (the chain append, then the inbox forgetting
         the block's transactions) and the ingest writer needs that lock for every batch, so
         holding it stalled ingest for each block. Cuts only take transactions from the head
-        of the pending queue while inputs only add at its tail, and this thread is the only
-        one that cuts; the journal records each block with its transaction count once it is
+        of the pending queue while inputs only add at its tail, and one cut runs at a time
+        (``_cutting``: the ticker and a caller of ``tick``, such as the simulator's lockstep,
+        would otherwise cut the same head twice); the journal records each block with its transaction count once it is
         on disk, and replay cuts exactly that many from the head (``replay.Replayer.block``),
         so the batches journalled between the cut and its line change nothing.
         """
-        wall = self.clock.wall_ms()  # wall time: the hub checks block ts against its own
-        for block in self.blocks.step(wall):
-            if self.journal is not None:
-                self.journal.block(self.clock.at_wall_ms(wall), wall, block)
+        with self._cutting:
+            wall = self.clock.wall_ms()  # wall time: the hub checks block ts against its own
+            for block in self.blocks.step(wall):
+                if self.journal is not None:
+                    self.journal.block(self.clock.at_wall_ms(wall), wall, block)
 
     def _prune_when_due(self) -> None:
         """Drop raw messages that are on the chain and anchored, on a wall-clock schedule."""
