@@ -257,9 +257,10 @@ class EdgeService:
         holding it stalled ingest for each block. Cuts only take transactions from the head
         of the pending queue while inputs only add at its tail, and one cut runs at a time
         (``_cutting``: the ticker and a caller of ``tick``, such as the simulator's lockstep,
-        would otherwise cut the same head twice); the journal records each block with its transaction count once it is
-        on disk, and replay cuts exactly that many from the head (``replay.Replayer.block``),
-        so the batches journalled between the cut and its line change nothing.
+        would otherwise cut the same head twice); the journal records each block with its
+        transaction count once it is on disk, and replay cuts exactly that many from the head
+        (``replay.Replayer.block``), so the batches journalled between the cut and its line
+        change nothing.
         """
         with self._cutting:
             wall = self.clock.wall_ms()  # wall time: the hub checks block ts against its own
