@@ -8,7 +8,7 @@ The topic contract (the firmware mirrors it as one constant block):
     site/{site}/gw/{gw}/peg_spend      gateway -> edge   PegSpend      QoS 1
     site/{site}/gw/{gw}/peg_burn       gateway -> edge   PegBurn       QoS 1
     site/{site}/gw/{gw}/status         gateway -> edge   GatewayStatus QoS 1 (birth; last will)
-    site/{site}/market/{interval}/result  edge -> gateways  ClearingResult QoS 1, retained
+    site/{site}/market/{interval}/result  edge -> gateways  result frame   QoS 1, retained
     site/{site}/market/{interval}/key     edge -> gateways  OrganiserKeyMessage QoS 1, retained
     site/{site}/price                  edge -> gateways  PriceSignal   QoS 1, retained
 
