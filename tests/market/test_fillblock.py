@@ -1,24 +1,26 @@
-"""A round's fills block, made by the C pass and by the reference, against an oracle here.
+"""A round's fills block, packed from the clearing's columns and by the reference, against an
+oracle here.
 
 The oracle packs the layout of edge/protocol/fills.py's docstring with ``struct`` from the
-orders and the clearing's fills as the test reads them (not through fills.encode). The C
-pass (edge/market/_columns.c ``fill_block``) and ``fillblock.reference_block`` must both
-give exactly its bytes, on numpy-path clearings (FillColumns) and on Python-path ones
-(tuples of Fill); whatever the C pass cannot write it hands back (None) and
-``fillblock.fill_block`` takes the reference, which names the bad fill or gives the bytes.
-Under CI=true a skip for want of the built extension fails (tests/kit/ci.py).
+orders and the clearing's fills as the test reads them (not through fills.encode). The numpy
+clearing keeps the columns it read (``BookColumns``: the C reader, edge/market/_columns.c
+``order_columns``, also writes the id column); ``fillblock.fill_block`` packs the block from
+them, and ``fillblock.reference_block`` from the orders: both must give exactly the oracle's
+bytes. Outside the columns' plain cases (no id column, an id that is not a protocol Id, a seq
+beyond the protocol's, more fills than a result carries) the reference runs and names what
+cannot be encoded. Under CI=true a skip for want of the built extension fails
+(tests/kit/ci.py).
 """
 
 from __future__ import annotations
 
-import gc
 import random
 import struct
 
 import numpy as np
 import pytest
 
-from edge.market import fillblock
+from edge.market import clearing, fillblock
 from edge.market.clearing import (
     STATUS_NAMES,
     Clearing,
@@ -33,7 +35,8 @@ from edge.protocol import fills as wire
 from edge.protocol.fills import FillsError
 
 CODE = {"unfilled": 0, "partial": 1, "filled": 2, "excluded": 3}
-NOT_BUILT = "edge.market._columns with fill_block is not built in this checkout"
+NOT_BUILT = "edge.market._columns (the C column reader) is not built in this checkout"
+MAX_SEQ = 2**53 - 1  # the protocol's, written out here rather than imported
 
 
 def oracle(orders, clearing) -> bytes:
@@ -50,14 +53,6 @@ def oracle(orders, clearing) -> bytes:
     return b"".join(out)
 
 
-def arrays_of(clearing):
-    """(traded int64, code int8) of any clearing: the numpy path's own, or made here."""
-    if isinstance(clearing.fills, FillColumns):
-        return clearing.fills.arrays
-    return (np.array([f.qty_wh for f in clearing.fills], dtype=np.int64),
-            np.array([CODE[f.status] for f in clearing.fills], dtype=np.int8))
-
-
 def random_book(n, rng, ids=None):
     """A valid book within the protocol's bounds, seqs up to 2**53 - 1 and ids of 1 to 32."""
     chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_."
@@ -71,27 +66,45 @@ def random_book(n, rng, ids=None):
             for i in range(n)]
 
 
+def arrays(c):
+    """(traded, code) of any clearing: the numpy path's own, or made here from its fills."""
+    if isinstance(c.fills, FillColumns):
+        return c.fills.arrays
+    return (np.array([f.qty_wh for f in c.fills], dtype=np.int64),
+            np.array([CODE[f.status] for f in c.fills], dtype=np.int8))
+
+
+def plain_book(n=100):
+    """``n`` plain orders that trade (every status but excluded), ids g0 .. g{n-1}."""
+    return [Order(f"g{i}", "buy" if i % 2 else "sell", 10 + i, 100_000 + (i % 3) * 10, 100 + i)
+            for i in range(n)]
+
+
+def swapped(orders, i, **over):
+    o = orders[i]
+    fields = {"id": o.id, "side": o.side, "qty_wh": o.qty_wh, "price": o.price, "seq": o.seq}
+    fields.update(over)
+    return [*orders[:i], Order(**fields), *orders[i + 1:]]
+
+
+def no_reference(*_args):
+    raise AssertionError("the reference encoder ran: the columns path was not taken")
+
+
 @pytest.fixture
-def c_pass():
-    """The C pass itself (edge.market._columns.fill_block), for the tests of it alone."""
-    native = fillblock._native_columns()
-    if native is None or not hasattr(native, "fill_block"):
+def native():
+    """The C column reader (edge.market._columns), for the tests of the columns path."""
+    mod = clearing._native_columns()
+    if mod is None:
         pytest.skip(NOT_BUILT)
-    return native
-
-
-def c_block(native, orders, clearing):
-    traded, code = arrays_of(clearing)
-    return native.fill_block(list(orders), Order, traded, code)
+    return mod
 
 
 @pytest.mark.parametrize("path", ["numpy", "python"])
 @pytest.mark.parametrize("n", [0, 1, 2, 7, 64, 300, 3_000])
-def test_c_pass_reference_and_oracle_agree(path, n):
-    """The reference is checked everywhere; the C pass where it is built (a checkout without
-    it skips the tests of the C pass alone, which fail under CI=true)."""
-    native = fillblock._native_columns()
-    built = native is not None and hasattr(native, "fill_block")
+def test_columns_reference_and_oracle_agree(path, n):
+    """Both ways give the oracle's bytes on either clearing path; from numpy_from() orders,
+    where the C reader is built, the block is packed from the clearing's columns."""
     rng = random.Random(n * 2 + (path == "numpy"))
     orders = random_book(n, rng)
     c = clear_uniform_python(orders) if path == "python" else clear_uniform_numpy(orders)
@@ -103,11 +116,16 @@ def test_c_pass_reference_and_oracle_agree(path, n):
         assert {f.status for f in c.fills} == set(STATUS_NAMES)
     expect = oracle(orders, c)
     assert len(expect) == 8 + 22 * n + sum(len(o.id) + 1 for o in orders)
-    if built:
-        assert c_block(native, orders, c) == expect
     assert fillblock.reference_block(orders, c) == expect
     assert fillblock.fill_block(orders, c) == expect
     assert fillblock.fill_block(tuple(orders), c) == expect
+    if isinstance(c.fills, FillColumns) and clearing._native_columns() is not None:
+        assert c.fills.book is not None and c.fills.book.ids is not None
+        assert fillblock._from_columns(c.fills) == expect
+    if n >= numpy_from():  # clear_uniform takes the numpy path: the same block
+        c2 = clear_uniform(orders)
+        assert isinstance(c2.fills, FillColumns) and c2 == c
+        assert fillblock.fill_block(orders, c2) == expect
 
 
 def test_the_block_decodes_to_the_clearing_and_the_orders():
@@ -125,226 +143,241 @@ def test_the_block_decodes_to_the_clearing_and_the_orders():
     assert sum(r["qty_wh"] for r in rows if r["side"] == "sell") == c.volume_wh
 
 
-def test_the_c_pass_is_taken_for_plain_books(c_pass, monkeypatch):
-    """Where built, the C pass makes the block of a plain book (the reference is not called)."""
-    orders = random_book(numpy_from() + 1, random.Random(3))
+@pytest.mark.parametrize("extra", [0, 1, 500])
+def test_the_columns_path_is_taken_for_plain_books(native, monkeypatch, extra):
+    """Where the C reader is built, a plain book from numpy_from() orders on gets its block
+    from the clearing's columns: the reference is never called."""
+    n = numpy_from() + extra
+    assert n >= clearing.NUMPY_FROM_NATIVE
+    orders = random_book(n, random.Random(3 + extra))
     c = clear_uniform(orders)
+    assert isinstance(c.fills, FillColumns)
+    book = c.fills.book
+    assert book is not None and book.ids is not None
     expect = oracle(orders, c)
-    monkeypatch.setattr(fillblock, "reference_block", None)  # calling it would raise TypeError
+    monkeypatch.setattr(fillblock, "reference_block", no_reference)
     assert fillblock.fill_block(orders, c) == expect
 
 
-def test_without_the_c_pass_the_reference_gives_the_block(monkeypatch):
+def test_the_largest_values_are_packed_from_the_columns(native, monkeypatch):
+    orders = plain_book()
+    big = swapped(orders, 0, seq=MAX_SEQ, price=2**31 - 1, qty_wh=2**31 - 1, id="Z" * 32)
+    big = swapped(big, 1, seq=0, price=0, qty_wh=1, id="-")
+    c = clear_uniform(big)
+    assert c.fills.book is not None and c.fills.book.ids is not None
+    expect = oracle(big, c)
+    assert fillblock.reference_block(big, c) == expect
+    monkeypatch.setattr(fillblock, "reference_block", no_reference)
+    assert fillblock.fill_block(big, c) == expect
+    assert expect[8:16] == struct.pack("<Q", MAX_SEQ)
+
+
+def test_without_the_c_reader_the_reference_gives_the_block(monkeypatch):
+    """The numpy path's Python column reader writes no id column: the reference packs."""
+    monkeypatch.setattr(clearing, "_native_columns", lambda: None)
     orders = random_book(200, random.Random(5))
     c = clear_uniform_numpy(orders)
-    monkeypatch.setattr(fillblock, "_native_columns", lambda: None)
+    assert isinstance(c.fills, FillColumns)
+    assert c.fills.book is not None and c.fills.book.ids is None
+    assert fillblock._from_columns(c.fills) is None
     assert fillblock.fill_block(orders, c) == oracle(orders, c)
 
 
-# -- what the C pass hands back, and what fill_block then does ---------------------------
+# -- the C reader's id column -------------------------------------------------------------
 
-def small_book():
-    """Eight plain orders that trade, cleared on the numpy path (FillColumns)."""
-    orders = [Order(f"g{i}", "buy" if i % 2 else "sell", 10 + i, 100_000 + (i % 3) * 10, 100 + i)
-              for i in range(8)]
-    c = clear_uniform_numpy(orders)
-    assert c is not None and isinstance(c.fills, FillColumns) and c.volume_wh
-    return orders, c
+def test_order_columns_writes_the_id_column(native):
+    """Each id and a newline, in the orders' order, next to the other columns."""
+    orders = random_book(300, random.Random(7))
+    orders = swapped(orders, 0, id="a" * 32)
+    orders = swapped(orders, 1, id="Z")
+    orders = swapped(orders, 2, id="-._09azAZ")
+    raw = native.order_columns(orders, Order)
+    assert isinstance(raw, tuple) and len(raw) == 6
+    qty, price, seq, hashes = (np.frombuffer(b, dtype=np.int64).tolist() for b in raw[:4])
+    assert qty == [o.qty_wh for o in orders]
+    assert price == [o.price for o in orders]
+    assert seq == [o.seq for o in orders]
+    assert hashes == [hash(o.id) for o in orders]
+    assert list(raw[4]) == [1 if o.side == "buy" else 0 for o in orders]
+    assert raw[5] == b"".join(o.id.encode("ascii") + b"\n" for o in orders)
+    assert native.order_columns([], Order)[5] == b""
 
 
-def swapped(orders, i, **over):
-    o = orders[i]
-    fields = {"id": o.id, "side": o.side, "qty_wh": o.qty_wh, "price": o.price, "seq": o.seq}
-    fields.update(over)
-    return [*orders[:i], Order(**fields), *orders[i + 1:]]
+BAD_IDS = ["a b", "g\u00e9", "a" * 33, "a\nb", "\u2603", "a/b", "a\x00", "\u00e9" * 32]
 
 
-BAD_IDS = ["a b", "g\u00e9", "a" * 33, "", "a\nb", "\u2603", "a/b"]
-
-
+@pytest.mark.parametrize("at", [0, 50, 99])
 @pytest.mark.parametrize("bad", BAD_IDS)
-def test_an_id_that_is_not_a_protocol_id_is_handed_back_then_named(c_pass, bad):
-    orders, c = small_book()
-    odd = swapped(orders, 5, id=bad)
-    assert c_block(c_pass, odd, c) is None
+def test_an_id_that_is_not_a_protocol_id_leaves_no_column_then_is_named(native, bad, at):
+    """The reader still gives the other columns (the id is valid for the clearing), the
+    clearing still runs on them, and the reference refuses the block."""
+    orders = plain_book()
+    odd = swapped(orders, at, id=bad)
+    raw = native.order_columns(odd, Order)
+    assert raw is not None and raw[5] is None
+    assert np.frombuffer(raw[0], dtype=np.int64).tolist() == [o.qty_wh for o in odd]
+    c = clear_uniform(odd)
+    assert isinstance(c.fills, FillColumns) and c.fills.book.ids is None
+    assert c == clear_uniform_python(odd)
+    assert fillblock._from_columns(c.fills) is None
     with pytest.raises(FillsError, match="not an Id"):
         fillblock.fill_block(odd, c)
-    # the same id at the edge of the range: 32 characters are an Id
-    ok = swapped(orders, 5, id="a" * 32)
-    assert c_block(c_pass, ok, c) == fillblock.fill_block(ok, c) == oracle(ok, c)
+    # the same place with a plain id: the column is there again and the block packs
+    ok = swapped(orders, at, id="a" * 32)
+    c = clear_uniform(ok)
+    assert c.fills.book.ids is not None
+    assert fillblock.fill_block(ok, c) == fillblock.reference_block(ok, c) == oracle(ok, c)
 
 
-@pytest.mark.parametrize(("field", "value", "named"), [
-    ("qty_wh", 2**70, "fill 3: order_wh"),
-    ("qty_wh", 2**31, "fill 3: order_wh"),
-    ("qty_wh", 0, "fill 3: order_wh"),
-    ("price", 2**31, "fill 3: price 2147483648"),
-    ("price", 2**70, "fill 3: price"),
-    ("price", -1, "fill 3: price -1"),
-    ("seq", 2**53, "fill 3: seq 9007199254740992"),
-    ("seq", 2**63, "fill 3: seq"),
-    ("seq", 2**70, "fill 3: seq"),
-    ("seq", -1, "fill 3: seq -1"),
-])
-def test_a_value_out_of_range_is_handed_back_then_named(c_pass, field, value, named):
-    orders, c = small_book()
-    odd = swapped(orders, 3, **{field: value})
-    assert c_block(c_pass, odd, c) is None
-    with pytest.raises(FillsError, match=named):
-        fillblock.fill_block(odd, c)
+def test_an_empty_id_makes_the_reader_hand_back_and_the_clearing_refuse(native):
+    odd = swapped(plain_book(), 5, id="")
+    assert native.order_columns(odd, Order) is None
+    with pytest.raises(ValueError, match=r"orders\[5\]: id must be a non-empty string"):
+        clear_uniform(odd)
 
 
-def test_the_largest_values_are_written(c_pass):
-    orders, c = small_book()
-    # order 0 is unfilled or filled with its own quantity: keep its traded energy valid
-    big = swapped(orders, 0, seq=2**53 - 1, price=2**31 - 1)
-    assert c_block(c_pass, big, c) == fillblock.reference_block(big, c) == oracle(big, c)
-
-
-@pytest.mark.parametrize(("field", "value"), [
-    ("qty_wh", True), ("price", True), ("price", False), ("seq", True), ("seq", False),
-])
-def test_a_bool_is_handed_back_and_the_reference_names_it(c_pass, field, value):
-    """The C pass takes exact ints only; the reference refuses a bool (it would pack as the
-    0 or 1 it is not), naming the fill."""
-    orders, c = small_book()
-    i = 0 if field != "qty_wh" else next(k for k, f in enumerate(c.fills) if f.qty_wh in (0, 1))
-    odd = swapped(orders, i, **{field: value})
-    assert c_block(c_pass, odd, c) is None
-    with pytest.raises(FillsError, match=f"fill {i}: .* must be an integer"):
-        fillblock.fill_block(odd, c)
-
-
-@pytest.mark.parametrize(("field", "value"), [("qty_wh", 10.0), ("price", 1.0), ("seq", 5.0)])
-def test_a_float_is_handed_back(c_pass, field, value):
-    orders, c = small_book()
-    odd = swapped(orders, 0, **{field: value})
-    assert c_block(c_pass, odd, c) is None
-
-
-@pytest.mark.parametrize(("field", "value"), [("qty_wh", 10.0), ("price", 1.0), ("seq", 5.0)])
-def test_a_float_is_named_by_the_reference(field, value):
-    orders, c = small_book()
-    with pytest.raises(FillsError, match="fill 0: "):
-        fillblock.fill_block(swapped(orders, 0, **{field: value}), c)
-
-
-def test_columns_that_do_not_fit_the_book_are_handed_back(c_pass):
-    """A traded column of the wrong length, a status code out of range or one that does not
-    match the traded energy: None from the C pass, never a read past its buffers."""
-    orders, c = small_book()
-    traded, code = (a.copy() for a in c.fills.arrays)
-    n = len(orders)
-    assert c_pass.fill_block(orders, Order, traded, code) == oracle(orders, c)
-    assert c_pass.fill_block(orders, Order, traded[:-1], code) is None
-    assert c_pass.fill_block(orders, Order, np.append(traded, 0), code) is None
-    assert c_pass.fill_block(orders, Order, traded.tobytes()[:-1], code) is None
-    assert c_pass.fill_block(orders, Order, traded, code[:-1]) is None
-    assert c_pass.fill_block(orders, Order, traded, np.append(code, 0)) is None
-    assert c_pass.fill_block(orders[:-1], Order, traded, code) is None
-    for k in (4, 5, 127, -1, -128):
-        bad = code.copy()
-        bad[n - 1] = k
-        assert c_pass.fill_block(orders, Order, traded, bad) is None
-    i = next(k for k, f in enumerate(c.fills) if f.status == "filled")
-    for status, qty in ((0, None), (1, None), (3, None), (2, 0), (2, -1)):
-        bad_code, bad_traded = code.copy(), traded.copy()
-        bad_code[i] = status
-        if qty is not None:
-            bad_traded[i] = qty
-        assert c_pass.fill_block(orders, Order, bad_traded, bad_code) is None
-        odd = Clearing(c.price, c.volume_wh, c.regime, FillColumns(orders, bad_traded, bad_code))
-        with pytest.raises(FillsError, match=f"fill {i}: "):
-            fillblock.fill_block(orders, odd)
-    over = traded.copy()
-    over[i] = orders[i].qty_wh + 1
-    assert c_pass.fill_block(orders, Order, over, code) is None
-    short = Clearing(c.price, c.volume_wh, c.regime, FillColumns(orders, traded[:-1], code))
-    with pytest.raises(FillsError, match="differ in length"):
-        fillblock.fill_block(orders, short)
-
-
-def test_the_c_pass_reads_any_alignment(c_pass):
-    orders, c = small_book()
-    traded, code = c.fills.arrays
-    odd = memoryview(b"\0" + traded.tobytes())[1:]
-    assert c_pass.fill_block(orders, Order, odd, code.tobytes()) == oracle(orders, c)
-
-
-def test_an_order_of_another_type_or_a_side_not_buy_or_sell_is_handed_back(c_pass):
-    orders, c = small_book()
-
-    class Sub:  # the same fields, another type
-        __slots__ = ("id", "side", "qty_wh", "price", "seq")
-
-        def __init__(self, o):
-            for k in self.__slots__:
-                setattr(self, k, getattr(o, k))
-
-    odd = [*orders[:2], Sub(orders[2]), *orders[3:]]
-    assert c_pass.fill_block(odd, Order, *c.fills.arrays) is None
-    assert fillblock.fill_block(odd, c) == oracle(orders, c)  # the reference reads its fields
-    assert c_pass.fill_block(orders, Sub, *c.fills.arrays) is None  # its slots are not Order's
-    held = swapped(orders, 2, side="hold")
-    assert c_pass.fill_block(held, Order, *c.fills.arrays) is None
-    assert c_pass.fill_block([*orders[:7], None], Order, *c.fills.arrays) is None
+def test_a_str_subclass_id_takes_the_python_path(native):
+    """Not an exact str: the reader hands the book back, the Python path clears it and the
+    reference packs it (the subclass encodes as its text)."""
 
     class Id(str):
         pass
 
-    sub_id = swapped(orders, 4, id=Id("g4"))
-    assert c_pass.fill_block(sub_id, Order, *c.fills.arrays) is None
-    assert fillblock.fill_block(sub_id, c) == oracle(orders, c)
+    orders = plain_book()
+    odd = swapped(orders, 4, id=Id("g4"))
+    assert native.order_columns(odd, Order) is None
+    c = clear_uniform(odd)
+    assert not isinstance(c.fills, FillColumns)
+    assert c == clear_uniform(orders)
+    assert fillblock.fill_block(odd, c) == oracle(orders, c)
 
 
-def test_more_orders_than_a_result_carries_are_handed_back_then_refused(c_pass):
+@pytest.mark.xfail(strict=True, reason="clearing._checked overwrites the C reader's id bytes "
+                   "with a list of str on a hash collision (its leftover `ids = [...]` line); "
+                   "fill_block would then fail with TypeError")
+def test_a_hash_collision_keeps_the_id_column(native):
+    """Equal id hashes (or hash 0) send the ids to the exact check; the id column read by C
+    must come through that check unchanged. A real 64-bit collision cannot be made on
+    purpose, so the reader's hash column is given one."""
+    orders = plain_book()
+    raw = native.order_columns(orders, Order)
+    qty, price, seq, hashes = (np.frombuffer(b, dtype=np.int64).copy() for b in raw[:4])
+    hashes[1] = hashes[0]
+    buy = np.frombuffer(raw[4], dtype=np.bool_)
+    got = clearing._checked(orders, buy, qty, price, seq, hashes, raw[5])
+    assert got is not None and got[4] == raw[5]
+
+
+# -- values a block cannot carry ----------------------------------------------------------
+
+@pytest.mark.parametrize(("field", "value", "named"), [
+    ("qty_wh", True, "qty_wh must be an integer"),
+    ("qty_wh", 10.0, "qty_wh must be an integer"),
+    ("qty_wh", 0, "qty_wh 0 is outside"),
+    ("qty_wh", 2**31, "qty_wh 2147483648 is outside"),
+    ("qty_wh", 2**70, "qty_wh 1180591620717411303424 is outside"),
+    ("price", True, "price must be an integer"),
+    ("price", False, "price must be an integer"),
+    ("price", 1.0, "price must be an integer"),
+    ("price", -1, "price -1 is outside"),
+    ("price", 2**31, "price 2147483648 is outside"),
+    ("seq", True, "seq must be an integer"),
+    ("seq", False, "seq must be an integer"),
+    ("seq", 5.0, "seq must be an integer"),
+])
+@pytest.mark.parametrize("n", [8, 100])
+def test_the_clearing_refuses_a_value_before_any_block(field, value, named, n):
+    """On either path (8 orders: Python; 100: numpy first) the clearing names the order."""
+    odd = swapped(plain_book(n), 3, **{field: value})
+    with pytest.raises(ValueError, match=rf"order 'g3' \(orders\[3\]\): {named}"):
+        clear_uniform(odd)
+
+
+@pytest.mark.parametrize(("field", "value", "named"), [
+    ("qty_wh", 2**70, "fill 3: order_wh"),
+    ("qty_wh", 2**31, "fill 3: order_wh 2147483648 outside"),
+    ("qty_wh", 0, "fill 3: order_wh 0 outside"),
+    ("price", 2**31, "fill 3: price 2147483648 outside"),
+    ("price", 2**70, "fill 3: price"),
+    ("price", -1, "fill 3: price -1 outside"),
+    ("seq", 2**53, "fill 3: seq 9007199254740992 outside"),
+    ("seq", 2**63, "fill 3: seq"),
+    ("seq", -1, "fill 3: seq -1 outside"),
+    ("qty_wh", True, "fill 3: order_wh must be an integer"),
+    ("price", True, "fill 3: price must be an integer"),
+    ("price", False, "fill 3: price must be an integer"),
+    ("seq", True, "fill 3: seq must be an integer"),
+    ("seq", 5.0, "fill 3: seq must be an integer"),
+    ("price", 1.0, "fill 3: price must be an integer"),
+])
+def test_the_reference_names_a_value_it_cannot_pack(field, value, named):
+    """The reference checks every value itself (a bool or float would pack as a number it
+    is not): given orders the clearing never saw, it names the fill."""
+    orders = plain_book(8)
+    c = clear_uniform_python(orders)
+    odd = swapped(orders, 3, **{field: value})
+    with pytest.raises(FillsError, match=named):
+        fillblock.reference_block(odd, c)
+
+
+@pytest.mark.parametrize("seq", [MAX_SEQ + 1, 2**60, 2**63 - 1])
+def test_a_seq_beyond_the_protocol_is_handed_back_then_named(native, seq):
+    """Valid for the clearing (it fits int64: numpy path), not for a block: no columns
+    block, and the reference names the fill."""
+    odd = swapped(plain_book(), 7, seq=seq)
+    c = clear_uniform(odd)
+    assert isinstance(c.fills, FillColumns) and c.fills.book.ids is not None
+    assert fillblock._from_columns(c.fills) is None
+    with pytest.raises(FillsError, match=f"fill 7: seq {seq} outside"):
+        fillblock.fill_block(odd, c)
+
+
+@pytest.mark.parametrize("seq", [2**63, 2**70])
+def test_a_seq_beyond_64_bits_takes_the_python_path_then_is_named(seq):
+    odd = swapped(plain_book(), 7, seq=seq)
+    c = clear_uniform(odd)
+    assert not isinstance(c.fills, FillColumns)
+    with pytest.raises(FillsError, match=f"fill 7: seq {seq} outside"):
+        fillblock.fill_block(odd, c)
+
+
+@pytest.mark.xfail(strict=True, reason="fillblock._from_columns checks only seq.max(); the "
+                   "clearing takes negative seqs, so -1 is packed as 2**64 - 1 (a block "
+                   "wire.decode refuses) instead of being named")
+def test_a_negative_seq_is_named_not_packed(native):
+    odd = swapped(plain_book(), 7, seq=-1)
+    c = clear_uniform(odd)
+    assert isinstance(c.fills, FillColumns)
+    with pytest.raises(FillsError, match="fill 7: seq -1 outside"):
+        fillblock.fill_block(odd, c)
+
+
+# -- the protocol's limit on fills --------------------------------------------------------
+
+def test_more_orders_than_a_result_carries_are_refused():
+    """100,001 orders clear (the clearing takes 2**20) but make no block; 100,000 do."""
     n = wire.MAX_FILLS + 1
+    assert n == 100_001
     orders = [Order(f"g{i}", "buy", 1, 0, i) for i in range(n)]
-    traded, code = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int8)
-    assert c_pass.fill_block(orders, Order, traded, code) is None
-    c = Clearing(None, 0, "no_trade", FillColumns(orders, traded, code))
-    with pytest.raises(FillsError, match=f"{n} fills exceed"):
+    c = clear_uniform(orders)
+    assert c.regime == "no_trade" and len(c.fills) == n
+    if isinstance(c.fills, FillColumns) and c.fills.book.ids is not None:
+        assert fillblock._from_columns(c.fills) is None
+    with pytest.raises(FillsError, match="100001 fills exceed"):
         fillblock.fill_block(orders, c)
     at_limit = orders[:-1]
-    c = Clearing(None, 0, "no_trade", FillColumns(at_limit, traded[:-1], code[:-1]))
-    got = c_pass.fill_block(at_limit, Order, traded[:-1], code[:-1])
-    assert got is not None and got == fillblock.reference_block(at_limit, c)
+    c = Clearing(None, 0, "no_trade", FillColumns(at_limit, *(a[:-1] for a in arrays(c))))
+    got = fillblock.reference_block(at_limit, c)
     assert got[:8] == b"FIL1" + struct.pack("<I", n - 1) and got.endswith(b"g99999\n")
+    assert len(got) == 8 + 22 * (n - 1) + sum(len(o.id) + 1 for o in at_limit)
 
 
-def test_the_c_pass_never_writes_past_its_buffer_when_ids_change(c_pass):
-    """The pass sizes its block from the ids, allocates it, then writes. If Python code ran
-    in between (a collection callback, a finalizer), it could make an id longer after the
-    buffer was sized: the JSON rows pass before this one crashed so. This pass allocates
-    nothing GC-tracked between sizing and writing, so no collection runs there, and it
-    checks each id's room again where it writes it. Here a collection callback, armed only
-    around each call with the collector at every allocation, changes one id's length (1 to
-    32: still an Id), and the id also changes between calls: every block must be exactly
-    the block of the ids as the call ended, or None; never an id cut or written past."""
-    orders = [Order(f"g{i}", "buy", 1, 2, i) for i in range(50)]
-    traded, code = bytes(8 * 50), bytes(50)
-    seen = []
-    active = [False]
+def test_a_full_result_is_packed_from_the_columns(native):
+    n = wire.MAX_FILLS
+    orders = [Order(f"g{i}", "buy" if i % 2 else "sell", 1 + i % 7, 100 + i % 11, i)
+              for i in range(n)]
+    c = clear_uniform(orders)
+    got = fillblock._from_columns(c.fills)
+    assert got is not None and got == fillblock.reference_block(orders, c)
+    assert got[:8] == b"FIL1" + struct.pack("<I", n) and got.endswith(b"g99999\n")
 
-    def grow(phase, info):
-        if phase == "start" and active[0]:
-            seen.append(phase)
-            object.__setattr__(orders[40], "id", "y" * (1 + 7 * len(seen) % 32))
-
-    gc.collect()
-    threshold = gc.get_threshold()
-    gc.callbacks.append(grow)
-    gc.set_threshold(1)
-    try:
-        for k in range(64):
-            object.__setattr__(orders[40], "id", "x" * (1 + k % 32))
-            active[0] = True
-            got = c_pass.fill_block(orders, Order, traded, code)
-            active[0] = False
-            assert got is not None  # nothing here is outside the plain cases
-            ids = got[8 + 22 * 50:].split(b"\n")
-            assert ids[:-1] == [o.id.encode() for o in orders] and ids[-1] == b""
-            assert len(got) == 8 + 22 * 50 + sum(len(o.id) + 1 for o in orders)
-    finally:
-        gc.set_threshold(*threshold)
-        gc.callbacks.remove(grow)
