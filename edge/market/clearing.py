@@ -253,7 +253,6 @@ def _checked(orders: Sequence[Order], buy, qty, price, seq, hashes, ids: bytes |
     # Ids: unique when their hashes are; equal hashes (or hash 0, which "" has) get the
     # exact check, so a collision costs time, never a wrong answer.
     if _has_duplicates(hashes) or not hashes.all():
-        ids = [o.id for o in orders]
         names = [o.id for o in orders]
         if len(set(names)) != len(names) or "" in names:
             return None

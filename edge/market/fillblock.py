@@ -37,15 +37,17 @@ def fill_block(orders: Sequence[Order], clearing: Clearing) -> bytes:
 
 def _from_columns(fills: FillColumns) -> bytes | None:
     """The block packed from the clearing's columns, or None outside their plain cases (no
-    id column, more fills than a result carries, a seq beyond the protocol's)."""
+    id column, more fills than a result carries, a seq outside the protocol's range: the
+    clearing takes any distinct int64 seq)."""
     import numpy as np
 
     book = fills.book
     assert book is not None
     n = len(book.qty)
-    if book.ids is None or n > wire.MAX_FILLS or int(book.seq.max()) > MAX_SEQ:
+    if (book.ids is None or n > wire.MAX_FILLS or int(book.seq.min()) < 0
+            or int(book.seq.max()) > MAX_SEQ):
         return None
-    # the clearing checked the rest: seq >= 0 and unique, 1 <= qty < 2**31,
+    # the clearing checked the rest: seq unique, 1 <= qty < 2**31,
     # 0 <= price < 2**31, and each traded quantity and status come from that clearing
     traded, code = fills.arrays
     return b"".join((

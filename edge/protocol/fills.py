@@ -71,11 +71,11 @@ def encode(seq: Sequence[int], price: Sequence[int], order_wh: Sequence[int],
         raise FillsError("fill columns differ in length")
     for i in range(n):
         _check(i, seq[i], price[i], order_wh[i], qty_wh[i], side[i], status[i])
-    if not all(isinstance(x, str) for x in ids):
-        raise FillsError("a fill's id is not a str")
     idbytes = "".join(f"{x}\n" for x in ids).encode("ascii", "replace")
-    if not _ids_ok(idbytes, n):
-        raise FillsError("a fill's id is not an Id ([A-Za-z0-9_.-]{1,32})")
+    if not all(isinstance(x, str) for x in ids) or not _ids_ok(idbytes, n):
+        i = next(i for i, x in enumerate(ids)
+                 if not isinstance(x, str) or _IDS.fullmatch(f"{x}\n".encode("utf-8")) is None)
+        raise FillsError(f"fill {i}: id {ids[i]!r} is not an Id ([A-Za-z0-9_.-]{{1,32}})")
     return b"".join((
         _HEAD.pack(MAGIC, n),
         struct.pack(f"<{n}Q", *seq), struct.pack(f"<{n}I", *price),

@@ -252,9 +252,6 @@ def test_a_str_subclass_id_takes_the_python_path(native):
     assert fillblock.fill_block(odd, c) == oracle(orders, c)
 
 
-@pytest.mark.xfail(strict=True, reason="clearing._checked overwrites the C reader's id bytes "
-                   "with a list of str on a hash collision (its leftover `ids = [...]` line); "
-                   "fill_block would then fail with TypeError")
 def test_a_hash_collision_keeps_the_id_column(native):
     """Equal id hashes (or hash 0) send the ids to the exact check; the id column read by C
     must come through that check unchanged. A real 64-bit collision cannot be made on
@@ -341,9 +338,6 @@ def test_a_seq_beyond_64_bits_takes_the_python_path_then_is_named(seq):
         fillblock.fill_block(odd, c)
 
 
-@pytest.mark.xfail(strict=True, reason="fillblock._from_columns checks only seq.max(); the "
-                   "clearing takes negative seqs, so -1 is packed as 2**64 - 1 (a block "
-                   "wire.decode refuses) instead of being named")
 def test_a_negative_seq_is_named_not_packed(native):
     odd = swapped(plain_book(), 7, seq=-1)
     c = clear_uniform(odd)
