@@ -60,11 +60,12 @@ def rows(db: sqlite3.Connection, start: int, end: int) -> Iterator[dict[str, Any
                "price_micro_per_kwh": m.get("price"),
                "status": "sealed" if "sealed" in m else ""}
     # an inbox written before results had a fills block keeps its fills in the JSON (and
-    # may not have the column yet when it is read without being opened by the edge)
-    block = ("fills" if "fills" in {r[1] for r in db.execute("PRAGMA table_info(results)")}
-             else "NULL")
+    # may not have the table yet when it is read without being opened by the edge)
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    block = ("(SELECT block FROM result_fills f WHERE f.interval = r.interval "
+             "AND f.round = r.round)" if "result_fills" in tables else "NULL")
     for interval, rnd, final, raw, fills in db.execute(
-            f"SELECT interval, round, final, raw, {block} FROM results WHERE interval >= ? "
+            f"SELECT interval, round, final, raw, {block} FROM results r WHERE interval >= ? "
             "AND interval < ? ORDER BY interval, round", (start, end)):
         m = _doc(raw)
         yield {"record": "result", "interval": interval, "round": rnd, "final": final,

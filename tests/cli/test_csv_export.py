@@ -65,13 +65,13 @@ def _inbox(folder: Path) -> Path:
         res = {"type": "result", "interval": T0, "round": 0, "final": True, "price": 135000,
                "volume_wh": 1000, "regime": "buyers_market", "fills_n": 2,
                "fills_sha256": fills.digest(block)}
-        c.execute("INSERT INTO results VALUES (?,?,?,?,?)",
-                  (T0, 0, 1, json.dumps(res).encode(), block))
+        c.execute("INSERT INTO results VALUES (?,?,?,?)", (T0, 0, 1, json.dumps(res).encode()))
+        c.execute("INSERT INTO result_fills VALUES (?,?,?)", (T0, 0, block))
         # a result stored before results had a fills block: its fills are in its JSON
         old = {"type": "result", "interval": T0 + 900, "round": 0, "final": True,
                "volume_wh": 0, "regime": "no_trade",
                "fills": [{"gw": "gw-3", "side": "buy", "qty_wh": 0, "status": "unfilled"}]}
-        c.execute("INSERT INTO results VALUES (?,?,?,?,NULL)",
+        c.execute("INSERT INTO results VALUES (?,?,?,?)",
                   (T0 + 900, 0, 1, json.dumps(old).encode()))
         for gw, e, a in (("gw-1", -1000, -135000), ("gw-2", 1000, 135000)):
             st = {"type": "settlement", "interval": T0, "gw": gw, "energy_wh": e,

@@ -281,7 +281,7 @@ def stored_results(db: Any, where: str = "1", args: tuple = ()) -> list[dict[str
     ``where``: an SQL condition on the results table (e.g. ``"final = 1"``)."""
     from edge.protocol.fills import decode
 
-    rows = db.execute(f"SELECT raw, fills, interval FROM results WHERE {where} "
-                      "ORDER BY interval, round", args)
+    rows = db.execute(f"SELECT r.raw, f.block, interval FROM results r JOIN result_fills f "
+                      f"USING (interval, round) WHERE {where} ORDER BY interval, round", args)
     return [{**json.loads(raw), "fills": decode(block, interval)}
             for raw, block, interval in rows]

@@ -58,8 +58,15 @@ CREATE TABLE IF NOT EXISTS flushed (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS results (
     interval INTEGER NOT NULL, round INTEGER NOT NULL, final INTEGER NOT NULL,
-    raw BLOB NOT NULL, fills BLOB, PRIMARY KEY (interval, round)
+    raw BLOB NOT NULL, PRIMARY KEY (interval, round)
 ) WITHOUT ROWID;
+-- a round's fills block (edge.protocol.fills), stored once: results and the chain hold
+-- its signed header. A rowid table: a row of megabytes in a WITHOUT ROWID table took
+-- about twice as long to write (measured at 2.9 MB: 9.4 ms against 5.4 ms).
+CREATE TABLE IF NOT EXISTS result_fills (
+    interval INTEGER NOT NULL, round INTEGER NOT NULL, block BLOB NOT NULL,
+    PRIMARY KEY (interval, round)
+);
 CREATE TABLE IF NOT EXISTS settlements (
     interval INTEGER NOT NULL, gw TEXT NOT NULL, raw BLOB NOT NULL,
     PRIMARY KEY (interval, gw)
@@ -79,9 +86,7 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT RO
 """
 
 #: Columns added after the first release: (table, column, declaration).
-#: raw is a result's signed header; fills its fills block (edge.protocol.fills), stored once
-#: here (the chain holds the header)
-MIGRATIONS = (("pending", "msg_id", "INTEGER"), ("results", "fills", "BLOB"))
+MIGRATIONS = (("pending", "msg_id", "INTEGER"),)
 
 
 class Database:

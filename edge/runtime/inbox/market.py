@@ -32,9 +32,12 @@ class MarketRecords:
         settlements, with their chain txs."""
         with self.db.write() as db:
             db.execute(
-                "INSERT OR REPLACE INTO results (interval, round, final, raw, fills) "
-                "VALUES (?,?,?,?,?)",
-                (interval, round_no, int(final), canonical(result), block),
+                "INSERT OR REPLACE INTO results (interval, round, final, raw) VALUES (?,?,?,?)",
+                (interval, round_no, int(final), canonical(result)),
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO result_fills (interval, round, block) VALUES (?,?,?)",
+                (interval, round_no, block),
             )
             db.executemany(
                 "INSERT OR REPLACE INTO settlements (interval, gw, raw) VALUES (?,?,?)",
@@ -55,15 +58,16 @@ class MarketRecords:
     def frames(self, interval: int) -> list[bytes]:
         """One interval's rounds in order as their result frames, to publish again; a round
         stored before results had a fills block has none and is left out."""
-        rows = self.db.read("SELECT raw, fills FROM results WHERE interval = ? AND fills IS "
-                            "NOT NULL ORDER BY round", (interval,))
+        rows = self.db.read("SELECT r.raw, f.block FROM results r JOIN result_fills f "
+                            "USING (interval, round) WHERE interval = ? ORDER BY round",
+                            (interval,))
         return [frame(raw, block) for raw, block in rows]
 
     def fills(self, interval: int, round_no: int) -> list[dict[str, Any]]:
         """The decoded fills of one round ([] for none, or a round stored without a block)."""
-        rows = self.db.read("SELECT fills FROM results WHERE interval = ? AND round = ?",
+        rows = self.db.read("SELECT block FROM result_fills WHERE interval = ? AND round = ?",
                             (interval, round_no))
-        return decode(rows[0][0], interval) if rows and rows[0][0] is not None else []
+        return decode(rows[0][0], interval) if rows else []
 
     def final_results(self, limit: int = 1000) -> list[dict[str, Any]]:
         rows = self.db.read(
