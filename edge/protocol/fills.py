@@ -74,7 +74,7 @@ def encode(seq: Sequence[int], price: Sequence[int], order_wh: Sequence[int],
     idbytes = "".join(f"{x}\n" for x in ids).encode("ascii", "replace")
     if not all(isinstance(x, str) for x in ids) or not _ids_ok(idbytes, n):
         i = next(i for i, x in enumerate(ids)
-                 if not isinstance(x, str) or _IDS.fullmatch(f"{x}\n".encode("utf-8")) is None)
+                 if not isinstance(x, str) or _IDS.fullmatch(f"{x}\n".encode()) is None)
         raise FillsError(f"fill {i}: id {ids[i]!r} is not an Id ([A-Za-z0-9_.-]{{1,32}})")
     return b"".join((
         _HEAD.pack(MAGIC, n),
