@@ -237,6 +237,7 @@ class EdgeService:
             if self.journal is not None and self.inbox.db.conn.total_changes != changes:
                 self.journal.tick(now_ms, wall)  # a tick that wrote nothing changes nothing
         self._cut_blocks()
+        self.inbox.db.checkpoint()  # off the commit path: see inbox.db.AUTOCHECKPOINT_PAGES
         self.metrics.rounds.inc(len(published))
         self._prune_when_due()
         n, _ = self.inbox.pending.stats()

@@ -147,3 +147,28 @@ def test_each_chain_tx_names_its_own_message_also_when_a_row_was_there(tmp_path)
     db.close()
     assert named == [2, 1, 3, 4, 5, 6]
     inbox.close()
+
+
+def test_commits_leave_the_log_to_the_checkpoint_which_does_not_block_a_writer(tmp_path):
+    """A commit appends to the write-ahead log and never copies it back (below the safety
+    net); ``checkpoint`` copies it on a connection of its own, also while a write is open,
+    and what was written reads back from the database file alone."""
+    from edge.runtime.inbox.db import AUTOCHECKPOINT_PAGES
+
+    inbox = Inbox(tmp_path / "inbox.db")
+    db = inbox.db
+    blob = bytes(range(256)) * 4096  # 1 MiB: 256 pages or more per round
+    for r in range(6):  # 6 MiB: SQLite's default of 1,000 pages would have checkpointed
+        inbox.market.record_round(900 * (r + 1), 0, True, {"round": r}, blob, [], NOW)
+    log, done = db.checkpoint()
+    assert 6 * 256 <= log < AUTOCHECKPOINT_PAGES and done == log  # nothing copied before
+    with db.write() as c:  # a writer holds the write lock: the checkpoint goes on
+        c.execute("INSERT INTO meta (k, v) VALUES ('x', '1')")
+        assert db.checkpoint()[1] >= 0
+    log, done = db.checkpoint()
+    assert done == log  # all copied now, the open write's page included
+    inbox.close()
+    ro = sqlite3.connect(tmp_path / "inbox.db")
+    assert ro.execute("SELECT COUNT(*), MIN(length(block)) FROM result_fills").fetchone() == (
+        6, len(blob))
+    ro.close()
