@@ -103,7 +103,8 @@ def test_the_period_signal_arrives_before_its_gate_and_moves_that_clearing(edge)
         edge.send("s-dear", t, "sell", 1000, 120_000)
         edge.send("buyer", t, "buy", 1000, 200_000)
         [r] = edge.tick(t - gate_s)             # round 0 at the gate
-        results[t] = (r["price"], {f["gw"] for f in r["fills"] if f["qty_wh"]})
+        fills = edge.inbox.market.fills(t, r["round"])  # the round's stored fills block
+        results[t] = (r["price"], {f["gw"] for f in fills if f["qty_wh"]})
     # by hand (docs/market.md): without the adder the cheap seller's 100,000 is first and
     # exactly fills the buyer's 1000 Wh, so the price is the next ask, 120,000; with it the
     # cheap seller asks 160,000, the dear seller's 120,000 fills the buyer exactly and the
