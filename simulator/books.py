@@ -2,10 +2,11 @@
 
 The invariants about the market (best-response fixed point, sealed bids) and
 the counterfactual clearing without carbon adders all need the quotes each
-interval was finally cleared with. The edge does not keep them in one place:
-a final result lists fills without prices, and its results table keeps one
-row per round number, so a round published again as the equilibrium replaces
-its earlier row. The chain keeps every transaction in the order the edge
+interval was finally cleared with. The edge does not keep them in one place
+on its chain: a result there is its signed header (its fills block, with the
+quotes as cleared, stays in the edge's inbox), and the results table keeps
+one row per round number, so a round published again as the equilibrium
+replaces its earlier row. The chain keeps every transaction in the order the edge
 wrote it (plain bids, sealed-bid commitments, round results with the sealed
 openings), so replaying it through the edge's own interval state machine
 (edge.market.rounds.IntervalRounds) gives back each round's quotes; the
