@@ -11,7 +11,8 @@
    CPU, the signed result header and its fills block, settlements, one
    database transaction) against the bare clearing of the same orders in the
    same run. Target <= 2 x. The same service cleared the interval before with
-   the same book, untimed: the steady state of a running edge.
+   the same book and checkpointed its log, untimed, as the service's clock
+   does: the steady state of a running edge.
 3. P1 merit order for the same sizes (no same-run baseline: reported as is).
 4. A round result's fills block (edge/protocol/fills.py) at 1,000 and 100,000
    orders (edge.market.fillblock.fill_block: the C pass where
@@ -128,6 +129,7 @@ def bench_round(n: int, reps: int) -> None:
             ms.books[warm.interval] = warm
             ms.last_gate = warm.interval
             ms.tick(warm.interval - 60, 1)
+            inbox.db.checkpoint()  # as the service's clock does after every tick
             book = IntervalRounds(900_000, 1)
             for o in orders:
                 book.quote(o.id, o.side, o.qty_wh, o.price)

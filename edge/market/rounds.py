@@ -32,7 +32,7 @@ from typing import ClassVar, Protocol
 from .book import OrderBook, apply_adders
 from .clearing import LIMIT, Clearing, Order, Side, clear_uniform, validate_order
 
-Clear = Callable[[list[Order]], Clearing]
+Clear = Callable[[Sequence[Order]], Clearing]
 
 #: Which side competes for the other's energy after a clearing of each regime.
 EXCESS_SIDE: dict[str, tuple[Side, ...]] = {
@@ -194,7 +194,7 @@ class IntervalRounds:
             self.book.close()
         k, final = self.due()
         cleared = apply_adders(self.orders_for(k), adders or {})
-        clearing = clear(list(cleared))
+        clearing = clear(cleared)  # the very tuple: the settlement checks it is the same
         self.cleared_round, self.final = k, final
         return Round(k, cleared, clearing, final)
 

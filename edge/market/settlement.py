@@ -78,7 +78,7 @@ def _traded(orders: Sequence[Order], clearing: Clearing) -> list[tuple[Order, in
     fills = clearing.fills
     if isinstance(fills, FillColumns):  # no Fill objects: the columns the clearing made
         same = len(fills) == len(orders) and (
-            all(map(is_, fills.orders, orders))
+            fills.orders is orders or all(map(is_, fills.orders, orders))
             or [o.id for o in fills.orders] == [o.id for o in orders])
         if not same:
             raise ValueError(_MISMATCH)
