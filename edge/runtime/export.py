@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from edge.chain.store import readonly_uri
 from edge.cliargs import InputError
-from edge.protocol.fills import decode
+from edge.protocol.fills import FillsError, decode
 
 COLUMNS = ("record", "interval", "interval_start_utc", "round", "final", "gw", "side",
            "qty_wh", "price_micro_per_kwh", "volume_wh", "status", "energy_wh",
@@ -49,6 +49,15 @@ def _doc(raw: Any) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
+def _fills(interval: int, rnd: int, block: bytes) -> list[dict[str, Any]]:
+    """The stored block's fills; a block that does not decode is named, not a traceback."""
+    try:
+        return decode(block, interval)
+    except FillsError as exc:
+        raise InputError(f"interval {interval} round {rnd}: the stored fills block does not "
+                         f"decode ({exc})") from None
+
+
 def rows(db: sqlite3.Connection, start: int, end: int) -> Iterator[dict[str, Any]]:
     """Every order, result (with its fills) and settlement of intervals in [start, end)."""
     for interval, rnd, raw in db.execute(
@@ -71,7 +80,7 @@ def rows(db: sqlite3.Connection, start: int, end: int) -> Iterator[dict[str, Any
         yield {"record": "result", "interval": interval, "round": rnd, "final": final,
                "price_micro_per_kwh": m.get("price"), "volume_wh": m.get("volume_wh"),
                "status": m.get("regime")}
-        for f in decode(fills, interval) if fills is not None else m.get("fills") or []:
+        for f in _fills(interval, rnd, fills) if fills is not None else m.get("fills") or []:
             yield {"record": "fill", "interval": interval, "round": rnd, "final": final,
                    "gw": f.get("gw"), "side": f.get("side"), "qty_wh": f.get("qty_wh"),
                    "status": f.get("status")}

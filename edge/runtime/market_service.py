@@ -200,8 +200,13 @@ class MarketService:
                                 book.restore(r - 1, False)
                             self._open(book, r, count=False)
                     book.restore(top, any(r["final"] for r in results))
-                    for f in self.inbox.market.frames(interval):  # retained: idempotent
+                    frames = self.inbox.market.frames(interval)
+                    for f in frames:  # retained results are idempotent: publish again
                         self.publish(topics.result(self.site, interval), f, True)
+                    if len(frames) < len(results):  # stored before results had a block
+                        log.warning("rounds without a fills block not published again",
+                                    extra={"interval": interval,
+                                           "rounds": len(results) - len(frames)})
             stored = self.inbox.meta("market_last_gate")
             current = self.schedule.next_open(now_s) - self.schedule.interval_s
             self.last_gate = int(stored) if stored is not None else current

@@ -237,9 +237,9 @@ class EdgeService:
             if self.journal is not None and self.inbox.db.conn.total_changes != changes:
                 self.journal.tick(now_ms, wall)  # a tick that wrote nothing changes nothing
         self._cut_blocks()
-        self.inbox.db.checkpoint()  # off the commit path: see inbox.db.AUTOCHECKPOINT_PAGES
         self.metrics.rounds.inc(len(published))
         self._prune_when_due()
+        self.inbox.db.checkpoint()  # off the commit path: see inbox.db.AUTOCHECKPOINT_PAGES
         n, _ = self.inbox.pending.stats()
         # what stays pending counts toward the next wake-up: counting from zero, the rest of
         # a burst smaller than a block would wait for the next period with a full block

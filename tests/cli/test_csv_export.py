@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,16 @@ def test_edge_export_refuses_a_folder_without_an_inbox_and_bad_dates(tmp_path, c
     with pytest.raises(SystemExit) as exc:
         main([*argv[:5], "21/06/2026", *argv[6:]])
     assert exc.value.code == 2
+
+
+def test_a_stored_fills_block_that_does_not_decode_is_named(tmp_path, capsys):
+    data = _inbox(tmp_path / "data")
+    db = sqlite3.connect(data / "inbox.db")
+    with db:  # the block cut short: its count no longer fits its length
+        db.execute("UPDATE result_fills SET block = substr(block, 1, 20)")
+    db.close()
+    assert main(["edge", "export", "--db-dir", str(data), "--from", "2026-06-20",
+                 "--to", "2026-06-21", "--csv", str(tmp_path / "day.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"interval {T0} round 0: the stored fills block does not decode" in err
+    assert "cannot be 20 bytes" in err
