@@ -8,11 +8,14 @@
    size (ratio: Python path / the path clear_uniform takes).
 2. One interval round at 1,000 and 100,000 orders (edge.runtime's
    MarketService: carbon adders, clearing through the PL dispatcher on the
-   CPU, the signed result header and its fills block, settlements, one
-   database transaction) against the bare clearing of the same orders in the
-   same run. Target <= 2 x. The same service cleared the interval before with
-   the same book and checkpointed its log, untimed, as the service's clock
-   does: the steady state of a running edge.
+   CPU, the signed result header and its fills block, settlements, the
+   header's durable transaction and the block's write after it) against the
+   bare clearing of the same orders (a list of Order objects) in the same
+   run. Target <= 2 x. The round clears the book's own columns, written as
+   the quotes came (edge/market/columns.py; the quotes are not timed, as
+   the bare clearing's list is not). The same service cleared the interval
+   before with the same book and checkpointed its log, untimed, as the
+   service's clock does: the steady state of a running edge.
 3. P1 merit order for the same sizes (no same-run baseline: reported as is).
 4. A round result's fills block (edge/protocol/fills.py) at 1,000 and 100,000
    orders (edge.market.fillblock.fill_block: the C pass where

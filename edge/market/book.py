@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from .clearing import LIMIT, Order, Side, validate_order, validate_orders
+from .columns import Columnar, ColumnLog
 
 
 class BookError(ValueError):
@@ -37,12 +38,13 @@ def apply_adders(orders: Sequence[Order], adders: Mapping[str, int]) -> tuple[Or
     per participant and outlives any one interval.
     """
     if not adders:  # without a price signal nothing is adjusted (the clearing validates)
-        return tuple(orders)
+        return orders if isinstance(orders, tuple) else tuple(orders)
     validate_orders(orders)  # before adjusting: a clamp must never hide a bad quote
     for pid, a in adders.items():
         if not isinstance(a, int) or isinstance(a, bool) or not 0 <= a < LIMIT:
             raise ValueError(f"adder of {pid!r} must be an integer in [0, {LIMIT}), got {a!r}")
     out = []
+    repriced: dict[int, int] = {}  # row -> adjusted price, for the columns
     for o in orders:
         a = adders.get(o.id, 0)
         if not a:
@@ -56,7 +58,12 @@ def apply_adders(orders: Sequence[Order], adders: Mapping[str, int]) -> tuple[Or
                 raise ValueError(
                     f"order {o.id!r}: offer {o.price} + adder {a} reaches the price limit {LIMIT}"
                 )
-        out.append(replace(o, price=price) if price != o.price else o)
+        if price != o.price:
+            repriced[len(out)] = price
+            o = replace(o, price=price)
+        out.append(o)
+    if isinstance(orders, Columnar):
+        return Columnar(out, orders.columns.repriced(repriced))
     return tuple(out)
 
 
@@ -74,6 +81,8 @@ class OrderBook:
         self._next_no = 1
         self._closed = False
         self._frozen: tuple[Order, ...] | None = None  # the orders, once the gate is shut
+        self._columns = ColumnLog()  # the same orders as columns, for the round's clearing
+        self._row: dict[str, int] = {}  # id -> its live order's row in the columns
         #: refusals by reason ("invalid", "gate_closed"); nothing accepted is lost by one
         self.rejected: Counter[str] = Counter()
 
@@ -110,7 +119,9 @@ class OrderBook:
         old = self._orders.pop(order.id, None)  # re-inserted last: dict order == seq order
         if old is not None:
             del self._owner_of_seq[old.seq]
+            self._columns.kill(self._row[order.id])
         self._orders[order.id] = order
+        self._row[order.id] = self._columns.append(order)
         self._owner_of_seq[order.seq] = order.id
         self._next_no = max(self._next_no, order.seq + 1)
         return order
@@ -124,10 +135,12 @@ class OrderBook:
         after the gate has shut (100,000 orders are a millisecond a copy)."""
         if self._frozen is not None:
             return self._frozen
-        out = tuple(self._orders.values())
-        if self._closed:
-            self._frozen = out
-        return out
+        if not self._closed:
+            return tuple(self._orders.values())
+        columns = self._columns.columns()
+        values = self._orders.values()
+        self._frozen = tuple(values) if columns is None else Columnar(values, columns)
+        return self._frozen
 
     def close(self) -> tuple[Order, ...]:
         """Gate closure: freeze the book and return what will be cleared."""

@@ -213,6 +213,15 @@ def _numpy_columns(orders: Sequence[Order]):
     n = len(orders)
     if not 0 < n <= MAX_ORDERS:
         return None
+    from .columns import Columnar
+
+    if type(orders) is Columnar:  # written by the book as the quotes came: unique ids, seqs
+        c = orders.columns
+        qty, price, seq = (np.frombuffer(a, dtype=np.int64) for a in (c.qty, c.price, c.seq))
+        buy = np.frombuffer(c.buy, dtype=np.bool_)
+        if qty.min() < 1 or qty.max() >= LIMIT or price.min() < 0 or price.max() >= LIMIT:
+            return None
+        return buy, qty, price, seq, c.ids
     native = _native_columns()
     if native is not None:
         raw = native.order_columns(orders if type(orders) is list else list(orders), Order)

@@ -31,6 +31,7 @@ from typing import ClassVar, Protocol
 
 from .book import OrderBook, apply_adders
 from .clearing import LIMIT, Clearing, Order, Side, clear_uniform, validate_order
+from .columns import Columnar
 
 Clear = Callable[[Sequence[Order]], Clearing]
 
@@ -161,7 +162,13 @@ class IntervalRounds:
             out = self.book.orders()
         else:
             rev = self._revisions.get(round_no, {})
-            out = tuple(rev.get(o.id, o) for o in self.orders_for(round_no - 1))
+            before = self.orders_for(round_no - 1)
+            out = tuple(rev.get(o.id, o) for o in before)
+            if isinstance(before, Columnar) and rev:  # the rows keep their places
+                rows = {i: o for i, o in enumerate(out) if o.id in rev}
+                out = Columnar(out, before.columns.revised(rows))
+            elif isinstance(before, Columnar):
+                out = before
         if self.book.closed:  # a round's quotes are fixed once its gate is shut
             self._quotes[round_no] = out
         return out
