@@ -33,17 +33,19 @@ round's private key.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from pydantic import TypeAdapter
 
 from edge.chain.keys import PrivateKey
 from edge.clock import SYSTEM, Clock
-from edge.market.book import BookError
+from edge.market.book import BookError, apply_adders
 from edge.market.clearing import Clearing, Order
 from edge.market.fillblock import fill_block
 from edge.market.rounds import IntervalRounds, RoundRefused
@@ -61,6 +63,9 @@ from edge.runtime.organiser import Organiser
 log = logging.getLogger("carbon_edge.market")
 
 SETTLEMENTS = TypeAdapter(list[Settlement])
+
+#: Blocks of this many bytes or more are hashed on a worker thread (``MarketService._digest``).
+DIGEST_ASIDE_FROM = 1 << 18
 
 
 class Clearer(Protocol):
@@ -119,6 +124,7 @@ class MarketService:
         self.lock = threading.RLock()
         #: the last interval whose gate this service has handled
         self.last_gate: int | None = None
+        self._hasher: ThreadPoolExecutor | None = None  # made for the first large block
 
     # -- quotes --------------------------------------------------------------
     def book(self, interval: int) -> IntervalRounds:
@@ -183,30 +189,13 @@ class MarketService:
 
     # -- restart ----------------------------------------------------------------
     def recover(self, now_s: float) -> None:
-        """Rebuild books and the round reached from the inbox and the results table."""
+        """Rebuild books and the round reached from the inbox and the results table, and
+        publish each recorded round again."""
         horizon = self.schedule.start_of(now_s) - 4 * self.schedule.interval_s
         with self.lock:
-            for interval in self.inbox.messages.bid_intervals(horizon):
-                for raw in self.inbox.messages.bids(interval):
-                    self.accept(raw)
-            for interval in set(self.books) | set(self.inbox.market.unfinished_intervals()):
-                results = self.inbox.market.results(interval)
-                book = self.book(interval)
-                if results:
-                    top = max(r["round"] for r in results)
-                    if self.organiser is not None:  # the rounds' sealed bids, opened again
-                        for r in range(top + 1):
-                            if r:
-                                book.restore(r - 1, False)
-                            self._open(book, r, count=False)
-                    book.restore(top, any(r["final"] for r in results))
-                    frames = self.inbox.market.frames(interval)
-                    for f in frames:  # retained results are idempotent: publish again
-                        self.publish(topics.result(self.site, interval), f, True)
-                    if len(frames) < len(results):  # stored before results had a block
-                        log.warning("rounds without a fills block not published again",
-                                    extra={"interval": interval,
-                                           "rounds": len(results) - len(frames)})
+            intervals = set(self.inbox.messages.bid_intervals(horizon))
+            for interval in sorted(intervals | set(self.inbox.market.unfinished_intervals())):
+                self._replay(interval)
             stored = self.inbox.meta("market_last_gate")
             current = self.schedule.next_open(now_s) - self.schedule.interval_s
             self.last_gate = int(stored) if stored is not None else current
@@ -218,6 +207,73 @@ class MarketService:
                     self.organiser.republish(i, r)
             log.info("market recovered", extra={"books": len(self.books),
                                                 "last_gate": self.last_gate})
+
+    def _replay(self, interval: int) -> None:
+        """One interval's market as it was: its bids round by round (a revision for round
+        ``k`` applies once round ``k - 1`` has cleared, as it did live), each recorded
+        round's sealed bids opened again, and its recorded rounds published again."""
+        book = self.book(interval)
+        results = self.inbox.market.results(interval)
+        top = max((r["round"] for r in results), default=-1)
+        by_round: dict[int, list[dict[str, Any]]] = {}
+        for raw in self.inbox.messages.bids(interval):
+            by_round.setdefault(raw.get("round", 0), []).append(raw)
+        for r in range(top + 2):
+            if r:
+                book.restore(r - 1, False)
+            for raw in by_round.pop(r, ()):
+                self.accept(raw)
+            if self.organiser is not None and r <= top:
+                self._open(book, r, count=False)
+        for r, raws in by_round.items():  # admission refuses these: none should be stored
+            log.warning("bids for a round never opened not applied",
+                        extra={"interval": interval, "round": r, "bids": len(raws)})
+        if results:
+            book.restore(top, any(r["final"] for r in results))
+            self._publish_again(book)
+
+    def _publish_again(self, book: IntervalRounds) -> None:
+        """Publish an interval's recorded rounds again, in order (retained results are
+        idempotent). A round recorded without its fills block (the power went before the
+        block's commit reached the disk) gets it recomputed from its quotes and checked
+        against its header's SHA-256."""
+        frames = self.inbox.market.frames(book.interval)
+        lost = Counter[str]()
+        for raw in self.inbox.market.without_block(book.interval):
+            header = json.loads(raw)
+            block = self._recompute(book, header)
+            if block is None:
+                lost["result_blocks_lost"] += 1
+                log.error("a recorded round's fills block could not be recomputed: its "
+                          "result is not published again",
+                          extra={"interval": book.interval, "round": header["round"]})
+                continue
+            lost["result_blocks_recomputed"] += 1
+            self.inbox.market.store_block(book.interval, header["round"], block)
+            frames[header["round"]] = frame(raw, block)
+        self.inbox.db.bump(lost)
+        for r in sorted(frames):
+            self.publish(topics.result(self.site, book.interval), frames[r], True)
+
+    def _recompute(self, book: IntervalRounds, header: Mapping[str, Any]) -> bytes | None:
+        """The fills block that ``header`` names, or None. The quotes of its round are the
+        book's; the adders are those of one of the price signals valid for the interval
+        (or none), tried newest first: the one whose block has the header's hash is the
+        one the round cleared with."""
+        want = header.get("fills_sha256")
+        if want is None:  # recorded before results had a block: nothing names one
+            return None
+        quotes = book.orders_for(header["round"])
+        signals = self.inbox.prices.all_for(book.interval)
+        for adders in [*(s["adders"] for s in signals), {}]:
+            try:
+                cleared = apply_adders(quotes, adders)
+                block = fill_block(cleared, self.clearer.clear_uniform(cleared))
+            except ValueError:  # adders this book cannot take: not the ones it cleared with
+                continue
+            if digest(block) == want:
+                return block
+        return None
 
     # -- the clock -----------------------------------------------------------
     def tick(self, now_s: float, now_ms: int) -> list[dict[str, Any]]:
@@ -263,39 +319,52 @@ class MarketService:
         r = book.step(self.clearer.clear_uniform, adders)
         round_no, final, cleared, clearing = r.number, r.final, r.orders, r.clearing
         block = fill_block(cleared, clearing)
-        result = self.result_message(book.interval, round_no, final, clearing, block, now_ms,
-                                     opening)
+        fills_sha256 = self._digest(block)  # on a worker while the settlements are made
         settlements = []
         if final:
             settlements = self.settlement_messages(book.interval, cleared, clearing, intensity,
                                                    now_ms)
+        result = self.result_message(book.interval, round_no, final, clearing, fills_sha256(),
+                                     now_ms, opening)
         self.inbox.market.record_round(
-            book.interval, round_no, final, result, block, settlements, self.clock.wall_ms(),
+            book.interval, round_no, final, result, settlements, self.clock.wall_ms(),
             Counter({"rounds": 1, "intervals_final": int(final)}),
         )
         if self.organiser is not None and book.next_round is not None:
             # the key of the next round first, so a revision answering this result has it
             self.organiser.announce(book.interval, book.next_round, now_ms)
         self.publish(topics.result(self.site, book.interval), frame(result.raw, block), True)
+        self.inbox.market.store_block(book.interval, round_no, block)
         log.info("round cleared", extra={
             "interval": book.interval, "round": round_no, "final": final,
             "price": clearing.price, "volume_wh": clearing.volume_wh, "orders": len(cleared)})
         return dict(result)  # a plain copy for the caller: the Encoded one is read-only
 
+    def _digest(self, block: bytes) -> Callable[[], str]:
+        """The block's ``fills_sha256``, to be read when needed. Why a worker thread for a
+        large block: hashlib lets go of the GIL while it hashes, so the 2.9 MB of a
+        100,000-order round (about 1.7 ms of SHA-256) overlap the settlements' signatures."""
+        if len(block) < DIGEST_ASIDE_FROM:
+            done = digest(block)
+            return lambda: done
+        if self._hasher is None:
+            self._hasher = ThreadPoolExecutor(1, thread_name_prefix="fills-digest")
+        return self._hasher.submit(digest, block).result
+
     # -- messages ------------------------------------------------------------
     def result_message(self, interval: int, round_no: int, final: bool, clearing: Clearing,
-                       block: bytes, now_ms: int,
+                       fills_sha256: str, now_ms: int,
                        opening: dict[str, Any] | None = None) -> Encoded:
         """The signed header of a round's result, with its canonical bytes (made once:
         stored, queued for the chain and published as they are). It commits to the fills
-        ``block`` (``edge.protocol.fills``) by count and SHA-256: every fill carries the
+        block (``edge.protocol.fills``) by count and SHA-256: every fill carries the
         quote as cleared, the book the participants answer when not final
         (docs/market.md "Rounds")."""
         body: dict[str, Any] = {
             "v": 1, "type": "result", "site": self.site, "interval": interval,
             "round": round_no, "final": final, "ts": now_ms,
             "volume_wh": clearing.volume_wh, "regime": clearing.regime,
-            "fills_n": len(clearing.fills), "fills_sha256": digest(block),
+            "fills_n": len(clearing.fills), "fills_sha256": fills_sha256,
         }
         if clearing.price is not None:
             body["price"] = clearing.price

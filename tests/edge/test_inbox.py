@@ -159,7 +159,8 @@ def test_commits_leave_the_log_to_the_checkpoint_which_does_not_block_a_writer(t
     db = inbox.db
     blob = bytes(range(256)) * 4096  # 1 MiB: 256 pages or more per round
     for r in range(6):  # 6 MiB: SQLite's default of 1,000 pages would have checkpointed
-        inbox.market.record_round(900 * (r + 1), 0, True, {"round": r}, blob, [], NOW)
+        inbox.market.record_round(900 * (r + 1), 0, True, {"round": r}, [], NOW)
+        inbox.market.store_block(900 * (r + 1), 0, blob)
     log, done = db.checkpoint()
     assert 6 * 256 <= log < AUTOCHECKPOINT_PAGES and done == log  # nothing copied before
     with db.write() as c:  # a writer holds the write lock: the checkpoint goes on
@@ -172,3 +173,27 @@ def test_commits_leave_the_log_to_the_checkpoint_which_does_not_block_a_writer(t
     assert ro.execute("SELECT COUNT(*), MIN(length(block)) FROM result_fills").fetchone() == (
         6, len(blob))
     ro.close()
+
+
+def test_a_write_without_its_own_sync_leaves_every_other_write_synced(tmp_path):
+    """``write(durable=False)`` commits one transaction at synchronous=NORMAL and puts FULL
+    back, also when the transaction fails; nested in a durable write it is that write."""
+    inbox = Inbox(tmp_path / "inbox.db")
+    db = inbox.db
+
+    def sync_level() -> int:
+        return db.conn.execute("PRAGMA synchronous").fetchone()[0]
+
+    assert sync_level() == 2  # FULL
+    with db.write(durable=False) as c:
+        assert sync_level() == 1  # NORMAL, for this transaction only
+        c.execute("INSERT INTO meta (k, v) VALUES ('a', '1')")
+    assert sync_level() == 2 and db.meta("a") == "1"
+    with pytest.raises(sqlite3.IntegrityError), db.write(durable=False) as c:
+        c.execute("INSERT INTO meta (k, v) VALUES ('a', '2')")  # taken: rolled back
+    assert sync_level() == 2 and db.meta("a") == "1"
+    with db.write() as c, db.write(durable=False):
+        assert sync_level() == 2  # joined the durable write
+        c.execute("INSERT INTO meta (k, v) VALUES ('b', '1')")
+    assert db.meta("b") == "1"
+    inbox.close()

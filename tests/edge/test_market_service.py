@@ -34,6 +34,7 @@ class Rig:
         self.inbox = Inbox(path)
         self.key = key
         self.sent: list[tuple[str, dict]] = []
+        self.frames: list[bytes] = []  # the result payloads as published
         self.market = MarketService(SITE, S, self.inbox, key, Dispatcher("cpu"), self._pub, 300)
         self.adm = Admitter(SITE, KEYS, Policy(), self.inbox.messages.windows(),
                             Clock(wall=lambda: int(self.now_s * 1000)), self.market.refusal)
@@ -42,6 +43,8 @@ class Rig:
 
     def _pub(self, t, payload, retain):
         assert retain
+        if t.endswith("/result"):
+            self.frames.append(payload)
         self.sent.append((t, result_of(payload) if t.endswith("/result") else decode(payload).raw))
 
     def send(self, gw, side, qty, price, rnd=0, interval=T):
@@ -152,6 +155,87 @@ def test_restart_mid_interval_continues_the_same_way(tmp_path):
     assert r1["regime"] == "sellers_market"
     [r2] = b.tick(T - 40)
     assert r2["final"] and r2["round"] == 1
+    b.inbox.close()
+
+
+def test_a_revision_stored_before_a_restart_is_in_the_next_round(tmp_path):
+    """A revision is applied after the round before it, on replay as it was live."""
+    key = generate_key()
+    a = Rig(tmp_path / "inbox.db", key)
+    a.send("gw1", "sell", 1000, 80_000)
+    a.send("gw2", "buy", 600, 100_000)
+    a.send("gw3", "buy", 700, 70_000)
+    a.tick(T - 60)
+    assert a.send("gw3", "buy", 700, 100_000, rnd=1) is None
+    a.inbox.close()  # "crash" after the revision was persisted; it is not sent again
+    b = Rig(tmp_path / "inbox.db", key)
+    [r1] = b.tick(T - 50)
+    # by hand: sells 1000 at 80,000; buys 600 at 100,000 (no. 2) and 700 at 100,000 (no. 3):
+    # demand 1300 > 1000 at any price up to 100,000; gw2 first by number, gw3 the rest
+    assert (r1["round"], r1["volume_wh"], r1["price"]) == (1, 1000, 100_000)
+    assert [(f["gw"], f["qty_wh"]) for f in r1["fills"]] == [
+        ("gw1", 1000), ("gw2", 600), ("gw3", 400)]
+    b.inbox.close()
+
+
+def _signal(ts, adders):
+    return add_signature({"v": 1, "type": "price", "site": SITE, "ts": ts,
+                          "valid_from": T - 900, "valid_to": T + 900, "p_low": 20,
+                          "p_high": 40, "intensity_g_kwh": 500, "adders": adders},
+                         generate_key())
+
+
+def _lose_blocks(path):
+    """What a power cut before the block's commit reached the disk leaves: the recorded
+    rounds without their blocks."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("DELETE FROM result_fills")
+    db.close()
+
+
+def test_a_block_lost_with_the_power_is_recomputed_and_published_again(tmp_path):
+    key = generate_key()
+    a = Rig(tmp_path / "inbox.db", key)
+    a.inbox.prices.add(_signal(1, {"gw1": 30_000}), 0)
+    a.send("gw1", "sell", 1000, 80_000)
+    a.send("gw2", "sell", 1000, 100_000)
+    a.send("gw3", "buy", 1500, 150_000)
+    a.tick(T - 60)
+    a.send("gw3", "buy", 1500, 120_000, rnd=1)
+    a.tick(T - 50)
+    # a newer signal after the rounds: the rounds cleared with the older one
+    a.inbox.prices.add(_signal(2, {"gw2": 40_000}), 0)
+    published = list(a.frames)
+    a.inbox.close()
+    _lose_blocks(tmp_path / "inbox.db")
+    b = Rig(tmp_path / "inbox.db", key)
+    assert b.frames == published  # the same bytes, in round order
+    assert b.inbox.counters().get("result_blocks_recomputed") == 2
+    assert [len(b.inbox.market.fills(T, r)) for r in (0, 1)] == [3, 3]
+    b.inbox.close()
+
+
+def test_a_block_that_cannot_be_recomputed_is_counted_and_not_published(tmp_path):
+    key = generate_key()
+    a = Rig(tmp_path / "inbox.db", key)
+    a.send("gw1", "sell", 1000, 80_000)
+    a.send("gw3", "buy", 1500, 150_000)
+    a.tick(T - 60)
+    a.inbox.close()
+    _lose_blocks(tmp_path / "inbox.db")
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "inbox.db")
+    with db:  # the bids are not what the round cleared: one was lost with the disk
+        db.execute("DELETE FROM inbox WHERE gw = 'gw1'")
+    db.close()
+    b = Rig(tmp_path / "inbox.db", key)
+    assert b.frames == []
+    assert b.inbox.counters().get("result_blocks_lost") == 1
+    assert b.inbox.market.fills(T, 0) == []
     b.inbox.close()
 
 

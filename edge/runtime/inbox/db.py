@@ -163,11 +163,14 @@ class Database:
             self.conn.close()
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One atomic write under the lock: BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error.
 
         Nested use on the same thread joins the outer transaction, so writers of
-        different concepts compose into one commit.
+        different concepts compose into one commit. ``durable=False`` commits without
+        syncing the log (synchronous=NORMAL for this one transaction): still atomic, and
+        on disk with the next durable commit or checkpoint, which sync the whole log. For
+        what can be recomputed from what is already durable (a round's fills block).
         """
         with self.lock:
             if self._depth:
@@ -176,6 +179,14 @@ class Database:
                     yield self.conn
                 finally:
                     self._depth -= 1
+                return
+            if not durable:
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                try:
+                    with self.write() as conn:
+                        yield conn
+                finally:
+                    self.conn.execute("PRAGMA synchronous=FULL")
                 return
             self.conn.execute("BEGIN IMMEDIATE")
             self._depth = 1

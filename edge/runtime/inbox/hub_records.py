@@ -120,6 +120,14 @@ class Prices:
             " ORDER BY ts DESC, id DESC LIMIT 1", (interval, interval))
         return json.loads(rows[0][0]) if rows else None
 
+    def all_for(self, interval: int) -> list[dict[str, Any]]:
+        """Every stored signal valid for ``interval``, newest first (``for_interval``'s
+        order): the candidates for the one a recorded round cleared with."""
+        rows = self.db.read(
+            "SELECT raw FROM prices WHERE valid_from <= ? AND ? < valid_to"
+            " ORDER BY ts DESC, id DESC", (interval, interval))
+        return [json.loads(r[0]) for r in rows]
+
     def last_ts(self) -> int:
         """ts of the newest stored signal, -1 when none (the sync client's price cursor)."""
         row = self.db.read("SELECT MAX(ts) FROM prices")[0]

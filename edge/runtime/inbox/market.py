@@ -4,7 +4,7 @@ A round result and (when final) its settlements are one write together with
 their chain transactions, so after a crash the market either republishes a
 round it recorded or clears it again, never half of it. A result is its signed
 header (what the chain holds) and its fills block (edge.protocol.fills), stored
-once, here.
+once, here, in a write of its own right after the header's (``store_block``).
 """
 
 from __future__ import annotations
@@ -26,24 +26,47 @@ class MarketRecords:
         self.pending = pending
 
     def record_round(self, interval: int, round_no: int, final: bool, result: dict[str, Any],
-                     block: bytes, settlements: Sequence[dict[str, Any]], now_ms: int,
+                     settlements: Sequence[dict[str, Any]], now_ms: int,
                      counts: Counter[str] | None = None) -> None:
-        """A round result (its signed header and its fills block) and, when final, the
-        settlements, with their chain txs."""
+        """A round's signed header and, when final, the settlements, with their chain txs:
+        durable before the round is published. Its fills block follows (``store_block``);
+        a block stored for the same round before (a round republished as final) goes in
+        this write, so a header is never paired with a block it does not name."""
         with self.db.write() as db:
             db.execute(
                 "INSERT OR REPLACE INTO results (interval, round, final, raw) VALUES (?,?,?,?)",
                 (interval, round_no, int(final), canonical(result)),
             )
-            db.execute(
-                "INSERT OR REPLACE INTO result_fills (interval, round, block) VALUES (?,?,?)",
-                (interval, round_no, block),
-            )
+            db.execute("DELETE FROM result_fills WHERE interval = ? AND round = ?",
+                       (interval, round_no))
             db.executemany(
                 "INSERT OR REPLACE INTO settlements (interval, gw, raw) VALUES (?,?,?)",
                 ((interval, s["gw"], canonical(s)) for s in settlements),
             )
             self.pending.add([result, *settlements], now_ms, counts)
+
+    def store_block(self, interval: int, round_no: int, block: bytes) -> None:
+        """A recorded round's fills block, committed without a sync of its own.
+
+        Why: at 100,000 orders the block is 2.9 MB, and syncing it was most of the
+        round's commit. It is a function of what is already durable (the bids, the price
+        signal, the header that names its SHA-256), so it reaches the disk with the next
+        durable commit or checkpoint, and a restart that finds a recorded round without
+        its block recomputes it (``MarketService.recover``).
+        """
+        with self.db.write(durable=False) as db:
+            db.execute(
+                "INSERT OR REPLACE INTO result_fills (interval, round, block) VALUES (?,?,?)",
+                (interval, round_no, block),
+            )
+
+    def without_block(self, interval: int) -> list[bytes]:
+        """The signed headers (as stored) of one interval's recorded rounds that have no
+        stored block."""
+        rows = self.db.read(
+            "SELECT r.raw FROM results r LEFT JOIN result_fills f USING (interval, round)"
+            " WHERE r.interval = ? AND f.block IS NULL ORDER BY r.round", (interval,))
+        return [r[0] for r in rows]
 
     def results(self, interval: int | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """One interval's rounds in order, or the newest ``limit`` rounds of any interval."""
@@ -55,13 +78,12 @@ class MarketRecords:
                 "SELECT raw FROM results WHERE interval = ? ORDER BY round", (interval,))
         return [json.loads(r[0]) for r in rows]
 
-    def frames(self, interval: int) -> list[bytes]:
-        """One interval's rounds in order as their result frames, to publish again; a round
-        stored before results had a fills block has none and is left out."""
-        rows = self.db.read("SELECT r.raw, f.block FROM results r JOIN result_fills f "
-                            "USING (interval, round) WHERE interval = ? ORDER BY round",
-                            (interval,))
-        return [frame(raw, block) for raw, block in rows]
+    def frames(self, interval: int) -> dict[int, bytes]:
+        """One interval's rounds that have a stored block, as their result frames by round
+        number (to publish again)."""
+        rows = self.db.read("SELECT r.round, r.raw, f.block FROM results r JOIN result_fills f "
+                            "USING (interval, round) WHERE interval = ?", (interval,))
+        return {rnd: frame(raw, block) for rnd, raw, block in rows}
 
     def fills(self, interval: int, round_no: int) -> list[dict[str, Any]]:
         """The decoded fills of one round ([] for none, or a round stored without a block)."""
