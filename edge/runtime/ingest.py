@@ -43,7 +43,7 @@ from edge.runtime.admission import Accepted, Policy, Rejected, SeqWindow, admit
 from edge.runtime.config import MqttConfig
 from edge.runtime.inbox import Inbox, Stored
 from edge.runtime.journal import Journal
-from edge.runtime.mqttread import ChunkedReader, Publish
+from edge.runtime.mqttread import MAX_PAYLOAD, ChunkedReader, Publish
 
 log = logging.getLogger("carbon_edge.ingest")
 
@@ -118,7 +118,9 @@ class MqttLink:
 
     def __init__(self, cfg: MqttConfig, site: str,
                  inbound: Inbound | None = None,
-                 clock: Clock = SYSTEM) -> None:
+                 clock: Clock = SYSTEM, max_payload: int = MAX_PAYLOAD) -> None:
+        """``max_payload``: admission's limit; the reader holds no more of a payload than
+        that and one byte (``ChunkedReader``)."""
         self.cfg = cfg
         self.clock = clock
         self.site = site
@@ -132,6 +134,7 @@ class MqttLink:
             client_id=cfg.client_id,
             clean_session=False,
             manual_ack=True,
+            max_payload=max_payload,
         )
         if cfg.tls:
             ctx = ssl.create_default_context(cafile=str(cfg.ca))

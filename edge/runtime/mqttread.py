@@ -35,6 +35,9 @@ from paho.mqtt.enums import MQTTProtocolVersion
 #: bytes asked of the socket per read (the kernel hands over what it has, up to this)
 CHUNK = 256 * 1024
 
+#: the default largest payload held whole: the largest ``admission.max_payload`` a site may set
+MAX_PAYLOAD = 1 << 20
+
 #: (topic, payload, mid, qos) of one PUBLISH; mid is 0 for QoS 0
 Publish = tuple[str, bytes, int, int]
 
@@ -43,20 +46,28 @@ class ChunkedReader(mqtt.Client):
     """``paho.mqtt.client.Client`` with the bulk reader above; ``on_publishes`` gets the
     PUBLISH packets (``on_message`` only those paho's own path handles: QoS 2)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_payload: int = MAX_PAYLOAD, **kwargs: Any) -> None:
+        """``max_payload``: the largest PUBLISH payload held whole (admission's limit); of a
+        larger one only the first ``max_payload + 1`` bytes are kept and handed over, so it is
+        refused as oversize and acknowledged like any other refusal, and the rest is dropped
+        as it arrives. Why: MQTT allows 256 MiB per packet, and a gateway that sent that much
+        must not make the edge hold it."""
         super().__init__(*args, **kwargs)
         self.on_publishes: Callable[[list[Publish]], None] | None = None
+        self.max_payload = max_payload
         #: bytes read and not yet handled: the start of one incomplete packet
         self._rbuf = bytearray()
         #: the length that packet will have once whole (0: its header is not whole yet)
         self._need = 0
+        #: bytes still to drop of an oversize PUBLISH already handed over cut
+        self._skip = 0
         self._rsock: Any = None
 
     def _packet_read(self) -> MQTTErrorCode:
         if self._protocol == MQTTProtocolVersion.MQTTv5:
             return super()._packet_read()
         if self._rsock is not self._sock:  # a new connection: nothing read before counts
-            self._rbuf, self._need, self._rsock = bytearray(), 0, self._sock
+            self._rbuf, self._need, self._skip, self._rsock = bytearray(), 0, 0, self._sock
         try:
             data = self._sock_recv(CHUNK)
         except BlockingIOError:
@@ -68,6 +79,12 @@ class ChunkedReader(mqtt.Client):
             return MQTTErrorCode.MQTT_ERR_CONN_LOST
         with self._msgtime_mutex:
             self._last_bytes_received = mqtt.time_func()
+        if self._skip:  # the tail of an oversize PUBLISH
+            drop = min(self._skip, len(data))
+            self._skip -= drop
+            data = data[drop:]
+            if not data:
+                return MQTTErrorCode.MQTT_ERR_AGAIN
         if self._rbuf:
             # a packet larger than one read: append (amortised linear) and take it apart once
             # it is whole, not copy and re-read everything held at every read (a packet of
@@ -78,13 +95,14 @@ class ChunkedReader(mqtt.Client):
             buf = bytes(self._rbuf)
         else:
             buf = data
-        rc, used, self._need = self._take(buf)
+        rc, used, self._need, self._skip = self._take(buf)
         self._rbuf = bytearray(buf[used:])  # an incomplete packet: at most about one read
         return rc if rc != MQTTErrorCode.MQTT_ERR_SUCCESS else MQTTErrorCode.MQTT_ERR_AGAIN
 
-    def _take(self, buf: bytes) -> tuple[MQTTErrorCode, int, int]:
+    def _take(self, buf: bytes) -> tuple[MQTTErrorCode, int, int, int]:
         """Handle every complete packet in ``buf``; (paho's error code or success, bytes used,
-        the whole length of the incomplete packet left over, 0 when its header is not whole)."""
+        the whole length of the incomplete packet left over, 0 when its header is not whole,
+        bytes to drop of an oversize PUBLISH handed over cut)."""
         pos, end = 0, len(buf)
         batch: list[Publish] = []
         while pos < end:
@@ -94,11 +112,17 @@ class ChunkedReader(mqtt.Client):
             length, i = head
             if length < 0:  # a fifth length byte: not MQTT
                 self._deliver(batch)
-                return MQTTErrorCode.MQTT_ERR_PROTOCOL, pos, 0
+                return MQTTErrorCode.MQTT_ERR_PROTOCOL, pos, 0, 0
             stop = i + length
             if stop > end:
+                cut = self._cut(buf, pos, i, stop)
+                if cut is not None:  # an oversize PUBLISH: hand its start over, drop the rest
+                    batch.append(cut)
+                    self._deliver(batch)
+                    return MQTTErrorCode.MQTT_ERR_SUCCESS, end, 0, stop - end
                 self._deliver(batch)
-                return MQTTErrorCode.MQTT_ERR_SUCCESS, pos, stop - pos  # body not complete yet
+                # body not complete yet (of an oversize PUBLISH, the part that is kept)
+                return MQTTErrorCode.MQTT_ERR_SUCCESS, pos, self._kept(buf, pos, i, stop) - pos, 0
             cmd = buf[pos]
             qos = (cmd >> 1) & 3
             if cmd & 0xF0 == mqtt.PUBLISH and qos < 2 and length >= 2:
@@ -106,7 +130,9 @@ class ChunkedReader(mqtt.Client):
                 if at + 2 * qos <= stop:
                     topic = buf[i + 2:at].decode("utf-8", "surrogateescape")
                     mid = buf[at] << 8 | buf[at + 1] if qos else 0
-                    batch.append((topic, buf[at + 2 * qos:stop], mid, qos))
+                    body = at + 2 * qos  # an oversize payload is cut whole or not
+                    batch.append((topic, buf[body:min(stop, body + self.max_payload + 1)], mid,
+                                  qos))
                     pos = stop
                     continue
             self._deliver(batch)
@@ -114,9 +140,35 @@ class ChunkedReader(mqtt.Client):
             rc = self._handle_one(cmd, buf[pos + 1:i], buf[i:stop], length)
             pos = stop
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                return rc, pos, 0
+                return rc, pos, 0, 0
         self._deliver(batch)
-        return MQTTErrorCode.MQTT_ERR_SUCCESS, pos, 0
+        return MQTTErrorCode.MQTT_ERR_SUCCESS, pos, 0, 0
+
+    def _kept(self, buf: bytes, pos: int, i: int, stop: int) -> int:
+        """Where the part of the incomplete packet at ``pos`` that is held ends: the whole
+        packet, unless it is a QoS 0/1 PUBLISH whose header is here and whose payload is over
+        ``max_payload``: then its header and ``max_payload + 1`` payload bytes."""
+        cmd, end = buf[pos], len(buf)
+        qos = (cmd >> 1) & 3
+        if cmd & 0xF0 != mqtt.PUBLISH or qos == 2:
+            return stop
+        if i + 2 > end:  # the topic's length first, then the rest is known
+            return min(stop, i + 2)
+        body = i + 2 + (buf[i] << 8 | buf[i + 1]) + 2 * qos  # where the payload starts
+        return min(stop, body + self.max_payload + 1)
+
+    def _cut(self, buf: bytes, pos: int, i: int, stop: int) -> Publish | None:
+        """The cut PUBLISH of an oversize packet once its kept part is all in ``buf``."""
+        kept = self._kept(buf, pos, i, stop)
+        if kept == stop or kept > len(buf):
+            return None
+        qos = (buf[pos] >> 1) & 3
+        at = i + 2 + (buf[i] << 8 | buf[i + 1])
+        topic = buf[i + 2:at].decode("utf-8", "surrogateescape")
+        mid = buf[at] << 8 | buf[at + 1] if qos else 0
+        self._easy_log(mqtt.MQTT_LOG_WARNING, "PUBLISH on %s: payload of %d bytes cut at %d",
+                       topic, stop - at - 2 * qos, self.max_payload + 1)
+        return topic, buf[at + 2 * qos:kept], mid, qos
 
     def _deliver(self, batch: list[Publish]) -> None:
         if batch and self.on_publishes is not None:

@@ -102,7 +102,8 @@ class EdgeService:
         self.pl: Backend = pl if pl is not None else make_backend(cfg)
         self.metrics = Metrics()
         self.registry = self.metrics.registry
-        self.link: Link = link if link is not None else MqttLink(cfg.mqtt, site, clock=self.clock)
+        self.link: Link = link if link is not None else MqttLink(
+            cfg.mqtt, site, clock=self.clock, max_payload=cfg.admission.max_payload)
         organiser = (Organiser(site, self.key, self.schedule, self.inbox, self.link.publish,
                                m.open_workers) if m.sealed else None)
         self.market = MarketService(site, self.schedule, self.inbox, self.key, self.pl,

@@ -26,6 +26,7 @@ SCHED = Schedule(interval_s=300, gate_s=30, round_s=10, max_rounds=1)
 PLAN = {
     "malformed": (2000, "malformed"),
     "oversize": (1000, "oversize"),
+    "huge": (3, "oversize"),  # 8 MiB each: the edge's reader keeps 16 KiB + 1 of each
     "bad_tag": (2500, "bad_tag"),
     "replay": (2500, "duplicate"),
     "float": (1000, "float_not_allowed"),
@@ -42,6 +43,8 @@ def fuzz_messages(clock: Clock, accepted: list[tuple[str, bytes]]) -> list[tuple
                     "malformed"))
     for _ in range(PLAN["oversize"][0]):
         out.append((topic("gw-04", "telemetry"), b"{" + b" " * 17_000 + b"}", "oversize"))
+    for _ in range(PLAN["huge"][0]):
+        out.append((topic("gw-04", "telemetry"), b"{" + b" " * (8 << 20) + b"}", "huge"))
     for i in range(PLAN["bad_tag"][0]):
         out.append((topic("gw-03", "telemetry"),
                     telemetry("gw-03", 10_000 + i, clock.now_ms(), bytes(32)), "bad_tag"))
@@ -96,7 +99,7 @@ def test_ten_thousand_bad_messages_counted_and_nothing_good_lost(broker_factory,
                                      bid(g, s, clock.now_ms(), GOOD[g], T, side, qty, price),
                                      qos=1))
     bad = fuzz_messages(clock, valid3)
-    assert len(bad) == 10_000
+    assert len(bad) == 10_003
     for i, (t, p, _kind) in enumerate(bad):
         owner = t.split("/")[3]
         infos.append(pubs[owner].publish(t, p, qos=1))
@@ -111,7 +114,7 @@ def test_ten_thousand_bad_messages_counted_and_nothing_good_lost(broker_factory,
 
     n_good = sum(len(v) for v in good_sent.values())
     st = edge.wait(
-        lambda s: sum(s["counters"]["rejected"].values()) >= 10_000
+        lambda s: sum(s["counters"]["rejected"].values()) >= 10_003
         and s["counters"]["accepted"].get("telemetry", 0) + s["counters"]["accepted"].get(
             "bid", 0) >= 50 + n_good, 90, "every message processed")
     want: dict[str, int] = {}

@@ -43,8 +43,9 @@ class Sock:
 class Fake(ChunkedReader):
     """The reader fed from a list of chunks instead of a socket; paho's handler recorded."""
 
-    def __init__(self, chunks: list[bytes]) -> None:
-        super().__init__(mqtt.CallbackAPIVersion.VERSION2, client_id="t", manual_ack=True)
+    def __init__(self, chunks: list[bytes], max_payload: int = 1 << 20) -> None:
+        super().__init__(mqtt.CallbackAPIVersion.VERSION2, client_id="t", manual_ack=True,
+                         max_payload=max_payload)
         self.chunks = chunks
         self._sock = Sock()
         self.got: list[tuple] = []
@@ -62,9 +63,9 @@ class Fake(ChunkedReader):
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
 
-def run(stream: bytes, cuts: list[int]) -> Fake:
+def run(stream: bytes, cuts: list[int], max_payload: int = 1 << 20) -> Fake:
     edges = [0, *cuts, len(stream)]
-    c = Fake([stream[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a])
+    c = Fake([stream[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a], max_payload)
     while c.chunks:
         assert c._packet_read() == MQTTErrorCode.MQTT_ERR_AGAIN
     return c
@@ -137,7 +138,7 @@ def test_a_packet_of_many_reads_is_taken_apart_once_it_is_whole():
     takes: list[int] = []
 
     class Counting(Fake):
-        def _take(self, buf: bytes) -> tuple[MQTTErrorCode, int, int]:
+        def _take(self, buf: bytes) -> tuple[MQTTErrorCode, int, int, int]:
             takes.append(len(buf))
             return super()._take(buf)
 
@@ -150,3 +151,43 @@ def test_a_packet_of_many_reads_is_taken_apart_once_it_is_whole():
     # it, then the SUBACK on its own: the partial packet is not re-read at every read
     assert takes == [1024, len(packet), len(SUBACK)]
     assert c._rbuf == b""
+
+
+# An oversize PUBLISH: its first max_payload + 1 payload bytes are handed over (admission
+# refuses it as oversize and it is acknowledged), the rest is dropped as it arrives.
+OVER = (publish(b"site/s1/gw/g1/bid", bytes(range(100)), 1, 9) + SUBACK
+        + publish(b"t", b"ok", 1, 10) + publish(b"u", bytes(20), 0))
+
+
+def test_an_oversize_publish_is_cut_at_every_split():
+    want = [("site/s1/gw/g1/bid", bytes(range(17)), 9, 1), ("t", b"ok", 10, 1),
+            ("u", bytes(17), 0, 0)]
+    for cuts in [[], list(range(1, len(OVER)))] + [[k] for k in range(1, len(OVER))]:
+        c = run(OVER, cuts, max_payload=16)
+        assert c.got == want, cuts
+        assert c.handled == [(0x90, bytes([0, 7, 1]))], cuts
+        assert c._rbuf == b"" and c._skip == 0, cuts
+
+
+def test_a_huge_publish_is_never_held():
+    """32 MiB announced: the reader holds at most the kept part and one read."""
+    head = publish(b"t", b"", 1, 5)[2:]  # topic and mid
+    body_len = len(head) + (32 << 20)
+    packet_head = bytes([0x32]) + varint(body_len) + head
+
+    def reads():
+        yield packet_head
+        left = 32 << 20
+        while left:
+            n = min(left, 256 * 1024)
+            yield bytes(n)
+            left -= n
+        yield publish(b"t", b"after", 1, 6)
+
+    c = Fake(list(reads()), max_payload=16 * 1024)
+    held = 0
+    while c.chunks:
+        assert c._packet_read() == MQTTErrorCode.MQTT_ERR_AGAIN
+        held = max(held, len(c._rbuf))
+    assert c.got == [("t", bytes(16 * 1024 + 1), 5, 1), ("t", b"after", 6, 1)]
+    assert held <= 16 * 1024 + 16
