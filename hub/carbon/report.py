@@ -35,6 +35,8 @@ def apportion(values: np.ndarray, total: int) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         return np.zeros(0, dtype=np.int64)
+    if not np.isfinite(values).all() or float(values.max()) >= 2.0**63:
+        raise OverflowError("a whole number beyond 64 bits")  # as _nullable: never wrapped
     floor = np.floor(values).astype(np.int64)
     short = int(total - floor.sum())
     if short > 0:

@@ -215,6 +215,9 @@ def test_apportion_keeps_the_total_and_stays_within_one():
     assert np.all(np.abs(out - values) < 1.0)
     assert apportion(np.array([0.5, 0.5]), 1).sum() == 1
     assert apportion(np.array([]), 0).size == 0
+    for bad in (np.array([1.0, np.inf]), np.array([np.nan]), np.array([2.0**63])):
+        with pytest.raises(OverflowError, match="beyond 64 bits"):  # never a wrapped number
+            apportion(bad, 1)
 
 
 def test_broken_power_balance_is_refused():
