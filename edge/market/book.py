@@ -81,7 +81,8 @@ class OrderBook:
         self._next_no = 1
         self._closed = False
         self._frozen: tuple[Order, ...] | None = None  # the orders, once the gate is shut
-        self._columns = ColumnLog()  # the same orders as columns, for the round's clearing
+        #: the same orders as columns, for the round's clearing (None once frozen)
+        self._columns: ColumnLog | None = ColumnLog()
         self._row: dict[str, int] = {}  # id -> its live order's row in the columns
         #: refusals by reason ("invalid", "gate_closed"); nothing accepted is lost by one
         self.rejected: Counter[str] = Counter()
@@ -116,6 +117,7 @@ class OrderBook:
         except ValueError as exc:
             self.rejected["invalid"] += 1
             raise BookError(str(exc)) from None
+        assert self._columns is not None  # the gate is open
         old = self._orders.pop(order.id, None)  # re-inserted last: dict order == seq order
         if old is not None:
             del self._owner_of_seq[old.seq]
@@ -137,9 +139,11 @@ class OrderBook:
             return self._frozen
         if not self._closed:
             return tuple(self._orders.values())
+        assert self._columns is not None
         columns = self._columns.columns()
         values = self._orders.values()
         self._frozen = tuple(values) if columns is None else Columnar(values, columns)
+        self._columns, self._row = None, {}  # the log's arrays live on in the columns, or go
         return self._frozen
 
     def close(self) -> tuple[Order, ...]:

@@ -162,13 +162,12 @@ class IntervalRounds:
             out = self.book.orders()
         else:
             rev = self._revisions.get(round_no, {})
-            before = self.orders_for(round_no - 1)
-            out = tuple(rev.get(o.id, o) for o in before)
-            if isinstance(before, Columnar) and rev:  # the rows keep their places
-                rows = {i: o for i, o in enumerate(out) if o.id in rev}
-                out = Columnar(out, before.columns.revised(rows))
-            elif isinstance(before, Columnar):
-                out = before
+            out = before = self.orders_for(round_no - 1)
+            if rev:
+                out = tuple(rev.get(o.id, o) for o in before)
+                if isinstance(before, Columnar):  # the rows keep their places
+                    rows = {i: o for i, o in enumerate(out) if o.id in rev}
+                    out = Columnar(out, before.columns.revised(rows))
         if self.book.closed:  # a round's quotes are fixed once its gate is shut
             self._quotes[round_no] = out
         return out

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -238,20 +239,20 @@ class MarketService:
         block's commit reached the disk) gets it recomputed from its quotes and checked
         against its header's SHA-256."""
         frames = self.inbox.market.frames(book.interval)
-        lost = Counter[str]()
+        counts = Counter[str]()
         for raw in self.inbox.market.without_block(book.interval):
             header = json.loads(raw)
             block = self._recompute(book, header)
             if block is None:
-                lost["result_blocks_lost"] += 1
+                counts["result_blocks_lost"] += 1
                 log.error("a recorded round's fills block could not be recomputed: its "
                           "result is not published again",
                           extra={"interval": book.interval, "round": header["round"]})
                 continue
-            lost["result_blocks_recomputed"] += 1
+            counts["result_blocks_recomputed"] += 1
             self.inbox.market.store_block(book.interval, header["round"], block)
             frames[header["round"]] = frame(raw, block)
-        self.inbox.db.bump(lost)
+        self.inbox.db.bump(counts)
         for r in sorted(frames):
             self.publish(topics.result(self.site, book.interval), frames[r], True)
 
@@ -334,7 +335,11 @@ class MarketService:
             # the key of the next round first, so a revision answering this result has it
             self.organiser.announce(book.interval, book.next_round, now_ms)
         self.publish(topics.result(self.site, book.interval), frame(result.raw, block), True)
-        self.inbox.market.store_block(book.interval, round_no, block)
+        try:
+            self.inbox.market.store_block(book.interval, round_no, block)
+        except sqlite3.Error as exc:  # published and recorded: the next start recomputes it
+            log.error("a round's fills block was not stored", extra={
+                "interval": book.interval, "round": round_no, "error": str(exc)})
         log.info("round cleared", extra={
             "interval": book.interval, "round": round_no, "final": final,
             "price": clearing.price, "volume_wh": clearing.volume_wh, "orders": len(cleared)})
