@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sqlite3
 
 import pytest
 
@@ -188,8 +189,6 @@ def _signal(ts, adders):
 def _lose_blocks(path):
     """What a power cut before the block's commit reached the disk leaves: the recorded
     rounds without their blocks."""
-    import sqlite3
-
     db = sqlite3.connect(path)
     with db:
         db.execute("DELETE FROM result_fills")
@@ -226,8 +225,6 @@ def test_a_block_that_cannot_be_recomputed_is_counted_and_not_published(tmp_path
     a.tick(T - 60)
     a.inbox.close()
     _lose_blocks(tmp_path / "inbox.db")
-    import sqlite3
-
     db = sqlite3.connect(tmp_path / "inbox.db")
     with db:  # the bids are not what the round cleared: one was lost with the disk
         db.execute("DELETE FROM inbox WHERE gw = 'gw1'")
