@@ -15,7 +15,9 @@
    the quotes came (edge/market/columns.py; the quotes are not timed, as
    the bare clearing's list is not). The same service cleared the interval
    before with the same book and checkpointed its log, untimed, as the
-   service's clock does: the steady state of a running edge.
+   service's clock does: the steady state of a running edge. What the book
+   costs at quote time is reported next to it (``book_quotes_n*``: n quotes
+   into a book, against making the same n Order objects).
 3. P1 merit order for the same sizes (no same-run baseline: reported as is).
 4. A round result's fills block (edge/protocol/fills.py) at 1,000 and 100,000
    orders (edge.market.fillblock.fill_block: the C pass where
@@ -114,6 +116,18 @@ def bench_round(n: int, reps: int) -> None:
               for i in range(n)]
     disp = Dispatcher("cpu")
     key = generate_key()
+
+    def quotes() -> None:  # what the edge does with each bid it takes, columns included
+        book = IntervalRounds(900_000, 1)
+        for o in orders:
+            book.quote(o.id, o.side, o.qty_wh, o.price)
+
+    def objects() -> None:  # the bare clearing's input: one Order each
+        [Order(o.id, o.side, o.qty_wh, o.price, o.seq) for o in orders]
+
+    t = interleaved({"quotes": quotes, "objects": objects}, reps)
+    line("clearing", f"book_quotes_n{n}", t["quotes"], "ms", t["objects"], None,
+         baseline_is=f"making the same {n} Order objects, same run")
     best_round, best_clear = float("inf"), float("inf")
     for _ in range(reps):
         t0 = time.perf_counter()

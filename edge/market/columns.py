@@ -28,6 +28,8 @@ from edge.protocol.types import ID_RE
 
 from .clearing import Order
 
+_is_id = ID_RE.fullmatch
+
 
 @dataclass(frozen=True, slots=True)
 class QuoteColumns:
@@ -96,13 +98,14 @@ class ColumnLog:
         self.price.append(o.price)
         self.seq.append(o.seq)
         self.buy.append(o.side == "buy")
-        if self.ids is not None:
-            if ID_RE.fullmatch(o.id):
-                self.ids += o.id.encode()
-                self.ids += b"\n"
-            else:
-                self.ids = None
-        self.ends.append(0 if self.ids is None else len(self.ids))
+        ids = self.ids
+        if ids is not None:
+            if _is_id(o.id):
+                ids += (o.id + "\n").encode()
+                self.ends.append(len(ids))
+                return row
+            self.ids = None
+        self.ends.append(0)
         return row
 
     def kill(self, row: int) -> None:
