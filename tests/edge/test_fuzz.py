@@ -26,7 +26,7 @@ SCHED = Schedule(interval_s=300, gate_s=30, round_s=10, max_rounds=1)
 PLAN = {
     "malformed": (2000, "malformed"),
     "oversize": (1000, "oversize"),
-    "huge": (3, "oversize"),  # 8 MiB each: the edge's reader keeps 16 KiB + 1 of each
+    "huge": (3, "oversize"),  # 2 MiB each: the edge's reader keeps 16 KiB + 1 of each
     "bad_tag": (2500, "bad_tag"),
     "replay": (2500, "duplicate"),
     "float": (1000, "float_not_allowed"),
@@ -44,7 +44,7 @@ def fuzz_messages(clock: Clock, accepted: list[tuple[str, bytes]]) -> list[tuple
     for _ in range(PLAN["oversize"][0]):
         out.append((topic("gw-04", "telemetry"), b"{" + b" " * 17_000 + b"}", "oversize"))
     for _ in range(PLAN["huge"][0]):
-        out.append((topic("gw-04", "telemetry"), b"{" + b" " * (8 << 20) + b"}", "huge"))
+        out.append((topic("gw-04", "telemetry"), b"{" + b" " * (2 << 20) + b"}", "huge"))
     for i in range(PLAN["bad_tag"][0]):
         out.append((topic("gw-03", "telemetry"),
                     telemetry("gw-03", 10_000 + i, clock.now_ms(), bytes(32)), "bad_tag"))
