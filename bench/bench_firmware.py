@@ -248,8 +248,8 @@ def main() -> int:
         broker = Broker(tmp / "broker") if MOSQUITTO else None
         try:
             poll_cycle(tmp, broker, 6 if a.quick else 30)
-            memory_day(tmp, broker, 15 if a.quick else 60)
-            memory_day(tmp, broker, 15 if a.quick else 60, board_heap(mpy_build(tmp / "fw")))
+            memory_day(tmp, broker, 8 if a.quick else 60)
+            memory_day(tmp, broker, 8 if a.quick else 60, board_heap(mpy_build(tmp / "fw")))
             crypto(3 if a.quick else 20)
         finally:
             if broker is not None:
