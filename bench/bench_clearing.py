@@ -17,7 +17,9 @@
    before with the same book and checkpointed its log, untimed, as the
    service's clock does: the steady state of a running edge. What the book
    costs at quote time is reported next to it (``book_quotes_n*``: n quotes
-   into a book, against making the same n Order objects).
+   into a book; ``book_columns_n*``: the columns' share, the same orders
+   appended to a column log and its columns made; both against making the
+   same n Order objects).
 3. P1 merit order for the same sizes (no same-run baseline: reported as is).
 4. A round result's fills block (edge/protocol/fills.py) at 1,000 and 100,000
    orders (edge.market.fillblock.fill_block: the C pass where
@@ -104,6 +106,7 @@ def bench_merit(n: int, reps: int, rng: random.Random) -> None:
 
 def bench_round(n: int, reps: int) -> None:
     from edge.chain.keys import generate_key
+    from edge.market.columns import ColumnLog
     from edge.market.rounds import IntervalRounds
     from edge.pl.dispatch import Dispatcher
     from edge.runtime.inbox import Inbox
@@ -117,17 +120,6 @@ def bench_round(n: int, reps: int) -> None:
     disp = Dispatcher("cpu")
     key = generate_key()
 
-    def quotes() -> None:  # what the edge does with each bid it takes, columns included
-        book = IntervalRounds(900_000, 1)
-        for o in orders:
-            book.quote(o.id, o.side, o.qty_wh, o.price)
-
-    def objects() -> None:  # the bare clearing's input: one Order each
-        [Order(o.id, o.side, o.qty_wh, o.price, o.seq) for o in orders]
-
-    t = interleaved({"quotes": quotes, "objects": objects}, reps)
-    line("clearing", f"book_quotes_n{n}", t["quotes"], "ms", t["objects"], None,
-         baseline_is=f"making the same {n} Order objects, same run")
     best_round, best_clear = float("inf"), float("inf")
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -158,6 +150,26 @@ def bench_round(n: int, reps: int) -> None:
             inbox.close()
     line("clearing", f"interval_round_n{n}", best_round, "ms", best_clear, "<=2 x clearing",
          baseline_is="the bare clearing of the same orders (CPU dispatcher), same run")
+
+    def quotes() -> None:  # what the edge does with each bid it takes, columns included
+        book = IntervalRounds(900_000, 1)
+        for o in orders:
+            book.quote(o.id, o.side, o.qty_wh, o.price)
+
+    def columns() -> None:  # the book's columns alone, from the orders it took
+        log = ColumnLog()
+        for o in orders:
+            log.append(o)
+        log.columns()
+
+    def objects() -> None:  # the bare clearing's input: one Order each
+        [Order(o.id, o.side, o.qty_wh, o.price, o.seq) for o in orders]
+
+    # after the round, so their garbage is not the round's heap
+    t = interleaved({"quotes": quotes, "columns": columns, "objects": objects}, reps)
+    for case in ("quotes", "columns"):
+        line("clearing", f"book_{case}_n{n}", t[case], "ms", t["objects"], None,
+             baseline_is=f"making the same {n} Order objects, same run")
 
 
 def bench_fills(n: int, reps: int) -> None:

@@ -44,7 +44,7 @@ def apply_adders(orders: Sequence[Order], adders: Mapping[str, int]) -> tuple[Or
         if not isinstance(a, int) or isinstance(a, bool) or not 0 <= a < LIMIT:
             raise ValueError(f"adder of {pid!r} must be an integer in [0, {LIMIT}), got {a!r}")
     out = []
-    repriced: dict[int, int] = {}  # row -> adjusted price, for the columns
+    repriced: dict[int, Order] = {}  # row -> the order adjusted, for the columns
     for o in orders:
         a = adders.get(o.id, 0)
         if not a:
@@ -59,11 +59,10 @@ def apply_adders(orders: Sequence[Order], adders: Mapping[str, int]) -> tuple[Or
                     f"order {o.id!r}: offer {o.price} + adder {a} reaches the price limit {LIMIT}"
                 )
         if price != o.price:
-            repriced[len(out)] = price
-            o = replace(o, price=price)
+            o = repriced[len(out)] = replace(o, price=price)
         out.append(o)
     if isinstance(orders, Columnar):
-        return Columnar(out, orders.columns.repriced(repriced))
+        return Columnar(out, orders.columns.replaced(repriced))
     return tuple(out)
 
 

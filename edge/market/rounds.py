@@ -167,7 +167,7 @@ class IntervalRounds:
                 out = tuple(rev.get(o.id, o) for o in before)
                 if isinstance(before, Columnar):  # the rows keep their places
                     rows = {i: o for i, o in enumerate(out) if o.id in rev}
-                    out = Columnar(out, before.columns.revised(rows))
+                    out = Columnar(out, before.columns.replaced(rows))
         if self.book.closed:  # a round's quotes are fixed once its gate is shut
             self._quotes[round_no] = out
         return out

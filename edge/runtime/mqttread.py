@@ -115,14 +115,14 @@ class ChunkedReader(mqtt.Client):
                 return MQTTErrorCode.MQTT_ERR_PROTOCOL, pos, 0, 0
             stop = i + length
             if stop > end:
-                cut = self._cut(buf, pos, i, stop)
-                if cut is not None:  # an oversize PUBLISH: hand its start over, drop the rest
-                    batch.append(cut)
+                kept = self._kept(buf, pos, i, stop)
+                if kept < stop and kept <= end:  # an oversize PUBLISH: hand its start over
+                    batch.append(self._cut(buf, pos, i, kept, stop))
                     self._deliver(batch)
-                    return MQTTErrorCode.MQTT_ERR_SUCCESS, end, 0, stop - end
+                    return MQTTErrorCode.MQTT_ERR_SUCCESS, end, 0, stop - end  # drop the rest
                 self._deliver(batch)
                 # body not complete yet (of an oversize PUBLISH, the part that is kept)
-                return MQTTErrorCode.MQTT_ERR_SUCCESS, pos, self._kept(buf, pos, i, stop) - pos, 0
+                return MQTTErrorCode.MQTT_ERR_SUCCESS, pos, kept - pos, 0
             cmd = buf[pos]
             qos = (cmd >> 1) & 3
             if cmd & 0xF0 == mqtt.PUBLISH and qos < 2 and length >= 2:
@@ -157,11 +157,8 @@ class ChunkedReader(mqtt.Client):
         body = i + 2 + (buf[i] << 8 | buf[i + 1]) + 2 * qos  # where the payload starts
         return min(stop, body + self.max_payload + 1)
 
-    def _cut(self, buf: bytes, pos: int, i: int, stop: int) -> Publish | None:
-        """The cut PUBLISH of an oversize packet once its kept part is all in ``buf``."""
-        kept = self._kept(buf, pos, i, stop)
-        if kept == stop or kept > len(buf):
-            return None
+    def _cut(self, buf: bytes, pos: int, i: int, kept: int, stop: int) -> Publish:
+        """The cut PUBLISH of an oversize packet whose kept part (to ``kept``) is in ``buf``."""
         qos = (buf[pos] >> 1) & 3
         at = i + 2 + (buf[i] << 8 | buf[i + 1])
         topic = buf[i + 2:at].decode("utf-8", "surrogateescape")
