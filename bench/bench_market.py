@@ -108,8 +108,8 @@ def sealed_round_ms(n: int, workers: int | None, orders: list[Order]) -> float:
                 body.update(price=o.price, qty_wh=o.qty_wh)
             payload = json.dumps(body).encode()
             dec = decode(payload)
-            stored.append(Stored(Accepted(o.id, "data", 1, dec, SeqWindow(1, 1), None), payload,
-                                 i))
+            acc = Accepted(o.id, "data", 1, dec, SeqWindow(1, 1), None, "bid")
+            stored.append(Stored(acc, payload, i))
         inbox.messages.commit_batch(stored, Counter())
         for s_ in stored:
             market.accept(s_.acc.raw)

@@ -31,7 +31,6 @@ connection dies, so only its sequence number protects it.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from typing import Any
 
 from edge.protocol import topics
 from edge.protocol.auth import check_tag
-from edge.protocol.codec import Decoded, decode, decode_canonical
+from edge.protocol.codec import Decoded, decode, decode_canonical, decode_vouched
 from edge.protocol.errors import ProtocolError, Reason
 
 
@@ -94,10 +93,8 @@ class Accepted:
     decoded: Decoded
     window: SeqWindow
     gap: tuple[int, int] | None
-
-    @property
-    def type(self) -> str:
-        return self.decoded.raw["type"]  # what Decoded.type answers, one call fewer per use
+    #: the message's type (``decoded.raw["type"]``), read several times per message
+    type: str
 
     @property
     def raw(self) -> dict[str, Any]:
@@ -135,19 +132,20 @@ def admit(
     keys: Mapping[str, bytes],
     windows: Mapping[tuple[str, str], SeqWindow],
     policy: Policy,
-    checked: dict[str, Any] | None = None,
+    checked: bool = False,
 ) -> Accepted | Rejected:
     """Decide about one message; never raises for bad input.
 
     A well-formed message from a known gateway is accepted by ``admit_fast``
-    (or by ``admit_checked`` where ``checked`` is what ``precheck`` answered
-    for this topic and payload, in the check process: ``edge.runtime.checks``);
-    anything they do not accept goes through ``admit_reference``, which decides
-    it (a refusal and its reason always come from there).
+    (or by ``admit_checked`` where ``checked`` says that ``precheck`` passed
+    this topic and payload in the check process, ``edge.runtime.checks``: the
+    payload is then only parsed again, not checked again); anything they do
+    not accept goes through ``admit_reference``, which decides it (a refusal
+    and its reason always come from there).
     """
     try:
-        if checked is not None:
-            fast = admit_checked(checked, now_ms, windows, policy)
+        if checked:
+            fast = admit_checked(decode_vouched(payload), now_ms, windows, policy)
         else:
             fast = admit_fast(topic, payload, now_ms, site, keys, windows, policy)
     except Exception:  # noqa: BLE001 - the reference path decides (and names the failure)
@@ -168,9 +166,10 @@ def admit_fast(
 ) -> Accepted | None:
     """The reference checks for a canonical payload, in fewer steps; None when unsure.
 
-    The payload is parsed and checked once (``codec.decode_canonical``: plain
-    checks instead of the pydantic model, no re-encoding for the tag, whose
-    HMAC is taken over the received bytes with the tag member cut out). It
+    The payload is parsed and checked once (``codec.decode_canonical``: the
+    msgspec structs of ``fastcheck`` instead of the pydantic model, no
+    re-encoding for the tag, whose HMAC is taken over the received bytes with
+    the tag member cut out). It
     accepts exactly what ``admit_reference`` accepts for such a payload and
     answers None for everything else, refusals included. Two steps:
     ``precheck`` (the payload alone: no clock, no state) and ``admit_checked``.
@@ -202,8 +201,7 @@ def precheck(topic: str, payload: bytes, site: str, keys: Mapping[str, bytes],
     decoded, body = found
     raw = decoded.raw
     if (raw["type"] != topics.GATEWAY_KINDS[kind] or raw["site"] != site or raw["gw"] != gw
-            or not hmac.compare_digest(hmac.new(key, body, hashlib.sha256).hexdigest(),
-                                       raw["tag"])):
+            or not hmac.compare_digest(hmac.digest(key, body, "sha256").hex(), raw["tag"])):
         return None
     return raw
 
@@ -222,7 +220,7 @@ def admit_checked(raw: dict[str, Any], now_ms: int,
     refusal, window, gap = windows.get((gw, space), SeqWindow()).check(seq, policy.window)
     if refusal is not None:
         return None
-    return Accepted(gw, space, seq, Decoded(raw), window, gap)
+    return Accepted(gw, space, seq, Decoded(raw), window, gap, raw["type"])
 
 
 def admit_reference(
@@ -263,7 +261,7 @@ def admit_reference(
         refusal, window, gap = windows.get((gw, space), SeqWindow()).check(seq, policy.window)
         if refusal is not None:
             raise ProtocolError(refusal, f"seq {seq} ({space}) already seen or too old", "seq")
-        return Accepted(gw, space, seq, decoded, window, gap)
+        return Accepted(gw, space, seq, decoded, window, gap, raw["type"])
     except ProtocolError as exc:
         return Rejected(exc.reason.value, gw, exc.detail, exc.field)
     except (ValueError, TypeError, RecursionError) as exc:  # defence in depth: never crash

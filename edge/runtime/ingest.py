@@ -56,8 +56,8 @@ class Incoming(NamedTuple):
     mid: int
     qos: int
     recv_ms: int
-    #: what ``admission.precheck`` answered for it in the check process (None: not checked)
-    checked: dict[str, Any] | None = None
+    #: the check process vouched for the payload (``admission.precheck`` passed it there)
+    checked: bool = False
 
 
 class Inbound(Protocol):
@@ -175,7 +175,7 @@ class MqttLink:
         """The PUBLISH packets of one socket read (``ChunkedReader``), received now."""
         now, put, new = self.clock.wall_ms(), self.inbound.put, tuple.__new__
         for topic, payload, mid, qos in batch:  # tuple.__new__: NamedTuple's own is slower
-            put(new(Incoming, (topic, payload, mid, qos, now, None)))
+            put(new(Incoming, (topic, payload, mid, qos, now, False)))
 
     def start(self) -> None:
         self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)

@@ -8,7 +8,7 @@ import pytest
 
 from edge.protocol.auth import add_tag
 from edge.protocol.canonical import canonical
-from edge.runtime.admission import Accepted, Policy, Rejected, SeqWindow, admit
+from edge.runtime.admission import Accepted, Policy, Rejected, SeqWindow, admit, precheck
 from tests.edge.helpers import SITE, bid, status, telemetry, topic
 
 KEY = bytes(range(32))
@@ -158,3 +158,18 @@ def test_a_poison_sequence_costs_only_itself():
     out = run(t, telemetry("gw1", 2**39, NOW, KEY), windows=windows)
     assert isinstance(out, Accepted) and out.gap == (6, 2**39 - 1)
     assert out.window == SeqWindow(2**39, 1)
+
+
+def test_precheck_answers_only_for_what_it_can_vouch_for():
+    """The fast path's payload step: a canonical, tagged message of its own gateway's topic
+    (no clock: a stale one passes here, the windows refuse it later), else None."""
+    good = telemetry("gw1", 11, NOW - 400_000, KEY)
+    assert precheck(topic("gw1", "telemetry"), good, SITE, KEYS, 4096)["seq"] == 11
+    spaced = canonical({"a": 1}).replace(b":", b": ")
+    escaped = status("gw1", 1, NOW, KEY).replace(b'"state"', b'"fw":"a\\u00fc","state"')
+    for t, p in [(topic("gw1", "telemetry"), telemetry("gw1", 1, NOW, bytes(32))),
+                 (topic("gw1", "status"), telemetry("gw1", 1, NOW, KEY)),
+                 (topic("gw1", "telemetry"), spaced),
+                 (topic("gw1", "status"), escaped),
+                 (topic("gw1", "telemetry"), good + b" " * 5000)]:
+        assert precheck(t, p, SITE, KEYS, 4096) is None

@@ -12,7 +12,6 @@ import queue
 
 import pytest
 
-from edge.protocol.canonical import canonical
 from edge.runtime.admission import Accepted, Policy, Rejected, SeqWindow, admit, precheck
 from edge.runtime.checks import Checker
 from edge.runtime.ingest import Incoming
@@ -47,20 +46,9 @@ def verdict(out: Accepted | Rejected) -> str:
 @pytest.mark.parametrize("t, payload, want", CASES)
 def test_a_checked_answer_decides_as_admission_alone(t, payload, want):
     alone = admit(t, payload, NOW, SITE, KEYS, SEEN, POLICY)
-    checked = precheck(t, payload, SITE, KEYS, POLICY.max_payload)
+    checked = precheck(t, payload, SITE, KEYS, POLICY.max_payload) is not None
     assert verdict(alone) == want
     assert admit(t, payload, NOW, SITE, KEYS, SEEN, POLICY, checked) == alone
-
-
-def test_precheck_answers_only_for_what_it_can_vouch_for():
-    good = telemetry("gw1", 11, NOW - 400_000, KEY)  # stale: precheck has no clock
-    assert precheck(topic("gw1", "telemetry"), good, SITE, KEYS, 4096)["seq"] == 11
-    spaced = canonical({"a": 1}).replace(b":", b": ")
-    for t, p in [(topic("gw1", "telemetry"), telemetry("gw1", 1, NOW, bytes(32))),
-                 (topic("gw1", "status"), telemetry("gw1", 1, NOW, KEY)),
-                 (topic("gw1", "telemetry"), spaced),
-                 (topic("gw1", "telemetry"), good + b" " * 5000)]:
-        assert precheck(t, p, SITE, KEYS, 4096) is None
 
 
 def _drain(q: queue.SimpleQueue, n: int) -> list[Incoming]:
@@ -80,8 +68,8 @@ def test_the_checker_hands_every_message_on_in_order_with_its_answer():
         c.stop()
     assert [m[:5] for m in out] == [m[:5] for m in msgs]  # nothing lost, nothing moved
     for m in out:
-        assert m.checked == precheck(m.topic, m.payload, SITE, KEYS, 4096)
-    assert sum(m.checked is not None for m in out) == 6 * 120  # all but the last four
+        assert m.checked == (precheck(m.topic, m.payload, SITE, KEYS, 4096) is not None)
+    assert sum(m.checked for m in out) == 6 * 120  # all but the last four
     assert not c.failed
 
 
@@ -119,7 +107,7 @@ def test_a_payload_over_the_limit_is_not_sent_to_the_worker():
         source.put(big)
         assert _drain(c.out, 1) == [big]  # unchecked: the writer refuses it in full
         source.put(Incoming(t, good, 1, 1, NOW))
-        assert _drain(c.out, 1)[0].checked is not None  # the worker still answers
+        assert _drain(c.out, 1)[0].checked  # the worker still answers
     finally:
         c.stop()
     assert not c.failed
