@@ -11,7 +11,11 @@
    baseline (ratio b/a; target >= 0.5).
 2. The same run, end to end through the chain: from the first message to the
    last telemetry transaction in a signed, fsynced block (tx/s; baseline
-   mosquitto_sub's rate; target >= 20,000 tx/s). The readiness probe sends
+   mosquitto_sub's rate; target >= 20,000 tx/s). Before it, the host's ceiling
+   for any second subscriber: the same files published the same way with a
+   second ``mosquitto_sub`` (C, storing nothing) in the edge's place, its rate
+   against the first one's (``second_sub_*``): an edge that stores, hashes and
+   signs cannot be faster than that on the same cores. The readiness probe sends
    status messages, which make no chain transaction, so the measured
    telemetry fills whole blocks (40 of ``max_txs`` = 1,000): had it left a
    partial last block, that block would wait for the age trigger
@@ -231,6 +235,62 @@ def edge_ready(d: Path, proc: subprocess.Popen, port: int) -> None:
     raise RuntimeError("the edge never persisted a probe message")
 
 
+def subscriber(port: int, n_gw: int, total: int, out: Path,
+               extra: tuple[str, ...] = ()) -> subprocess.Popen:
+    """``mosquitto_sub`` on every measured gateway's topic (and ``extra`` ones), writing
+    each arrival's time, until ``total`` messages came."""
+    topics = [a for t in [*(topic(g) for g in range(n_gw)), *extra] for a in ("-t", t)]
+    return subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
+                             *topics, "-C", str(total), "-F", "%U"], stdout=open(out, "w"))
+
+
+def publish(port: int, files: list[Path]) -> list[subprocess.Popen]:
+    """One ``mosquitto_pub -l`` per gateway file, on that gateway's topic, QoS 1."""
+    return [subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
+                              "-t", topic(g), "-i", f"pub-{g}", "-l"], stdin=open(f, "rb"))
+            for g, f in enumerate(files)]
+
+
+def arrivals(times: Path) -> list[float]:
+    return [float(x) for x in times.read_text().split()]
+
+
+def rate_of(t: list[float]) -> float:
+    """Messages a second from a subscriber's first arrival to its last."""
+    return len(t) / (max(t) - min(t))
+
+
+def bench_ceiling(d: Path, files: list[Path], n_gw: int, per_gw: int) -> None:
+    """The same input to two ``mosquitto_sub`` and no edge: the second's rate is what any
+    second subscriber can receive on these cores (a C client that stores nothing)."""
+    total = n_gw * per_gw
+    broker, port = start_broker(d)
+    subs: list[subprocess.Popen] = []
+    pubs: list[subprocess.Popen] = []
+    out = [d / f"ceiling{i}.times" for i in (0, 1)]
+    try:
+        # a retained probe reaches each subscriber once it has subscribed: its first line
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-r",
+                        "-t", PROBE_TOPIC, "-m", probe_message(1, int(time.time() * 1000))],
+                       check=True)
+        subs = [subscriber(port, n_gw, total + 1, f, (PROBE_TOPIC,)) for f in out]
+        end = time.time() + 60
+        while not all(f.read_bytes().count(b"\n") for f in out):
+            if time.time() > end:
+                raise RuntimeError("mosquitto_sub did not subscribe within 60 s")
+            time.sleep(0.01)
+        pubs = publish(port, files)
+        for p in (*pubs, *subs):
+            p.wait(120)
+    finally:
+        for p in (*pubs, *subs, broker):
+            stop(p)
+    first, second = (arrivals(f)[1:] for f in out)
+    line("ingest", f"second_sub_{n_gw}_gateways_x_{per_gw}_msgs", rate_of(second), "msg/s",
+         rate_of(first), None, baseline_is="the first mosquitto_sub, same run", messages=total,
+         path="a second mosquitto_sub in the edge's place: the host's ceiling for the edge")
+
+
 def bench_rate(n_gw: int, per_gw: int) -> None:
     total = n_gw * per_gw
     with tempfile.TemporaryDirectory() as tmp:
@@ -241,26 +301,20 @@ def bench_rate(n_gw: int, per_gw: int) -> None:
             f = d / f"{gw_name(g)}.lines"
             f.write_bytes(b"".join(message(g, k + 1, now) + b"\n" for k in range(per_gw)))
             files.append(f)
+        bench_ceiling(d, files, n_gw, per_gw)
         broker, port = start_broker(d)
         edge = sub = None
         pubs: list[subprocess.Popen] = []
         try:
             edge = start_edge(site_toml(d, port, n_gw))
-            sub_out = open(d / "sub.times", "w")
-            topics = [a for g in range(n_gw) for a in ("-t", topic(g))]  # not the probe's
-            sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q",
-                                    "1", *topics, "-C", str(total), "-F", "%U"], stdout=sub_out)
+            sub = subscriber(port, n_gw, total, d / "sub.times")
             edge_ready(d, edge, port)
-            for g, f in enumerate(files):
-                pubs.append(subprocess.Popen(
-                    ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
-                     "-t", topic(g), "-i", f"pub-{g}", "-l"], stdin=open(f, "rb")))
+            pubs = publish(port, files)
             inbox, chain = d / "data" / "inbox.db", d / "data" / "chain.db"
             wait_until("persisted", persisted(inbox), total, 300, edge)
             chained_at = wait_until("chained", chained(chain), total, 300, edge)
             sub.wait(60)
-            sub_out.close()
-            times = [float(x) for x in (d / "sub.times").read_text().split()]
+            times = arrivals(d / "sub.times")
             last_ms = query(inbox, f"SELECT MAX(stored_ms) FROM inbox WHERE {NOT_PROBE}")[0]
             for p in pubs:
                 p.wait(30)
