@@ -134,11 +134,6 @@ class EdgeService:
         self._block_full = threading.Event()
         self._cutting = threading.Lock()
         self._since_tick = 0
-        #: the writer's increment and the ticker's recount of ``_since_tick``, one at a time:
-        #: a recount that overwrote an increment made after its count was read lost that
-        #: batch, and a full block then waited for the next period (up to 0.5 s). Counting a
-        #: batch twice only wakes the ticker once early, which finds nothing due.
-        self._count_lock = threading.Lock()
         self.status_port: int | None = None
         self._status_port_cb = status_port_cb
         self._threads: list[threading.Thread] = []
@@ -156,10 +151,8 @@ class EdgeService:
     def _on_outcome(self, out: BatchOutcome) -> None:
         """Metrics of one batch (one increment per label, not per message); the ticker is
         woken when a block's worth of transactions is waiting."""
-        with self._count_lock:
-            self._since_tick += len(out.accepted)
-            full = self._since_tick >= self.cfg.blocks.max_txs
-        if full:
+        self._since_tick += len(out.accepted)
+        if self._since_tick >= self.cfg.blocks.max_txs:
             self._block_full.set()
         for kind, n in Counter(a.type for a in out.accepted).items():
             self.metrics.accepted.labels(kind).inc(n)
@@ -248,11 +241,10 @@ class EdgeService:
         self.metrics.rounds.inc(len(published))
         self._prune_when_due()
         self.inbox.db.checkpoint()  # off the commit path: see inbox.db.AUTOCHECKPOINT_PAGES
+        n, _ = self.inbox.pending.stats()
         # what stays pending counts toward the next wake-up: counting from zero, the rest of
         # a burst smaller than a block would wait for the next period with a full block
-        with self._count_lock:
-            n, _ = self.inbox.pending.stats()
-            self._since_tick = n
+        self._since_tick = n
         self.metrics.pending.set(n)
         self.metrics.height.set(self.store.height())
         self.metrics.connected.set(1 if self.link.connected.is_set() else 0)
