@@ -240,15 +240,20 @@ def subscriber(port: int, n_gw: int, total: int, out: Path,
     """``mosquitto_sub`` on every measured gateway's topic (and ``extra`` ones), writing
     each arrival's time, until ``total`` messages came."""
     topics = [a for t in [*(topic(g) for g in range(n_gw)), *extra] for a in ("-t", t)]
-    return subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
-                             *topics, "-C", str(total), "-F", "%U"], stdout=open(out, "w"))
+    with open(out, "w") as f:  # the child keeps its own copy of the file
+        return subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q",
+                                 "1", *topics, "-C", str(total), "-F", "%U"], stdout=f)
 
 
 def publish(port: int, files: list[Path]) -> list[subprocess.Popen]:
     """One ``mosquitto_pub -l`` per gateway file, on that gateway's topic, QoS 1."""
-    return [subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
-                              "-t", topic(g), "-i", f"pub-{g}", "-l"], stdin=open(f, "rb"))
-            for g, f in enumerate(files)]
+    pubs = []
+    for g, path in enumerate(files):
+        with open(path, "rb") as f:  # the child keeps its own copy of the file
+            pubs.append(subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port),
+                                          "-q", "1", "-t", topic(g), "-i", f"pub-{g}", "-l"],
+                                         stdin=f))
+    return pubs
 
 
 def arrivals(times: Path) -> list[float]:

@@ -114,10 +114,8 @@ class _Status(_FromGateway):
     counters: Annotated[dict[str, _Seq], Meta(max_length=32)] | UnsetType = UNSET
 
 
-_DECODERS = {name: msgspec.json.Decoder(t) for name, t in
-             (("telemetry", _Telemetry), ("bid", _Bid), ("sealed", _SealedBid),
-              ("status", _Status))}
 _TYPES = {"telemetry": _Telemetry, "bid": _Bid, "sealed": _SealedBid, "status": _Status}
+_DECODERS = {name: msgspec.json.Decoder(t) for name, t in _TYPES.items()}
 
 
 def schema_of(obj: dict[str, Any]) -> str | None:

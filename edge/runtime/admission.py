@@ -169,9 +169,9 @@ def admit_fast(
     The payload is parsed and checked once (``codec.decode_canonical``: the
     msgspec structs of ``fastcheck`` instead of the pydantic model, no
     re-encoding for the tag, whose HMAC is taken over the received bytes with
-    the tag member cut out). It
-    accepts exactly what ``admit_reference`` accepts for such a payload and
-    answers None for everything else, refusals included. Two steps:
+    the tag member cut out). It accepts exactly what ``admit_reference``
+    accepts for such a payload and answers None for everything else, refusals
+    included. Two steps:
     ``precheck`` (the payload alone: no clock, no state) and ``admit_checked``.
     """
     raw = precheck(topic, payload, site, keys, policy.max_payload)
