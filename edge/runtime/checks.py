@@ -59,9 +59,11 @@ def serve(conn: Connection, site: str, keys: Mapping[str, bytes], max_payload: i
     """
     import signal
 
+    from edge.runtime import gcpolicy
     from edge.runtime.admission import precheck
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gcpolicy.settle()
 
     while True:
         try:

@@ -47,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     problems = check_runtime_files(cfg)
     if problems:
         raise UsageError("cannot start: " + "; ".join(problems))
-    from edge.runtime import logs
+    from edge.runtime import gcpolicy, logs
     from edge.runtime.service import EdgeService, StartupRefused
 
     logs.setup(cfg.log.json_lines or args.json_logs, cfg.log.level)
@@ -55,6 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         service = EdgeService(cfg)
     except StartupRefused as exc:
         raise UsageError(f"cannot start: {exc}") from None
+    gcpolicy.settle()
     return service.run_forever()
 
 
