@@ -158,7 +158,7 @@ def main() -> None:
     from edge.chain.keys import generate_key
     from edge.protocol.auth import add_tag, check_tag
     from edge.protocol.canonical import canonical
-    from edge.protocol.codec import decode
+    from edge.protocol.codec import decode, decode_vouched
     from edge.runtime.admission import precheck
 
     key = bytes(range(32))
@@ -171,8 +171,9 @@ def main() -> None:
 
     def admit_fast() -> None:  # what ingest runs for a canonical payload (msgspec, HMAC)
         for p in payloads:
-            if precheck(topic, p, "b1", keys, 16 * 1024) is None:
+            if not precheck(topic, p, "b1", keys, 16 * 1024):
                 raise AssertionError("the fast path refused a valid message")
+            decode_vouched(p)
 
     def admit_reference() -> None:  # what it runs for any other (pydantic, re-encoding)
         for p in payloads:

@@ -73,8 +73,7 @@ def serve(conn: Connection, site: str, keys: Mapping[str, bytes], max_payload: i
         out: list[bool] = []
         for item in items:
             try:
-                out.append(item is not None
-                           and precheck(*item, site, keys, max_payload) is not None)
+                out.append(item is not None and precheck(*item, site, keys, max_payload))
             except Exception:  # noqa: BLE001 - one message costs only itself: admitted in full
                 out.append(False)
         conn.send_bytes(pickle.dumps(out, pickle.HIGHEST_PROTOCOL))
