@@ -15,34 +15,25 @@
 #include <stdint.h>
 #include <string.h>
 
-/* OpenSSL's one-shot SHA-256; declared here so only libcrypto (not its headers) is needed. */
-unsigned char *SHA256(const unsigned char *d, size_t n, unsigned char *md);
-
-/* Hash `n` messages (ptrs[i], lens[i]) with an optional one-byte prefix
- * (prefix < 0: none) into out[32 i]. The prefix path copies a message into a
- * stack buffer when it is short (leaves and nodes are) and hashes in two
- * parts otherwise. */
+/* OpenSSL's SHA-256 context calls; declared here so only libcrypto (not its headers) is
+ * needed. Not the one-shot SHA256(): since OpenSSL 3.0 it looks the algorithm up on every
+ * call, which cost about 0.35 us a 111-byte message against 0.09 us through a context
+ * (measured on the development host, OpenSSL 3.0.19): more than the hashing itself. */
 typedef struct { unsigned char opaque[256]; } sha_ctx;
 int SHA256_Init(sha_ctx *c);
 int SHA256_Update(sha_ctx *c, const void *data, size_t len);
 int SHA256_Final(unsigned char *md, sha_ctx *c);
 
+/* Hash message m (len bytes) with an optional one-byte prefix (prefix < 0: none) into out. */
 static void hash_prefixed(int prefix, const unsigned char *m, size_t len, unsigned char *out) {
-    unsigned char buf[256];
-    if (prefix < 0) {
-        SHA256(m, len, out);
-    } else if (len < sizeof buf) {
-        buf[0] = (unsigned char)prefix;
-        memcpy(buf + 1, m, len);
-        SHA256(buf, len + 1, out);
-    } else {
-        sha_ctx c;
+    sha_ctx c;
+    SHA256_Init(&c);
+    if (prefix >= 0) {
         unsigned char p = (unsigned char)prefix;
-        SHA256_Init(&c);
         SHA256_Update(&c, &p, 1);
-        SHA256_Update(&c, m, len);
-        SHA256_Final(out, &c);
     }
+    SHA256_Update(&c, m, len);
+    SHA256_Final(out, &c);
 }
 
 /* k node hashes from 2k digests: out[i] = SHA256(0x01 || d[2i] || d[2i+1]); out may be d. */
@@ -51,7 +42,7 @@ static void node_loop(const unsigned char *digests, size_t k, unsigned char *out
     buf[0] = 0x01;
     for (size_t i = 0; i < k; i++) {
         memcpy(buf + 1, digests + 64 * i, 64);
-        SHA256(buf, 65, out + 32 * i);
+        hash_prefixed(-1, buf, 65, out + 32 * i);
     }
 }
 
