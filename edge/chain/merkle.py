@@ -85,14 +85,18 @@ def root_of_hashes(level: list[bytes], hasher: Hasher = CPU) -> bytes:
 
 
 def merkle_root(leaves: Sequence[bytes], hasher: Hasher | None = None) -> bytes:
-    """MTH(leaves) per RFC 6962, on `hasher` or else the fastest CPU hasher."""
+    """MTH(leaves) per RFC 6962, on `hasher` or else the fastest CPU hasher.
+
+    A hasher that can hash a whole tree in one call (``merkle_root``: the native
+    helper, or the PL dispatcher when the CPU takes the batch) does; one level a
+    call otherwise."""
     if not leaves:
         return EMPTY_ROOT
     if hasher is None:
         hasher = cpu_hasher()
-        whole_tree = getattr(hasher, "merkle_root", None)
-        if whole_tree is not None:
-            return whole_tree(leaves)
+    whole_tree = getattr(hasher, "merkle_root", None)
+    if whole_tree is not None:
+        return whole_tree(leaves)
     return root_of_hashes(hasher.leaf_hashes(leaves), hasher)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from edge.chain.merkle import cpu_hasher
+from edge.chain.merkle import cpu_hasher, merkle_root
 from edge.market import clearing
 from edge.market.clearing import Clearing, Dispatch, Order, Unit
 
@@ -32,6 +32,9 @@ class CpuBackend:
     def node_hashes(self, digests: Sequence[bytes]) -> list[bytes]:
         abi.check_digests(digests)
         return self._h.node_hashes(digests)
+
+    def merkle_root(self, leaves: Sequence[bytes]) -> bytes:
+        return merkle_root(leaves, self._h)
 
     def clear_uniform(self, orders: Sequence[Order]) -> Clearing:
         return clearing.clear_uniform(orders)
