@@ -108,6 +108,8 @@ class Link(Protocol):
     def publish(self, topic: str, payload: bytes, retain: bool) -> None: ...
 
 
+_new = tuple.__new__  # a NamedTuple's own constructor is a Python call per message
+
 #: An MQTT 3.1.1 PUBACK: type 4, remaining length 2, the message id.
 _PUBACK = struct.Struct("!BBH")
 _PUBACK_TYPE = 0x40
@@ -173,9 +175,9 @@ class MqttLink:
 
     def _on_publishes(self, batch: list[Publish]) -> None:
         """The PUBLISH packets of one socket read (``ChunkedReader``), received now."""
-        now, put, new = self.clock.wall_ms(), self.inbound.put, tuple.__new__
-        for topic, payload, mid, qos in batch:  # tuple.__new__: NamedTuple's own is slower
-            put(new(Incoming, (topic, payload, mid, qos, now, False)))
+        now, put = self.clock.wall_ms(), self.inbound.put
+        for topic, payload, mid, qos in batch:
+            put(_new(Incoming, (topic, payload, mid, qos, now, False)))
 
     def start(self) -> None:
         self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
@@ -266,12 +268,12 @@ class Admitter:
                 counts[f"rejected:{verdict.reason}"] += 1
                 continue
             tentative[(verdict.gw, verdict.space)] = verdict.window
-            stored.append(Stored(verdict, m.payload, m.recv_ms))
-        for s in stored:
-            counts[f"accepted:{s.acc.type}"] += 1
-            if s.acc.gap is not None:
+            stored.append(_new(Stored, (verdict, m.payload, m.recv_ms)))
+            if verdict.gap is not None:
                 counts["gaps"] += 1
-                counts["gap_messages"] += s.acc.gap[1] - s.acc.gap[0] + 1
+                counts["gap_messages"] += verdict.gap[1] - verdict.gap[0] + 1
+        for kind, n in Counter([s.acc.type for s in stored]).items():
+            counts[f"accepted:{kind}"] += n
         wall = self.clock.wall_ms()  # pending ages are wall time (block trigger, block ts)
         fresh = (inbox.messages.commit_batch(stored, counts, now_ms=wall)
                  if (stored or counts) else [])
