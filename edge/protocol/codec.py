@@ -165,16 +165,21 @@ def decode(raw: bytes, max_size: int = MAX_PAYLOAD) -> Decoded:
 _ENCODER = msgspec.json.Encoder(order="sorted")
 _PLAIN = msgspec.json.Decoder()
 _TAG_MEMBER = b',"tag":"'
-#: which struct to try, by a look at the bytes (a wrong guess only means "not sure")
-_GUESSES = ((b'"sealed":', "sealed"), (b'"type":"telemetry"', "telemetry"),
-            (b'"type":"bid"', "bid"), (b'"type":"status"', "status"))
+#: which struct to try, by the top-level ``"type"`` (the last one in a canonical payload:
+#: only plain values follow it) and, for a bid, whether it is sealed; a wrong guess only
+#: means "not sure"
+_TYPE_MARK = b'"type":"'
+_GUESSES = {b"telemetry": "telemetry", b"bid": "bid", b"status": "status"}
 
 
 def _guess(payload: bytes) -> str | None:
-    for mark, schema in _GUESSES:
-        if mark in payload:
-            return schema
-    return None
+    at = payload.rfind(_TYPE_MARK) + len(_TYPE_MARK)
+    if at < len(_TYPE_MARK):
+        return None
+    schema = _GUESSES.get(payload[at:payload.find(b'"', at)])
+    if schema == "bid" and b'"sealed":' in payload:
+        return "sealed"
+    return schema
 
 
 def decode_canonical(payload: bytes) -> tuple[msgspec.Struct, bytes] | None:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from edge.protocol import topics
-from edge.protocol.auth import check_tag
+from edge.protocol.auth import check_tag, tag_over
 from edge.protocol.codec import Decoded, decode, decode_canonical, decode_vouched
 from edge.protocol.errors import ProtocolError, Reason
 
@@ -206,7 +206,7 @@ def precheck(topic: str, payload: bytes, site: str, keys: Mapping[str, bytes],
         return False
     msg, body = found
     return (msg.type == topics.GATEWAY_KINDS[kind] and msg.site == site and msg.gw == gw
-            and hmac.compare_digest(hmac.digest(key, body, "sha256").hex(), msg.tag))
+            and hmac.compare_digest(tag_over(key, body), msg.tag))
 
 
 def admit_checked(raw: dict[str, Any], now_ms: int,
