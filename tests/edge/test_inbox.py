@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import struct
 from collections import Counter
 
 import pytest
@@ -142,8 +143,9 @@ def test_each_chain_tx_names_its_own_message_also_when_a_row_was_there(tmp_path)
                                     s, 1, NOW) for s in seqs], inbox)
         assert [a.seq for a in out.accepted] == [s for s in seqs if s != 2]
     db = sqlite3.connect(inbox.path)
-    named = [r[0] for r in db.execute(
-        "SELECT i.seq FROM pending p JOIN inbox i ON i.id = p.msg_id ORDER BY p.id")]
+    seq_of = dict(db.execute("SELECT id, seq FROM inbox"))
+    ids = b"".join(r[0] for r in db.execute("SELECT msg_ids FROM pending_runs ORDER BY id"))
+    named = [seq_of[m] for m in struct.unpack(f">{len(ids) // 8}q", ids)]  # 8 bytes each
     db.close()
     assert named == [2, 1, 3, 4, 5, 6]
     inbox.close()

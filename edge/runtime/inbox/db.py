@@ -50,8 +50,10 @@ CREATE TABLE IF NOT EXISTS gaps (
     id INTEGER PRIMARY KEY, gw TEXT NOT NULL, space TEXT NOT NULL,
     first INTEGER NOT NULL, last INTEGER NOT NULL, recv_ms INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS pending (
-    id INTEGER PRIMARY KEY, tx BLOB NOT NULL, added_ms INTEGER NOT NULL
+-- the chain's queue in runs (edge.runtime.inbox.pending): txs packed, msg_ids 8 bytes each
+CREATE TABLE IF NOT EXISTS pending_runs (
+    id INTEGER PRIMARY KEY, txs BLOB NOT NULL, n INTEGER NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0, added_ms INTEGER NOT NULL, msg_ids BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS flushed (
     height INTEGER PRIMARY KEY, last_msg INTEGER NOT NULL, flushed_ms INTEGER NOT NULL
@@ -85,9 +87,6 @@ CREATE TABLE IF NOT EXISTS alarms (
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
 """
 
-#: Columns added after the first release: (table, column, declaration).
-MIGRATIONS = (("pending", "msg_id", "INTEGER"),)
-
 #: Write-ahead-log pages after which a commit copies the log into the database itself: a
 #: safety net only (64 MiB at 4 KiB pages). The edge service checkpoints from its clock
 #: (``checkpoint``) on a connection of its own, so a commit (an ingest batch, a round's
@@ -113,10 +112,6 @@ class Database:
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpointing = threading.Lock()  # the ticker and a caller of tick, one at a time
         self.conn.executescript(SCHEMA)
-        for table, column, decl in MIGRATIONS:
-            have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
-            if column not in have:
-                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         self._ids_never_reused()
         self.lock = threading.RLock()
         self._depth = 0
