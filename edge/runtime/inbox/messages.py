@@ -63,10 +63,9 @@ class Messages:
                 [(s.acc.gw, s.acc.space, s.acc.seq, s.acc.type, s.acc.raw.get("interval"),
                   s.acc.raw.get("round"), s.acc.raw["ts"], s.recv_ms, stored_ms, s.payload)
                  for s in stored])
-            rowid = _new_ids(db, stored, top, db.total_changes - before)
-            for s in stored:
+            for s, msg_id in zip(stored, _new_ids(db, stored, top, db.total_changes - before),
+                                 strict=True):
                 a, raw = s.acc, s.acc.raw
-                msg_id = rowid.pop((a.gw, a.space, a.seq), None)
                 fresh = msg_id is not None
                 new.append(fresh)
                 if not fresh:
@@ -165,9 +164,9 @@ class Messages:
         return n
 
 
-def _new_ids(db: Any, stored: Sequence[Stored], top: int,
-             inserted: int) -> dict[tuple[str, str, int], int]:
-    """(gw, space, seq) -> inbox id of the rows this batch's insert added.
+def _new_ids(db: Any, stored: Sequence[Stored], top: int, inserted: int) -> list[int | None]:
+    """The inbox id of each message of the batch whose row this insert added (None where
+    the row was there already).
 
     When every row went in, they did so in order with consecutive ids (one connection, one
     transaction, AUTOINCREMENT) ending at ``last_insert_rowid()``: no read-back. Otherwise
@@ -177,9 +176,10 @@ def _new_ids(db: Any, stored: Sequence[Stored], top: int,
         last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
         first = last - len(stored) + 1
         if first > top:
-            return {(s.acc.gw, s.acc.space, s.acc.seq): first + i for i, s in enumerate(stored)}
-    return {(g, sp, q): i for i, g, sp, q in db.execute(
+            return list(range(first, last + 1))
+    new = {(g, sp, q): i for i, g, sp, q in db.execute(
         "SELECT id, gw, space, seq FROM inbox WHERE id > ?", (top,))}
+    return [new.pop((s.acc.gw, s.acc.space, s.acc.seq), None) for s in stored]
 
 
 def _mask_bytes(mask: int) -> bytes:
