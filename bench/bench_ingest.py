@@ -52,14 +52,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from statistics import median
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import args, line  # noqa: E402
 from edge.chain.keys import generate_key, save_private_key  # noqa: E402
+from edge.chain.packed import unpack_all  # noqa: E402
 from edge.protocol.auth import add_tag  # noqa: E402
 from edge.protocol.canonical import canonical  # noqa: E402
 from simulator.procs import free_port, stop, wait_port  # noqa: E402
@@ -170,7 +172,8 @@ def query(db: Path, sql: str) -> tuple:
 
 class Tally:
     """A count polled without rescanning: each poll reads only the rows past the newest
-    key it has seen (``sql`` answers that key and the count of such rows).
+    key it has seen (``sql`` answers rows of a key and a value; ``count`` makes the value
+    a count, by default it is one).
 
     Why: the benchmark polls every 10 ms on the 2 cores the edge also runs on. A full scan
     per poll (the chain's with ``instr`` over every transaction: 60-95 ms each by the end)
@@ -181,19 +184,20 @@ class Tally:
     next, so the sum is exact.
     """
 
-    def __init__(self, db: Path, sql: str) -> None:
-        self.db, self.sql, self.last, self.n = db, sql, -1, 0
+    def __init__(self, db: Path, sql: str, count: Callable[[Any], int] = int) -> None:
+        self.db, self.sql, self.count, self.last, self.n = db, sql, count, -1, 0
         self.con: sqlite3.Connection | None = None
 
     def __call__(self) -> int:
         try:
             if self.con is None:
                 self.con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
-            top, n = self.con.execute(self.sql.format(last=self.last)).fetchone()
+            rows = self.con.execute(self.sql.format(last=self.last)).fetchall()
         except sqlite3.Error:  # not there yet, or busy: the next poll asks again
             return self.n
-        if top is not None:
-            self.last, self.n = top, self.n + n
+        for key, value in rows:
+            if key is not None:
+                self.last, self.n = max(self.last, key), self.n + self.count(value)
         return self.n
 
     def close(self) -> None:
@@ -207,8 +211,12 @@ def persisted(inbox: Path) -> Tally:
 
 def chained(chain: Path) -> Tally:
     """Telemetry transactions of the bench's gateways (not the probe's) in stored blocks."""
-    return Tally(chain, "SELECT MAX(height), COUNT(*) FROM txs WHERE height > {last} AND "
-                 f"instr(data, 'telemetry') > 0 AND instr(data, '{gw_name(PROBE)}') = 0")
+    probe = gw_name(PROBE).encode()
+
+    def telemetry(packed: bytes) -> int:
+        return sum(1 for t in unpack_all(packed) if b"telemetry" in t and probe not in t)
+
+    return Tally(chain, "SELECT height, data FROM block_txs WHERE height > {last}", telemetry)
 
 
 def wait_until(what: str, tally: Tally, n: int, timeout: float, proc: subprocess.Popen) -> float:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from edge.chain.block import GENESIS_PREV, BlockHeader
 from edge.chain.merkle import Hasher, merkle_root
-from edge.chain.store import ChainStore
+from edge.chain.store import ChainStore, CorruptBlock
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,8 @@ def verify_store(
     for height, stored_hash, header_raw, txs in store.raw_rows():
         if height != expected:
             return VerifyReport(False, count, expected - 1, expected, f"height {expected} missing")
+        if isinstance(txs, CorruptBlock):
+            return VerifyReport(False, count, height - 1, height, f"transactions unreadable: {txs}")
         header, problem = check_block(height, stored_hash, header_raw, txs, prev, allowed, hasher,
                                       root_of)
         if problem:

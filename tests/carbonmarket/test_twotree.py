@@ -10,6 +10,7 @@ import pytest
 
 from edge.chain.block import GENESIS_PREV
 from edge.chain.keys import generate_key, public_id
+from edge.chain.packed import pack, unpack_all
 from edge.protocol.canonical import canonical
 from hub.carbonmarket.clearing import Participant, clear_bilateral
 from hub.carbonmarket.quota import accounting_entry
@@ -92,8 +93,9 @@ def test_a_clearing_cycle_is_one_carbon_block_accounting_left_trades_right(tmp_p
     assert chain.verify([public_id(key.public_key())]).ok
     chain.close()
     db = sqlite3.connect(tmp_path / "c.db")
-    db.execute("UPDATE txs SET data = ? WHERE height = 0 AND idx = 0",
-               (canonical({**entries[0], "verified_g": 5_000}),))
+    (blob,) = db.execute("SELECT data FROM block_txs WHERE height = 0").fetchone()
+    db.execute("UPDATE block_txs SET data = ? WHERE height = 0",
+               (pack([canonical({**entries[0], "verified_g": 5_000}), *unpack_all(blob)[1:]]),))
     db.commit()
     db.close()
     chain = TwoTreeChain(tmp_path / "c.db", CARBON, "carbon")

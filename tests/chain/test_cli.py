@@ -8,6 +8,8 @@ import sqlite3
 import subprocess
 import sys
 
+from edge.chain.packed import pack, unpack_all
+
 
 def run(*args, cwd):
     return subprocess.run(
@@ -51,7 +53,9 @@ def test_keygen_append_verify_export_check(tmp_path):
 
     # A tampered store fails verify with exit 1 and the height.
     conn = sqlite3.connect(tmp_path / "c.db")
-    conn.execute("UPDATE txs SET data = '{}' WHERE height = 2 AND idx = 0")
+    (blob,) = conn.execute("SELECT data FROM block_txs WHERE height = 2").fetchone()
+    conn.execute("UPDATE block_txs SET data = ? WHERE height = 2",
+                 (pack([b"{}", *unpack_all(blob)[1:]]),))
     conn.commit()
     conn.close()
     r = run("verify", "--db", "c.db", "--json", cwd=tmp_path)

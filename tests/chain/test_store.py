@@ -8,6 +8,7 @@ import pytest
 
 from edge.chain.block import GENESIS_PREV, make_block
 from edge.chain.keys import generate_key, public_id
+from edge.chain.packed import pack, unpack
 from edge.chain.store import AppendError, ChainStore
 from edge.chain.verify import verify_store
 
@@ -81,7 +82,7 @@ def _flip_each_byte(db_path, table, column, key_cols):
 @pytest.mark.parametrize(
     "table,column,keys",
     [("blocks", "header", ["height"]), ("blocks", "hash", ["height"]),
-     ("txs", "data", ["height", "idx"])],
+     ("block_txs", "data", ["height"])],
 )
 def test_every_flipped_byte_is_caught_at_its_height(tmp_path, producer_key, table, column, keys):
     path = tmp_path / "c.db"
@@ -106,7 +107,9 @@ def test_missing_block_and_missing_tx_are_named(tmp_path, producer_key):
     with ChainStore(path) as store:
         build(store, producer_key, 4)
     conn = sqlite3.connect(path)
-    conn.execute("DELETE FROM txs WHERE height = 2 AND idx = 1")
+    (blob,) = conn.execute("SELECT data FROM block_txs WHERE height = 2").fetchone()
+    three = unpack(blob, 3)
+    conn.execute("UPDATE block_txs SET data = ? WHERE height = 2", (pack([three[0], three[2]]),))
     conn.commit()
     with ChainStore(path) as store:
         report = verify_store(store)
@@ -117,3 +120,38 @@ def test_missing_block_and_missing_tx_are_named(tmp_path, producer_key):
     with ChainStore(path) as store:
         report = verify_store(store)
     assert (report.bad_height, report.reason) == (1, "height 1 missing")
+
+
+def test_blocks_stored_a_row_per_transaction_are_read_and_extended(tmp_path, producer_key):
+    """A store written before blocks' transactions were packed holds them a row each in
+    ``txs``: they read back, verify, and the chain goes on with packed blocks after them."""
+    path = tmp_path / "c.db"
+    with ChainStore(path) as store:
+        build(store, producer_key, 3)
+        before = [store.get(h) for h in range(3)]
+    conn = sqlite3.connect(path)
+    for height, blob in conn.execute("SELECT height, data FROM block_txs").fetchall():
+        conn.executemany("INSERT INTO txs (height, idx, data) VALUES (?, ?, ?)",
+                         [(height, i, t) for i, t in enumerate(unpack(blob, 3))])
+    conn.execute("DELETE FROM block_txs")
+    conn.commit()
+    conn.close()
+    with ChainStore(path) as store:
+        assert [store.get(h) for h in range(3)] == before
+        build(store, producer_key, 2)
+        assert verify_store(store).ok and store.height() == 4
+        assert store.get(4).tx_objects()[1] == {"h": 4, "i": 1, "wh": 10}
+
+
+def test_transactions_whose_lengths_disagree_are_named_at_their_height(tmp_path, producer_key):
+    path = tmp_path / "c.db"
+    with ChainStore(path) as store:
+        build(store, producer_key, 3)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE block_txs SET data = data || x'00' WHERE height = 1")
+    conn.commit()
+    conn.close()
+    with ChainStore(path) as store:
+        report = verify_store(store)
+    assert (report.ok, report.bad_height, report.head) == (False, 1, 0)
+    assert report.reason.startswith("transactions unreadable")

@@ -39,7 +39,7 @@ def build(path, keys, chain="c"):
 def cut_tail(path, keep: int):
     db = sqlite3.connect(path)
     db.execute("DELETE FROM blocks WHERE height > ?", (keep,))
-    db.execute("DELETE FROM txs WHERE height > ?", (keep,))
+    db.execute("DELETE FROM block_txs WHERE height > ?", (keep,))
     db.commit()
     db.close()
 

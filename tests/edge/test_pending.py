@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
+from edge.chain.packed import pack, unpack
 from edge.runtime.inbox import Inbox
-from edge.runtime.inbox.pending import pack, unpack
 
 
 def _flushed(inbox: Inbox) -> list[tuple[int, int]]:

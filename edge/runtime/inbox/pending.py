@@ -12,12 +12,12 @@ flushed height, the newest accepted message it covers; that is what lets
 ``Messages.prune_anchored`` know which raw messages are on the chain.
 
 The queue is kept in runs: one row per ``add`` (an ingest batch: up to a few
-thousand transactions packed into one blob, with the message id each one
-records), not a row per transaction. Why: every transaction went through
-SQLite three times (inserted with its batch, read into a block, deleted
-when the block was on disk), about 3.4 us of CPU a transaction on the
-development host, a tenth of the edge's whole cost per message at full
-ingest rate; per run it is one row each time. A transaction's place in the
+thousand transactions packed into one blob as ``edge.chain.packed`` packs
+them, with the message id each one records), not a row per transaction.
+Why: every transaction went through SQLite three times (inserted with its
+batch, read into a block, deleted when the block was on disk), about 3.4 us
+of CPU a transaction on the development host, a tenth of the edge's whole
+cost per message at full ingest rate; per run it is one row each time. A transaction's place in the
 queue (``PendingTx.id``) is its run's id and its index in the run
 (``run << 32 | index``), so places only grow, as the row ids did; the run at
 the head may be partly in blocks already (``done`` of its ``n``).
@@ -32,13 +32,13 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
+from edge.chain.packed import pack, unpack
 from edge.protocol.transactions import tx_bytes
 from edge.runtime.inbox.db import Database
 
 #: bits of a place that hold the index in its run
 INDEX_BITS = 32
 _INDEX = (1 << INDEX_BITS) - 1
-_LEN = struct.Struct(">I")
 
 
 class PendingTx(NamedTuple):
@@ -50,25 +50,6 @@ class PendingTx(NamedTuple):
 
 
 _new = tuple.__new__  # a NamedTuple's own constructor is a Python call per row
-
-
-def pack(txs: list[bytes]) -> bytes:
-    """Transactions as one blob: each as its length (4 bytes, big-endian) and its bytes."""
-    return b"".join([_LEN.pack(len(t)) + t for t in txs])
-
-
-def unpack(blob: bytes, n: int) -> list[bytes]:
-    out, at, size = [], 0, len(blob)
-    for _ in range(n):
-        (k,) = _LEN.unpack_from(blob, at)
-        at += 4
-        if at + k > size:
-            raise ValueError("a pending run is shorter than its lengths say")
-        out.append(blob[at:at + k])
-        at += k
-    if at != size:
-        raise ValueError("a pending run is longer than its lengths say")
-    return out
 
 
 def _ids(blob: bytes) -> tuple[int, ...]:
