@@ -171,7 +171,7 @@ class ChainStore:
         cannot be read back come as their ``CorruptBlock``)."""
         for height, hash_, header in self._db.execute(
             "SELECT height, hash, header FROM blocks ORDER BY height"
-        ).fetchall():
+        ):
             try:
                 txs: list[bytes] | CorruptBlock = self.tx_bytes(height)
             except CorruptBlock as exc:

@@ -87,6 +87,8 @@ class Pending:
         ids = list(msg_ids) if msg_ids is not None else [None] * len(rows)
         if len(ids) != len(rows):
             raise ValueError(f"{len(rows)} transactions but {len(ids)} message ids")
+        if len(rows) > _INDEX:  # a place holds the index in its run in INDEX_BITS bits
+            raise ValueError(f"{len(rows)} transactions in one run; at most {_INDEX}")
         with self.db.write() as db:
             if rows:
                 db.execute("INSERT INTO pending_runs (txs, n, added_ms, msg_ids)"
